@@ -1,0 +1,31 @@
+# Two entry points: `make demo` (install + synthetic end-to-end demo) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# GPU users: TORCH_SPEC="torch==X.Y.Z" (or an empty value to keep an installed torch).
+TORCH_SPEC ?= torch==2.13.0
+PYTEST_ARGS ?=
+
+.PHONY: install test demo clean
+
+install: $(STAMP)
+
+$(STAMP): setup.py requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	if [ -n "$(TORCH_SPEC)" ]; then $(PY) -m pip install "$(TORCH_SPEC)"; fi
+	$(PY) -m pip install -e ".[dev]"
+	touch $(STAMP)
+
+test: $(STAMP)
+	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests -- treating as failure" >&2; fi; \
+	exit $$rc
+
+demo: $(STAMP)
+	$(PY) -c "import avhubert_ami; print('avhubert_ami', avhubert_ami.__version__, 'imports')"
+	$(VENV)/bin/fairseq-hydra-train --help >/dev/null && echo "fairseq-hydra-train OK"
+
+clean:
+	rm -rf $(VENV) *.egg-info demo_out

@@ -1,0 +1,1 @@
+"""On-disk formats, media IO, features and the audio-visual dataset."""

@@ -1,0 +1,1 @@
+"""Fairseq models of the plugin (imported for their registration side effect)."""

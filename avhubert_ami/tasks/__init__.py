@@ -1,0 +1,1 @@
+"""Fairseq tasks of the plugin (imported for their registration side effect)."""

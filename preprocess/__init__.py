@@ -1,0 +1,1 @@
+"""Preprocessing command-line tools: ``python -m preprocess.NAME --help``."""

@@ -1,0 +1,43 @@
+"""Packaging for avhubert-ami (``pip install -e .``)."""
+
+from setuptools import find_packages, setup
+
+CONSOLE_SCRIPTS = [
+    "avhubert-hf-to-manifest=preprocess.hf_to_manifest:main",
+    "avhubert-ami-corpus=preprocess.ami_corpus:main",
+    "avhubert-mouth-roi=preprocess.mouth_roi:main",
+    "avhubert-tokenizer=preprocess.tokenizer:main",
+    "avhubert-synth-ami=preprocess.synth_ami:main",
+    "avhubert-decode=avhubert_ami.decode:main",
+]
+
+setup(
+    name="avhubert-ami",
+    version="0.1.0",
+    description="fairseq plugin: fine-tune AV-HuBERT for audio-visual speech recognition on AMI",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.8",
+    packages=find_packages(include=["avhubert_ami", "avhubert_ami.*", "preprocess", "preprocess.*"]),
+    install_requires=[
+        # 0.12.2 cannot be imported on Python >= 3.11; fairseq-fixed keeps the `fairseq` name and CLIs.
+        'fairseq-fixed==0.12.3.1; python_version >= "3.11"',
+        'fairseq==0.12.2; python_version < "3.11"',
+        # A range, never a pin that drags a CUDA build onto a CPU box: install torch first.
+        "torch>=2.1",
+        "numpy",
+        "sentencepiece",
+        "python_speech_features",
+        "editdistance",
+        "av",  # PyAV replaces scikit-video, whose vread crashes on numpy >= 1.24
+        "soundfile",
+        "tqdm",
+        "datasets",
+        "tensorboardX",
+        "matplotlib",
+    ],
+    extras_require={
+        "dev": ["pytest"],
+    },
+    entry_points={"console_scripts": CONSOLE_SCRIPTS},
+)
