@@ -1,0 +1,273 @@
+"""Mouth-ROI video IO (PyAV) and the vectorised frame transforms of AV-HuBERT.
+
+* :func:`read_video` decodes a whole file in one pass to ``uint8 (T, H, W)`` grayscale
+  (RGB/YUV -> gray is done by ffmpeg's swscale, like ``frame.to_ndarray(format="gray")``).
+* :func:`write_video` writes frames atomically: ``.mkv``/``.avi`` with lossless FFV1 (exact
+  round trip for gray frames) or ``.mp4`` with libx264 ``yuv420p``.
+* :func:`conform_video` enforces 25 fps / 96x96 input; :func:`crop_flip_normalize` applies
+  upstream's ``/255 -> crop (random or center) -> flip -> (x - mean) / std`` on the whole
+  ``T x H x W`` array at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Optional, Tuple
+
+import numpy as np
+
+from avhubert_ami.data.errors import MediaError
+
+logger = logging.getLogger(__name__)
+
+FPS = 25.0
+ROI_SIZE = 96
+CROP_SIZE = 88
+IMAGE_MEAN = 0.421
+IMAGE_STD = 0.165
+
+# extension -> (container format, codecs allowed in it)
+_CONTAINERS = {
+    ".mkv": ("matroska", ("ffv1", "libx264")),
+    ".avi": ("avi", ("ffv1",)),
+    ".mp4": ("mp4", ("libx264",)),
+}
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """Stream properties of a video file."""
+
+    n_frames: int
+    fps: float
+    height: int
+    width: int
+
+
+def _av():
+    import av  # local import: keeps `import avhubert_ami` cheap and PyAV errors local
+
+    return av
+
+
+def _open_error(path: str, err: Exception) -> MediaError:
+    return MediaError(f"{path}: cannot read video ({type(err).__name__}: {err}); re-encode it or remove the row")
+
+
+def _check_exists(path: str) -> None:
+    if not os.path.isfile(path):
+        raise MediaError(f"{path}: video file not found (check the manifest root line and the video column)")
+
+
+def _stream_fps(stream) -> float:
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    return float(rate) if rate else 0.0
+
+
+def probe_video(path: str) -> VideoInfo:
+    """Frame count, fps and frame size without decoding (counts packets when the header has no count)."""
+    _check_exists(path)
+    av = _av()
+    try:
+        with av.open(path) as container:
+            if not container.streams.video:
+                raise MediaError(f"{path}: no video stream")
+            stream = container.streams.video[0]
+            fps = _stream_fps(stream)
+            height, width = stream.codec_context.height, stream.codec_context.width
+            n = int(stream.frames or 0)
+            if n <= 0:
+                n = sum(1 for packet in container.demux(stream) if packet.size)
+    except MediaError:
+        raise
+    except (av.FFmpegError, OSError, ValueError) as err:
+        raise _open_error(path, err) from err
+    return VideoInfo(n_frames=n, fps=fps, height=height, width=width)
+
+
+def read_video_with_info(path: str) -> Tuple[np.ndarray, VideoInfo]:
+    """Decode every frame of ``path`` to gray ``uint8 (T, H, W)``; also return the stream info."""
+    _check_exists(path)
+    av = _av()
+    try:
+        with av.open(path) as container:
+            if not container.streams.video:
+                raise MediaError(f"{path}: no video stream")
+            stream = container.streams.video[0]
+            fps = _stream_fps(stream)
+            frames = [frame.to_ndarray(format="gray") for frame in container.decode(stream)]
+    except MediaError:
+        raise
+    except (av.FFmpegError, OSError, ValueError) as err:
+        raise _open_error(path, err) from err
+    if not frames:
+        raise MediaError(f"{path}: video has 0 frames (re-extract the mouth ROI or remove the row)")
+    array = np.stack(frames)
+    t, h, w = array.shape
+    return array, VideoInfo(n_frames=t, fps=fps, height=h, width=w)
+
+
+def read_video(path: str) -> np.ndarray:
+    """Decode ``path`` to a grayscale ``uint8`` array ``(T, H, W)``; :class:`MediaError` when unreadable."""
+    return read_video_with_info(path)[0]
+
+
+def _container_for(path: str, codec: str) -> str:
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in _CONTAINERS:
+        raise ValueError(f"{path}: unsupported video extension {ext!r} (use one of {sorted(_CONTAINERS)})")
+    fmt, codecs = _CONTAINERS[ext]
+    if codec not in codecs:
+        raise ValueError(f"{path}: codec {codec!r} cannot go in a {ext} file (allowed: {', '.join(codecs)})")
+    return fmt
+
+
+def write_video(
+    path: str,
+    frames: np.ndarray,
+    fps: float = FPS,
+    codec: str = "ffv1",
+    *,
+    crf: int = 18,
+) -> None:
+    """Write ``uint8`` frames ``(T, H, W)`` (gray) or ``(T, H, W, 3)`` (RGB) atomically.
+
+    ``ffv1`` (``.mkv``/``.avi``) is lossless: gray frames read back exactly. ``libx264``
+    (``.mp4``/``.mkv``) writes ``yuv420p`` with quality ``crf`` and needs even width and height.
+    """
+    frames = np.asarray(frames)
+    if frames.dtype != np.uint8:
+        raise ValueError(f"{path}: frames must be uint8, got {frames.dtype}")
+    if frames.ndim == 4 and frames.shape[-1] == 3:
+        in_fmt = "rgb24"
+    elif frames.ndim == 3:
+        in_fmt = "gray"
+    else:
+        raise ValueError(f"{path}: frames must be (T,H,W) or (T,H,W,3), got shape {frames.shape}")
+    if frames.shape[0] == 0:
+        raise ValueError(f"{path}: refusing to write a video with 0 frames")
+    if not fps > 0:
+        raise ValueError(f"{path}: fps must be > 0, got {fps}")
+    height, width = frames.shape[1:3]
+    fmt = _container_for(path, codec)
+    if codec == "libx264":
+        if height % 2 or width % 2:
+            raise ValueError(
+                f"{path}: libx264 yuv420p needs even width and height, got {width}x{height} "
+                "(crop or pad the frames, or use codec='ffv1' with a .mkv file)"
+            )
+        pix_fmt = "yuv420p"
+    else:
+        pix_fmt = "gray" if in_fmt == "gray" else "bgr0"
+
+    av = _av()
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
+    os.close(fd)
+    try:
+        rate = Fraction(fps).limit_denominator(1001)
+        with av.open(tmp, mode="w", format=fmt) as container:
+            options = {"crf": str(crf)} if codec == "libx264" else {}
+            stream = container.add_stream(codec, rate=rate, options=options)
+            stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+            stream.codec_context.time_base = 1 / rate
+            for i in range(frames.shape[0]):
+                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frames[i]), format=in_fmt)
+                frame.pts = i
+                container.mux(stream.encode(frame))
+            container.mux(stream.encode(None))
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+_warned_resize = False
+
+
+def resize_frames(frames: np.ndarray, size: int = ROI_SIZE) -> np.ndarray:
+    """Bilinear (antialiased) resize of ``uint8 (T, H, W)`` to ``(T, size, size)`` in one call."""
+    import torch
+    import torch.nn.functional as F
+
+    x = torch.from_numpy(np.ascontiguousarray(frames)).unsqueeze(1).float()
+    y = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+    return y.squeeze(1).round_().clamp_(0, 255).to(torch.uint8).numpy()
+
+
+def resample_frame_indices(n_frames: int, fps: float, target_fps: float = FPS) -> np.ndarray:
+    """Indices that resample ``n_frames`` at ``fps`` to ``target_fps`` by nearest-earlier selection."""
+    n_out = max(1, int(round(n_frames * target_fps / fps)))
+    return np.minimum((np.arange(n_out) * (fps / target_fps)).astype(np.int64), n_frames - 1)
+
+
+def conform_video(
+    frames: np.ndarray,
+    fps: float,
+    path: str,
+    *,
+    target_fps: float = FPS,
+    size: int = ROI_SIZE,
+    resample_fps: bool = False,
+    fps_tolerance: float = 0.01,
+) -> np.ndarray:
+    """Check/adapt decoded frames to ``target_fps`` and ``size x size``.
+
+    A wrong fps raises :class:`MediaError` unless ``resample_fps`` (frame-index selection).
+    A wrong frame size is resized with a one-time warning.
+    """
+    global _warned_resize
+    if abs(fps - target_fps) > fps_tolerance:
+        if not resample_fps:
+            raise MediaError(
+                f"{path}: video is {fps:g} fps, expected {target_fps:g} (re-encode at {target_fps:g} fps, "
+                "or enable the task's resample_video_fps option)"
+            )
+        frames = frames[resample_frame_indices(len(frames), fps, target_fps)]
+    if frames.shape[1:] != (size, size):
+        if not _warned_resize:
+            logger.warning(
+                "%s: frames are %dx%d, expected %dx%d mouth ROIs; resizing (warned once)",
+                path, frames.shape[2], frames.shape[1], size, size,
+            )
+            _warned_resize = True
+        frames = resize_frames(frames, size)
+    return frames
+
+
+def crop_flip_normalize(
+    frames: np.ndarray,
+    crop_size: int = CROP_SIZE,
+    train: bool = False,
+    rng: Optional[np.random.Generator] = None,
+    mean: float = IMAGE_MEAN,
+    std: float = IMAGE_STD,
+    flip_prob: float = 0.5,
+) -> np.ndarray:
+    """Upstream's image transform on ``uint8 (T, H, W)`` -> ``float32 (T, crop, crop)``.
+
+    Train: random crop (one offset for the clip) and horizontal flip with ``flip_prob``;
+    eval: center crop (offset ``(H - crop) // 2``). Pixels map to ``(x / 255 - mean) / std``.
+    """
+    t, h, w = frames.shape
+    if h < crop_size or w < crop_size:
+        raise ValueError(f"frames are {w}x{h}, smaller than the crop size {crop_size}")
+    if train:
+        rng = rng if rng is not None else np.random.default_rng()
+        dh, dw = int(rng.integers(0, h - crop_size + 1)), int(rng.integers(0, w - crop_size + 1))
+        flip = bool(rng.random() < flip_prob)
+    else:
+        dh, dw, flip = (h - crop_size) // 2, (w - crop_size) // 2, False
+    view = frames[:, dh : dh + crop_size, dw : dw + crop_size]
+    if flip:
+        view = view[:, :, ::-1]
+    out = np.empty(view.shape, dtype=np.float32)
+    np.multiply(view, np.float32(1.0 / (255.0 * std)), out=out, casting="unsafe")
+    out -= np.float32(mean / std)
+    return out
