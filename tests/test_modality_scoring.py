@@ -1,0 +1,41 @@
+"""Shared helpers: per-sample modality dropout and WER/CER counting."""
+
+import pytest
+import torch
+
+from avhubert_ami import modality, scoring
+
+
+def test_drop_rates_exact_and_exclusive():
+    g = torch.Generator().manual_seed(0)
+    n = 200_000
+    drop_a, drop_v = modality.draw_modality_drop(n, 0.2, 0.3, generator=g)
+    assert not (drop_a & drop_v).any()
+    assert abs(drop_a.float().mean().item() - 0.2) < 0.005
+    assert abs(drop_v.float().mean().item() - 0.3) < 0.005
+
+
+def test_apply_drop_never_removes_last_modality():
+    g = torch.Generator().manual_seed(1)
+    present = torch.tensor([[True, True], [True, False], [False, True]] * 1000)
+    out = modality.apply_modality_drop(present, 0.5, 0.5, generator=g)
+    assert out.any(dim=1).all()  # every sample keeps at least one modality
+    assert not (out & ~present).any()  # nothing becomes present
+    assert out[1::3].tolist() == present[1::3].tolist()  # audio-only rows keep their audio
+    assert out[2::3].tolist() == present[2::3].tolist()
+    assert 0.4 < (~out[0::3, 0]).float().mean() < 0.6  # full rows lose audio about half the time
+
+
+@pytest.mark.parametrize("a, v", [(-0.1, 0.0), (0.0, 1.5), (0.6, 0.5)])
+def test_bad_drop_probs(a, v):
+    with pytest.raises(ValueError):
+        modality.check_drop_probs(a, v)
+
+
+def test_error_counts_words_and_chars():
+    assert scoring.normalize_text("Okay, the  REMOTE's button!") == "okay the remote's button"
+    assert scoring.error_counts("the cat sat", "the cat sat on") == (1, 4)
+    assert scoring.error_counts("abc", "abd", char_level=True) == (1, 3)
+    assert scoring.error_rate(["a b", "c"], ["a b", "d"]) == pytest.approx(100 / 3)
+    with pytest.raises(ValueError):
+        scoring.error_rate(["a"], ["a", "b"])
