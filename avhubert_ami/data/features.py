@@ -1,0 +1,79 @@
+"""Audio features of AV-HuBERT: log Mel filterbank (26) at 100 Hz, stacked 4 -> 104-dim at 25 Hz.
+
+Upstream computes ``python_speech_features.logfbank`` on the raw int16 samples; waves here
+are floats in [-1, 1], so they are scaled by 32768 first (``int16_scale``) to give
+identical features (this matters for the log floor and for models trained without
+normalisation).
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+N_FILTERS = 26
+STACK_ORDER = 4
+INT16_SCALE = 32768.0
+
+
+def logfbank(wave: np.ndarray, sample_rate: int = 16000, int16_scale: bool = True) -> np.ndarray:
+    """``python_speech_features.logfbank`` (26 filters, 25 ms window, 10 ms hop) -> ``float32 (N, 26)``."""
+    from python_speech_features import logfbank as _logfbank
+
+    signal = np.asarray(wave, dtype=np.float64)
+    if int16_scale:
+        signal = signal * INT16_SCALE
+    return _logfbank(signal, samplerate=sample_rate, winlen=0.025, winstep=0.01, nfilt=N_FILTERS).astype(np.float32)
+
+
+def stack_frames(feats: np.ndarray, stack_order: int = STACK_ORDER) -> np.ndarray:
+    """Concatenate ``stack_order`` consecutive frames: ``(N, F) -> (ceil(N/k), k*F)`` (zero-padded as upstream)."""
+    n, dim = feats.shape
+    rem = (-n) % stack_order
+    if rem:
+        feats = np.concatenate([feats, np.zeros((rem, dim), dtype=feats.dtype)], axis=0)
+    return feats.reshape(-1, stack_order * dim)
+
+
+def fit_length(feats: np.ndarray, n_frames: int) -> np.ndarray:
+    """Trim or zero-pad the time axis to exactly ``n_frames`` (upstream aligns audio to video this way)."""
+    diff = len(feats) - n_frames
+    if diff > 0:
+        return feats[:n_frames]
+    if diff < 0:
+        pad = np.zeros((-diff,) + feats.shape[1:], dtype=feats.dtype)
+        return np.concatenate([feats, pad], axis=0)
+    return feats
+
+
+def num_feature_frames(n_samples: int, sample_rate: int = 16000, stack_order: int = STACK_ORDER) -> int:
+    """Number of stacked feature frames :func:`audio_features` yields for ``n_samples`` samples."""
+    win, hop = int(round(0.025 * sample_rate)), int(round(0.01 * sample_rate))
+    n = 1 if n_samples <= win else 1 + int(np.ceil((n_samples - win) / hop))
+    return -(-n // stack_order)
+
+
+def audio_features(
+    wave: np.ndarray,
+    sample_rate: int = 16000,
+    stack_order: int = STACK_ORDER,
+    n_frames: Optional[int] = None,
+    normalize: bool = False,
+    int16_scale: bool = True,
+) -> torch.Tensor:
+    """Wave -> ``FloatTensor (T, 26*stack_order)``; ``n_frames`` trims/pads T; ``normalize`` layer-norms each frame.
+
+    ``normalize`` is upstream's ``F.layer_norm(feats, feats.shape[1:])`` (over the feature
+    dimension, no affine, eps 1e-5), applied after the length fit.
+    """
+    feats = stack_frames(logfbank(wave, sample_rate, int16_scale), stack_order)
+    if n_frames is not None:
+        feats = fit_length(feats, n_frames)
+    out = torch.from_numpy(np.ascontiguousarray(feats))
+    if normalize:
+        with torch.no_grad():
+            out = F.layer_norm(out, out.shape[1:])
+    return out
