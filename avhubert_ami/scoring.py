@@ -38,3 +38,68 @@ def error_rate(hyps: Iterable[str], refs: Iterable[str], char_level: bool = Fals
         errors += e
         length += n
     return 100.0 * errors / max(length, 1)
+
+
+_SPM_SPACE = "\u2581"
+
+
+def sentencepiece_to_text(text: str) -> str:
+    """Undo sentencepiece segmentation (``▁he llo`` -> ``hello``); text without ``▁`` is returned unchanged.
+
+    Lets the ``cer`` scorer give the same result whether or not fairseq-generate was run with
+    ``--post-process sentencepiece``.
+    """
+    if _SPM_SPACE not in text:
+        return text
+    return " ".join("".join(text.split()).replace(_SPM_SPACE, " ").split())
+
+
+def _register_fairseq_scorers() -> None:
+    """Register the ``cer`` scorer for ``fairseq-generate --scoring cer`` (``wer`` is fairseq's own)."""
+    from dataclasses import dataclass, field
+
+    from fairseq.dataclass import FairseqDataclass
+    from fairseq.scoring import SCORER_REGISTRY, BaseScorer, register_scorer
+
+    if "cer" in SCORER_REGISTRY:
+        return
+
+    @dataclass
+    class CerScorerConfig(FairseqDataclass):
+        cer_keep_case_punct: bool = field(
+            default=False,
+            metadata={"help": "score raw characters (default: lower-case, punctuation stripped, as "
+                      "avhubert_ami.scoring.normalize_text does for the references)"},
+        )
+
+    @register_scorer("cer", dataclass=CerScorerConfig)
+    class CerScorer(BaseScorer):
+        """Character error rate in percent over the corpus (spaces excluded), sentencepiece-aware."""
+
+        def __init__(self, cfg):
+            super().__init__(cfg)
+            self.reset()
+
+        def reset(self) -> None:
+            self.distance = 0
+            self.ref_length = 0
+
+        def add_string(self, ref: str, pred: str) -> None:
+            ref, pred = sentencepiece_to_text(ref), sentencepiece_to_text(pred)
+            if self.cfg.cer_keep_case_punct:
+                r, h = list(ref.replace(" ", "")), list(pred.replace(" ", ""))
+                self.distance += editdistance.eval(h, r)
+                self.ref_length += len(r)
+            else:
+                e, n = error_counts(pred, ref, char_level=True)
+                self.distance += e
+                self.ref_length += n
+
+        def score(self) -> float:
+            return 100.0 * self.distance / self.ref_length if self.ref_length > 0 else 0.0
+
+        def result_string(self) -> str:
+            return f"CER: {self.score():.2f}"
+
+
+_register_fairseq_scorers()
