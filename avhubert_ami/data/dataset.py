@@ -1,0 +1,274 @@
+"""``AVHubertDataset``: per-utterance audio/video loading, modality control and collation.
+
+One item = one manifest row: its video decoded once and transformed on the whole array,
+its audio turned into 104-dim features aligned to the video length, its transcript encoded
+(sentencepiece pieces -> dictionary ids + eos). Randomness (crop, flip, modality drop,
+noise) is drawn from ``np.random.default_rng((seed, epoch, index))``, so it is reproducible
+and independent of DataLoader workers.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+from fairseq.data import data_utils
+from fairseq.data.dictionary import Dictionary
+from fairseq.data.fairseq_dataset import FairseqDataset
+
+from avhubert_ami.data.audio import read_audio
+from avhubert_ami.data.errors import MediaError
+from avhubert_ami.data.features import audio_features, num_feature_frames
+from avhubert_ami.data.manifest import Manifest, ManifestError
+from avhubert_ami.data.noise import NoiseMixer
+from avhubert_ami.data.video import conform_video, crop_flip_normalize, read_video_with_info
+from avhubert_ami.modality import AUDIO, VIDEO, apply_modality_drop, check_drop_probs
+
+logger = logging.getLogger(__name__)
+
+MODALITIES = ("audio", "video")
+
+
+@dataclass
+class DataOptions:
+    """Every knob of :class:`AVHubertDataset` (the task fills it from its config)."""
+
+    modalities: Sequence[str] = MODALITIES
+    train: bool = False  # enables image_aug and modality drop
+    image_aug: bool = False
+    image_crop_size: int = 88
+    image_mean: float = 0.421
+    image_std: float = 0.165
+    normalize: bool = True
+    stack_order_audio: int = 4
+    pad_audio: bool = True
+    max_sample_size: Optional[int] = None  # rows longer than this (video frames) are skipped
+    min_sample_size: Optional[int] = None  # rows shorter than this are skipped
+    max_trim_sample_size: Optional[int] = None  # collated batches are cut to this length
+    max_av_len_diff: int = 12  # audio/video length tolerance in frames (25 Hz)
+    audio_drop_prob: float = 0.0
+    visual_drop_prob: float = 0.0
+    resample_video_fps: bool = False
+    resample_audio: bool = False
+    mono_audio: bool = False
+    shuffle: bool = True
+    seed: int = 1
+
+
+class AVHubertDataset(FairseqDataset):
+    """Audio-visual utterances of one split with sequence labels (seq2seq fine-tuning)."""
+
+    def __init__(
+        self,
+        manifest: Manifest,
+        transcripts: Sequence[str],
+        dictionary: Dictionary,
+        encode_label: Optional[Callable[[str], str]] = None,
+        options: Optional[DataOptions] = None,
+        noise: Optional[NoiseMixer] = None,
+        label_path: str = "",
+    ) -> None:
+        opts = options or DataOptions()
+        unknown = set(opts.modalities) - set(MODALITIES)
+        if unknown or not opts.modalities:
+            raise ValueError(f"modalities must be a non-empty subset of {MODALITIES}, got {list(opts.modalities)}")
+        check_drop_probs(opts.audio_drop_prob, opts.visual_drop_prob)
+        if len(transcripts) != len(manifest):
+            raise ManifestError(
+                f"{label_path or 'labels'}: {len(transcripts)} transcripts but {manifest.path} has {len(manifest)} rows"
+            )
+        self.opts, self.manifest, self.dictionary, self.noise = opts, manifest, dictionary, noise
+        self.use_audio, self.use_video = "audio" in opts.modalities, "video" in opts.modalities
+        self.epoch = 1
+
+        keep, sizes, labels = [], [], []
+        n_short = n_long = n_no_modality = 0
+        for i, row in enumerate(manifest.rows):
+            has_audio, has_video = self.use_audio and row.audio is not None, self.use_video and row.video is not None
+            if not (has_audio or has_video):
+                n_no_modality += 1
+                continue
+            size = row.n_video_frames if has_video else num_feature_frames(row.n_audio_samples, stack_order=opts.stack_order_audio)
+            if opts.min_sample_size is not None and size < opts.min_sample_size:
+                n_short += 1
+                continue
+            if opts.max_sample_size is not None and size > opts.max_sample_size:
+                n_long += 1
+                continue
+            keep.append(i)
+            sizes.append(size)
+            labels.append(self._encode(transcripts[i], encode_label, i, label_path))
+        self.row_index = np.asarray(keep, dtype=np.int64)
+        self.sizes = np.asarray(sizes, dtype=np.int64)
+        self.labels = labels
+        logger.info(
+            "%s: loaded %d of %d rows (skipped %d shorter than min_sample_size=%s, %d longer than "
+            "max_sample_size=%s, %d without any of the modalities %s)",
+            manifest.path, len(keep), len(manifest), n_short, opts.min_sample_size, n_long,
+            opts.max_sample_size, n_no_modality, list(opts.modalities),
+        )
+        if n_short or n_long or n_no_modality:
+            logger.warning(
+                "%s: skipped %d rows (%d short, %d long, %d without a usable modality)",
+                manifest.path, n_short + n_long + n_no_modality, n_short, n_long, n_no_modality,
+            )
+        if not keep:
+            raise ManifestError(f"{manifest.path}: no usable rows left after filtering (see the log for counts)")
+
+    # ---- labels -------------------------------------------------------------------------
+    def _encode(self, text: str, encode_label, row: int, label_path: str) -> torch.Tensor:
+        pieces = encode_label(text) if encode_label is not None else text
+        ids = self.dictionary.encode_line(pieces, append_eos=True, add_if_not_exist=False).long()
+        # word-boundary-only pieces ("\u2581") carry no content: ignore them in the check
+        content = [int(t) for t in ids[:-1] if self.dictionary[int(t)].strip("\u2581")]
+        if all(t == self.dictionary.unk() for t in content):
+            raise ManifestError(
+                f"{label_path or 'labels'}:{row + 1} ({self.manifest.where(row)}): transcript {text!r} maps only to "
+                "<unk> with this tokenizer/dictionary; fix the transcript or retrain the tokenizer on this text"
+            )
+        return ids
+
+    # ---- FairseqDataset API ---------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.sizes)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _eff_size(self, sizes):
+        cap = self.opts.max_trim_sample_size
+        return np.minimum(sizes, cap) if cap else sizes
+
+    def size(self, index: int) -> int:
+        return int(self._eff_size(self.sizes[index]))
+
+    def num_tokens(self, index: int) -> int:
+        return self.size(index)
+
+    def num_tokens_vec(self, indices: np.ndarray) -> np.ndarray:
+        return self._eff_size(self.sizes[indices])
+
+    def ordered_indices(self) -> np.ndarray:
+        """Longest first (upstream); ties in random order when ``shuffle``."""
+        order = [np.random.permutation(len(self)) if self.opts.shuffle else np.arange(len(self)), self.sizes]
+        return np.lexsort(order)[::-1]
+
+    def where(self, index: int) -> str:
+        """``tsv:line (id)`` of dataset item ``index``."""
+        return self.manifest.where(int(self.row_index[index]))
+
+    # ---- items ----------------------------------------------------------------------------
+    def _presence(self, index: int, rng: np.random.Generator) -> List[bool]:
+        row = self.manifest.rows[self.row_index[index]]
+        present = torch.tensor([[self.use_audio and row.audio is not None, self.use_video and row.video is not None]])
+        o = self.opts
+        if o.train and (o.audio_drop_prob > 0 or o.visual_drop_prob > 0):
+            gen = torch.Generator().manual_seed(int(rng.integers(0, 2**62)))
+            present = apply_modality_drop(present, o.audio_drop_prob, o.visual_drop_prob, gen)
+        return present[0].tolist()
+
+    def _load_video(self, path: str, rng: np.random.Generator) -> torch.Tensor:
+        o = self.opts
+        frames, info = read_video_with_info(path)
+        frames = conform_video(frames, info.fps, path, resample_fps=o.resample_video_fps)
+        out = crop_flip_normalize(
+            frames, o.image_crop_size, train=o.train and o.image_aug, rng=rng, mean=o.image_mean, std=o.image_std
+        )
+        return torch.from_numpy(out)
+
+    def _load_audio(self, path: str, n_frames: Optional[int], rng: np.random.Generator) -> torch.Tensor:
+        o = self.opts
+        wave = read_audio(path, resample=o.resample_audio, mono=o.mono_audio)
+        if self.noise is not None:
+            wave = self.noise.maybe_mix(wave, rng)
+        if n_frames is not None:
+            n_audio = num_feature_frames(len(wave), stack_order=o.stack_order_audio)
+            if abs(n_audio - n_frames) > o.max_av_len_diff:
+                raise MediaError(
+                    f"{path}: audio gives {n_audio} feature frames but the video has {n_frames} "
+                    f"(|diff| > max_av_len_diff={o.max_av_len_diff}); the audio and video of this row are "
+                    "not the same segment: re-cut them or fix the manifest"
+                )
+        return audio_features(wave, stack_order=o.stack_order_audio, n_frames=n_frames, normalize=o.normalize)
+
+    def __getitem__(self, index: int) -> Dict:
+        row = self.manifest.rows[self.row_index[index]]
+        rng = np.random.default_rng((self.opts.seed, self.epoch, int(index)))
+        want_audio, want_video = self._presence(index, rng)
+        video = audio = None
+        try:
+            if want_video:
+                video = self._load_video(row.video, rng)
+            if want_audio:
+                if video is not None:
+                    n_frames = len(video)
+                elif self.use_video and row.video is not None and row.n_video_frames > 0:
+                    n_frames = row.n_video_frames  # video dropped: keep the utterance length it would have
+                else:
+                    n_frames = None
+                audio = self._load_audio(row.audio, n_frames, rng)
+        except MediaError as err:
+            raise MediaError(f"{err} [manifest row {self.where(index)}]") from err
+        length = len(video) if video is not None else len(audio)
+        return {
+            "id": index,
+            "utt_id": row.id,
+            "audio": audio,
+            "video": video,
+            "present": (audio is not None, video is not None),
+            "length": length,
+            "label": self.labels[index],
+        }
+
+    # ---- batching -------------------------------------------------------------------------
+    def collater(self, samples: List[Dict]) -> Dict:
+        """Pad (or crop) to one length T and build the batch of the plugin's contract."""
+        samples = [s for s in samples if s is not None]
+        if not samples:
+            return {}
+        lengths = torch.tensor([s["length"] for s in samples], dtype=torch.long)
+        size = int(lengths.max() if self.opts.pad_audio else lengths.min())
+        if self.opts.max_trim_sample_size:
+            size = min(size, int(self.opts.max_trim_sample_size))
+        lengths = lengths.clamp(max=size)
+        bsz = len(samples)
+        present = torch.tensor([s["present"] for s in samples], dtype=torch.bool).reshape(bsz, 2)
+
+        audio = video = None
+        if self.use_audio and bool(present[:, AUDIO].any()):
+            dim = next(s["audio"].shape[1] for s in samples if s["audio"] is not None)
+            audio = torch.zeros(bsz, size, dim)
+            for i, s in enumerate(samples):
+                if s["audio"] is not None:
+                    n = min(len(s["audio"]), size)
+                    audio[i, :n] = s["audio"][:n]
+            audio = audio.transpose(1, 2)  # B x F x T (upstream layout)
+        if self.use_video and bool(present[:, VIDEO].any()):
+            h, w = next(s["video"].shape[1:] for s in samples if s["video"] is not None)
+            video = torch.zeros(bsz, 1, size, h, w)
+            for i, s in enumerate(samples):
+                if s["video"] is not None:
+                    n = min(len(s["video"]), size)
+                    video[i, 0, :n] = s["video"][:n]
+        padding_mask = torch.arange(size)[None, :] >= lengths[:, None]
+
+        targets = [s["label"] for s in samples]
+        pad, eos = self.dictionary.pad(), self.dictionary.eos()
+        target = data_utils.collate_tokens(targets, pad_idx=pad, eos_idx=eos, left_pad=False)
+        prev = data_utils.collate_tokens(targets, pad_idx=pad, eos_idx=eos, left_pad=False, move_eos_to_beginning=True)
+        target_lengths = torch.tensor([len(t) for t in targets], dtype=torch.long)
+        return {
+            "id": torch.tensor([s["id"] for s in samples], dtype=torch.long),
+            "utt_id": [s["utt_id"] for s in samples],
+            "net_input": {
+                "source": {"audio": audio, "video": video, "present": present},
+                "padding_mask": padding_mask,
+                "prev_output_tokens": prev,
+            },
+            "target": target,
+            "target_lengths": target_lengths,
+            "ntokens": int(target_lengths.sum()),
+        }
