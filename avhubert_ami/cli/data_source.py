@@ -1,0 +1,75 @@
+"""``--dataset_name``: a manifest directory, or a HuggingFace dataset converted once into ``OUTPUT_DIR/data``."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from avhubert_ami.cli.trainer_args import UsageError
+
+logger = logging.getLogger(__name__)
+
+SPLITS = ("train", "valid", "test")
+_HF_MARKERS = ("dataset_dict.json", "state.json", "dataset_info.json")
+_HF_DATA_EXTS = (".arrow", ".parquet", ".csv", ".json", ".jsonl")
+_DONE = ".hf_to_manifest.done.json"
+
+
+def is_manifest_dir(path: Path) -> bool:
+    """True when ``path`` holds at least one ``{split}.tsv`` (a preprocess CLI's output)."""
+    return any((path / f"{s}.tsv").is_file() for s in SPLITS)
+
+
+def is_hf_dataset_dir(path: Path) -> bool:
+    """True for a ``save_to_disk`` folder or a folder of data files ``load_dataset`` reads."""
+    if any((path / m).is_file() for m in _HF_MARKERS):
+        return True
+    return any(p.suffix in _HF_DATA_EXTS for p in path.rglob("*") if p.is_file())
+
+
+def check_tokenizer(data_dir: Path) -> None:
+    """A manifest dir needs ``spm.model`` and ``dict.wrd.txt``; say how to make them when absent."""
+    missing = [n for n in ("spm.model", "dict.wrd.txt") if not (data_dir / n).is_file()]
+    if missing:
+        raise UsageError(
+            f"{data_dir} has no {' / '.join(missing)}: create them with "
+            f"`python -m preprocess.tokenizer --manifest_dir {data_dir}`"
+        )
+
+
+def resolve_dataset(dataset_name: str, output_dir: Path) -> Path:
+    """Return the manifest directory for ``--dataset_name`` (absolute), converting an HF dataset if needed.
+
+    HF datasets are converted by ``preprocess.hf_to_manifest`` then ``preprocess.tokenizer`` into
+    ``output_dir/data``; a marker file records a finished conversion of the same source, so a re-run
+    skips it (and an interrupted one resumes, both tools being idempotent).
+    """
+    src = Path(dataset_name).expanduser().resolve()
+    if not src.is_dir():
+        raise UsageError(f"--dataset_name {dataset_name}: no such directory")
+    if is_manifest_dir(src):
+        check_tokenizer(src)
+        return src
+    if not is_hf_dataset_dir(src):
+        raise UsageError(
+            f"--dataset_name {src} is neither a manifest directory ({{train,valid,test}}.tsv) nor a HuggingFace "
+            f"dataset directory (save_to_disk output or data files)"
+        )
+    out = output_dir / "data"
+    marker = out / _DONE
+    if marker.is_file() and json.loads(marker.read_text()).get("source") == str(src) and is_manifest_dir(out):
+        logger.info("using %s converted earlier from %s", out, src)
+        check_tokenizer(out)
+        return out
+    from preprocess import hf_to_manifest, tokenizer
+
+    logger.info("converting HuggingFace dataset %s -> %s", src, out)
+    rc = hf_to_manifest.main(["--dataset_name", str(src), "--output_dir", str(out)])
+    if rc != 0 or not is_manifest_dir(out):
+        raise RuntimeError(f"preprocess.hf_to_manifest failed on {src} (exit {rc}); see its messages above")
+    rc = tokenizer.main(["--manifest_dir", str(out)])  # deterministic: same transcripts -> same spm/dict
+    if rc != 0:
+        raise RuntimeError(f"preprocess.tokenizer failed on {out} (exit {rc})")
+    marker.write_text(json.dumps({"source": str(src)}))
+    return out

@@ -1,0 +1,247 @@
+"""Driver of ``finetune_avhubert_ami.py``: validate flags, resolve data/checkpoint, train, evaluate.
+
+Training runs ``fairseq-hydra-train`` (``python -m fairseq_cli.hydra_train``) in child processes, with
+``hydra.run.dir=OUTPUT_DIR`` (``.hydra/`` + ``hydra_train.log`` there) and checkpoints in
+``OUTPUT_DIR/checkpoints``. Running the same command again resumes from ``checkpoint_last.pt`` (fairseq's
+own restore logic). ``--cpu_ddp_world_size N`` starts N gloo ranks (one process each, no fairseq spawn).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+from avhubert_ami.cli.trainer_args import RunContext, UsageError, overrides_for, parse_args, validate
+
+logger = logging.getLogger("finetune_avhubert_ami")
+
+REPO_CONF = Path(__file__).resolve().parents[2] / "conf" / "finetune"
+USER_DIR = Path(__file__).resolve().parents[1]
+EVAL_MODES = {"audio_video": ["audio", "video"], "audio_only": ["audio"], "video_only": ["video"]}
+
+
+@dataclass
+class Plan:
+    """Everything resolved before any work starts."""
+
+    args: object
+    ctx: RunContext
+    preset: str
+    config_dir: Path
+    overrides: List[str]
+    init: Optional[object] = None  # checkpoints.CheckpointInfo
+    warnings: List[str] = field(default_factory=list)
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.ctx.output_dir / "checkpoints"
+
+
+def _key(override: str) -> str:
+    return override.partition("=")[0].lstrip("+~")
+
+
+def _add_default(overrides: List[str], key: str, value: str) -> None:
+    """Append ``key=value`` unless a flag or --override already set ``key``."""
+    if all(_key(o) != key for o in overrides):
+        overrides.append(f"{key}={value}")
+
+
+def _continuation_config(preset: str, info, output_dir: Path) -> Path:
+    """Preset yaml with its model section replaced by the seq2seq checkpoint's (same architecture to load into)."""
+    from omegaconf import OmegaConf
+
+    from avhubert_ami.models.seq2seq import seq2seq_field_names
+
+    known = set(seq2seq_field_names()) - {"data", "normalize"}  # those two interpolate task.*
+    model = {k: v for k, v in info.model_cfg.items() if k in known}
+    model["_name"] = "av_hubert_seq2seq"
+    cfg = OmegaConf.load(REPO_CONF / f"{preset}.yaml")
+    cfg.model = OmegaConf.create(model)
+    out = output_dir / "config"
+    out.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(cfg, out / f"{preset}.yaml")
+    return out
+
+
+def prepare(args) -> Plan:
+    """Validate flags, inspect the checkpoint, resolve the dataset, map flags to hydra overrides."""
+    import torch
+
+    from avhubert_ami.cli.checkpoints import dictionary_size, inspect_checkpoint
+    from avhubert_ami.cli.data_source import resolve_dataset
+
+    cuda = torch.cuda.is_available()
+    checked = validate(args, cuda)
+    output_dir = Path(args.output_dir).expanduser().resolve()
+    info = inspect_checkpoint(args.model_name_or_path) if args.model_name_or_path else None
+    if info is not None and args.fusion and args.fusion != info.modality_fuse:
+        raise UsageError(f"--fusion {args.fusion} contradicts the checkpoint's modality_fuse={info.modality_fuse} "
+                         f"({info.path}); drop --fusion")
+    if args.do_eval and not args.do_train and not args.dataset_name:
+        raise UsageError("--do_eval needs --dataset_name (the manifest or HuggingFace dataset to decode)")
+    if args.do_eval and not args.do_train and not (output_dir / "checkpoints" / "checkpoint_last.pt").exists():
+        if info is None or info.kind != "seq2seq":
+            raise UsageError(f"--do_eval without --do_train needs a fine-tuned checkpoint: {output_dir}/checkpoints "
+                             "has none, and --model_name_or_path is not a seq2seq checkpoint")
+    preset = args.config_name or (info.preset if info else "tiny_cpu")
+    data_dir = resolve_dataset(args.dataset_name, output_dir) if args.dataset_name else None
+    if info is not None and info.kind == "seq2seq" and data_dir is not None and info.vocab_size is not None:
+        n = dictionary_size(data_dir)
+        if n != info.vocab_size:
+            raise UsageError(
+                f"{info.path} has a {info.vocab_size}-entry output vocabulary but {data_dir}/dict.wrd.txt gives {n}: "
+                "continue fine-tuning with the spm.model and dict.wrd.txt the checkpoint was trained with")
+    ctx = RunContext(output_dir=output_dir, data_dir=data_dir, cuda=cuda,
+                     init_kind=info.kind if info else "scratch", init_path=info.path if info else None)
+    overrides = overrides_for(args, ctx)
+    _add_default(overrides, "common.user_dir", str(USER_DIR))
+    if not cuda or args.cpu or args.cpu_ddp_world_size:
+        _add_default(overrides, "common.cpu", "true")
+        _add_default(overrides, "common.fp16", "false")
+        _add_default(overrides, "common.bf16", "false")
+    config_dir = REPO_CONF
+    if info is not None and info.kind == "seq2seq" and args.do_train:
+        config_dir = _continuation_config(preset, info, output_dir)
+    for w in checked.warnings:
+        logger.warning(w)
+    return Plan(args=args, ctx=ctx, preset=preset, config_dir=config_dir, overrides=overrides, init=info,
+                warnings=checked.warnings)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _die_with_parent() -> None:  # runs in the child before exec (Linux): a killed driver takes its trainers along
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except Exception:  # noqa: BLE001 - best effort on other platforms
+        pass
+
+
+def train_commands(plan: Plan) -> List[List[str]]:
+    """One ``fairseq-hydra-train`` command per process (one, or one per gloo rank)."""
+    base = [sys.executable, "-m", "fairseq_cli.hydra_train", "--config-dir", str(plan.config_dir),
+            "--config-name", plan.preset, *plan.overrides]
+    world = plan.args.cpu_ddp_world_size or 1
+    if world == 1:
+        return [base + [f"hydra.run.dir={plan.ctx.output_dir}"]]
+    port = _free_port()
+    cmds = []
+    for rank in range(world):
+        run_dir = plan.ctx.output_dir if rank == 0 else plan.ctx.output_dir / f"rank{rank}"
+        cmds.append(base + [
+            f"distributed_training.distributed_world_size={world}",
+            f"distributed_training.distributed_rank={rank}",
+            "distributed_training.distributed_no_spawn=true",
+            f"distributed_training.distributed_init_method=tcp://127.0.0.1:{port}",
+            "distributed_training.distributed_backend=gloo",
+            "distributed_training.ddp_backend=legacy_ddp",
+            "distributed_training.device_id=0",
+            f"hydra.run.dir={run_dir}",
+        ])
+    return cmds
+
+
+def train(plan: Plan) -> int:
+    """Run training to completion; on failure of any rank stop the others; return the exit status."""
+    cmds = train_commands(plan)
+    plan.ctx.output_dir.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    logger.info("training: %s", " ".join(cmds[0]))
+    procs = [subprocess.Popen(c, env=env, preexec_fn=_die_with_parent if os.name == "posix" else None)
+             for c in cmds]
+    rc = 0
+    try:
+        pending = list(procs)
+        while pending:
+            for p in list(pending):
+                try:
+                    code = p.wait(timeout=1.0)
+                except subprocess.TimeoutExpired:
+                    continue
+                pending.remove(p)
+                if code != 0 and rc == 0:
+                    rc = code
+                    for q in pending:  # a dead rank would leave the others blocked in a collective
+                        q.terminate()
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    if rc != 0:
+        logger.error("fairseq-hydra-train exited with status %d (log: %s)", rc, plan.ctx.output_dir / "hydra_train.log")
+    return rc
+
+
+def eval_checkpoint(plan: Plan) -> Path:
+    """checkpoint_best.pt, else checkpoint_last.pt of this run, else the given seq2seq checkpoint."""
+    for name in ("checkpoint_best.pt", "checkpoint_last.pt"):
+        if (plan.checkpoint_dir / name).is_file():
+            return plan.checkpoint_dir / name
+    if plan.init is not None and plan.init.kind == "seq2seq":
+        return plan.init.path
+    raise UsageError(f"no checkpoint to evaluate in {plan.checkpoint_dir}")
+
+
+def evaluate(plan: Plan) -> Dict[str, object]:
+    """Decode the eval split for each modality setting the model supports; write ``eval_results.json``."""
+    from avhubert_ami.cli.checkpoints import inspect_checkpoint
+    from avhubert_ami.data.manifest import atomic_write
+    from avhubert_ami.decode import decode_split, write_results
+
+    a = plan.args
+    ckpt = eval_checkpoint(plan)
+    data_dir = plan.ctx.data_dir
+    split = a.eval_split or ("test" if (data_dir / "test.tsv").is_file() else "valid")
+    trained_with = sorted(inspect_checkpoint(str(ckpt)).modalities)
+    modes = EVAL_MODES if trained_with == ["audio", "video"] else {f"{trained_with[0]}_only": trained_with}
+    beam = a.generation_num_beams or 5
+    results: Dict[str, object] = {"checkpoint": str(ckpt), "split": split, "beam": beam}
+    for name, mods in modes.items():
+        r = decode_split(str(ckpt), str(data_dir), split, mods, beam=beam,
+                         batch_size=a.per_device_eval_batch_size or 8, cpu=not plan.ctx.cuda or bool(a.cpu))
+        write_results(r, str(plan.ctx.output_dir / "eval" / f"{split}_{name}"))
+        results[name] = {"wer": r.wer, "cer": r.cer, "n_utterances": r.n_utterances}
+        logger.info("eval %s %s: WER %.2f CER %.2f (%d utterances)", split, name, r.wer, r.cer, r.n_utterances)
+    first = next(iter(modes))
+    results["eval_wer"], results["eval_cer"] = results[first]["wer"], results[first]["cer"]
+    with atomic_write(str(plan.ctx.output_dir / "eval_results.json")) as f:
+        f.write(json.dumps(results, indent=1) + "\n")
+    return results
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """``finetune_avhubert_ami.py`` entry point; returns the process exit status."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s | %(levelname)s | %(name)s | %(message)s")
+    args = parse_args(argv)
+    try:
+        plan = prepare(args)
+    except (UsageError, ValueError) as e:
+        print(f"finetune_avhubert_ami.py: error: {e}", file=sys.stderr)
+        return 2
+    if args.do_train:
+        rc = train(plan)
+        if rc != 0:
+            return rc
+    if args.do_eval:
+        try:
+            evaluate(plan)
+        except UsageError as e:
+            print(f"finetune_avhubert_ami.py: error: {e}", file=sys.stderr)
+            return 2
+    return 0
