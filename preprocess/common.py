@@ -1,0 +1,297 @@
+"""Shared machinery of the preprocessing CLIs.
+
+* :func:`normalize_transcript` -- configurable transcript normalisation (case, punctuation,
+  AMI disfluency tokens).
+* :class:`Journal` -- a per-split, append-only record of finished utterances that makes every
+  CLI idempotent and resumable: media are written atomically first, the journal line last, so a
+  killed run never leaves a row that points at a half-written file.
+* :func:`run_jobs` -- the worker loop (in-process or a process pool) with tqdm progress.
+* :class:`Summary` -- written / skipped / dropped (with reasons) / failed counts, printed at the end.
+* :func:`finish_split` -- writes ``{split}.tsv`` + ``{split}.wrd`` from the journal, only when the
+  content changed (a re-run with nothing new writes nothing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import filecmp
+import hashlib
+import json
+import multiprocessing
+import os
+import re
+import tempfile
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+
+from tqdm import tqdm
+
+from avhubert_ami.data import manifest as mf
+
+SAMPLE_RATE = 16000
+FPS = 25.0
+SAMPLES_PER_FRAME = int(SAMPLE_RATE / FPS)  # 640
+ROI_SIZE = 96
+SPLITS = ("train", "valid", "test")
+
+# AMI filled pauses / backchannels and annotation tokens (kept by default; --drop_disfluencies removes them).
+DISFLUENCY_WORDS = frozenset(
+    "uh um mm hmm mm-hmm uh-huh um-hum mm-mm huh er erm ah eh mhm hm uhm".split()
+)
+_BRACKETED = re.compile(r"^[\[<(].*[\]>)]$")
+_PUNCT = re.compile(r"[^\w\s'-]", flags=re.UNICODE)
+_LOOSE_DASH = re.compile(r"(?<!\w)-|-(?!\w)")
+
+
+def is_disfluency(word: str) -> bool:
+    """True for AMI filled pauses (``um``, ``mm-hmm``), truncated words (``th-``) and
+    annotation tokens (``<vocalsound>``, ``[laughter]``)."""
+    w = word.lower()
+    return (
+        w.strip(".,?!;:\"") in DISFLUENCY_WORDS
+        or bool(_BRACKETED.match(w))
+        or (len(w) > 1 and w.endswith("-") and w[0].isalnum())
+    )
+
+
+def normalize_transcript(
+    text: str, lowercase: bool = True, strip_punctuation: bool = True, keep_disfluencies: bool = True
+) -> str:
+    """Normalise a transcript: NFKC, optional lower-casing, optional punctuation removal
+    (apostrophes and in-word hyphens kept), optional removal of AMI disfluency tokens;
+    whitespace is always collapsed."""
+    text = unicodedata.normalize("NFKC", text)
+    words = text.split()
+    if not keep_disfluencies:
+        words = [w for w in words if not is_disfluency(w)]
+    text = " ".join(words)
+    if lowercase:
+        text = text.lower()
+    if strip_punctuation:
+        text = _LOOSE_DASH.sub(" ", _PUNCT.sub(" ", text))
+    return " ".join(text.split())
+
+
+def add_text_args(parser: argparse.ArgumentParser) -> None:
+    """Transcript-normalisation flags shared by the CLIs."""
+    g = parser.add_argument_group("transcript normalisation")
+    g.add_argument("--keep_case", action="store_true", help="do not lower-case transcripts")
+    g.add_argument("--keep_punctuation", action="store_true", help="do not strip punctuation")
+    g.add_argument(
+        "--drop_disfluencies",
+        action="store_true",
+        help="remove AMI disfluency tokens (um, uh, mm-hmm, truncated words like 'th-', <vocalsound>)",
+    )
+
+
+def text_options(args: argparse.Namespace) -> Dict[str, bool]:
+    """Keyword arguments of :func:`normalize_transcript` from parsed :func:`add_text_args` flags."""
+    return dict(
+        lowercase=not args.keep_case,
+        strip_punctuation=not args.keep_punctuation,
+        keep_disfluencies=not args.drop_disfluencies,
+    )
+
+
+def add_worker_args(parser: argparse.ArgumentParser) -> None:
+    """``--num-workers`` / ``--overwrite`` flags shared by the CLIs."""
+    parser.add_argument(
+        "--num-workers", "--num_workers", dest="num_workers", type=int, default=1,
+        help="worker processes (1 = in this process)",
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true",
+        help="forget earlier progress in --output_dir and redo every utterance",
+    )
+
+
+def safe_name(uid: str) -> str:
+    """A file-name-safe form of an utterance id (path separators and odd characters -> '_')."""
+    name = re.sub(r"[^\w.\-]+", "_", uid).strip("._")
+    return name or hashlib.sha1(uid.encode()).hexdigest()[:12]
+
+
+@dataclass
+class Summary:
+    """What a run did: written, already done (skipped), dropped by rule (with reasons), failed."""
+
+    written: int = 0
+    already_done: int = 0
+    dropped: collections.Counter = field(default_factory=collections.Counter)
+    failed: List[Tuple[str, str]] = field(default_factory=list)
+    notes: List[str] = field(default_factory=list)
+
+    def report(self, title: str) -> str:
+        """Human-readable summary block."""
+        lines = [f"== {title} summary ==", f"written: {self.written}", f"skipped (already done): {self.already_done}"]
+        n_dropped = sum(self.dropped.values())
+        lines.append(f"dropped: {n_dropped}")
+        for reason, n in sorted(self.dropped.items()):
+            lines.append(f"  {n:6d}  {reason}")
+        lines.append(f"failed: {len(self.failed)}")
+        for uid, msg in self.failed[:20]:
+            lines.append(f"  {uid}: {msg}")
+        if len(self.failed) > 20:
+            lines.append(f"  ... and {len(self.failed) - 20} more")
+        lines.extend(self.notes)
+        return "\n".join(lines)
+
+
+class Journal:
+    """Append-only JSON-lines record of finished utterances of one split.
+
+    The first line holds a fingerprint of the options that shape the outputs; reopening with other
+    options is refused (or the journal is reset with ``overwrite``). A torn last line (the process
+    was killed mid-write) is cut off on open.
+    """
+
+    def __init__(self, path: str, options: Dict[str, Any], overwrite: bool = False) -> None:
+        self.path = path
+        self.entries: Dict[str, Dict[str, Any]] = {}
+        fingerprint = json.dumps(options, sort_keys=True)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        if overwrite and os.path.exists(path):
+            os.unlink(path)
+        if os.path.exists(path):
+            with open(path, "rb") as f:
+                data = f.read()
+            if data and not data.endswith(b"\n"):  # torn write from a killed run
+                data = data[: data.rfind(b"\n") + 1]
+                with open(path, "wb") as f:
+                    f.write(data)
+            lines = data.decode("utf-8").splitlines()
+            if lines:
+                if lines[0] != fingerprint:
+                    raise SystemExit(
+                        f"{path}: this output folder was made with other options\n  before: {lines[0]}\n"
+                        f"  now:    {fingerprint}\nuse another --output_dir, or --overwrite to redo everything"
+                    )
+                for line in lines[1:]:
+                    entry = json.loads(line)
+                    self.entries[entry["id"]] = entry
+        if not os.path.exists(path) or os.path.getsize(path) == 0:
+            with mf.atomic_write(path) as f:
+                f.write(fingerprint + "\n")
+        self._f = open(path, "a", encoding="utf-8")
+
+    def done(self, uid: str, root: str) -> Optional[Dict[str, Any]]:
+        """The finished entry of ``uid`` if its media files are still there, else ``None``."""
+        entry = self.entries.get(uid)
+        if entry is None:
+            return None
+        for key in ("video", "audio", "fbank"):
+            if entry.get(key) and not os.path.isfile(os.path.join(root, entry[key])):
+                return None
+        return entry
+
+    def add(self, entry: Dict[str, Any]) -> None:
+        """Record a finished (written or dropped) utterance durably."""
+        self._f.write(json.dumps(entry, sort_keys=True) + "\n")
+        self._f.flush()
+        os.fsync(self._f.fileno())
+        self.entries[entry["id"]] = entry
+
+    def close(self) -> None:
+        self._f.close()
+
+
+_WORKER_FN: Optional[Callable] = None
+
+
+def _init_worker(fn: Callable) -> None:
+    global _WORKER_FN
+    _WORKER_FN = fn
+
+
+def _call(job: Tuple[str, Any]) -> Tuple[str, Any, Optional[str]]:
+    uid, payload = job
+    import av
+
+    try:
+        return uid, _WORKER_FN(payload), None
+    except (ValueError, OSError, RuntimeError, av.FFmpegError) as e:  # MediaError is a ValueError
+        return uid, None, f"{type(e).__name__}: {e}"
+
+
+def run_jobs(
+    fn: Callable[[Any], Any], jobs: Iterable[Tuple[str, Any]], num_workers: int, desc: str, total: Optional[int] = None
+) -> Iterator[Tuple[str, Any, Optional[str]]]:
+    """Run ``fn(payload)`` for every ``(uid, payload)``; yield ``(uid, result, error)`` as they finish.
+
+    Bad-input errors (ValueError/OSError/RuntimeError/av.FFmpegError) become ``error`` strings; anything else
+    propagates. ``fn`` must be a module-level function when ``num_workers > 1``.
+    """
+    bar = tqdm(total=total, desc=desc, unit="utt", dynamic_ncols=True)
+    try:
+        if num_workers <= 1:
+            _init_worker(fn)
+            for job in jobs:
+                yield _call(job)
+                bar.update()
+        else:
+            # fork: workers inherit the imported modules (importing fairseq again costs ~10 s per worker)
+            methods = multiprocessing.get_all_start_methods()
+            ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+            with ctx.Pool(num_workers, initializer=_init_worker, initargs=(fn,)) as pool:
+                for out in pool.imap_unordered(_call, jobs, chunksize=1):
+                    yield out
+                    bar.update()
+    finally:
+        bar.close()
+
+
+def write_if_changed(path: str, writer: Callable[[str], Any]) -> bool:
+    """Run ``writer(tmp_path)`` and move the result over ``path`` only if it differs; True if written."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".new", dir=folder)
+    os.close(fd)
+    try:
+        writer(tmp)
+        if os.path.exists(path) and filecmp.cmp(tmp, path, shallow=False):
+            return False
+        os.replace(tmp, path)
+        return True
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def finish_split(output_dir: str, split: str, order: Sequence[str], journal: Journal) -> Tuple[int, bool]:
+    """Write ``{split}.tsv``/``.wrd`` (root = absolute ``output_dir``) from the journal's kept rows
+    in ``order``; returns ``(rows, whether anything was rewritten)``."""
+    root = os.path.abspath(output_dir)
+    kept = [journal.entries[u] for u in order if u in journal.entries and "drop" not in journal.entries[u]]
+    rows = [(e["id"], e.get("video", ""), e.get("audio", ""), e["n_video_frames"], e["n_audio_samples"]) for e in kept]
+    tsv, wrd = mf.split_paths(output_dir, split)
+    changed = write_if_changed(tsv, lambda p: mf.write_tsv(p, root, rows))
+    changed |= write_if_changed(wrd, lambda p: mf.write_wrd(p, [e["text"] for e in kept]))
+    return len(rows), changed
+
+
+def journal_path(output_dir: str, split: str) -> str:
+    """Where the progress journal of ``split`` lives."""
+    return os.path.join(output_dir, ".progress", f"{split}.jsonl")
+
+
+def media_paths(split: str, uid: str, video_ext: str) -> Tuple[str, str]:
+    """Relative (video, audio) paths of an utterance under the output root."""
+    name = safe_name(uid)
+    return os.path.join(split, "video", name + video_ext), os.path.join(split, "audio", name + ".wav")
+
+
+def match_av_lengths(n_frames: int, n_samples: int, tolerance_s: float) -> Optional[int]:
+    """Audio length (samples) that makes audio and video agree, or ``None`` when they differ by
+    more than ``tolerance_s`` (then the row is dropped)."""
+    target = n_frames * SAMPLES_PER_FRAME
+    if abs(n_samples - target) > tolerance_s * SAMPLE_RATE:
+        return None
+    return target
+
+
+def finalize_run(summary: Summary, title: str) -> int:
+    """Print the summary; exit status 1 when some utterances failed, else 0."""
+    print(summary.report(title), flush=True)
+    return 1 if summary.failed else 0

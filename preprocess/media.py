@@ -1,0 +1,110 @@
+"""Frame-level helpers of the preprocessing CLIs: fps resampling, gray conversion,
+RGB (segment) reading with PyAV, and turning HF array columns into frame stacks.
+
+File-level reading/writing of the project formats lives in ``avhubert_ami.data.video`` /
+``avhubert_ami.data.audio``; this module only adds what preprocessing needs on top.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Tuple
+
+__all__ = ["resample_fps", "resize_frames", "to_gray", "read_rgb", "frames_from_array", "write_fbank"]
+
+import os
+
+import av
+import numpy as np
+
+from avhubert_ami.data.errors import MediaError
+from avhubert_ami.data.manifest import atomic_write
+from avhubert_ami.data.video import FPS, resample_frame_indices, resize_frames
+
+
+def resample_fps(frames: np.ndarray, src_fps: float, dst_fps: float = FPS) -> np.ndarray:
+    """Drop/repeat frames so a clip at ``src_fps`` plays at ``dst_fps`` with the same duration."""
+    if abs(src_fps - dst_fps) < 1e-3:
+        return frames
+    return frames[resample_frame_indices(len(frames), src_fps, dst_fps)]
+
+
+def to_gray(frames: np.ndarray) -> np.ndarray:
+    """(T,H,W) or (T,H,W,3|4) uint8 -> (T,H,W) uint8 gray (ITU-R 601 luma)."""
+    if frames.ndim == 3:
+        return frames.astype(np.uint8, copy=False)
+    if frames.ndim == 4 and frames.shape[-1] == 1:
+        return frames[..., 0].astype(np.uint8, copy=False)
+    if frames.ndim == 4 and frames.shape[-1] in (3, 4):
+        rgb = frames[..., :3].astype(np.float32)
+        gray = rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+        return np.clip(np.rint(gray), 0, 255).astype(np.uint8)
+    raise ValueError(f"frames must be (T,H,W) or (T,H,W,C), got shape {frames.shape}")
+
+
+def read_rgb(path: str, start: Optional[float] = None, end: Optional[float] = None) -> Tuple[np.ndarray, float]:
+    """Decode ``path`` (optionally only ``[start, end)`` seconds) to (T,H,W,3) uint8 RGB and its fps."""
+    try:
+        container = av.open(path)
+    except (av.FFmpegError, OSError) as e:
+        raise MediaError(f"{path}: cannot open video ({e})") from None
+    with container:
+        if not container.streams.video:
+            raise MediaError(f"{path}: no video stream")
+        stream = container.streams.video[0]
+        fps = float(stream.average_rate or stream.guessed_rate or 25.0)
+        if start:
+            if stream.time_base is not None:
+                container.seek(int(max(0.0, start - 1.0) / stream.time_base), stream=stream, backward=True)
+        frames = []
+        try:
+            for i, frame in enumerate(container.decode(stream)):
+                t = frame.time if frame.time is not None else i / fps
+                if start is not None and t < start - 0.5 / fps:
+                    continue
+                if end is not None and t >= end - 0.5 / fps:
+                    break
+                frames.append(frame.to_ndarray(format="rgb24"))
+        except av.FFmpegError as e:
+            raise MediaError(f"{path}: corrupt video ({e})") from None
+    if not frames:
+        what = f" between {start}s and {end}s" if start is not None or end is not None else ""
+        raise MediaError(f"{path}: no video frames{what}")
+    return np.stack(frames), fps
+
+
+def frames_from_array(value: Any, where: str) -> np.ndarray:
+    """An HF array column value (nested lists or ndarray, T x H x W [x C]) -> uint8 ndarray.
+
+    Float frames in [0, 1] are scaled to [0, 255].
+    """
+    arr = np.asarray(value)
+    if arr.dtype == object:  # ragged nesting from HF's python format
+        try:
+            arr = np.stack([np.asarray(f) for f in value])
+        except ValueError as e:
+            raise MediaError(f"{where}: video frames have inconsistent shapes ({e})") from None
+    if arr.ndim not in (3, 4) or arr.shape[0] == 0 or (arr.ndim == 4 and arr.shape[-1] not in (1, 3, 4)):
+        raise MediaError(f"{where}: video array must be T x H x W [x C] with T > 0, got shape {arr.shape}")
+    if arr.dtype.kind == "f":
+        arr = arr * 255.0 if arr.max(initial=0.0) <= 1.0 else arr
+        arr = np.clip(np.rint(arr), 0, 255)
+    return arr.astype(np.uint8)
+
+
+def fbank_path(audio_path: str) -> str:
+    """Where precomputed features of ``audio_path`` live: ``<audio path without ext>.fbank.npy``."""
+    return os.path.splitext(audio_path)[0] + ".fbank.npy"
+
+
+def write_fbank(audio_path: str) -> str:
+    """Precompute the 104-dim stacked log-fbank (25 Hz, un-normalised, untrimmed) of a written
+    16 kHz wav (read back, so it equals the on-the-fly features) beside it, atomically;
+    returns the ``.fbank.npy`` path."""
+    from avhubert_ami.data.audio import read_audio
+    from avhubert_ami.data.features import logfbank, stack_frames
+
+    feats = stack_frames(logfbank(read_audio(audio_path))).astype(np.float32)
+    out = fbank_path(audio_path)
+    with atomic_write(out, "wb") as f:
+        np.save(f, feats)
+    return out

@@ -1,0 +1,205 @@
+"""hf_to_manifest + tokenizer on tiny generated HF datasets (both lip_video forms)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from avhubert_ami.data import manifest as mf
+from avhubert_ami.data.video import probe_video, read_video
+from preprocess import common, hf_to_manifest, tokenizer
+from tests.preprocess_fixtures import make_hf_dataset
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _mtimes(folder):
+    return {
+        os.path.join(d, f): os.stat(os.path.join(d, f)).st_mtime_ns
+        for d, _, files in os.walk(folder) for f in files
+    }
+
+
+def _run(dataset, out, *extra):
+    args = hf_to_manifest.build_parser().parse_args(["--dataset_name", dataset, "--output_dir", out, *extra])
+    return hf_to_manifest.convert(args)
+
+
+def _check_outputs(out, splits=common.SPLITS):
+    for split in splits:
+        manifest, labels = mf.load_split(out, split)
+        assert manifest.root == os.path.abspath(out)
+        assert len(manifest) == len(labels) > 0
+        for row in manifest.rows:
+            if row.video:
+                info = probe_video(row.video)
+                assert (info.height, info.width, info.fps) == (96, 96, 25.0)
+                assert info.n_frames == row.n_video_frames
+            if row.audio:
+                meta = sf.info(row.audio)
+                assert (meta.samplerate, meta.channels, meta.frames) == (16000, 1, row.n_audio_samples)
+            if row.video and row.audio:  # trimmed/padded to agree within one frame
+                assert abs(row.n_audio_samples - 640 * row.n_video_frames) < 640
+
+
+@pytest.mark.parametrize("form", ["path", "array"])
+def test_hf_to_manifest_both_video_forms(tmp_path, form):
+    dataset = make_hf_dataset(str(tmp_path), video_form=form)
+    out = str(tmp_path / "out")
+    summary = _run(dataset, out)
+    _check_outputs(out)
+    manifest, labels = mf.load_split(out, "train")
+    ids = [r.id for r in manifest.rows]
+    assert ids == ["train_000", "train_001", "train_002", "train_003", "train_012", "train_013"]
+    assert labels[0] == "hello world this is a test"  # lower-cased, punctuation stripped
+    by_id = {r.id: r for r in manifest.rows}
+    assert by_id["train_012"].video is None and by_id["train_012"].audio  # audio-only kept
+    assert by_id["train_013"].audio is None and by_id["train_013"].video  # video-only kept
+    # 1.2 s of 30 fps (path form) or 25 fps (array form) -> 30 frames at 25 fps; 44.1 kHz stereo -> 16 kHz mono
+    assert by_id["train_001"].n_video_frames == 30 and by_id["train_001"].n_audio_samples == 19200
+    assert summary.written == 10 and summary.already_done == 0
+    assert summary.dropped == {
+        "empty transcript": 1,
+        "no audio and no video": 1,
+        "audio and video lengths differ by more than 0.12 s": 1,
+    }
+    assert [uid for uid, _ in summary.failed] == ["train_014"]
+    assert "train_14.wav" in summary.failed[0][1]  # the error names the row's audio, not a temp file
+    assert mf.load_split(out, "valid")[0].rows[0].id == "validation_000"  # HF 'validation' -> 'valid'
+
+
+def test_rerun_is_idempotent_and_options_are_checked(tmp_path):
+    dataset = make_hf_dataset(str(tmp_path), bad_rows=False)
+    out = str(tmp_path / "out")
+    assert _run(dataset, out).written == 8
+    before = _mtimes(out)
+    again = _run(dataset, out)
+    assert (again.written, again.already_done) == (0, 8)
+    assert _mtimes(out) == before  # nothing rewritten
+    with pytest.raises(SystemExit, match="other options"):
+        _run(dataset, out, "--video_format", "mp4")
+    redo = _run(dataset, out, "--video_format", "mp4", "--overwrite")
+    assert redo.written == 8
+    assert mf.read_tsv(os.path.join(out, "test.tsv")).rows[0].video.endswith(".mp4")
+    _check_outputs(out)
+
+
+def test_normalisation_flags_and_features(tmp_path):
+    dataset = make_hf_dataset(str(tmp_path), bad_rows=False)
+    out = str(tmp_path / "out")
+    _run(dataset, out, "--drop_disfluencies", "--keep_case", "--precompute_features")
+    labels = mf.read_wrd(os.path.join(out, "train.wrd"))
+    assert labels[1] == "the meeting starts now"  # 'um' dropped
+    assert labels[3] == "yeah okay that's fine"  # 'mm-hmm', 'th-' dropped
+    assert labels[0] == "Hello world This is a TEST"  # case kept
+    row = mf.read_tsv(os.path.join(out, "train.tsv")).rows[0]
+    feats = np.load(os.path.splitext(row.audio)[0] + ".fbank.npy")
+    assert feats.shape[1] == 104 and abs(len(feats) - row.n_video_frames) <= 1
+
+
+def test_normalize_transcript_unit():
+    n = common.normalize_transcript
+    assert n("Um, I THINK -- so. <vocalsound>") == "um i think so vocalsound"
+    assert n("Um, I THINK -- so. <vocalsound>", keep_disfluencies=False) == "i think so"
+    assert n("Mm-hmm it's th- the", keep_disfluencies=False) == "it's the"
+    assert n("Mm-hmm it's", strip_punctuation=False, lowercase=False) == "Mm-hmm it's"
+
+
+def test_journal_survives_torn_line(tmp_path):
+    path = str(tmp_path / "j.jsonl")
+    j = common.Journal(path, {"a": 1})
+    j.add({"id": "u1", "text": "x"})
+    j.close()
+    with open(path, "a") as f:
+        f.write('{"id": "u2", "te')  # killed mid-write
+    j = common.Journal(path, {"a": 1})
+    assert list(j.entries) == ["u1"]
+    j.add({"id": "u3", "text": "y"})
+    j.close()
+    assert list(common.Journal(path, {"a": 1}).entries) == ["u1", "u3"]
+
+
+def test_interrupted_run_resumes(tmp_path):
+    dataset = make_hf_dataset(str(tmp_path), bad_rows=False)
+    import datasets
+
+    dd = datasets.load_from_disk(dataset)  # a bigger train split so the kill lands mid-way
+    big = datasets.concatenate_datasets([dd["train"]] * 12)
+    big = big.map(lambda r, i: {"id": f"utt{i:03d}"}, with_indices=True)
+    dd["train"] = big
+    dataset2 = str(tmp_path / "hf_big")
+    dd.save_to_disk(dataset2)
+    os.symlink(os.path.join(dataset, "clips"), os.path.join(dataset2, "clips"))  # relative video paths
+    out = str(tmp_path / "out")
+    journal = common.journal_path(out, "train")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "preprocess.hf_to_manifest", "--dataset_name", dataset2, "--output_dir", out],
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if os.path.exists(journal) and sum(1 for _ in open(journal)) >= 4:
+            break
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    n_done = sum(1 for _ in open(journal)) - 1
+    assert 3 <= n_done < len(big), "the run should have been killed mid-way"
+    assert not os.path.exists(os.path.join(out, "train.tsv"))
+    summary = _run(dataset2, out)
+    assert summary.already_done >= n_done and summary.written + summary.already_done == len(big) + 4
+    _check_outputs(out)
+    assert len(mf.read_tsv(os.path.join(out, "train.tsv"))) == len(big)
+    leftovers = [f for d, _, fs in os.walk(out) for f in fs if f.endswith(".tmp")]
+    assert not leftovers
+
+
+def test_tokenizer_on_hf_output(tmp_path):
+    dataset = make_hf_dataset(str(tmp_path), bad_rows=False)
+    out = str(tmp_path / "out")
+    _run(dataset, out)
+    # vocab capped to what the text supports
+    size, changed = tokenizer.train_tokenizer(out, vocab_size=5000)
+    assert changed and 10 < size < 5000
+    entries = mf.read_dict(os.path.join(out, "dict.wrd.txt"))
+    symbols = [s for s, _ in entries]
+    assert not {"<s>", "<pad>", "</s>", "<unk>"} & set(symbols)
+    assert len(symbols) == size - 4
+    # counts are the pieces of the encoded training text
+    import sentencepiece as spm
+
+    sp = spm.SentencePieceProcessor(model_file=os.path.join(out, "spm.model"))
+    lines = mf.read_wrd(os.path.join(out, "train.wrd"))
+    assert sum(c for _, c in entries) == sum(len(sp.encode(line)) for line in lines)
+    # fairseq's Dictionary indices agree with the spm ids
+    from fairseq.data import Dictionary
+
+    d = Dictionary.load(os.path.join(out, "dict.wrd.txt"))
+    for piece in sp.encode(lines[0], out_type=str):
+        assert d.index(piece) == sp.piece_to_id(piece)
+    # deterministic: a re-run rewrites nothing
+    before = _mtimes(out)
+    assert tokenizer.main(["--manifest_dir", out, "--vocab_size", "5000"]) == 0
+    assert _mtimes(out) == before
+    n_chars = len(set("".join(lines).replace(" ", "")))
+    assert tokenizer.train_tokenizer(out, vocab_size=n_chars + 8)[0] == n_chars + 8
+    assert tokenizer.train_tokenizer(out, vocab_size=10)[0] == n_chars + 5  # raised: every character is a piece
+
+
+def test_cli_help_and_missing_train(tmp_path, capsys):
+    r = subprocess.run([sys.executable, "-m", "preprocess.hf_to_manifest", "--help"], cwd=REPO,
+                       capture_output=True, text=True)
+    assert r.returncode == 0 and "--dataset_name" in r.stdout and "lip_video" in r.stdout
+    with pytest.raises(SystemExit) as e:
+        tokenizer.main(["--help"])
+    assert e.value.code == 0 and "--vocab_size" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="train.wrd"):
+        tokenizer.main(["--manifest_dir", str(tmp_path)])
