@@ -1,0 +1,374 @@
+"""fairseq task ``ami_av`` (also registered as upstream's ``av_hubert_pretraining``).
+
+Loads ``{data}/{split}.tsv`` + ``{label_dir}/{split}.wrd`` into :class:`AVHubertDataset`,
+encodes transcripts with the sentencepiece model into the ``dict.wrd.txt`` dictionary,
+builds a sequence generator that understands audio-visual dict sources, and (with
+``eval_wer``) greedy-decodes validation batches to log ``wer`` / ``cer``.
+
+``av_hubert_pretraining`` uses the same code with upstream's defaults and field names, so
+official AV-HuBERT checkpoints (whose ``cfg.task._name`` is that) load; config keys this
+plugin does not know are dropped with a warning instead of failing.
+"""
+
+
+import logging
+import os
+import sys
+from argparse import Namespace
+from dataclasses import dataclass, field, fields
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
+import torch
+from fairseq import metrics, tasks
+from fairseq.data import Dictionary, encoders
+from fairseq.dataclass import FairseqDataclass
+from fairseq.tasks import register_task
+from fairseq.tasks.fairseq_task import FairseqTask
+from omegaconf import MISSING, DictConfig, open_dict
+
+from avhubert_ami.data.dataset import AVHubertDataset, DataOptions
+from avhubert_ami.data.manifest import load_split, split_paths
+from avhubert_ami.data.noise import build_noise_mixer
+from avhubert_ami.scoring import error_counts
+from avhubert_ami.tasks.generator import AVSequenceGenerator
+
+logger = logging.getLogger(__name__)
+
+WER_KEYS = ("_wer_errors", "_wer_words", "_cer_errors", "_cer_chars")
+
+
+@dataclass
+class AMIAVConfig(FairseqDataclass):
+    """Task config: upstream AV-HuBERT's field names (all accepted) plus this plugin's extensions."""
+
+    # ---- upstream AVHubertPretrainingConfig fields (fine-tuning defaults) ----
+    data: str = field(default=MISSING, metadata={"help": "folder with {split}.tsv (and labels unless label_dir)"})
+    # `Any` (list or "a,b" string) rather than List[str]: fairseq's argparse bridge cannot parse
+    # List[str] fields with defaults, and hydra/checkpoint configs hold real lists.
+    labels: Any = field(default_factory=lambda: ["wrd"], metadata={"help": "label file extension(s), e.g. wrd"})
+    label_dir: Optional[str] = field(default=None, metadata={"help": "folder of {split}.{label} and dict.{label}.txt"})
+    label_rate: int = field(default=-1, metadata={"help": "label frame rate; -1 = sequence labels"})
+    sample_rate: int = field(default=25, metadata={"help": "frame rate of the model input (upstream name)"})
+    normalize: bool = field(default=True, metadata={"help": "layer-norm audio features per frame (as pre-training)"})
+    enable_padding: bool = field(default=False, metadata={"help": "upstream field, unused"})
+    max_sample_size: Optional[int] = field(default=None, metadata={"help": "skip rows longer than this (frames)"})
+    min_sample_size: Optional[int] = field(default=None, metadata={"help": "skip rows shorter than this (frames)"})
+    # upstream's default is II("task.max_sample_size"), which cannot resolve in a standalone task
+    # config (checkpoints, w2v_args); None means the same thing here.
+    max_trim_sample_size: Optional[int] = field(
+        default=None, metadata={"help": "cut batches to this many frames (default: max_sample_size)"}
+    )
+    single_target: Optional[bool] = field(default=True, metadata={"help": "upstream field (sequence labels)"})
+    random_crop: Optional[bool] = field(default=False, metadata={"help": "upstream field, unused (crop from start)"})
+    pad_audio: Optional[bool] = field(default=True, metadata={"help": "pad to the longest in the batch (else crop)"})
+    pdb: Optional[bool] = field(default=False, metadata={"help": "upstream field, unused"})
+    stack_order_audio: int = field(default=4, metadata={"help": "filterbank frames stacked per 25 Hz step"})
+    skip_verify: Optional[bool] = field(default=False, metadata={"help": "upstream field, unused"})
+    image_aug: bool = field(default=True, metadata={"help": "random crop + flip on the train split"})
+    image_crop_size: int = field(default=88, metadata={"help": "mouth ROI crop size"})
+    image_mean: float = field(default=0.421, metadata={"help": "pixel mean (after /255)"})
+    image_std: float = field(default=0.165, metadata={"help": "pixel std (after /255)"})
+    modalities: Any = field(
+        default_factory=lambda: ["audio", "video"],
+        metadata={"help": "modalities to load: audio, video or audio,video (a list in yaml)"},
+    )
+    is_s2s: bool = field(default=True, metadata={"help": "sequence-to-sequence labels (prev_output_tokens)"})
+    tokenizer_bpe_name: Optional[str] = field(default="sentencepiece", metadata={"help": "fairseq bpe name"})
+    tokenizer_bpe_model: Optional[str] = field(
+        default=None, metadata={"help": "sentencepiece model; default {label_dir or data}/spm.model"}
+    )
+    noise_wav: Optional[str] = field(
+        default=None, metadata={"help": "noise list file, or folder with {split}.tsv (one wav per line)"}
+    )
+    noise_prob: float = field(default=0.0, metadata={"help": "probability of mixing noise into an utterance"})
+    noise_snr: Optional[str] = field(default="0", metadata={"help": "SNR in dB: '0' or a range 'lo,hi'"})
+    noise_num: int = field(default=1, metadata={"help": "noise files averaged per mixture"})
+    fine_tuning: bool = field(default=True, metadata={"help": "sequence-label fine-tuning (only mode supported)"})
+    # ---- extensions ----
+    max_av_len_diff: int = field(default=12, metadata={"help": "audio/video length tolerance (frames)"})
+    audio_drop_prob: float = field(default=0.0, metadata={"help": "train: per-sample probability to drop audio"})
+    visual_drop_prob: float = field(default=0.0, metadata={"help": "train: per-sample probability to drop video"})
+    resample_video_fps: bool = field(default=False, metadata={"help": "resample non-25 fps videos instead of failing"})
+    resample_audio: bool = field(default=False, metadata={"help": "resample non-16 kHz audio instead of failing"})
+    mono_audio: bool = field(default=False, metadata={"help": "average multi-channel audio instead of failing"})
+    label_lowercase: bool = field(default=False, metadata={"help": "lower-case transcripts before sentencepiece"})
+    data_seed: int = field(default=1, metadata={"help": "seed of per-(epoch, utterance) augmentation draws"})
+    eval_wer: bool = field(default=False, metadata={"help": "decode valid batches and log wer/cer"})
+    eval_wer_beam: int = field(default=1, metadata={"help": "beam size of the validation decode"})
+    eval_wer_max_len_a: float = field(default=1.0, metadata={"help": "validation decode: max_len = a * frames + b"})
+    eval_wer_max_len_b: int = field(default=0, metadata={"help": "validation decode: max_len = a * frames + b"})
+    eval_wer_print_samples: bool = field(default=False, metadata={"help": "log one hypothesis/reference per batch"})
+
+
+@dataclass
+class AVHubertPretrainingConfig(AMIAVConfig):
+    """Upstream defaults, for configs saved by upstream AV-HuBERT under ``av_hubert_pretraining``."""
+
+    labels: Any = field(default_factory=lambda: ["ltr"])
+    sample_rate: int = 16_000
+    normalize: bool = False
+    single_target: Optional[bool] = False
+    random_crop: Optional[bool] = True
+    pad_audio: Optional[bool] = False
+    stack_order_audio: int = 1
+    image_aug: bool = False
+    is_s2s: bool = False
+    tokenizer_bpe_name: Optional[str] = None
+    fine_tuning: bool = False
+
+
+def drop_unknown_keys(cfg: Any, dataclass_type: type) -> Any:
+    """Remove (with a warning) task config keys that ``dataclass_type`` does not define."""
+    known = {f.name for f in fields(dataclass_type)}
+    if isinstance(cfg, Namespace):
+        return cfg
+    if isinstance(cfg, DictConfig):
+        extra = [k for k in cfg.keys() if k not in known]
+        if extra:
+            logger.warning("task %s: ignoring unknown config keys %s", cfg.get("_name"), sorted(extra))
+            with open_dict(cfg):
+                for k in extra:
+                    del cfg[k]
+    return cfg
+
+
+def _install_setup_task_filter() -> None:
+    """Make ``fairseq.tasks.setup_task`` drop unknown keys for this plugin's task names only."""
+    if getattr(tasks.setup_task, "_avhubert_ami", False):
+        return
+    original = tasks.setup_task
+
+    def setup_task(cfg, **kwargs):
+        name = getattr(cfg, "_name", None)
+        if isinstance(cfg, DictConfig) and name in _CONFIGS:
+            cfg = drop_unknown_keys(cfg, _CONFIGS[name])
+        return original(cfg, **kwargs)
+
+    setup_task._avhubert_ami = True
+    setup_task.__doc__ = original.__doc__
+    tasks.setup_task = setup_task
+
+
+def as_list(value: Any) -> List[str]:
+    """A list config value given as a list, ``"a,b"``, ``"[a, b]"`` or ``"['a','b']"`` -> ``["a", "b"]``."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        items = value.strip().strip("[]").split(",")
+    else:
+        items = list(value)
+    return [str(x).strip().strip("'\"").strip() for x in items if str(x).strip().strip("'\"").strip()]
+
+
+class _SpmLabelEncoder:
+    """Raw transcript -> space-separated pieces (fairseq bpe ``encode``), optionally lower-cased."""
+
+    def __init__(self, bpe, lowercase: bool) -> None:
+        self.bpe, self.lowercase = bpe, lowercase
+
+    def __call__(self, text: str) -> str:
+        return self.bpe.encode(text.lower() if self.lowercase else text)
+
+
+@register_task("ami_av", dataclass=AMIAVConfig)
+class AMIAVTask(FairseqTask):
+    """Audio-visual speech recognition fine-tuning/decoding on AMI-style manifests."""
+
+    cfg: AMIAVConfig
+
+    def __init__(self, cfg: AMIAVConfig) -> None:
+        super().__init__(cfg)
+        self.fine_tuning = cfg.fine_tuning
+        if cfg.fine_tuning:
+            self.state.add_factory("target_dictionary", self.load_dictionaries)
+        else:
+            self.state.add_factory("dictionaries", self.load_dictionaries)
+        self._bpe = None
+        self.blank_symbol = "<s>"
+
+    @classmethod
+    def setup_task(cls, cfg: AMIAVConfig, **kwargs) -> "AMIAVTask":
+        return cls(cfg)
+
+    # ---- dictionaries and tokenizer -------------------------------------------------------
+    def get_label_dir(self) -> str:
+        return self.cfg.label_dir or self.cfg.data
+
+    def load_dictionaries(self):
+        """``{label_dir}/dict.{label}.txt`` for each label (one Dictionary when fine-tuning)."""
+        dicts = []
+        for label in as_list(self.cfg.labels):
+            path = os.path.join(self.get_label_dir(), f"dict.{label}.txt")
+            if not os.path.isfile(path):
+                raise FileNotFoundError(
+                    f"{path}: dictionary not found (run `python -m preprocess.tokenizer --manifest_dir "
+                    f"{self.get_label_dir()}` or set task.label_dir)"
+                )
+            dicts.append(Dictionary.load(path))
+        if self.cfg.fine_tuning and len(dicts) != 1:
+            raise ValueError(f"fine-tuning takes exactly one label type, got task.labels={as_list(self.cfg.labels)}")
+        return dicts[0] if self.cfg.fine_tuning else dicts
+
+    @property
+    def source_dictionary(self) -> Optional[Dictionary]:
+        return None
+
+    @property
+    def target_dictionary(self) -> Optional[Dictionary]:
+        return self.state.target_dictionary if self.fine_tuning else None
+
+    @property
+    def dictionaries(self) -> List[Dictionary]:
+        return [self.state.target_dictionary] if self.fine_tuning else self.state.dictionaries
+
+    def tokenizer_model_path(self) -> str:
+        return self.cfg.tokenizer_bpe_model or os.path.join(self.get_label_dir(), "spm.model")
+
+    @property
+    def s2s_tokenizer(self):
+        """The fairseq bpe (sentencepiece) that maps transcripts to dictionary pieces and back."""
+        if self._bpe is None and self.cfg.tokenizer_bpe_name:
+            path = self.tokenizer_model_path()
+            if self.cfg.tokenizer_bpe_name == "sentencepiece" and not os.path.isfile(path):
+                raise FileNotFoundError(
+                    f"{path}: sentencepiece model not found (set task.tokenizer_bpe_model, or run "
+                    "`python -m preprocess.tokenizer`)"
+                )
+            name = self.cfg.tokenizer_bpe_name
+            self._bpe = encoders.build_bpe(Namespace(bpe=name, **{f"{name}_model": path}))
+        return self._bpe
+
+    def decode_tokens(self, tokens: torch.Tensor) -> str:
+        """Dictionary ids -> text (pieces joined and de-tokenised), specials dropped."""
+        d = self.target_dictionary
+        text = d.string(tokens.int().cpu(), extra_symbols_to_ignore={d.pad(), d.bos(), d.eos()})
+        return self.s2s_tokenizer.decode(text) if self.s2s_tokenizer is not None else text
+
+    # ---- data -------------------------------------------------------------------------------
+    def data_options(self, split: str) -> DataOptions:
+        """Dataset options for ``split`` (augmentation and modality drop only on train splits)."""
+        c = self.cfg
+        train = split.startswith("train")
+        return DataOptions(
+            modalities=as_list(c.modalities) or ["audio", "video"],
+            train=train,
+            image_aug=bool(c.image_aug) and train,
+            image_crop_size=c.image_crop_size,
+            image_mean=c.image_mean,
+            image_std=c.image_std,
+            normalize=c.normalize,
+            stack_order_audio=c.stack_order_audio,
+            pad_audio=bool(c.pad_audio),
+            max_sample_size=c.max_sample_size,
+            min_sample_size=c.min_sample_size,
+            max_trim_sample_size=c.max_trim_sample_size if c.max_trim_sample_size is not None else c.max_sample_size,
+            max_av_len_diff=c.max_av_len_diff,
+            audio_drop_prob=c.audio_drop_prob if train else 0.0,
+            visual_drop_prob=c.visual_drop_prob if train else 0.0,
+            resample_video_fps=c.resample_video_fps,
+            resample_audio=c.resample_audio,
+            mono_audio=c.mono_audio,
+            shuffle=True,
+            seed=c.data_seed,
+        )
+
+    def load_dataset(self, split: str, combine: bool = False, epoch: int = 1, **kwargs) -> None:
+        if not self.cfg.fine_tuning:
+            raise NotImplementedError(
+                "pre-training with frame-level cluster labels is not supported by this plugin; "
+                "set task.fine_tuning=true (sequence labels)"
+            )
+        dictionary = self.target_dictionary  # loads dict.{label}.txt; checks there is exactly one label
+        label = as_list(self.cfg.labels)[0]
+        manifest, transcripts = load_split(self.cfg.data, split, self.cfg.label_dir, label)
+        bpe = self.s2s_tokenizer if self.cfg.is_s2s else None
+        encode = _SpmLabelEncoder(bpe, self.cfg.label_lowercase) if bpe is not None else None
+        noise = build_noise_mixer(self.cfg.noise_wav, split, self.cfg.noise_prob, self.cfg.noise_snr, self.cfg.noise_num)
+        self.datasets[split] = AVHubertDataset(
+            manifest,
+            transcripts,
+            dictionary,
+            encode,
+            self.data_options(split),
+            noise=noise,
+            label_path=split_paths(self.cfg.data, split, self.cfg.label_dir, label)[1],
+        )
+
+    def max_positions(self) -> Tuple[int, int]:
+        return (sys.maxsize, sys.maxsize)
+
+    def filter_indices_by_size(self, indices: np.ndarray, *args, **kwargs) -> np.ndarray:
+        """Rows are already filtered by min/max_sample_size when the dataset loads."""
+        return indices
+
+    # ---- generation and validation WER ------------------------------------------------------
+    def build_generator(self, models, args, seq_gen_cls=None, extra_gen_cls_kwargs=None, prefix_allowed_tokens_fn=None):
+        """fairseq's search strategies with :class:`AVSequenceGenerator` (dict sources)."""
+        if getattr(args, "print_alignment", False):
+            raise ValueError("--print-alignment is not supported for audio-visual sources")
+        if seq_gen_cls is None and not getattr(args, "score_reference", False):
+            seq_gen_cls = AVSequenceGenerator
+        return super().build_generator(
+            models, args, seq_gen_cls=seq_gen_cls, extra_gen_cls_kwargs=extra_gen_cls_kwargs,
+            prefix_allowed_tokens_fn=prefix_allowed_tokens_fn,
+        )
+
+    def wer_counts(self, sample: Dict, model) -> Dict[str, int]:
+        """Decode ``sample`` (beam ``eval_wer_beam``) and count word/char errors against its targets."""
+        gen_args = Namespace(
+            beam=self.cfg.eval_wer_beam, max_len_a=self.cfg.eval_wer_max_len_a,
+            max_len_b=self.cfg.eval_wer_max_len_b, min_len=1,
+        )
+        generator = self.build_generator([model], gen_args)
+        hyps = self.inference_step(generator, [model], sample)
+        pad = self.target_dictionary.pad()
+        counts = dict.fromkeys(WER_KEYS, 0)
+        for i, hyp in enumerate(hyps):
+            hyp_text = self.decode_tokens(hyp[0]["tokens"])
+            target = sample["target"][i]
+            ref_text = self.decode_tokens(target[target != pad])
+            for (e_key, n_key), char_level in ((WER_KEYS[:2], False), (WER_KEYS[2:], True)):
+                errors, length = error_counts(hyp_text, ref_text, char_level=char_level)
+                counts[e_key] += errors
+                counts[n_key] += length
+            if self.cfg.eval_wer_print_samples and i == 0:
+                logger.info("valid sample | HYP: %s | REF: %s", hyp_text, ref_text)
+        return counts
+
+    def valid_step(self, sample, model, criterion):
+        loss, sample_size, logging_output = super().valid_step(sample, model, criterion)
+        if self.cfg.eval_wer:
+            logging_output.update(self.wer_counts(sample, model))
+        return loss, sample_size, logging_output
+
+    def reduce_metrics(self, logging_outputs, criterion) -> None:
+        super().reduce_metrics(logging_outputs, criterion)
+        if not self.cfg.eval_wer:
+            return
+        totals = {k: sum(log.get(k, 0) for log in logging_outputs) for k in WER_KEYS}
+        for k, v in totals.items():
+            metrics.log_scalar(k, v)
+        if totals["_wer_words"] > 0:
+            metrics.log_derived("wer", _rate("_wer_errors", "_wer_words"))
+        if totals["_cer_chars"] > 0:
+            metrics.log_derived("cer", _rate("_cer_errors", "_cer_chars"))
+
+
+def _rate(err_key: str, len_key: str):
+    def derive(meters) -> float:
+        total = meters[len_key].sum
+        return round(100.0 * meters[err_key].sum / total, 3) if total > 0 else float("nan")
+
+    return derive
+
+
+@register_task("av_hubert_pretraining", dataclass=AVHubertPretrainingConfig)
+class AVHubertPretrainingTask(AMIAVTask):
+    """Upstream's task name, so official AV-HuBERT checkpoints (and their cfgs) load."""
+
+    cfg: AVHubertPretrainingConfig
+
+
+_CONFIGS = {"ami_av": AMIAVConfig, "av_hubert_pretraining": AVHubertPretrainingConfig}
+_install_setup_task_filter()
