@@ -35,17 +35,9 @@ def white(n_samples: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def mix_at_snr(clean: np.ndarray, noise: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.ndarray:
-    """``clean`` plus a random (looped) excerpt of ``noise`` scaled to ``snr_db`` (whole-utterance RMS,
-    as upstream AV-HuBERT's ``add_noise``); the mix is scaled down, never clipped, if it exceeds 1."""
-    n = len(clean)
-    if len(noise) < n:
-        noise = np.tile(noise, int(np.ceil(n / len(noise))))
-    start = int(rng.integers(0, len(noise) - n + 1))
-    seg = noise[start : start + n].astype(np.float64)
-    clean_rms = np.sqrt(np.mean(clean.astype(np.float64) ** 2))
-    noise_rms = np.sqrt(np.mean(seg**2)) + 1e-12
-    mixed = clean + seg * (clean_rms / (10.0 ** (snr_db / 20.0)) / noise_rms)
-    peak = float(np.abs(mixed).max())
-    if peak > 0.99:
-        mixed *= 0.99 / peak
-    return mixed.astype(np.float32)
+    """``clean`` plus an excerpt of ``noise`` starting at a random offset (looped when short), scaled
+    to ``snr_db`` over the whole utterance (the task's own mixer, as upstream's ``add_noise``)."""
+    from avhubert_ami.data.noise import mix_at_snr as mix
+
+    start = int(rng.integers(0, len(noise)))
+    return mix(clean, np.roll(noise, -start), snr_db)
