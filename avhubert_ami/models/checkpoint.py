@@ -21,6 +21,7 @@ import dataclasses
 import logging
 import os
 import pickle
+import re
 import typing
 from typing import Any, Dict, List, Optional, Type
 
@@ -102,9 +103,11 @@ def load_checkpoint_state(path: str, trust_pickle: Optional[bool] = None) -> Dic
         with open(path, "rb") as f:
             state = torch.load(f, map_location="cpu", weights_only=not trust)
     except pickle.UnpicklingError as err:
+        found = re.search(r"Unsupported global: GLOBAL (\S+)|(Can only [^\n]*)", str(err))
+        what = (found.group(1) or found.group(2)) if found else str(err).splitlines()[0]
         raise pickle.UnpicklingError(
-            f"{path}: refused to unpickle a class outside the AV-HuBERT allowlist ({err}). If you trust this file, "
-            f"load it with trust_pickle=True or set {UNSAFE_ENV}=1."
+            f"{path}: refused to unpickle {what} (not on the AV-HuBERT checkpoint allowlist). If you trust this "
+            f"file, load it with trust_pickle=True or set {UNSAFE_ENV}=1."
         ) from err
     if state.get("cfg") is not None and not isinstance(state["cfg"], DictConfig):
         state["cfg"] = OmegaConf.create(state["cfg"], flags={"allow_objects": True})

@@ -166,7 +166,9 @@ def build_encoder(cfg: AVHubertSeq2SeqConfig) -> AVHubertModel:
             weights = {k: v for k, v in state["model"].items() if k != "mask_emb"}  # as upstream
             missing, unexpected = model.load_state_dict(weights, strict=False)
             logger.info("loaded %s (missing %d keys, unexpected %d)", cfg.w2v_path, len(missing), len(unexpected))
-        cfg.w2v_args = OmegaConf.create({"model": OmegaConf.structured(enc_cfg), "task": task_cfg or {}})
+        enc_plain = OmegaConf.to_container(OmegaConf.structured(enc_cfg), enum_to_str=True)
+        task_plain = OmegaConf.to_container(task_cfg, enum_to_str=True) if OmegaConf.is_config(task_cfg) else task_cfg
+        cfg.w2v_args = OmegaConf.create({"model": {"_name": "av_hubert", **enc_plain}, "task": task_plain or {}})
     model.remove_pretraining_modules()
     return model
 
