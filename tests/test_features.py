@@ -55,3 +55,9 @@ def test_stack_frames_shapes():
     np.testing.assert_array_equal(y[0], x[:4].ravel())
     np.testing.assert_array_equal(y[1], np.concatenate([x[4:].ravel(), [0, 0]]))
     np.testing.assert_array_equal(FE.stack_frames(x[:4], 4), x[:4].reshape(1, 8))
+
+
+def test_logfbank_digital_silence_matches_psf():
+    pcm = np.zeros(4000, np.int16)
+    pcm[1000:1100] = 300
+    np.testing.assert_array_equal(FE.logfbank(pcm / 32768.0), psf_logfbank(pcm, samplerate=16000).astype(np.float32))

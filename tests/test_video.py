@@ -151,3 +151,14 @@ def test_conform_video_fps_and_size(tmp_path, caplog):
     assert sum("resizing" in r.message for r in caplog.records) == 1
     const = V.resize_frames(np.full((2, 50, 70), 123, np.uint8))
     assert (const == 123).all()
+
+
+def test_gray_matches_per_frame_to_ndarray_on_yuv(tmp_path):
+    import av
+
+    rgb = np.random.default_rng(5).integers(0, 256, size=(6, 32, 48, 3), dtype=np.uint8)
+    path = str(tmp_path / "c.mp4")
+    V.write_video(path, rgb, codec="libx264")
+    with av.open(path) as c:
+        ref = np.stack([f.to_ndarray(format="gray") for f in c.decode(video=0)])
+    np.testing.assert_array_equal(V.read_video(path), ref)

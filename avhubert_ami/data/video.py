@@ -54,6 +54,12 @@ def _av():
     return av
 
 
+def VideoReformatter():  # noqa: N802  (factory named like the class it returns)
+    from av.video.reformatter import VideoReformatter as _Reformatter
+
+    return _Reformatter()
+
+
 def _open_error(path: str, err: Exception) -> MediaError:
     return MediaError(f"{path}: cannot read video ({type(err).__name__}: {err}); re-encode it or remove the row")
 
@@ -99,7 +105,10 @@ def read_video_with_info(path: str) -> Tuple[np.ndarray, VideoInfo]:
                 raise MediaError(f"{path}: no video stream")
             stream = container.streams.video[0]
             fps = _stream_fps(stream)
-            frames = [frame.to_ndarray(format="gray") for frame in container.decode(stream)]
+            # one reformatter for the whole clip: ffmpeg's own ->gray conversion (same values as
+            # frame.to_ndarray(format="gray")) without building a new swscale context per frame
+            gray = VideoReformatter()
+            frames = [gray.reformat(frame, format="gray").to_ndarray() for frame in container.decode(stream)]
     except MediaError:
         raise
     except (av.FFmpegError, OSError, ValueError) as err:
