@@ -56,7 +56,7 @@ def sentencepiece_to_text(text: str) -> str:
 
 def _register_fairseq_scorers() -> None:
     """Register the ``cer`` scorer for ``fairseq-generate --scoring cer`` (``wer`` is fairseq's own)."""
-    from dataclasses import dataclass, field
+    from dataclasses import field, make_dataclass
 
     from fairseq.dataclass import FairseqDataclass
     from fairseq.scoring import SCORER_REGISTRY, BaseScorer, register_scorer
@@ -64,13 +64,14 @@ def _register_fairseq_scorers() -> None:
     if "cer" in SCORER_REGISTRY:
         return
 
-    @dataclass
-    class CerScorerConfig(FairseqDataclass):
-        cer_keep_case_punct: bool = field(
+    # make_dataclass: real (not string) annotations, which fairseq's argparse generation needs
+    CerScorerConfig = make_dataclass("CerScorerConfig", [(
+        "cer_keep_case_punct", bool, field(
             default=False,
             metadata={"help": "score raw characters (default: lower-case, punctuation stripped, as "
                       "avhubert_ami.scoring.normalize_text does for the references)"},
-        )
+        ),
+    )], bases=(FairseqDataclass,))
 
     @register_scorer("cer", dataclass=CerScorerConfig)
     class CerScorer(BaseScorer):

@@ -30,7 +30,9 @@ def _ctx(**kw):
 def _map(argv, cuda=True, **ctx):
     a = parse_args(argv)
     validate(a, cuda=cuda)
-    return dict(o.split("=", 1) for o in overrides_for(a, _ctx(cuda=cuda, **ctx)))
+    out = overrides_for(a, _ctx(cuda=cuda, **ctx))
+    assert all(o.startswith("++") for o in out if "=" in o and not o.startswith(("+task", "optimization.clip")))
+    return dict(o.removeprefix("++").split("=", 1) for o in out)
 
 
 def test_guide_basic_command_maps_every_flag():
@@ -158,7 +160,7 @@ def test_fp16_on_cpu_warns_and_turns_off():
     a = parse_args(["--output_dir", "o", "--do_train", "--dataset_name", "d", "--fp16"])
     checked = validate(a, cuda=False)
     assert a.fp16 is False and any("GPU" in w for w in checked.warnings)
-    assert dict(o.split("=", 1) for o in overrides_for(a, _ctx()))["common.fp16"] == "false"
+    assert "++common.fp16=false" in overrides_for(a, _ctx())
 
 
 def test_hydra_str_quotes_only_when_needed():

@@ -42,3 +42,11 @@ def test_cer_keep_case_punct_counts_raw_characters():
     scorer = build_scorer(OmegaConf.create({"_name": "cer", "cer_keep_case_punct": True}), None)
     scorer.add_string("Ab", "ab")
     assert scorer.score() == pytest.approx(50.0)
+
+
+def test_cer_options_reach_fairseq_generate_argparse():
+    from fairseq import options
+
+    parser = options.get_generation_parser(default_task="translation")
+    args = options.parse_args_and_arch(parser, ["/tmp", "--scoring", "cer", "--cer-keep-case-punct"])
+    assert args.scoring == "cer" and args.cer_keep_case_punct is True

@@ -52,7 +52,7 @@ def _key(override: str) -> str:
 def _add_default(overrides: List[str], key: str, value: str) -> None:
     """Append ``key=value`` unless a flag or --override already set ``key``."""
     if all(_key(o) != key for o in overrides):
-        overrides.append(f"{key}={value}")
+        overrides.append(f"++{key}={value}")
 
 
 def _continuation_config(preset: str, info, output_dir: Path) -> Path:

@@ -305,7 +305,8 @@ def validate(a: argparse.Namespace, cuda: bool) -> Checked:
 
 
 def overrides_for(a: argparse.Namespace, ctx: RunContext) -> List[str]:
-    """Hydra overrides for every given flag, then ``--override`` items (which may not repeat a flag's key)."""
+    """``++key=value`` hydra overrides for every given flag, then ``--override`` items (which may not repeat a
+    flag's key)."""
     mapped: Dict[str, Any] = {}
     source: Dict[str, str] = {}
     for f in FLAGS:
@@ -315,7 +316,9 @@ def overrides_for(a: argparse.Namespace, ctx: RunContext) -> List[str]:
         for key, v in f.to_hydra(value, a, ctx).items():
             mapped[key] = v
             source[key] = f"--{f.name}"
-    out = [f"{k}={hydra_str(v)}" for k, v in mapped.items()]
+    # "++": set whether or not the preset names the key (plugin task/model fields are unknown to hydra
+    # when it composes the config: fairseq imports the user dir only afterwards)
+    out = [f"++{k}={hydra_str(v)}" for k, v in mapped.items()]
     for ov in a.override or []:
         key = ov.partition("=")[0].strip().lstrip("+~")
         if key in source:

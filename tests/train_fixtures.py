@@ -1,0 +1,69 @@
+"""Tiny data + tiny trained checkpoint shared by the training / decoding / CLI tests.
+
+``tiny_data(folder)`` writes train/valid/test splits (test has an audio-only and a video-only row);
+``hydra_train_cmd`` builds the README's fairseq-hydra-train command line for the tiny_cpu preset;
+``trained_checkpoint(tmp_path_factory)`` trains once per test session (memoised) and returns the run dir.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Dict, List, Optional
+
+from tests.data_fixtures import make_tiny_split
+
+REPO = Path(__file__).resolve().parents[1]
+CONF = REPO / "conf" / "finetune"
+USER_DIR = REPO / "avhubert_ami"
+
+#: Overrides that keep a tiny_cpu run to a few seconds on 2 cores.
+FAST = [
+    "optimization.max_update=4",
+    "lr_scheduler.warmup_steps=1",
+    "lr_scheduler.decay_steps=3",
+    "dataset.batch_size=3",
+    "common.log_interval=1",
+]
+
+_CACHE: Dict[str, Path] = {}
+
+
+def tiny_data(folder: Path, n_train: int = 6) -> Path:
+    """Train (``n_train`` rows), valid (2) and test (3 rows: AV, video-only, audio-only) splits + spm/dict."""
+    folder = Path(folder)
+    if not (folder / "test.tsv").is_file():
+        make_tiny_split(str(folder), n=n_train, split="train", seed=0, frames=(20, 24, 28))
+        make_tiny_split(str(folder), n=2, split="valid", seed=1, frames=(20, 24))
+        make_tiny_split(str(folder), n=3, split="test", seed=2, frames=(20, 24, 28),
+                        missing={1: "audio", 2: "video"})
+    return folder
+
+
+def hydra_train_cmd(data: Path, run_dir: Path, extra: Optional[List[str]] = None,
+                    preset: str = "tiny_cpu") -> List[str]:
+    """``fairseq-hydra-train --config-dir conf/finetune --config-name PRESET ...`` (as a python -m call)."""
+    return [sys.executable, "-m", "fairseq_cli.hydra_train", "--config-dir", str(CONF), "--config-name", preset,
+            f"common.user_dir={USER_DIR}", f"task.data={data}", f"hydra.run.dir={run_dir}", *FAST, *(extra or [])]
+
+
+def run(cmd: List[str], timeout: float = 240, cwd: Optional[Path] = None) -> subprocess.CompletedProcess:
+    """Run ``cmd``; on failure raise with its output (so a test failure shows fairseq's error)."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=cwd or REPO, env=env)
+    if p.returncode != 0:
+        raise AssertionError(f"{' '.join(map(str, cmd))}\nexit {p.returncode}\n{p.stdout[-6000:]}\n{p.stderr[-6000:]}")
+    return p
+
+
+def trained_checkpoint(tmp_path_factory) -> Path:
+    """Run dir of a tiny_cpu model trained once per session (``checkpoints/checkpoint_last.pt`` inside)."""
+    if "run" not in _CACHE:
+        base = tmp_path_factory.mktemp("tiny_trained")
+        data = tiny_data(base / "data")
+        run_dir = base / "run"
+        run(hydra_train_cmd(data, run_dir))
+        _CACHE["run"] = run_dir
+    return _CACHE["run"]
