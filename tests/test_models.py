@@ -224,3 +224,23 @@ def test_same_seq_source_index_copies_from_outside_the_span():
         assert torch.all(run[1:] - run[:-1] <= 1)  # a contiguous run (clipped at the end)
         start = int(run[0])
         assert not (max(0, s - length) <= start < e)
+
+
+def test_sdpa_and_eager_attention_agree():
+    from avhubert_ami.models.attention import set_attention_impl
+
+    model = tiny_seq2seq()
+    model.train()  # training mode: fairseq's fused path for all attentions; all dropouts set to 0 below
+    model.decoder.dropout = 0.0
+    for m in model.modules():  # nn.Dropout and fairseq's FairseqDropout both keep the rate in .p
+        if isinstance(getattr(m, "p", None), float):
+            m.p = 0.0
+    batch = av_batch(batch=2, frames=8, tgt_len=4)
+    outs = {}
+    for impl in ("sdpa", "eager"):
+        assert set_attention_impl(model, impl) == 2 + 2 * 2  # 2 encoder layers, 2 decoder layers x (self, cross)
+        torch.manual_seed(0)
+        outs[impl] = model(**batch)[0]
+    torch.testing.assert_close(outs["sdpa"], outs["eager"], rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="sdpa"):
+        set_attention_impl(model, "flash")
