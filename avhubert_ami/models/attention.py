@@ -3,6 +3,7 @@
 fairseq's ``MultiheadAttention`` already calls ``F.multi_head_attention_forward`` when it can (no
 incremental state, no static k/v); with ``need_weights=False`` (encoder layers, decoder self-attention,
 cross-attention while training) PyTorch runs that through the fused ``scaled_dot_product_attention``.
+Decoder cross-attention is called with ``static_kv=True`` and so always takes fairseq's eager path.
 ``"eager"`` forces fairseq's own q@k^T -> softmax -> @v implementation instead (same parameters, same
 results up to float rounding) - for benchmarks and numerics checks. Key names never change.
 """
