@@ -208,3 +208,12 @@ def test_valid_step_decodes_with_real_generator(data):
     batch = first_batch(task)
     counts = task.wer_counts(batch, model)
     assert counts["_wer_words"] > 0 and counts["_wer_errors"] > 0  # an untrained model is wrong
+
+
+def test_dataloader_workers(data):
+    task = task_from(data)
+    task.load_dataset("train")
+    itr = task.get_batch_iterator(task.dataset("train"), max_sentences=2, num_workers=1, seed=3)
+    batches = list(itr.next_epoch_itr(shuffle=True))
+    assert sum(len(b["id"]) for b in batches) == 4
+    assert all(b["net_input"]["source"]["video"].shape[1:] [2:] == (88, 88) for b in batches)

@@ -153,12 +153,23 @@ def test_conform_video_fps_and_size(tmp_path, caplog):
     assert (const == 123).all()
 
 
-def test_gray_matches_per_frame_to_ndarray_on_yuv(tmp_path):
+@pytest.mark.parametrize("shape", [(6, 32, 48), (4, 96, 96), (3, 50, 70)])
+@pytest.mark.parametrize("pix_fmt", ["yuv420p", "yuvj420p", "yuv444p", "rgb24"])
+def test_gray_matches_per_frame_to_ndarray(tmp_path, shape, pix_fmt):
+    """The luma-table fast path gives exactly ffmpeg's own gray conversion."""
     import av
 
-    rgb = np.random.default_rng(5).integers(0, 256, size=(6, 32, 48, 3), dtype=np.uint8)
-    path = str(tmp_path / "c.mp4")
-    V.write_video(path, rgb, codec="libx264")
+    t, h, w = shape
+    rgb = np.random.default_rng(5).integers(0, 256, size=(t, h, w, 3), dtype=np.uint8)
+    path = str(tmp_path / "c.mkv")
+    with av.open(path, "w", format="matroska") as c:
+        s = c.add_stream("ffv1" if pix_fmt != "yuvj420p" else "mjpeg", rate=25)
+        s.width, s.height, s.pix_fmt = w, h, pix_fmt if pix_fmt != "rgb24" else "bgr0"
+        for i in range(t):
+            frame = av.VideoFrame.from_ndarray(rgb[i], format="rgb24")
+            frame.pts = i
+            c.mux(s.encode(frame))
+        c.mux(s.encode(None))
     with av.open(path) as c:
         ref = np.stack([f.to_ndarray(format="gray") for f in c.decode(video=0)])
     np.testing.assert_array_equal(V.read_video(path), ref)

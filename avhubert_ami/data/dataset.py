@@ -239,20 +239,9 @@ class AVHubertDataset(FairseqDataset):
 
         audio = video = None
         if self.use_audio and bool(present[:, AUDIO].any()):
-            dim = next(s["audio"].shape[1] for s in samples if s["audio"] is not None)
-            audio = torch.zeros(bsz, size, dim)
-            for i, s in enumerate(samples):
-                if s["audio"] is not None:
-                    n = min(len(s["audio"]), size)
-                    audio[i, :n] = s["audio"][:n]
-            audio = audio.transpose(1, 2)  # B x F x T (upstream layout)
+            audio = _pad_stack([s["audio"] for s in samples], size).transpose(1, 2)  # B x F x T (upstream)
         if self.use_video and bool(present[:, VIDEO].any()):
-            h, w = next(s["video"].shape[1:] for s in samples if s["video"] is not None)
-            video = torch.zeros(bsz, 1, size, h, w)
-            for i, s in enumerate(samples):
-                if s["video"] is not None:
-                    n = min(len(s["video"]), size)
-                    video[i, 0, :n] = s["video"][:n]
+            video = _pad_stack([s["video"] for s in samples], size).unsqueeze(1)  # B x 1 x T x H x W
         padding_mask = torch.arange(size)[None, :] >= lengths[:, None]
 
         targets = [s["label"] for s in samples]
@@ -272,3 +261,20 @@ class AVHubertDataset(FairseqDataset):
             "target_lengths": target_lengths,
             "ntokens": int(target_lengths.sum()),
         }
+
+
+def _pad_stack(items: List[Optional[torch.Tensor]], size: int) -> torch.Tensor:
+    """Stack ``(T_i, ...)`` tensors into ``(B, size, ...)``: cut or zero-pad; ``None`` rows are zeros.
+
+    Every element is written once, with numpy copies (no torch intra-op threads: they only
+    add contention inside data-loading workers).
+    """
+    ref = next(x for x in items if x is not None)
+    out = np.empty((len(items), size) + tuple(ref.shape[1:]), dtype=ref.numpy().dtype)
+    for i, x in enumerate(items):
+        n = 0 if x is None else min(len(x), size)
+        if n:
+            np.copyto(out[i, :n], x[:n].numpy())
+        if n < size:
+            out[i, n:] = 0
+    return torch.from_numpy(out)

@@ -13,7 +13,6 @@ from typing import Optional
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 N_FILTERS = 26
 STACK_ORDER = 4
@@ -96,8 +95,14 @@ def audio_features(
     feats = stack_frames(logfbank(wave, sample_rate, int16_scale), stack_order)
     if n_frames is not None:
         feats = fit_length(feats, n_frames)
-    out = torch.from_numpy(np.ascontiguousarray(feats))
     if normalize:
-        with torch.no_grad():
-            out = F.layer_norm(out, out.shape[1:])
-    return out
+        feats = layer_norm(feats)
+    return torch.from_numpy(np.ascontiguousarray(feats))
+
+
+def layer_norm(feats: np.ndarray, eps: float = 1e-5) -> np.ndarray:
+    """``F.layer_norm(x, x.shape[1:])`` in numpy: each frame to zero mean, unit variance (biased)."""
+    centered = feats - feats.mean(axis=1, keepdims=True)
+    var = np.mean(np.square(centered), axis=1, keepdims=True)
+    centered /= np.sqrt(var + np.float32(eps))
+    return centered

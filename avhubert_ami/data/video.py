@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import tempfile
@@ -74,6 +75,43 @@ def _stream_fps(stream) -> float:
     return float(rate) if rate else 0.0
 
 
+# 8-bit formats whose gray conversion depends on the luma plane only
+_LUMA_FORMATS = frozenset(
+    ["gray", "yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "yuv440p", "yuvj440p",
+     "yuv411p", "yuv410p", "nv12", "nv21"]
+)
+
+
+@functools.lru_cache(maxsize=32)
+def _gray_lut(fmt: str, color_range: int) -> Optional[np.ndarray]:
+    """ffmpeg's luma -> gray mapping for ``fmt`` as a 256-entry table (``None`` when identity).
+
+    Measured by letting swscale convert a frame holding every luma value once, so applying
+    the table to the Y plane gives exactly ``frame.to_ndarray(format="gray")``.
+    """
+    av = _av()
+    frame = av.VideoFrame(16, 16, fmt)
+    for i, plane in enumerate(frame.planes):
+        buf = np.asarray(memoryview(plane).cast("B")).reshape(plane.height, plane.line_size)
+        buf[:] = 128
+        if i == 0:
+            buf[:, :16] = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    frame.color_range = color_range
+    lut = frame.reformat(format="gray").to_ndarray().reshape(256)
+    return None if np.array_equal(lut, np.arange(256)) else lut
+
+
+def _frame_luma(frame, reformatter) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+    """``(plane, table)`` with ``np.take(table, plane)`` (or ``plane`` when ``table`` is None) equal
+    to ``frame.to_ndarray(format="gray")``: the Y plane for YUV/gray formats, swscale otherwise."""
+    name = frame.format.name
+    if name in _LUMA_FORMATS:
+        plane = frame.planes[0]
+        luma = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : frame.width]
+        return luma, _gray_lut(name, int(frame.color_range))
+    return reformatter.reformat(frame, format="gray").to_ndarray(), None
+
+
 def probe_video(path: str) -> VideoInfo:
     """Frame count, fps and frame size without decoding (counts packets when the header has no count)."""
     _check_exists(path)
@@ -105,17 +143,21 @@ def read_video_with_info(path: str) -> Tuple[np.ndarray, VideoInfo]:
                 raise MediaError(f"{path}: no video stream")
             stream = container.streams.video[0]
             fps = _stream_fps(stream)
-            # one reformatter for the whole clip: ffmpeg's own ->gray conversion (same values as
-            # frame.to_ndarray(format="gray")) without building a new swscale context per frame
-            gray = VideoReformatter()
-            frames = [gray.reformat(frame, format="gray").to_ndarray() for frame in container.decode(stream)]
+            reformatter = VideoReformatter()  # one swscale context per clip, for non-YUV sources
+            decoded = [_frame_luma(frame, reformatter) for frame in container.decode(stream)]
     except MediaError:
         raise
     except (av.FFmpegError, OSError, ValueError) as err:
         raise _open_error(path, err) from err
-    if not frames:
+    if not decoded:
         raise MediaError(f"{path}: video has 0 frames (re-extract the mouth ROI or remove the row)")
-    array = np.stack(frames)
+    lut = decoded[0][1]
+    if all(table is lut for _, table in decoded):  # the usual case: one table for the clip
+        array = np.stack([luma for luma, _ in decoded])
+        if lut is not None:
+            array = np.take(lut, array)
+    else:
+        array = np.stack([luma if table is None else np.take(table, luma) for luma, table in decoded])
     t, h, w = array.shape
     return array, VideoInfo(n_frames=t, fps=fps, height=h, width=w)
 
