@@ -231,9 +231,13 @@ def run_jobs(
                 yield _call(job)
                 bar.update()
         else:
-            # fork: workers inherit the imported modules (importing fairseq again costs ~10 s per worker)
+            # Not plain fork: a parent that already ran threaded code (torch, mediapipe, arrow) can
+            # deadlock its forked children. A fork server imports the worker's module once (~10 s with
+            # fairseq) and forks clean workers from it.
             methods = multiprocessing.get_all_start_methods()
-            ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+            ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+            if "forkserver" in methods:
+                ctx.set_forkserver_preload([fn.__module__, "preprocess.media"])
             with ctx.Pool(num_workers, initializer=_init_worker, initargs=(fn,)) as pool:
                 for out in pool.imap_unordered(_call, jobs, chunksize=1):
                     yield out

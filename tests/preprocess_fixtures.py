@@ -102,3 +102,29 @@ def make_hf_dataset(root: str, video_form: str = "path", bad_rows: bool = True) 
     })
     dd.save_to_disk(path)
     return path
+
+
+# Mouth centre of skimage.data.astronaut() (512x512), from MediaPipe face mesh and checked by eye.
+ASTRONAUT_MOUTH = np.array([223.5, 146.0])
+
+
+def astronaut_frames(n: int, size=(288, 352), blank=()) -> tuple:
+    """A face clip: the astronaut photo moving and zooming in a ``size`` (H, W) frame, like an AMI
+    close-up (352x288, small face). Returns ``(rgb (n,H,W,3) uint8, mouth centre per frame (n,2))``;
+    frames listed in ``blank`` are uniform gray (no face)."""
+    import cv2
+    from skimage import data
+
+    img = data.astronaut()
+    h, w = size
+    frames, mouths = [], []
+    for i in range(n):
+        s = 0.9 + 0.2 * i / max(n - 1, 1)
+        tx, ty = 15 * np.sin(i / 8), 8 * np.cos(i / 10)
+        m = np.array([[s, 0, w / 2 - s * 224 + tx], [0, s, h / 2 - s * 140 + ty]])
+        frames.append(cv2.warpAffine(img, m, (w, h), borderMode=cv2.BORDER_REPLICATE))
+        mouths.append(m[:, :2] @ ASTRONAUT_MOUTH + m[:, 2])
+    frames = np.stack(frames)
+    for i in blank:
+        frames[i] = 128
+    return frames, np.stack(mouths)

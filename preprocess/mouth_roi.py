@@ -1,0 +1,257 @@
+"""Face landmarks -> 96x96 gray mouth crops at 25 fps (the AV-HuBERT / LRS3 mouth ROI).
+
+    python -m preprocess.mouth_roi --input VIDEO|DIR --output ROI.mkv|DIR
+
+The video is resampled to 25 fps (one output frame per resampled input frame). Per frame a face
+landmark detector (MediaPipe face mesh, whose model ships inside the ``mediapipe`` wheel; OpenCV's
+bundled Haar face cascade when mediapipe is not importable) gives eye corners, nose tip and lip
+points. Frames without a detection are filled by linear interpolation from their neighbours (a video
+with no face at all fails); landmarks are smoothed over a sliding window; each frame is
+similarity-aligned to a mean-face template (eyes + nose) and a 96x96 patch is cut around the aligned
+mouth centre, as upstream ``align_mouth.py`` does. The real-time factor is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from dataclasses import dataclass
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from avhubert_ami.data.errors import MediaError
+from preprocess import common, media
+
+# MediaPipe face-mesh indices: outer/inner eye corners (image-left eye first) and nose tip ...
+STABLE_IDS = (33, 133, 362, 263, 1)
+# ... positioned on a frontal mean face in a 256x256 frame (eye spacing 80 px: the mouth fills
+# about 60% of the 96 px crop, as in LRS3 ROIs).
+TEMPLATE = np.array([[88.0, 100.0], [112.8, 102.2], [143.2, 102.2], [168.0, 100.0], [128.0, 137.0]])
+# Outer-lip ring points whose mean is the mouth centre.
+MOUTH_IDS = (61, 291, 0, 17, 37, 267, 84, 314, 40, 270, 91, 321)
+# Haar fallback: the same points as fractions of the detected face box (x, y).
+_BOX_POINTS = np.array(
+    [[0.27, 0.40], [0.42, 0.41], [0.58, 0.41], [0.73, 0.40], [0.50, 0.60]]
+    + [[0.50, 0.80]] * len(MOUTH_IDS)
+)
+VIDEO_EXTS = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".mpg", ".mpeg")
+
+
+class LandmarkDetector:
+    """Per-video landmark detector: ``detect(rgb) -> (len(STABLE_IDS)+len(MOUTH_IDS), 2)`` pixels or None."""
+
+    def __init__(self, backend: str = "auto") -> None:
+        self.backend = backend
+        if backend in ("auto", "mediapipe"):
+            try:
+                import mediapipe as mp
+
+                self._mesh = mp.solutions.face_mesh.FaceMesh(
+                    static_image_mode=False, max_num_faces=1, refine_landmarks=False,
+                    min_detection_confidence=0.5, min_tracking_confidence=0.5,
+                )
+                self.backend = "mediapipe"
+                return
+            except ImportError:
+                if backend == "mediapipe":
+                    raise
+        import cv2
+
+        self._cascade = cv2.CascadeClassifier(os.path.join(cv2.data.haarcascades, "haarcascade_frontalface_default.xml"))
+        self.backend = "haar"
+
+    def detect(self, rgb: np.ndarray) -> Optional[np.ndarray]:
+        h, w = rgb.shape[:2]
+        if self.backend == "mediapipe":
+            result = self._mesh.process(np.ascontiguousarray(rgb))
+            if not result.multi_face_landmarks:
+                return None
+            lm = result.multi_face_landmarks[0].landmark
+            return np.array([[lm[i].x * w, lm[i].y * h] for i in STABLE_IDS + MOUTH_IDS], dtype=np.float64)
+        import cv2
+
+        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        faces = self._cascade.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5, minSize=(24, 24))
+        if len(faces) == 0:
+            return None
+        x, y, bw, bh = max(faces, key=lambda f: f[2] * f[3])
+        return np.array([x, y], dtype=np.float64) + _BOX_POINTS * np.array([bw, bh], dtype=np.float64)
+
+    def close(self) -> None:
+        if self.backend == "mediapipe":
+            self._mesh.close()
+
+
+def similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Least-squares similarity transform (Umeyama) mapping ``src`` points onto ``dst``: a 2x3 matrix."""
+    mu_s, mu_d = src.mean(0), dst.mean(0)
+    s, d = src - mu_s, dst - mu_d
+    cov = d.T @ s / len(src)
+    u, sig, vt = np.linalg.svd(cov)
+    sign = np.diag([1.0, np.sign(np.linalg.det(u @ vt)) or 1.0])
+    rot = u @ sign @ vt
+    scale = np.trace(np.diag(sig) @ sign) / (s ** 2).sum(1).mean()
+    m = np.zeros((2, 3))
+    m[:, :2] = scale * rot
+    m[:, 2] = mu_d - m[:, :2] @ mu_s
+    return m
+
+
+def fill_missing(points: Sequence[Optional[np.ndarray]], where: str) -> Tuple[np.ndarray, np.ndarray]:
+    """Linear interpolation of frames with no detection (edges copy the nearest detection);
+    returns ``(points (T, K, 2), detected mask)``. No detection at all -> MediaError."""
+    found = np.array([p is not None for p in points])
+    if not found.any():
+        raise MediaError(f"{where}: no face found in any of its {len(points)} frames "
+                         "(is it a face video? for ready-made lip clips skip landmark detection)")
+    idx = np.flatnonzero(found)
+    stacked = np.stack([points[i] for i in idx])  # (n_found, K, 2)
+    t = np.arange(len(points))
+    flat = stacked.reshape(len(idx), -1)
+    filled = np.stack([np.interp(t, idx, flat[:, j]) for j in range(flat.shape[1])], axis=1)
+    return filled.reshape(len(points), *stacked.shape[1:]), found
+
+
+def smooth(points: np.ndarray, window: int) -> np.ndarray:
+    """Centred moving average over ``window`` frames (shrinking at the ends)."""
+    if window <= 1 or len(points) <= 1:
+        return points
+    half = window // 2
+    csum = np.concatenate([np.zeros((1,) + points.shape[1:]), np.cumsum(points, axis=0)])
+    lo = np.clip(np.arange(len(points)) - half, 0, len(points))
+    hi = np.clip(np.arange(len(points)) + half + 1, 0, len(points))
+    return (csum[hi] - csum[lo]) / (hi - lo)[:, None, None]
+
+
+@dataclass
+class RoiResult:
+    """Mouth crops and how they were made (for checks and debugging)."""
+
+    frames: np.ndarray  # (T, size, size) uint8 gray, 25 fps
+    transforms: np.ndarray  # (T, 2, 3): source pixel -> crop pixel
+    detected: np.ndarray  # (T,) bool: landmarks found (others interpolated)
+    backend: str
+
+
+def crop_mouth_result(
+    rgb: np.ndarray, fps: float, where: str = "video", window: int = 12, size: int = common.ROI_SIZE,
+    backend: str = "auto",
+) -> RoiResult:
+    """RGB frames (T,H,W,3) at ``fps`` -> :class:`RoiResult` at 25 fps."""
+    import cv2
+
+    rgb = media.resample_fps(rgb, fps, common.FPS)
+    detector = LandmarkDetector(backend)
+    try:
+        found = [detector.detect(frame) for frame in rgb]
+    finally:
+        detector.close()
+    points, detected = fill_missing(found, where)
+    points = smooth(points, window)
+    n_stable = len(STABLE_IDS)
+    out = np.empty((len(rgb), size, size), dtype=np.uint8)
+    transforms = np.empty((len(rgb), 2, 3))
+    for i, frame in enumerate(rgb):
+        m = similarity(points[i, :n_stable], TEMPLATE)
+        mouth = points[i, n_stable:] @ m[:, :2].T + m[:, 2]
+        m[:, 2] += size / 2.0 - mouth.mean(0)  # mouth centre -> crop centre
+        transforms[i] = m
+        gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+        out[i] = cv2.warpAffine(gray, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return RoiResult(out, transforms, detected, detector.backend)
+
+
+def crop_mouth(rgb: np.ndarray, fps: float, where: str = "video", **kwargs) -> np.ndarray:
+    """RGB frames (T,H,W,3) at ``fps`` -> (T', 96, 96) uint8 gray mouth crops at 25 fps."""
+    return crop_mouth_result(rgb, fps, where, **kwargs).frames
+
+
+def process_file(src: str, dst: str, codec: str, window: int = 12, backend: str = "auto") -> Tuple[int, float]:
+    """Crop one video file to ``dst``; returns ``(frames written, real-time factor)``."""
+    from avhubert_ami.data.video import write_video
+
+    t0 = time.perf_counter()
+    rgb, fps = media.read_rgb(src)
+    frames = crop_mouth(rgb, fps, where=src, window=window, backend=backend)
+    write_video(dst, frames, fps=common.FPS, codec=codec)
+    return len(frames), (time.perf_counter() - t0) / (len(rgb) / fps)
+
+
+def _codec_for(path: str) -> str:
+    return "libx264" if path.lower().endswith(".mp4") else "ffv1"
+
+
+def _job(payload: Tuple[str, str, int, str]) -> Tuple[int, float]:
+    src, dst, window, backend = payload
+    return process_file(src, dst, _codec_for(dst), window, backend)
+
+
+def plan(inp: str, out: str, video_format: str) -> List[Tuple[str, str]]:
+    """``[(source video, output path)]`` for a file or a folder (same relative names)."""
+    if os.path.isfile(inp):
+        if os.path.isdir(out) or out.endswith(os.sep):
+            out = os.path.join(out, os.path.splitext(os.path.basename(inp))[0] + ".mkv")
+        return [(inp, out)]
+    if not os.path.isdir(inp):
+        raise SystemExit(f"--input {inp}: no such file or folder")
+    pairs = []
+    for d, _, files in sorted(os.walk(inp)):
+        for f in sorted(files):
+            if f.lower().endswith(VIDEO_EXTS):
+                rel = os.path.relpath(os.path.join(d, f), inp)
+                stem, ext = os.path.splitext(rel)
+                ext = ext if video_format == "keep" and ext.lower() in (".mkv", ".avi", ".mp4") else (
+                    "." + (video_format if video_format != "keep" else "mkv"))
+                pairs.append((os.path.join(d, f), os.path.join(out, stem + ext)))
+    if not pairs:
+        raise SystemExit(f"--input {inp}: no videos ({', '.join(VIDEO_EXTS)}) under it")
+    return pairs
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m preprocess.mouth_roi", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--input", required=True, help="a face video, or a folder of them")
+    p.add_argument("--output", required=True, help="ROI video (.mkv ffv1 / .mp4 libx264), or a folder")
+    p.add_argument("--video_format", default="keep", choices=["keep", "mkv", "mp4"],
+                   help="folder mode: output container (keep = same name when .mkv/.avi/.mp4, else .mkv)")
+    p.add_argument("--window", type=int, default=12, help="landmark smoothing window in frames")
+    p.add_argument("--backend", default="auto", choices=["auto", "mediapipe", "haar"],
+                   help="landmark detector (auto: mediapipe if importable, else OpenCV Haar cascade)")
+    common.add_worker_args(p)
+    return p
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Console entry point (``avhubert-mouth-roi``)."""
+    args = build_parser().parse_args(argv)
+    pairs = plan(args.input, args.output, args.video_format)
+    summary = common.Summary()
+    todo = []
+    for src, dst in pairs:
+        if os.path.exists(dst) and not args.overwrite:
+            summary.already_done += 1
+        else:
+            todo.append((dst, (src, dst, args.window, args.backend)))
+    t0, n_frames, rtfs = time.perf_counter(), 0, []
+    for dst, result, error in common.run_jobs(_job, todo, args.num_workers, "mouth ROI", total=len(todo)):
+        if error is not None:
+            summary.failed.append((dst, error))
+        else:
+            summary.written += 1
+            n_frames += result[0]
+            rtfs.append(result[1])
+    if rtfs:
+        wall = time.perf_counter() - t0
+        summary.notes.append(
+            f"real-time factor: {np.mean(rtfs):.3f} per video (processing s / video s); "
+            f"{n_frames} frames in {wall:.1f} s wall = {wall / (n_frames / common.FPS):.3f} x real time overall"
+        )
+    return common.finalize_run(summary, "mouth_roi")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
