@@ -8,7 +8,6 @@ modality drop (``audio_drop_prob``/``visual_drop_prob``), a shrinkable ResNet fo
 and the newer wav2vec2 encoder knobs pinned to what upstream's fairseq did.
 """
 
-from __future__ import annotations
 
 import logging
 from copy import deepcopy

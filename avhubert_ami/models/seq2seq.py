@@ -7,7 +7,6 @@ when ``w2v_path`` is empty (tiny CPU preset, tests). Freezing: ``freeze_finetune
 encoder gradients for the first N updates, as upstream) and ``freeze_encoder`` (whole run).
 """
 
-from __future__ import annotations
 
 import contextlib
 import logging
