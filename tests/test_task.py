@@ -217,3 +217,21 @@ def test_dataloader_workers(data):
     batches = list(itr.next_epoch_itr(shuffle=True))
     assert sum(len(b["id"]) for b in batches) == 4
     assert all(b["net_input"]["source"]["video"].shape[1:] [2:] == (88, 88) for b in batches)
+
+
+def test_noise_config(data, tmp_path):
+    from avhubert_ami.data.audio import write_audio
+
+    write_audio(str(tmp_path / "n1.wav"), 0.3 * torch.randn(8000).clamp(-3, 3).numpy() / 3)
+    (tmp_path / "valid.tsv").write_text("n1.wav\n")
+    clean = task_from(data)
+    clean.load_dataset("valid")
+    assert clean.dataset("valid").noise is None
+    for noise_wav in (str(tmp_path), str(tmp_path / "valid.tsv")):  # upstream folder layout, or one list
+        noisy = task_from(data, noise_wav=noise_wav, noise_prob=1.0, noise_snr="-5,5")
+        noisy.load_dataset("valid")
+        ds = noisy.dataset("valid")
+        assert ds.noise.snr == (-5.0, 5.0) and ds.noise.paths == [str(tmp_path / "n1.wav")]
+        assert not torch.allclose(ds[0]["audio"], clean.dataset("valid")[0]["audio"])
+    with pytest.raises(ValueError, match="noise_wav"):
+        task_from(data, noise_prob=0.5).load_dataset("valid")

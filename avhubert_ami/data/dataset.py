@@ -18,6 +18,7 @@ import torch
 from fairseq.data import data_utils
 from fairseq.data.dictionary import Dictionary
 from fairseq.data.fairseq_dataset import FairseqDataset
+from tqdm import tqdm
 
 from avhubert_ami.data.audio import read_audio
 from avhubert_ami.data.errors import MediaError
@@ -86,7 +87,8 @@ class AVHubertDataset(FairseqDataset):
 
         keep, sizes, labels = [], [], []
         n_short = n_long = n_no_modality = 0
-        for i, row in enumerate(manifest.rows):
+        rows = tqdm(manifest.rows, desc=f"encoding labels of {manifest.path}", disable=len(manifest) < 20000)
+        for i, row in enumerate(rows):
             has_audio, has_video = self.use_audio and row.audio is not None, self.use_video and row.video is not None
             if not (has_audio or has_video):
                 n_no_modality += 1
