@@ -59,9 +59,11 @@ def _continuation_config(preset: str, info, output_dir: Path) -> Path:
     """Preset yaml with its model section replaced by the seq2seq checkpoint's (same architecture to load into)."""
     from omegaconf import OmegaConf
 
-    from avhubert_ami.models.seq2seq import seq2seq_field_names
+    from dataclasses import fields
 
-    known = set(seq2seq_field_names()) - {"data", "normalize"}  # those two interpolate task.*
+    from avhubert_ami.models.seq2seq import AVHubertSeq2SeqConfig
+
+    known = {f.name for f in fields(AVHubertSeq2SeqConfig)} - {"data", "normalize"}  # those interpolate task.*
     model = {k: v for k, v in info.model_cfg.items() if k in known}
     model["_name"] = "av_hubert_seq2seq"
     cfg = OmegaConf.load(REPO_CONF / f"{preset}.yaml")
