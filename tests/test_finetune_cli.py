@@ -127,3 +127,22 @@ def test_continue_from_seq2seq_checkpoint_resets_optimizer(tmp_path_factory, tmp
     assert "optimizer, lr scheduler, meters, dataloader will be reset" in log
     assert "'freeze_encoder': True" in log
     assert _num_updates(out / "checkpoints" / "checkpoint_last.pt") == 2
+
+
+def test_hf_dataset_is_converted_once_into_output_dir(tmp_path, monkeypatch):
+    from avhubert_ami.cli.data_source import resolve_dataset
+    from preprocess import hf_to_manifest
+    from tests.preprocess_fixtures import make_hf_dataset
+
+    hf = make_hf_dataset(str(tmp_path / "src"), video_form="path", bad_rows=False)
+    out = tmp_path / "run"
+    data = resolve_dataset(hf, out)
+    assert data == out / "data"
+    for name in ("train.tsv", "train.wrd", "valid.tsv", "test.tsv", "spm.model", "dict.wrd.txt"):
+        assert (data / name).is_file(), name
+
+    def must_not_run(argv=None):
+        raise AssertionError("converted twice")
+
+    monkeypatch.setattr(hf_to_manifest, "main", must_not_run)
+    assert resolve_dataset(hf, out) == data  # re-run of the same command: no second conversion
