@@ -202,6 +202,8 @@ def generate(cfg: SynthConfig, out_dir: str, progress: bool = True):
     _quiet_root_logger()
 
     cfg.validate()
+    if not progress:
+        datasets.disable_progress_bars()
     os.makedirs(out_dir, exist_ok=True)
     by_split = split_speakers(cfg, corpus_speakers(cfg))
     need_pool = set(cfg.splits) & set(cfg.noise_splits) if cfg.snr is not None else set()

@@ -54,7 +54,7 @@ class DemoConfig:
     n_valid: int = 60
     n_test: int = 100
     snr: float = 0.0  # dB of babble in the noisy test condition
-    max_updates: int = 600
+    max_updates: int = 400
     eval_steps: int = 100
     batch_size: int = 16
     learning_rate: float = 0.002
