@@ -146,3 +146,17 @@ def test_hf_dataset_is_converted_once_into_output_dir(tmp_path, monkeypatch):
 
     monkeypatch.setattr(hf_to_manifest, "main", must_not_run)
     assert resolve_dataset(hf, out) == data  # re-run of the same command: no second conversion
+
+
+@pytest.mark.slow
+def test_pretrained_checkpoint_becomes_w2v_path(tmp_path, data):
+    from tests.train_fixtures import fake_pretrain_checkpoint
+
+    ckpt = fake_pretrain_checkpoint(tmp_path / "tiny_vox_iter5.pt")
+    out = tmp_path / "ft"
+    p = subprocess.run(_cmd(out, data, "--max_steps", "2", "--model_name_or_path", str(ckpt)), capture_output=True,
+                       text=True, env=quiet_env(), timeout=400)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    log = (out / "hydra_train.log").read_text()
+    assert f"'w2v_path': '{ckpt}'" in log and f"loaded {ckpt}" in log
+    assert _num_updates(out / "checkpoints" / "checkpoint_last.pt") == 2

@@ -86,3 +86,25 @@ def trained_checkpoint(tmp_path_factory) -> Path:
         run(hydra_train_cmd(data, run_dir))
         _CACHE["run"] = run_dir
     return _CACHE["run"]
+
+
+def fake_pretrain_checkpoint(path: Path) -> Path:
+    """A tiny official-style pretraining checkpoint (``cfg.model._name == "av_hubert"``, 64-d encoder)."""
+    import torch
+    from omegaconf import OmegaConf
+
+    from avhubert_ami.models.encoder import AVHubertConfig, AVHubertModel
+    from tests.models_fixtures import TINY_ENCODER, fake_task, make_dictionary
+
+    torch.manual_seed(0)
+    model = AVHubertModel.build_model(AVHubertConfig(**TINY_ENCODER), fake_task(n_labels=50))
+    cfg = OmegaConf.create({
+        "common": {"fp16": True},
+        "task": {"_name": "av_hubert_pretraining", "data": "/absent", "labels": ["km"], "normalize": True,
+                 "modalities": ["audio", "video"]},
+        "model": {"_name": "av_hubert", **TINY_ENCODER},
+    })
+    torch.save({"args": None, "cfg": cfg, "model": model.state_dict(), "criterion": None,
+                "optimizer_history": [{"num_updates": 1000}], "task_state": {"dictionaries": [make_dictionary(50)]},
+                "extra_state": {}}, path)
+    return path
