@@ -295,6 +295,16 @@ def match_av_lengths(n_frames: int, n_samples: int, tolerance_s: float) -> Optio
     return target
 
 
+def quiet_logging() -> None:
+    """CLI start-up: importing fairseq leaves the root logger at DEBUG (matplotlib/PIL chatter);
+    mediapipe's C++ side logs through glog/absl. Keep warnings and the tools' own output."""
+    import logging
+
+    logging.getLogger().setLevel(logging.WARNING)
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
 def finalize_run(summary: Summary, title: str) -> int:
     """Print the summary; exit status 1 when some utterances failed, else 0."""
     print(summary.report(title), flush=True)

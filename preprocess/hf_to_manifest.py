@@ -25,7 +25,6 @@ import tempfile
 from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
-import soundfile as sf
 
 from avhubert_ami.data.errors import MediaError
 from preprocess import common, media
@@ -173,42 +172,17 @@ def decode_video(value: Any, base: str, where: str, tmpdir: str, array_fps: floa
 # ----------------------------------------------------------------------------- worker
 def process_row(job: Dict[str, Any]) -> Dict[str, Any]:
     """Decode, convert and write one utterance; returns its journal entry."""
-    from avhubert_ami.data.audio import write_audio
-    from avhubert_ami.data.video import probe_video, write_video
-
     opts, uid, where = job["opts"], job["id"], job["where"]
     video_rel, audio_rel = common.media_paths(job["split"], uid, opts["video_ext"])
     root = opts["output_dir"]
-    entry: Dict[str, Any] = {"id": uid, "text": job["text"], "video": "", "audio": "",
-                             "n_video_frames": 0, "n_audio_samples": 0}
     with tempfile.TemporaryDirectory(prefix="hf2m-") as tmp:
         frames = wave = None
         if not _is_missing(job["video"]):
             frames = decode_video(job["video"], opts["base"], where, tmp, opts["array_fps"], opts["detect_roi"])
         if not _is_missing(job["audio"]):
             wave = decode_audio(job["audio"], opts["base"], where, tmp)
-    if frames is not None and wave is not None:
-        n = common.match_av_lengths(len(frames), len(wave), opts["av_tolerance_s"])
-        if n is None:
-            diff = len(wave) / common.SAMPLE_RATE - len(frames) / common.FPS
-            return {"id": uid, "drop": f"audio and video lengths differ by more than {opts['av_tolerance_s']} s",
-                    "detail": f"audio - video = {diff:+.3f} s"}
-        wave = np.pad(wave[:n], (0, max(0, n - len(wave))))
-    if frames is not None:
-        write_video(os.path.join(root, video_rel), frames, fps=common.FPS, codec=opts["codec"])
-        entry["video"], entry["n_video_frames"] = video_rel, probe_video(os.path.join(root, video_rel)).n_frames
-    if wave is not None:
-        audio_path = os.path.join(root, audio_rel)
-        write_audio(audio_path, wave, sample_rate=common.SAMPLE_RATE)
-        entry["audio"], entry["n_audio_samples"] = audio_rel, sf.info(audio_path).frames
-        if opts["precompute_features"]:
-            media.write_fbank(audio_path)
-            entry["fbank"] = media.fbank_path(audio_rel)
-    if entry["video"] and not entry["audio"]:
-        entry["n_audio_samples"] = entry["n_video_frames"] * common.SAMPLES_PER_FRAME
-    elif entry["audio"] and not entry["video"]:
-        entry["n_video_frames"] = -(-entry["n_audio_samples"] // common.SAMPLES_PER_FRAME)
-    return entry
+    return media.write_utterance(root, uid, job["text"], video_rel, audio_rel, frames, wave, opts["codec"],
+                                 opts["av_tolerance_s"], opts["precompute_features"])
 
 
 # ----------------------------------------------------------------------------- driver
@@ -313,6 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[List[str]] = None) -> int:
     """Console entry point (``avhubert-hf-to-manifest``)."""
     args = build_parser().parse_args(argv)
+    common.quiet_logging()
     return common.finalize_run(convert(args), "hf_to_manifest")
 
 

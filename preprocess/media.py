@@ -108,3 +108,43 @@ def write_fbank(audio_path: str) -> str:
     with atomic_write(out, "wb") as f:
         np.save(f, feats)
     return out
+
+
+def write_utterance(
+    root: str, uid: str, text: str, video_rel: str, audio_rel: str,
+    frames: Optional[np.ndarray], wave: Optional[np.ndarray], codec: str, tolerance_s: float,
+    precompute_features: bool = False,
+) -> dict:
+    """Write one utterance's 25 fps ROI video and 16 kHz wav under ``root`` and return its journal
+    entry (counts measured from the written files). When both modalities exist, the audio is
+    trimmed/padded to the video length if they differ by at most ``tolerance_s``; otherwise the
+    entry is a drop (``{"id", "drop", "detail"}``) and nothing is written."""
+    import soundfile as sf
+
+    from avhubert_ami.data.audio import write_audio
+    from avhubert_ami.data.video import probe_video, write_video
+    from preprocess import common
+
+    if frames is not None and wave is not None:
+        n = common.match_av_lengths(len(frames), len(wave), tolerance_s)
+        if n is None:
+            diff = len(wave) / common.SAMPLE_RATE - len(frames) / common.FPS
+            return {"id": uid, "drop": f"audio and video lengths differ by more than {tolerance_s} s",
+                    "detail": f"audio - video = {diff:+.3f} s"}
+        wave = np.pad(wave[:n], (0, max(0, n - len(wave))))
+    entry = {"id": uid, "text": text, "video": "", "audio": "", "n_video_frames": 0, "n_audio_samples": 0}
+    if frames is not None:
+        write_video(os.path.join(root, video_rel), frames, fps=common.FPS, codec=codec)
+        entry["video"], entry["n_video_frames"] = video_rel, probe_video(os.path.join(root, video_rel)).n_frames
+    if wave is not None:
+        audio_path = os.path.join(root, audio_rel)
+        write_audio(audio_path, wave, sample_rate=common.SAMPLE_RATE)
+        entry["audio"], entry["n_audio_samples"] = audio_rel, sf.info(audio_path).frames
+        if precompute_features:
+            write_fbank(audio_path)
+            entry["fbank"] = fbank_path(audio_rel)
+    if entry["video"] and not entry["audio"]:
+        entry["n_audio_samples"] = entry["n_video_frames"] * common.SAMPLES_PER_FRAME
+    elif entry["audio"] and not entry["video"]:
+        entry["n_video_frames"] = -(-entry["n_audio_samples"] // common.SAMPLES_PER_FRAME)
+    return entry

@@ -228,6 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[List[str]] = None) -> int:
     """Console entry point (``avhubert-mouth-roi``)."""
     args = build_parser().parse_args(argv)
+    common.quiet_logging()
     pairs = plan(args.input, args.output, args.video_format)
     summary = common.Summary()
     todo = []

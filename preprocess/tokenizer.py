@@ -124,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[List[str]] = None) -> int:
     """Console entry point (``avhubert-tokenizer``)."""
     args = build_parser().parse_args(argv)
+    common.quiet_logging()
     if args.vocab_size < len(SPECIALS) + 1:
         raise SystemExit(f"--vocab_size must be > {len(SPECIALS)} (the special symbols), got {args.vocab_size}")
     size, changed = train_tokenizer(args.manifest_dir, args.vocab_size, args.model_type)

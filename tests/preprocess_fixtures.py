@@ -128,3 +128,76 @@ def astronaut_frames(n: int, size=(288, 352), blank=()) -> tuple:
     for i in blank:
         frames[i] = 128
     return frames, np.stack(mouths)
+
+
+NXT = 'xmlns:nite="http://nite.sourceforge.net/"'
+# meeting -> [(agent, global name, channel, camera attribute or None, [(start, end, words)])]
+AMI_MEETINGS = {
+    "ES2002a": [("A", "MEE006", 1, "Closeup1", [(0.5, 1.7, "Okay , um let's start"), (2.2, 3.4, "the remote con- control")]),
+                ("B", "FEE005", 2, "2", [(1.8, 2.1, "mm-hmm")])],
+    "ES2011a": [("A", "MEE040", 1, "Closeup1", [(0.4, 1.6, "Hello everybody .")])],
+    "ES2004a": [("C", "MEE012", 3, "Closeup3", [(0.6, 2.0, "So the design is done")])],
+    "XX9999a": [("A", "MEE000", 1, "Closeup1", [(0.5, 1.5, "not in the partition")])],
+}
+
+
+def make_ami_tree(root: str, seconds: float = 4.0, zip_annotations: bool = False, drop_camera: bool = False) -> str:
+    """A tiny AMI corpus in the real layout under ``root``: ``amicorpus/<meeting>/{audio,video}`` with
+    headset wavs (16 kHz), a mixed array wav and 25 fps 352x288 close-ups of the astronaut's face,
+    plus hand-written NXT annotations in ``ami_public_manual_1.6.2/`` (or its ``.zip``). Returns ``root``."""
+    import zipfile
+
+    from avhubert_ami.data.audio import write_audio
+
+    ann = os.path.join(root, "ami_public_manual_1.6.2")
+    for sub in ("words", "segments", "corpusResources"):
+        os.makedirs(os.path.join(ann, sub), exist_ok=True)
+    rgb, _ = astronaut_frames(int(seconds * 25))
+    meetings_xml = [f'<?xml version="1.0" encoding="UTF-8"?>\n<nite:root {NXT}>']
+    for mid, speakers in AMI_MEETINGS.items():
+        mdir = os.path.join(root, "amicorpus", mid)
+        meetings_xml.append(f'  <meeting observation="{mid}" duration="{seconds}">')
+        for k, (agent, name, channel, camera, segs) in enumerate(speakers):
+            cam = "" if camera is None or (drop_camera and agent == "B") else f' camera="{camera}"'
+            meetings_xml.append(f'    <speaker nxt_agent="{agent}" global_name="{name}" channel="{channel}"{cam}/>')
+            write_audio(os.path.join(mdir, "audio", f"{mid}.Headset-{channel}.wav"), tone(seconds, 16000, 180 + 40 * k))
+            if camera is not None:
+                n = camera[-1]
+                write_video(os.path.join(mdir, "video", f"{mid}.Closeup{n}.avi"), rgb, fps=25.0)
+            words = [f'<?xml version="1.0" encoding="UTF-8"?>\n<nite:root nite:id="{mid}.{agent}.words" {NXT}>']
+            seg_xml = [f'<?xml version="1.0" encoding="UTF-8"?>\n<nite:root nite:id="{mid}.{agent}.segs" {NXT}>']
+            wid = 0
+            for si, (start, end, text) in enumerate(segs):
+                toks = text.split()
+                step = (end - start) / len(toks)
+                first = wid
+                for j, tok in enumerate(toks):
+                    ws, we = start + j * step, start + (j + 1) * step
+                    attrs = ' punc="true"' if tok in ".,?" else ""
+                    if tok.endswith("-"):
+                        tok, attrs = tok[:-1], ' trunc="true"'
+                    words.append(f'  <w nite:id="{mid}.{agent}.words{wid}" starttime="{ws:.2f}" endtime="{we:.2f}"{attrs}>{tok}</w>')
+                    wid += 1
+                words.append(f'  <vocalsound nite:id="{mid}.{agent}.words{wid}" starttime="{end:.2f}" endtime="{end:.2f}" type="laugh"/>')
+                wid += 1
+                seg_xml.append(
+                    f'  <segment nite:id="{mid}.sync.{si}" transcriber_start="{start}" transcriber_end="{end}">\n'
+                    f'    <nite:child href="{mid}.{agent}.words.xml#id({mid}.{agent}.words{first})..id({mid}.{agent}.words{wid - 2})"/>\n'
+                    "  </segment>"
+                )
+            for sub, lines, kind in (("words", words, "words"), ("segments", seg_xml, "segments")):
+                with open(os.path.join(ann, sub, f"{mid}.{agent}.{kind}.xml"), "w") as f:
+                    f.write("\n".join(lines + ["</nite:root>"]) + "\n")
+        meetings_xml.append("  </meeting>")
+    with open(os.path.join(ann, "corpusResources", "meetings.xml"), "w") as f:
+        f.write("\n".join(meetings_xml + ["</nite:root>"]) + "\n")
+    if zip_annotations:
+        import shutil
+
+        with zipfile.ZipFile(ann + ".zip", "w") as z:
+            for d, _, files in os.walk(ann):
+                for fn in files:
+                    full = os.path.join(d, fn)
+                    z.write(full, os.path.relpath(full, root))
+        shutil.rmtree(ann)
+    return root

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -14,7 +13,7 @@ import pytest
 import soundfile as sf
 
 from avhubert_ami.data import manifest as mf
-from avhubert_ami.data.video import probe_video, read_video
+from avhubert_ami.data.video import probe_video
 from preprocess import common, hf_to_manifest, tokenizer
 from tests.preprocess_fixtures import make_hf_dataset
 

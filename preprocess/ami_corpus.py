@@ -1,0 +1,394 @@
+"""The raw AMI meeting corpus -> AV-HuBERT manifests (16 kHz headset/array audio + close-up mouth ROIs).
+
+    python -m preprocess.ami_corpus --ami_dir DIR --output_dir OUT [--annotations_dir DIR]
+        [--mic ihm|sdm] [--partition full-corpus-asr] [--camera_map FILE]
+        [--min_duration S --max_duration S]
+
+``DIR`` holds ``amicorpus/<meeting>/{audio,video}/`` (or is ``amicorpus/``): audio
+``<meeting>.Headset-N.wav`` (ihm) or ``<meeting>.Array1-01.wav`` (sdm), video
+``<meeting>.Closeup{1..4}.avi``. Annotations (NXT: ``words/*.words.xml``, ``segments/*.segments.xml``,
+``corpusResources/meetings.xml``) default to ``ami_public_manual_1.6.2/`` (folder or ``.zip``) beside
+``amicorpus/``. Speaker -> headset channel and -> close-up camera come only from ``meetings.xml``
+(``<speaker nxt_agent=.. channel=N camera=..>``; ``CloseupK`` or bare ``K``); when a camera attribute is
+missing, give ``--camera_map FILE`` with ``meeting agent camera`` lines. Every transcribed segment
+becomes an utterance (its words joined); audio and the speaker's close-up are cut to the segment,
+the close-up goes through the landmark mouth-ROI step (``preprocess.mouth_roi``). Splits
+train/valid/test = the partition's train/dev/eval meeting lists.
+
+Annotation parsing is a small ``xml.etree`` reader, not lhotse's AMI recipe: lhotse's
+``parse_ami_annotations`` keeps only the speaker's channel (not the camera this needs), extracts a
+zip into the user's folder, and brings many dependencies for ~60 lines of parsing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import re
+import sys
+import xml.etree.ElementTree as ET
+import zipfile
+from dataclasses import dataclass
+from typing import Dict, Iterator, List, Optional, Tuple
+
+from avhubert_ami.data.errors import MediaError
+from preprocess import common, media
+
+# Official AMI full-corpus-ASR partition (meeting ids, as in Kaldi's and lhotse's AMI recipes).
+PARTITIONS = {
+    "full-corpus-asr": {
+        "train": """
+            EN2001a EN2001b EN2001d EN2001e EN2003a EN2004a EN2005a EN2006a EN2006b EN2009b EN2009c
+            EN2009d ES2002a ES2002b ES2002c ES2002d ES2003a ES2003b ES2003c ES2003d ES2005a ES2005b
+            ES2005c ES2005d ES2006a ES2006b ES2006c ES2006d ES2007a ES2007b ES2007c ES2007d ES2008a
+            ES2008b ES2008c ES2008d ES2009a ES2009b ES2009c ES2009d ES2010a ES2010b ES2010c ES2010d
+            ES2012a ES2012b ES2012c ES2012d ES2013a ES2013b ES2013c ES2013d ES2014a ES2014b ES2014c
+            ES2014d ES2015a ES2015b ES2015c ES2015d ES2016a ES2016b ES2016c ES2016d IN1001 IN1002
+            IN1005 IN1007 IN1008 IN1009 IN1012 IN1013 IN1014 IN1016 IS1000a IS1000b IS1000c IS1000d
+            IS1001a IS1001b IS1001c IS1001d IS1002b IS1002c IS1002d IS1003a IS1003b IS1003c IS1003d
+            IS1004a IS1004b IS1004c IS1004d IS1005a IS1005b IS1005c IS1006a IS1006b IS1006c IS1006d
+            IS1007a IS1007b IS1007c IS1007d TS3005a TS3005b TS3005c TS3005d TS3006a TS3006b TS3006c
+            TS3006d TS3007a TS3007b TS3007c TS3007d TS3008a TS3008b TS3008c TS3008d TS3009a TS3009b
+            TS3009c TS3009d TS3010a TS3010b TS3010c TS3010d TS3011a TS3011b TS3011c TS3011d TS3012a
+            TS3012b TS3012c TS3012d
+        """.split(),
+        "dev": """
+            ES2011a ES2011b ES2011c ES2011d IB4001 IB4002 IB4003 IB4004 IB4010 IB4011 IS1008a
+            IS1008b IS1008c IS1008d TS3004a TS3004b TS3004c TS3004d
+        """.split(),
+        "test": """
+            EN2002a EN2002b EN2002c EN2002d ES2004a ES2004b ES2004c ES2004d IS1009a IS1009b IS1009c
+            IS1009d TS3003a TS3003b TS3003c TS3003d
+        """.split(),    }
+}
+SPLIT_OF = {"train": "train", "dev": "valid", "test": "test"}
+_CAMERA = re.compile(r"^\s*(?:closeup|c)?\s*([1-4])\s*$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Speaker:
+    """One participant of a meeting, as ``meetings.xml`` maps them."""
+
+    meeting: str
+    agent: str
+    name: str
+    channel: Optional[int]
+    camera: Optional[int]
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One transcribed segment of a speaker: times in seconds and its words."""
+
+    speaker: Speaker
+    start: float
+    end: float
+    words: Tuple[str, ...]
+
+    @property
+    def uid(self) -> str:
+        return f"{self.speaker.meeting}_{self.speaker.name}_{int(round(self.start * 100)):07d}_{int(round(self.end * 100)):07d}"
+
+
+class Annotations:
+    """Read-only view of the NXT annotation tree, a folder or a ``.zip`` (never extracted)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._zip = zipfile.ZipFile(path) if path.endswith(".zip") else None
+        if self._zip is not None:
+            names = self._zip.namelist()
+            anchor = next((n for n in names if n.endswith("corpusResources/meetings.xml")), None)
+            if anchor is None:
+                raise SystemExit(f"{path}: no corpusResources/meetings.xml inside (is it ami_public_manual_1.6.2.zip?)")
+            self._prefix = anchor[: -len("corpusResources/meetings.xml")]
+            self._names = set(names)
+        elif not os.path.isfile(os.path.join(path, "corpusResources", "meetings.xml")):
+            raise SystemExit(f"{path}: no corpusResources/meetings.xml (give --annotations_dir "
+                             "ami_public_manual_1.6.2 folder or .zip)")
+
+    def list(self, sub: str, suffix: str) -> List[str]:
+        if self._zip is None:
+            folder = os.path.join(self.path, sub)
+            return sorted(f for f in os.listdir(folder) if f.endswith(suffix)) if os.path.isdir(folder) else []
+        pre = f"{self._prefix}{sub}/"
+        return sorted(n[len(pre):] for n in self._names if n.startswith(pre) and n.endswith(suffix) and "/" not in n[len(pre):])
+
+    def parse(self, rel: str) -> ET.Element:
+        where = f"{self.path}:{rel}"
+        try:
+            if self._zip is None:
+                return ET.parse(os.path.join(self.path, rel)).getroot()
+            with self._zip.open(self._prefix + rel) as f:
+                return ET.parse(f).getroot()
+        except ET.ParseError as e:
+            raise SystemExit(f"{where}: malformed XML ({e})") from None
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def read_camera_map(path: str) -> Dict[Tuple[str, str], int]:
+    """``meeting agent camera`` lines (camera ``CloseupK`` or ``K``; ``#`` comments) -> {(meeting, agent): K}."""
+    out = {}
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            line = line.split("#", 1)[0].strip()
+            if not line:
+                continue
+            parts = line.split()
+            m = _CAMERA.match(parts[2]) if len(parts) == 3 else None
+            if m is None:
+                raise SystemExit(f"{path}:{lineno}: expected 'meeting agent camera' (camera Closeup1..4 or 1..4), got {line!r}")
+            out[(parts[0], parts[1])] = int(m.group(1))
+    return out
+
+
+def read_speakers(ann: Annotations, camera_map: Dict[Tuple[str, str], int]) -> Dict[Tuple[str, str], Speaker]:
+    """{(meeting, agent): Speaker} from ``corpusResources/meetings.xml`` (+ ``--camera_map`` overrides)."""
+    out = {}
+    for meeting in ann.parse("corpusResources/meetings.xml").iter():
+        if _local(meeting.tag) != "meeting":
+            continue
+        mid = meeting.get("observation")
+        for spk in meeting:
+            if _local(spk.tag) != "speaker":
+                continue
+            agent = spk.get("nxt_agent")
+            channel = spk.get("channel")
+            cam = camera_map.get((mid, agent))
+            if cam is None and spk.get("camera") is not None:
+                m = _CAMERA.match(spk.get("camera"))
+                if m is None:
+                    raise SystemExit(f"{ann.path}: corpusResources/meetings.xml: meeting {mid} agent {agent}: "
+                                     f"camera {spk.get('camera')!r} is not Closeup1..4 (fix it with --camera_map FILE)")
+                cam = int(m.group(1))
+            out[(mid, agent)] = Speaker(mid, agent, spk.get("global_name") or f"{mid}{agent}",
+                                        int(channel) if channel is not None else None, cam)
+    return out
+
+
+def read_segments(ann: Annotations, speakers: Dict[Tuple[str, str], Speaker], meetings: set) -> List[Segment]:
+    """Segments of ``meetings`` with the words whose times fall inside them (punctuation attached,
+    truncated words marked with a trailing ``-``)."""
+    words: Dict[Tuple[str, str], List[Tuple[float, float, str, bool]]] = collections.defaultdict(list)
+    for rel in ann.list("words", ".words.xml"):
+        mid, agent = rel.split(".")[:2]
+        if mid not in meetings:
+            continue
+        for w in ann.parse(f"words/{rel}"):
+            if _local(w.tag) != "w" or w.get("starttime") is None or not (w.text or "").strip():
+                continue
+            text = w.text.strip() + ("-" if w.get("trunc") == "true" else "")
+            words[(mid, agent)].append((float(w.get("starttime")), float(w.get("endtime")), text, w.get("punc") == "true"))
+    segments = []
+    for rel in ann.list("segments", ".segments.xml"):
+        mid, agent = rel.split(".")[:2]
+        if mid not in meetings:
+            continue
+        spk = speakers.get((mid, agent))
+        if spk is None:
+            raise SystemExit(f"{ann.path}: segments/{rel}: speaker {agent} of {mid} is not in corpusResources/meetings.xml")
+        spk_words = words.get((mid, agent), [])
+        for seg in ann.parse(f"segments/{rel}"):
+            if _local(seg.tag) != "segment":
+                continue
+            start, end = float(seg.get("transcriber_start")), float(seg.get("transcriber_end"))
+            toks: List[str] = []
+            for ws, we, text, punc in spk_words:
+                if ws >= start - 1e-3 and we <= end + 1e-3:
+                    if punc and toks:
+                        toks[-1] += text
+                    elif not punc:
+                        toks.append(text)
+            segments.append(Segment(spk, start, end, tuple(toks)))
+    return sorted(segments, key=lambda s: (s.speaker.meeting, s.start, s.speaker.agent))
+
+
+def locate(ami_dir: str, annotations_dir: Optional[str]) -> Tuple[str, str]:
+    """``(amicorpus folder, annotations folder or zip)`` from the CLI arguments."""
+    corpus = ami_dir if os.path.basename(os.path.normpath(ami_dir)) == "amicorpus" else os.path.join(ami_dir, "amicorpus")
+    if not os.path.isdir(corpus):
+        raise SystemExit(f"--ami_dir {ami_dir}: no amicorpus/ folder (expected DIR/amicorpus/<meeting>/audio/...)")
+    if annotations_dir:
+        return corpus, annotations_dir
+    parent = os.path.dirname(os.path.abspath(corpus))
+    for cand in ("ami_public_manual_1.6.2", "ami_public_manual_1.6.2.zip"):
+        if os.path.exists(os.path.join(parent, cand)):
+            return corpus, os.path.join(parent, cand)
+    raise SystemExit(f"no ami_public_manual_1.6.2/ (or .zip) beside {corpus}: give --annotations_dir")
+
+
+def media_files(corpus: str, spk: Speaker, mic: str) -> Tuple[str, Optional[str]]:
+    """``(audio path, close-up video path or None)`` of a speaker (audio may not exist)."""
+    mdir = os.path.join(corpus, spk.meeting)
+    if mic == "ihm":
+        if spk.channel is None:
+            raise SystemExit(f"meetings.xml: meeting {spk.meeting} agent {spk.agent} has no channel attribute")
+        audio = os.path.join(mdir, "audio", f"{spk.meeting}.Headset-{spk.channel}.wav")
+    else:
+        audio = os.path.join(mdir, "audio", f"{spk.meeting}.Array1-01.wav")
+    video = None if spk.camera is None else os.path.join(mdir, "video", f"{spk.meeting}.Closeup{spk.camera}.avi")
+    return audio, video
+
+
+def process_segment(job: dict) -> dict:
+    """Cut, convert and write one segment; returns its journal entry."""
+    import soundfile as sf
+
+    from avhubert_ami.data.audio import resample_wave
+
+    opts = job["opts"]
+    start, end, uid = job["start"], job["end"], job["id"]
+    video_rel, audio_rel = common.media_paths(job["split"], uid, opts["video_ext"])
+    wave = frames = None
+    note = None
+    if job["audio"]:
+        try:
+            info = sf.info(job["audio"])
+            a, b = int(round(start * info.samplerate)), int(round(end * info.samplerate))
+            data, rate = sf.read(job["audio"], start=a, stop=min(b, info.frames), dtype="float32", always_2d=True)
+        except (RuntimeError, OSError) as e:
+            raise MediaError(f"{job['audio']}: cannot read audio ({e})") from None
+        wave = data.mean(axis=1)
+        if rate != common.SAMPLE_RATE:
+            wave = resample_wave(wave, rate, common.SAMPLE_RATE)
+        if wave.size == 0:
+            raise MediaError(f"{job['audio']}: no audio between {start}s and {end}s")
+    if job["video"]:
+        from preprocess.mouth_roi import crop_mouth
+
+        rgb, fps = media.read_rgb(job["video"], start, end)
+        try:
+            frames = crop_mouth(rgb, fps, where=f"{job['video']} [{start:.2f}-{end:.2f}s]", backend=opts["backend"])
+        except MediaError as e:
+            if wave is None or "no face found" not in str(e):
+                raise
+            note = "video left out: no face found in the segment (kept audio-only)"
+    entry = media.write_utterance(opts["output_dir"], uid, job["text"], video_rel, audio_rel, frames, wave,
+                                  opts["codec"], opts["av_tolerance_s"])
+    if note:
+        entry["note"] = note
+    return entry
+
+
+def convert(args: argparse.Namespace) -> common.Summary:
+    """Run the AMI conversion for parsed CLI ``args``; returns the summary."""
+    summary = common.Summary()
+    corpus, ann_path = locate(args.ami_dir, args.annotations_dir)
+    ann = Annotations(ann_path)
+    camera_map = read_camera_map(args.camera_map) if args.camera_map else {}
+    speakers = read_speakers(ann, camera_map)
+    present = {m for m in os.listdir(corpus) if os.path.isdir(os.path.join(corpus, m))}
+    partition = PARTITIONS[args.partition]
+    listed = {m for ms in partition.values() for m in ms}
+    for m in sorted(present - listed):
+        summary.notes.append(f"note: meeting {m} is not in partition {args.partition}: ignored")
+    output_dir = os.path.abspath(args.output_dir)
+    video_ext, codec = {"mkv": (".mkv", "ffv1"), "mp4": (".mp4", "libx264")}[args.video_format]
+    opts = dict(output_dir=output_dir, video_ext=video_ext, codec=codec, av_tolerance_s=args.av_tolerance_s,
+                backend=args.backend)
+    text_opts = common.text_options(args)
+    fingerprint = dict(mic=args.mic, partition=args.partition, codec=codec, backend=args.backend,
+                       tolerance=args.av_tolerance_s, **text_opts)
+    for part_split, meetings in partition.items():
+        split = SPLIT_OF[part_split]
+        here = sorted(present & set(meetings))
+        summary.notes.append(f"{split}: {len(here)} of {len(meetings)} {part_split} meetings present")
+        if not here:
+            continue
+        segments = read_segments(ann, speakers, set(here))
+        missing_cam = sorted({(s.speaker.meeting, s.speaker.agent) for s in segments if s.speaker.camera is None
+                              and os.path.isdir(os.path.join(corpus, s.speaker.meeting, "video"))})
+        if missing_cam:
+            raise SystemExit(
+                f"{ann_path}: corpusResources/meetings.xml has no camera attribute for "
+                + ", ".join(f"{m} agent {a}" for m, a in missing_cam[:8])
+                + (" ..." if len(missing_cam) > 8 else "")
+                + "; give --camera_map FILE with 'meeting agent camera' lines (camera Closeup1..4)"
+            )
+        journal = common.Journal(common.journal_path(output_dir, split), fingerprint, overwrite=args.overwrite)
+        order: List[str] = []
+        seen: set = set()
+
+        def jobs() -> Iterator[Tuple[str, dict]]:
+            for seg in segments:
+                uid = seg.uid
+                if uid in seen:
+                    summary.dropped["duplicate segment"] += 1
+                    continue
+                seen.add(uid)
+                order.append(uid)
+                done = journal.done(uid, output_dir)
+                if done is not None:
+                    if "drop" in done:
+                        summary.dropped[done["drop"]] += 1
+                    else:
+                        summary.already_done += 1
+                    continue
+                dur = seg.end - seg.start
+                text = common.normalize_transcript(" ".join(seg.words), **text_opts)
+                if not text:
+                    summary.dropped["empty transcript"] += 1
+                    continue
+                if dur < args.min_duration or dur > args.max_duration:
+                    summary.dropped[f"duration outside [{args.min_duration}, {args.max_duration}] s"] += 1
+                    continue
+                audio, video = media_files(corpus, seg.speaker, args.mic)
+                audio = audio if os.path.isfile(audio) else None
+                video = video if video and os.path.isfile(video) else None
+                if audio is None and video is None:
+                    summary.dropped["no audio and no close-up video file"] += 1
+                    continue
+                yield uid, dict(id=uid, split=split, start=seg.start, end=seg.end, text=text,
+                                audio=audio, video=video, opts=opts)
+
+        for uid, entry, error in common.run_jobs(process_segment, jobs(), args.num_workers, split, total=len(segments)):
+            if error is not None:
+                summary.failed.append((uid, error))
+                continue
+            journal.add(entry)
+            if "drop" in entry:
+                summary.dropped[entry["drop"]] += 1
+            else:
+                summary.written += 1
+                if entry.get("note"):
+                    summary.notes.append(f"{uid}: {entry['note']}")
+        journal.close()
+        n_rows, _ = common.finish_split(output_dir, split, order, journal)
+        summary.notes.append(f"{split}: {n_rows} rows in {os.path.join(output_dir, split + '.tsv')}")
+    return summary
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m preprocess.ami_corpus", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--ami_dir", required=True, help="folder holding amicorpus/ (or amicorpus/ itself)")
+    p.add_argument("--annotations_dir", default=None,
+                   help="ami_public_manual_1.6.2 folder or .zip (default: beside amicorpus/)")
+    p.add_argument("--output_dir", required=True)
+    p.add_argument("--mic", default="ihm", choices=["ihm", "sdm"], help="ihm: Headset-N.wav, sdm: Array1-01.wav")
+    p.add_argument("--partition", default="full-corpus-asr", choices=sorted(PARTITIONS))
+    p.add_argument("--camera_map", default=None, help="file of 'meeting agent camera' lines (overrides meetings.xml)")
+    p.add_argument("--min_duration", type=float, default=0.0, help="drop segments shorter than this (s)")
+    p.add_argument("--max_duration", type=float, default=float("inf"), help="drop segments longer than this (s)")
+    p.add_argument("--video_format", default="mkv", choices=["mkv", "mp4"])
+    p.add_argument("--backend", default="auto", choices=["auto", "mediapipe", "haar"], help="landmark detector")
+    p.add_argument("--av_tolerance_s", type=float, default=0.12,
+                   help="audio is trimmed/padded to the video length when they differ by at most this")
+    common.add_text_args(p)
+    common.add_worker_args(p)
+    return p
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Console entry point (``avhubert-ami-corpus``)."""
+    args = build_parser().parse_args(argv)
+    common.quiet_logging()
+    return common.finalize_run(convert(args), "ami_corpus")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
