@@ -23,9 +23,10 @@ test: $(STAMP)
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests -- treating as failure" >&2; fi; \
 	exit $$rc
 
+DEMO_ARGS ?=
+
 demo: $(STAMP)
-	$(PY) -c "import avhubert_ami; print('avhubert_ami', avhubert_ami.__version__, 'imports')"
-	$(VENV)/bin/fairseq-hydra-train --help >/dev/null && echo "fairseq-hydra-train OK"
+	$(PY) scripts/run_demo.py --out_dir demo_out $(DEMO_ARGS)
 
 clean:
 	rm -rf $(VENV) *.egg-info demo_out

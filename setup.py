@@ -31,13 +31,18 @@ setup(
         "editdistance",
         "av",  # PyAV replaces scikit-video, whose vread crashes on numpy >= 1.24
         "soundfile",
+        "scipy",
         "tqdm",
         "datasets",
         "tensorboardX",
         "matplotlib",
     ],
     extras_require={
-        "dev": ["pytest"],
+        # mouth-ROI detection for raw videos (preprocess.mouth_roi, preprocess.ami_corpus): the face-mesh
+        # models ship inside this mediapipe release (1.x ships none); it brings opencv-contrib too.
+        "roi": ['mediapipe==0.10.14; python_version < "3.13"'],
+        # tests: a real face photo bundled in scikit-image drives the mouth-ROI tests offline.
+        "dev": ["pytest", "scikit-image", 'mediapipe==0.10.14; python_version < "3.13"'],
     },
     entry_points={"console_scripts": CONSOLE_SCRIPTS},
 )
