@@ -53,8 +53,10 @@ class DemoConfig:
     n_train: int = 1000
     n_valid: int = 60
     n_test: int = 100
+    min_words: int = 1  # short utterances keep the CPU cost per update down
+    max_words: int = 3
     snr: float = 0.0  # dB of babble in the noisy test condition
-    max_updates: int = 400
+    max_updates: int = 300
     eval_steps: int = 100
     batch_size: int = 16
     learning_rate: float = 0.002
@@ -129,7 +131,8 @@ class Demo:
     def generate(self) -> None:
         c = self.cfg
         common = ["--seed", str(c.seed), "--n_train", str(c.n_train), "--n_valid", str(c.n_valid),
-                  "--n_test", str(c.n_test), "--workers", str(c.workers)]
+                  "--n_test", str(c.n_test), "--workers", str(c.workers),
+                  "--min_words", str(c.min_words), "--max_words", str(c.max_words)]
         self.call("synth_clean", "preprocess.synth_ami",
                   ["--output_dir", self.paths["corpus"], "--write_noise"] + common)
         self.call("synth_noisy", "preprocess.synth_ami",
