@@ -7,9 +7,9 @@ File-level reading/writing of the project formats lives in ``avhubert_ami.data.v
 
 from __future__ import annotations
 
-from typing import Any, Optional, Tuple
+from typing import Any, Iterator, Optional, Tuple
 
-__all__ = ["resample_fps", "resize_frames", "to_gray", "read_rgb", "frames_from_array", "write_fbank"]
+__all__ = ["resample_fps", "resize_frames", "to_gray", "read_rgb", "iter_rgb", "frames_from_array", "write_fbank"]
 
 import os
 
@@ -41,8 +41,8 @@ def to_gray(frames: np.ndarray) -> np.ndarray:
     raise ValueError(f"frames must be (T,H,W) or (T,H,W,C), got shape {frames.shape}")
 
 
-def read_rgb(path: str, start: Optional[float] = None, end: Optional[float] = None) -> Tuple[np.ndarray, float]:
-    """Decode ``path`` (optionally only ``[start, end)`` seconds) to (T,H,W,3) uint8 RGB and its fps."""
+def iter_rgb(path: str, start: Optional[float] = None, end: Optional[float] = None) -> Iterator[np.ndarray]:
+    """Yield (H,W,3) uint8 RGB frames of ``path``, optionally only those shown in ``[start, end)`` s."""
     try:
         container = av.open(path)
     except (av.FFmpegError, OSError) as e:
@@ -52,10 +52,8 @@ def read_rgb(path: str, start: Optional[float] = None, end: Optional[float] = No
             raise MediaError(f"{path}: no video stream")
         stream = container.streams.video[0]
         fps = float(stream.average_rate or stream.guessed_rate or 25.0)
-        if start:
-            if stream.time_base is not None:
-                container.seek(int(max(0.0, start - 1.0) / stream.time_base), stream=stream, backward=True)
-        frames = []
+        if start and stream.time_base is not None:
+            container.seek(int(max(0.0, start - 1.0) / stream.time_base), stream=stream, backward=True)
         try:
             for i, frame in enumerate(container.decode(stream)):
                 t = frame.time if frame.time is not None else i / fps
@@ -63,13 +61,20 @@ def read_rgb(path: str, start: Optional[float] = None, end: Optional[float] = No
                     continue
                 if end is not None and t >= end - 0.5 / fps:
                     break
-                frames.append(frame.to_ndarray(format="rgb24"))
+                yield frame.to_ndarray(format="rgb24")
         except av.FFmpegError as e:
             raise MediaError(f"{path}: corrupt video ({e})") from None
+
+
+def read_rgb(path: str, start: Optional[float] = None, end: Optional[float] = None) -> Tuple[np.ndarray, float]:
+    """Decode ``path`` (optionally only ``[start, end)`` seconds) to (T,H,W,3) uint8 RGB and its fps."""
+    from avhubert_ami.data.video import probe_video
+
+    frames = list(iter_rgb(path, start, end))
     if not frames:
         what = f" between {start}s and {end}s" if start is not None or end is not None else ""
         raise MediaError(f"{path}: no video frames{what}")
-    return np.stack(frames), fps
+    return np.stack(frames), probe_video(path).fps
 
 
 def frames_from_array(value: Any, where: str) -> np.ndarray:

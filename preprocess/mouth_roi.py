@@ -18,11 +18,12 @@ import os
 import sys
 import time
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple
+from typing import Callable, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from avhubert_ami.data.errors import MediaError
+from avhubert_ami.data.video import resample_frame_indices
 from preprocess import common, media
 
 # MediaPipe face-mesh indices: outer/inner eye corners (image-left eye first) and nose tip ...
@@ -74,7 +75,8 @@ class LandmarkDetector:
         import cv2
 
         gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-        faces = self._cascade.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5, minSize=(24, 24))
+        side = max(24, min(h, w) // 8)  # faces smaller than 1/8 of the frame are not lip-readable anyway
+        faces = self._cascade.detectMultiScale(gray, scaleFactor=1.15, minNeighbors=5, minSize=(side, side))
         if len(faces) == 0:
             return None
         x, y, bw, bh = max(faces, key=lambda f: f[2] * f[3])
@@ -136,25 +138,40 @@ class RoiResult:
     backend: str
 
 
-def crop_mouth_result(
-    rgb: np.ndarray, fps: float, where: str = "video", window: int = 12, size: int = common.ROI_SIZE,
-    backend: str = "auto",
+def _at_25fps(frames: Iterable[np.ndarray], n_src: int, fps: float) -> Iterator[np.ndarray]:
+    """Stream ``frames`` (``n_src`` of them at ``fps``) resampled to 25 fps by frame selection."""
+    if abs(fps - common.FPS) < 1e-3:
+        repeats = np.ones(n_src, dtype=np.int64)
+    else:
+        repeats = np.bincount(resample_frame_indices(n_src, fps, common.FPS), minlength=n_src)
+    for i, frame in enumerate(frames):
+        if i >= n_src:
+            break
+        for _ in range(repeats[i]):
+            yield frame
+
+
+def crop_mouth_stream(
+    frames: Callable[[], Iterable[np.ndarray]], n_src: int, fps: float, where: str = "video", window: int = 12,
+    size: int = common.ROI_SIZE, backend: str = "auto",
 ) -> RoiResult:
-    """RGB frames (T,H,W,3) at ``fps`` -> :class:`RoiResult` at 25 fps."""
+    """Two passes over ``frames()`` (RGB (H,W,3) frames at ``fps``; landmarks, then crops) so a long
+    video never sits in memory as RGB; returns the 25 fps :class:`RoiResult`."""
     import cv2
 
-    rgb = media.resample_fps(rgb, fps, common.FPS)
     detector = LandmarkDetector(backend)
     try:
-        found = [detector.detect(frame) for frame in rgb]
+        found = [detector.detect(frame) for frame in _at_25fps(frames(), n_src, fps)]
     finally:
         detector.close()
     points, detected = fill_missing(found, where)
     points = smooth(points, window)
     n_stable = len(STABLE_IDS)
-    out = np.empty((len(rgb), size, size), dtype=np.uint8)
-    transforms = np.empty((len(rgb), 2, 3))
-    for i, frame in enumerate(rgb):
+    out = np.empty((len(points), size, size), dtype=np.uint8)
+    transforms = np.empty((len(points), 2, 3))
+    for i, frame in enumerate(_at_25fps(frames(), n_src, fps)):
+        if i >= len(points):
+            break
         m = similarity(points[i, :n_stable], TEMPLATE)
         mouth = points[i, n_stable:] @ m[:, :2].T + m[:, 2]
         m[:, 2] += size / 2.0 - mouth.mean(0)  # mouth centre -> crop centre
@@ -164,20 +181,32 @@ def crop_mouth_result(
     return RoiResult(out, transforms, detected, detector.backend)
 
 
+def crop_mouth_result(
+    rgb: np.ndarray, fps: float, where: str = "video", window: int = 12, size: int = common.ROI_SIZE,
+    backend: str = "auto",
+) -> RoiResult:
+    """RGB frames (T,H,W,3) at ``fps`` -> :class:`RoiResult` at 25 fps."""
+    return crop_mouth_stream(lambda: iter(rgb), len(rgb), fps, where, window, size, backend)
+
+
 def crop_mouth(rgb: np.ndarray, fps: float, where: str = "video", **kwargs) -> np.ndarray:
     """RGB frames (T,H,W,3) at ``fps`` -> (T', 96, 96) uint8 gray mouth crops at 25 fps."""
     return crop_mouth_result(rgb, fps, where, **kwargs).frames
 
 
 def process_file(src: str, dst: str, codec: str, window: int = 12, backend: str = "auto") -> Tuple[int, float]:
-    """Crop one video file to ``dst``; returns ``(frames written, real-time factor)``."""
-    from avhubert_ami.data.video import write_video
+    """Crop one video file to ``dst`` (streamed: memory grows with the 96x96 output only);
+    returns ``(frames written, real-time factor)``."""
+    from avhubert_ami.data.video import probe_video, write_video
 
     t0 = time.perf_counter()
-    rgb, fps = media.read_rgb(src)
-    frames = crop_mouth(rgb, fps, where=src, window=window, backend=backend)
-    write_video(dst, frames, fps=common.FPS, codec=codec)
-    return len(frames), (time.perf_counter() - t0) / (len(rgb) / fps)
+    info = probe_video(src)
+    if info.n_frames == 0:
+        raise MediaError(f"{src}: video has 0 frames")
+    result = crop_mouth_stream(lambda: media.iter_rgb(src), info.n_frames, info.fps or common.FPS, where=src,
+                               window=window, backend=backend)
+    write_video(dst, result.frames, fps=common.FPS, codec=codec)
+    return len(result.frames), (time.perf_counter() - t0) / (info.n_frames / (info.fps or common.FPS))
 
 
 def _codec_for(path: str) -> str:

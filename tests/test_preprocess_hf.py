@@ -13,7 +13,7 @@ import pytest
 import soundfile as sf
 
 from avhubert_ami.data import manifest as mf
-from avhubert_ami.data.video import probe_video
+from avhubert_ami.data.video import probe_video, read_video
 from preprocess import common, hf_to_manifest, tokenizer
 from tests.preprocess_fixtures import make_hf_dataset
 
@@ -202,3 +202,29 @@ def test_cli_help_and_missing_train(tmp_path, capsys):
     assert e.value.code == 0 and "--vocab_size" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="train.wrd"):
         tokenizer.main(["--manifest_dir", str(tmp_path)])
+
+
+def test_detect_roi_on_face_video_paths(tmp_path):
+    pytest.importorskip("cv2")
+    pytest.importorskip("skimage")
+    import datasets
+
+    from avhubert_ami.data.video import write_video
+    from tests.preprocess_fixtures import astronaut_frames, tone, wav_bytes
+
+    ds_dir = tmp_path / "hf"
+    rgb, _ = astronaut_frames(30)
+    write_video(str(ds_dir / "face.avi"), rgb, fps=25.0)  # a face video, not a lip clip
+    features = datasets.Features({"audio": {"bytes": datasets.Value("binary"), "path": datasets.Value("string")},
+                                  "lip_video": datasets.Value("string"), "transcript": datasets.Value("string")})
+    rows = [{"audio": {"bytes": wav_bytes(tone(1.2), 16000), "path": "a.wav"}, "lip_video": "face.avi",
+             "transcript": "hello there"}]
+    ds = datasets.Dataset.from_list(rows, features=features).cast_column("audio", datasets.Audio())
+    ds.save_to_disk(str(ds_dir))  # a plain Dataset -> --single_split
+    out = str(tmp_path / "out")
+    summary = _run(str(ds_dir), out, "--detect_roi", "--single_split", "test")
+    assert summary.written == 1 and any("'train' is missing" in n for n in summary.notes)
+    row = mf.read_tsv(os.path.join(out, "test.tsv")).rows[0]
+    assert (row.id, row.n_video_frames, row.n_audio_samples) == ("test-000000", 30, 19200)
+    frames = read_video(row.video)
+    assert frames.shape == (30, 96, 96) and frames[:, 40:56, 30:66].std() > 20  # teeth/lips at the centre
