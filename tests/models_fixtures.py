@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import zlib
 from types import SimpleNamespace
 from typing import Dict, List
 
@@ -77,3 +78,104 @@ def av_batch(batch: int = 2, frames: int = 12, size: int = 88, tgt_len: int = 5,
     prev = torch.randint(4, vocab, (batch, tgt_len), generator=g)
     prev[:, 0] = 2  # eos starts the decoder input
     return {"source": src, "padding_mask": padding, "prev_output_tokens": prev}
+
+
+# ------------------------------------------------------------------ parity with upstream AV-HuBERT
+# Weights and inputs of the parity test come from integer hashing (exact on every platform and torch
+# version), so the committed fixture (tests/data/models_parity.pt) only holds upstream's outputs.
+PARITY_FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "models_parity.pt")
+_M31 = 2 ** 31
+
+
+def det_tensor(shape, seed: int, scale: float = 1.0, offset: float = 0.0) -> torch.Tensor:
+    """Deterministic pseudo-random float32 tensor, uniform in ``offset +- scale`` (integer hash of the index)."""
+    n = 1
+    for s in shape:
+        n *= int(s)
+    x = (torch.arange(n, dtype=torch.int64) * 1103515245 + 12345 + (seed % 1_000_003) * 2654435761) % _M31
+    x = (x * 69069 + 1) % _M31
+    x = x ^ (x >> 15)
+    x = (x * 1664525 + 1013904223) % _M31
+    x = x ^ (x >> 13)
+    u = x.to(torch.float64) / _M31
+    return ((u * 2 - 1) * scale + offset).to(torch.float32).view(*[int(s) for s in shape])
+
+
+def det_state_dict(template: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """Deterministic values for every floating tensor of a state dict (same key -> same values).
+
+    Matrices get ``+-1/sqrt(fan_in)``, 1-D weights (layer/batch norm, PReLU) ``0.8 +- 0.3``, biases and
+    running means ``+-0.1``, running variances ``1 +- 0.2``; integer buffers are kept.
+    """
+    out = {}
+    for key, val in template.items():
+        if not val.is_floating_point():
+            out[key] = val.clone()
+            continue
+        cache_key = (key, tuple(val.shape))
+        if cache_key not in _DET_CACHE:
+            _DET_CACHE[cache_key] = _det_param(key, val)
+        out[key] = _DET_CACHE[cache_key]
+    return out
+
+
+_DET_CACHE: Dict[tuple, torch.Tensor] = {}  # (key, shape) -> values; ResNet-18 hashing takes seconds
+
+
+def _det_param(key: str, val: torch.Tensor) -> torch.Tensor:
+    seed = zlib.crc32(key.encode())
+    leaf = key.rsplit(".", 1)[-1]
+    if leaf == "running_var":
+        return det_tensor(val.shape, seed, 0.2, 1.0)
+    if val.dim() >= 2:
+        fan_in = max(1, val.numel() // max(1, val.shape[0]))
+        return det_tensor(val.shape, seed, fan_in ** -0.5)
+    if leaf == "weight":
+        return det_tensor(val.shape, seed, 0.3, 0.8)
+    return det_tensor(val.shape, seed, 0.1)
+
+
+PARITY_ENCODER = dict(
+    encoder_layers=2, encoder_embed_dim=64, encoder_ffn_embed_dim=128, encoder_attention_heads=4, final_dim=32,
+    untie_final_proj=True, layer_norm_first=True, audio_feat_dim=104, conv_pos=16, conv_pos_groups=4,
+    dropout=0.0, attention_dropout=0.0, activation_dropout=0.0, dropout_input=0.0, dropout_features=0.0,
+    label_rate=25,
+)
+PARITY_DECODER = dict(
+    decoder_embed_dim=64, decoder_ffn_embed_dim=128, decoder_layers=2, decoder_attention_heads=4,
+    share_decoder_input_output_embed=True, decoder_normalize_before=True, decoder_learned_pos=False,
+    no_scale_embedding=True, decoder_dropout=0.0, decoder_attention_dropout=0.0, decoder_activation_dropout=0.0,
+)
+# case name -> (encoder overrides, decoder overrides or None for encoder-only cases)
+PARITY_CASES = {
+    "concat_prenorm": (dict(), dict()),
+    "add_postnorm_sub": (
+        dict(modality_fuse="add", layer_norm_first=False, sub_encoder_layers=1, encoder_embed_dim=96,
+             encoder_attention_heads=3, conv_pos=12, conv_pos_groups=3, encoder_layers=3),
+        dict(decoder_embed_dim=96, decoder_attention_heads=3, decoder_normalize_before=False,
+             share_decoder_input_output_embed=False, decoder_learned_pos=True, no_scale_embedding=False),
+    ),
+    "relu_resnet_feature_mask": (
+        dict(resnet_relu_type="relu", masking_type="feature", untie_final_proj=False, encoder_embed_dim=128,
+             encoder_ffn_embed_dim=256, encoder_attention_heads=8, conv_pos=32, conv_pos_groups=8),
+        None,
+    ),
+}
+PARITY_BATCH, PARITY_FRAMES, PARITY_TGT_LEN, PARITY_VOCAB, PARITY_LABELS = 2, 8, 5, 23, 11
+
+
+def parity_inputs() -> Dict[str, torch.Tensor]:
+    """Audio B x 104 x T, video B x 1 x T x 88 x 88, a padding mask (last row padded), decoder tokens."""
+    b, t = PARITY_BATCH, PARITY_FRAMES
+    padding = torch.zeros(b, t, dtype=torch.bool)
+    padding[-1, t - 3:] = True
+    n_sym = PARITY_VOCAB - 4
+    prev = (det_tensor((b, PARITY_TGT_LEN), 7, 0.5, 0.5) * n_sym).long().clamp(max=n_sym - 1) + 4
+    prev[:, 0] = 2  # eos starts the decoder input
+    prev[-1, -1] = 1  # a padded target position
+    return {
+        "audio": det_tensor((b, 104, t), 1, 1.0),
+        "video": det_tensor((b, 1, t, 88, 88), 2, 1.0),
+        "padding_mask": padding,
+        "prev_output_tokens": prev,
+    }
