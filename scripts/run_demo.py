@@ -155,18 +155,21 @@ class Demo:
     def train(self) -> None:
         c = self.cfg
         noise_dir = os.path.join(self.paths["corpus"], "noise")
+        warmup = max(1, c.max_updates // 10)
         self.run("train", [
             "finetune_avhubert_ami.py", "--config_name", "tiny_cpu", "--cpu",
             "--dataset_name", self.paths["manifest"], "--output_dir", self.paths["train"],
             "--do_train", "--do_eval", "False", "--seed", str(c.seed),
             "--max_steps", str(c.max_updates), "--eval_steps", str(c.eval_steps),
             "--evaluation_strategy", "steps", "--save_steps", str(c.eval_steps),
-            "--warmup_steps", str(max(1, c.max_updates // 10)),
+            "--warmup_steps", str(warmup),
             "--per_device_train_batch_size", str(c.batch_size), "--learning_rate", str(c.learning_rate),
             "--audio_drop_prob", str(c.audio_drop_prob), "--visual_drop_prob", str(c.visual_drop_prob),
             "--logging_steps", str(max(1, c.eval_steps // 4)),
             "--override", f"++task.noise_wav={noise_dir}", "--override", f"++task.noise_prob={c.noise_prob}",
             "--override", f"++task.noise_snr='{c.noise_snr}'",
+            # the preset's tri_stage decay is sized for its own max_update: fit it to ours
+            "--override", f"++lr_scheduler.decay_steps={max(1, c.max_updates - warmup)}",
         ])
 
     def checkpoint(self) -> str:
