@@ -179,3 +179,23 @@ def parity_inputs() -> Dict[str, torch.Tensor]:
         "padding_mask": padding,
         "prev_output_tokens": prev,
     }
+
+
+# masked pretraining forward: upstream draws spans from numpy's global RNG (and torch's for
+# same_other_seq), so a run seeded with np.random.seed(s) and torch.manual_seed(s) is reproducible
+PARITY_MASK = dict(mask_prob_image=0.3, mask_length_image=2, mask_prob_audio=0.5, mask_length_audio=2)
+# scenario -> (case of PARITY_CASES, encoder overrides)
+PARITY_MASK_SCENARIOS = {
+    "input_same_other_seq": ("concat_prenorm", dict(selection_type="same_other_seq")),
+    "input_same_seq": ("add_postnorm_sub", dict(selection_type="same_seq")),
+    "input_same_seq_uniform": ("concat_prenorm", dict(selection_type="same_seq", mask_selection="uniform", mask_other=1)),
+    "feature_channel": ("relu_resnet_feature_mask", dict(mask_prob_audio=0.3, mask_length_audio=2,
+                                                         mask_channel_prob=0.2, mask_channel_length=4)),
+}
+PARITY_MASK_SEEDS = (0, 1)
+
+
+def parity_targets() -> List[torch.Tensor]:
+    """Frame-level pretraining labels (one label stream, B x T) for the masked forward."""
+    n = PARITY_LABELS
+    return [(det_tensor((PARITY_BATCH, PARITY_FRAMES), 11, 0.5, 0.5) * n).long().clamp(max=n - 1) + 4]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import types
 from typing import Dict
 
+import numpy as np
 import pytest
 import torch
 from omegaconf import OmegaConf
@@ -19,8 +20,8 @@ import avhubert_ami  # noqa: F401  registers models
 from avhubert_ami.models.encoder import AVHubertConfig, AVHubertModel
 from avhubert_ami.models.seq2seq import AVHubertSeq2Seq, AVHubertSeq2SeqConfig
 from models_fixtures import (
-    PARITY_CASES, PARITY_DECODER, PARITY_ENCODER, PARITY_FIXTURE, PARITY_LABELS, PARITY_VOCAB,
-    det_state_dict, make_dictionary, parity_inputs,
+    PARITY_CASES, PARITY_DECODER, PARITY_ENCODER, PARITY_FIXTURE, PARITY_LABELS, PARITY_MASK, PARITY_MASK_SCENARIOS,
+    PARITY_MASK_SEEDS, PARITY_VOCAB, det_state_dict, make_dictionary, parity_inputs, parity_targets,
 )
 
 ATOL = 1e-5
@@ -77,6 +78,8 @@ def test_encoder_matches_upstream(case, fixture, inputs):
             x, pm = model.extract_finetune(src, padding_mask=pad)
             assert_parity(x, want[f"ft_{name}"], f"{case} extract_finetune {name}")
             assert_parity(pm, want[f"ft_{name}_pad"], f"{case} extract_finetune {name} padding")
+        x, _ = model.extract_finetune({"audio": a, "video": None}, padding_mask=pad, ret_conv=True)
+        assert_parity(x, want["ft_a"], f"{case} extract_finetune(ret_conv=True) (ignored upstream)")
         res = model({"audio": a, "video": v}, padding_mask=pad, mask=False, features_only=True)
         assert_parity(res["x"], want["pre_x"], f"{case} forward(features_only) x")
         assert_parity(res["features"], want["pre_features"], f"{case} forward(features_only) features")
@@ -140,3 +143,33 @@ def test_seq2seq_matches_upstream(case, fixture, inputs):
         steps = [model.decoder(prev[:, : t + 1], encoder_out=enc, incremental_state=state)[0]
                  for t in range(prev.size(1))]
         assert_parity(torch.cat(steps, dim=1), want["s2s_incremental_av"], f"{case} incremental decoding")
+
+
+@pytest.mark.parametrize("scenario", list(PARITY_MASK_SCENARIOS))
+def test_masked_pretraining_forward_matches_upstream(scenario, fixture, inputs):
+    """Seeded span masking (input: audio -> mask_emb, video from another/the same sequence; feature +
+    channel masking) picks upstream's frames, consumes numpy's RNG as upstream does, and so gives
+    upstream's logits and targets."""
+    case, extra = PARITY_MASK_SCENARIOS[scenario]
+    want = fixture["masked"][scenario]
+    enc = {**PARITY_ENCODER, **PARITY_CASES[case][0], **PARITY_MASK, **extra}
+    model = AVHubertModel(AVHubertConfig(**enc), types.SimpleNamespace(sample_rate=25), [PARITY_LABELS + 4])
+    model.load_state_dict(_weights(fixture["cases"][case]["layout_pretrain"]), strict=True)
+    model.eval()
+    a, v, pad = inputs["audio"], inputs["video"], inputs["padding_mask"]
+    with torch.no_grad():
+        for seed in PARITY_MASK_SEEDS:
+            np.random.seed(seed)
+            torch.manual_seed(seed)
+            res = model({"audio": a, "video": v}, target_list=parity_targets(), padding_mask=pad, mask=True)
+            for key in ("target_m_list", "target_u_list", "logit_m_list", "logit_u_list"):
+                assert_parity(res[key][0], want[f"s{seed}_{key}"], f"{scenario} seed {seed} {key}")
+            assert_parity(res["features_pen"], want[f"s{seed}_features_pen"], f"{scenario} seed {seed} features_pen")
+            after = torch.tensor(np.random.randint(0, 2 ** 31, size=4))
+            assert torch.equal(after, want[f"s{seed}_np_state_after"]), f"{scenario}: numpy RNG consumed differently"
+        if "ft_masked" in want:
+            np.random.seed(5)
+            torch.manual_seed(5)
+            x, _ = model.extract_finetune({"audio": a, "video": v}, padding_mask=pad, mask=True)
+            assert_parity(x, want["ft_masked"], f"{scenario} extract_finetune(mask=True)")
+    assert torch.equal(inputs["video"], parity_inputs()["video"]), "masking must not write into the caller's video"

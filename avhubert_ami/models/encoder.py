@@ -327,16 +327,18 @@ class AVHubertModel(BaseFairseqModel):
         ret_conv: bool = False,
         output_layer: Optional[int] = None,
     ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
-        """Encode for fine-tuning: returns (``B x T x D`` features, ``B x T`` padding mask)."""
+        """Encode for fine-tuning: returns (``B x T x D`` features, ``B x T`` padding mask).
+
+        ``ret_conv`` is accepted and ignored, as upstream's ``extract_finetune`` does; pre-transformer
+        features come from :meth:`extract_features` with ``ret_conv=True``.
+        """
         if mask and self.masking_type == "input":
             source = dict(source)
             for key in ("video", "audio"):
                 if source.get(key) is not None:
                     source[key], _ = pretrain.apply_input_mask(self, source[key], padding_mask)
         features = self.fused_features(source)
-        x, padding_mask, features = self._encode(features, padding_mask, output_layer)
-        if ret_conv:
-            return features, padding_mask
+        x, padding_mask, _ = self._encode(features, padding_mask, output_layer)
         x, _ = self.encoder(x, padding_mask=padding_mask, layer=None if output_layer is None else output_layer - 1)
         return x, padding_mask
 

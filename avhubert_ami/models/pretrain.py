@@ -1,23 +1,115 @@
 """Pretraining-only parts of ``av_hubert``: span masking, target alignment and label logits.
 
 These reproduce upstream ``AVHubertModel.apply_input_mask``/``apply_feature_mask``/
-``forward_targets``/``compute_logits`` without Python loops over batch or time (span sampling
-uses fairseq's ``compute_mask_indices``). Fine-tuning never calls them unless masking is asked for.
+``forward_targets``/``compute_logits``. Span sampling follows upstream's own ``compute_mask_indices``
+(``avhubert/utils.py``) draw for draw on numpy's global RNG, so with the same numpy/torch seeds the
+masked frames - and hence the pretraining logits - equal upstream's. Fine-tuning never calls these
+unless masking is asked for.
 """
 
 from __future__ import annotations
 
 from typing import Dict, List, Optional, Tuple
 
+import numpy as np
 import torch
-from fairseq.data.data_utils import compute_mask_indices
+
+
+def compute_mask_indices(
+    shape: Tuple[int, int],
+    padding_mask: Optional[torch.Tensor],
+    mask_prob: float,
+    mask_length: int,
+    mask_type: str = "static",
+    mask_other: float = 0.0,
+    min_masks: int = 0,
+    no_overlap: bool = False,
+    min_space: int = 0,
+) -> np.ndarray:
+    """Random span mask ``B x T`` (bool), drawn exactly as upstream ``avhubert/utils.py`` draws it.
+
+    Same algorithm and the same sequence of draws from numpy's global RNG (so a seeded run masks the
+    same frames as upstream), including upstream's rule that every row keeps the same number of
+    masked frames (the smallest row count; the others drop randomly chosen ones). fairseq's newer
+    ``compute_mask_indices`` differs: a fresh unseeded generator per row, and ``uniform``/``no_overlap``
+    selections fail with current numpy.
+    """
+    bsz, all_sz = shape
+    mask = np.full((bsz, all_sz), False)
+    all_num_mask = max(min_masks, int(mask_prob * all_sz / float(mask_length) + np.random.rand()))
+    mask_idcs = []
+    for i in range(bsz):
+        if padding_mask is not None:
+            sz = all_sz - int(padding_mask[i].long().sum().item())
+            num_mask = max(min_masks, int(mask_prob * sz / float(mask_length) + np.random.rand()))
+        else:
+            sz, num_mask = all_sz, all_num_mask
+        if num_mask == 0:  # upstream fails here (lengths[0] of an empty array); we mask nothing
+            mask_idcs.append(np.zeros(0, dtype=np.int64))
+            continue
+        lengths = _span_lengths(mask_type, num_mask, mask_length, mask_other)
+        if sum(lengths) == 0:
+            lengths[0] = min(mask_length, sz - 1)
+        if no_overlap:
+            mask_idc = _non_overlapping_starts(sz, lengths, min_space)
+        else:
+            min_len = min(lengths)
+            if sz - min_len <= num_mask:
+                min_len = sz - num_mask - 1
+            starts = np.random.choice(sz - min_len, num_mask, replace=False)
+            mask_idc = np.asarray([starts[j] + off for j in range(len(starts)) for off in range(lengths[j])])
+        mask_idcs.append(np.unique(mask_idc[mask_idc < sz]).astype(np.int64))
+    min_len = min(len(m) for m in mask_idcs)
+    for i, mask_idc in enumerate(mask_idcs):
+        if len(mask_idc) > min_len:
+            mask_idc = np.random.choice(mask_idc, min_len, replace=False)
+        mask[i, mask_idc] = True
+    return mask
+
+
+def _span_lengths(mask_type: str, num_mask: int, mask_length: int, mask_other: float):
+    if mask_type == "static":
+        return np.full(num_mask, mask_length)
+    if mask_type == "uniform":
+        return np.random.randint(mask_other, mask_length * 2 + 1, size=num_mask)
+    if mask_type == "normal":
+        return [max(1, int(round(x))) for x in np.random.normal(mask_length, mask_other, size=num_mask)]
+    if mask_type == "poisson":
+        return [int(round(x)) for x in np.random.poisson(mask_length, size=num_mask)]
+    raise ValueError(f"mask_selection must be static, uniform, normal or poisson, got {mask_type!r}")
+
+
+def _non_overlapping_starts(sz: int, lengths, min_space: int) -> np.ndarray:
+    """Upstream's recursive placement of non-overlapping spans (``no_mask_overlap``)."""
+    mask_idc: List[int] = []
+
+    def arrange(s, e, length, keep_length):
+        span_start = np.random.randint(s, e - length)
+        mask_idc.extend(span_start + i for i in range(length))
+        new_parts = []
+        if span_start - s - min_space >= keep_length:
+            new_parts.append((s, span_start - min_space + 1))
+        if e - span_start - keep_length - min_space > keep_length:
+            new_parts.append((span_start + length + min_space, e))
+        return new_parts
+
+    parts = [(0, sz)]
+    min_length = min(lengths)
+    for length in sorted(lengths, reverse=True):
+        lens = np.fromiter((e - s if e - s >= length + min_space else 0 for s, e in parts), np.int64)
+        if np.sum(lens) == 0:
+            break
+        c = np.random.choice(len(parts), p=lens / np.sum(lens))
+        s, e = parts.pop(c)
+        parts.extend(arrange(s, e, length, min_length))
+    return np.asarray(mask_idc, dtype=np.int64)
 
 
 def _span_mask(model, shape: Tuple[int, int], padding_mask, prob: float, length: int, device) -> torch.Tensor:
+    cfg = model.cfg
     mask = compute_mask_indices(
-        shape, padding_mask, prob, length, model.cfg.mask_selection, model.cfg.mask_other,
-        min_masks=2, no_overlap=model.cfg.no_mask_overlap, min_space=model.cfg.mask_min_space,
-        require_same_masks=False, num_mask_ver=1,
+        shape, padding_mask, prob, length, cfg.mask_selection, cfg.mask_other,
+        min_masks=2, no_overlap=cfg.no_mask_overlap, min_space=cfg.mask_min_space,
     )
     return torch.from_numpy(mask).to(device)
 
@@ -25,26 +117,21 @@ def _span_mask(model, shape: Tuple[int, int], padding_mask, prob: float, length:
 def same_seq_source_index(mask: torch.Tensor) -> torch.Tensor:
     """For every frame, the frame that replaces it under ``same_seq`` selection (identity if unmasked).
 
-    Each masked run ``[s, e)`` of length ``L`` is filled from a run of the same sequence starting at a
-    uniformly drawn position outside ``[max(0, s-L), e)`` (clipped at the end), as upstream.
+    Each masked run ``[s, e)`` of length ``L`` (row by row, left to right) is filled from a run of the
+    same sequence starting at a position drawn uniformly (numpy's global RNG, as upstream) outside
+    ``[max(0, s-L), e)``, clipped at the end.
     """
     batch, time = mask.shape
-    prev = torch.zeros_like(mask)
-    prev[:, 1:] = mask[:, :-1]
-    starts = mask & ~prev
-    run_id = torch.cumsum(starts.flatten().long(), 0).view(batch, time) - 1  # valid where mask
-    t_idx = torch.arange(time, device=mask.device).expand(batch, time)
-    run_start = t_idx[starts]  # one entry per run, row-major order = run id order
-    run_len = torch.bincount(run_id[mask], minlength=run_start.numel())
-    lo = (run_start - run_len).clamp(min=0)
-    hi = run_start + run_len
-    allowed = time - (hi - lo)
-    r = (torch.rand(run_start.shape, device=mask.device) * allowed.clamp(min=1)).long()
-    other_start = torch.where(allowed > 0, torch.where(r < lo, r, r + (hi - lo)), torch.zeros_like(r))
-    src = t_idx.clone()
-    rid = run_id[mask]
-    src[mask] = (other_start[rid] + (t_idx[mask] - run_start[rid])).clamp(max=time - 1)
-    return src
+    src = torch.arange(time).repeat(batch, 1)
+    rows = mask.cpu().numpy()
+    for b in range(batch):
+        edges = np.diff(np.concatenate([[0], rows[b].astype(np.int8), [0]]))
+        for start, end in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)):
+            length = end - start
+            candidates = np.setdiff1d(np.arange(time), np.arange(max(0, start - length), end))
+            other = int(np.random.choice(candidates, size=1)[0]) if len(candidates) > 0 else 0
+            src[b, start:end] = torch.arange(other, other + length).clamp(max=time - 1)
+    return src.to(mask.device)
 
 
 def apply_input_mask(model, x: Optional[torch.Tensor], padding_mask: Optional[torch.Tensor]):
@@ -91,7 +178,6 @@ def apply_feature_mask(model, x: torch.Tensor, padding_mask: Optional[torch.Tens
         ch = compute_mask_indices(
             (batch, channels), None, cfg.mask_channel_prob, cfg.mask_channel_length, cfg.mask_channel_selection,
             cfg.mask_channel_other, no_overlap=cfg.no_mask_channel_overlap, min_space=cfg.mask_channel_min_space,
-            require_same_masks=False, num_mask_ver=1,
         )
         x = x.masked_fill(torch.from_numpy(ch).to(x.device).unsqueeze(1), 0)
     return x, mask
