@@ -287,7 +287,7 @@ def convert(args: argparse.Namespace) -> common.Summary:
     for m in sorted(present - listed):
         summary.notes.append(f"note: meeting {m} is not in partition {args.partition}: ignored")
     output_dir = os.path.abspath(args.output_dir)
-    video_ext, codec = {"mkv": (".mkv", "ffv1"), "mp4": (".mp4", "libx264")}[args.video_format]
+    video_ext, codec = common.VIDEO_FORMATS[args.video_format]
     opts = dict(output_dir=output_dir, video_ext=video_ext, codec=codec, av_tolerance_s=args.av_tolerance_s,
                 backend=args.backend)
     text_opts = common.text_options(args)
@@ -374,10 +374,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--camera_map", default=None, help="file of 'meeting agent camera' lines (overrides meetings.xml)")
     p.add_argument("--min_duration", type=float, default=0.0, help="drop segments shorter than this (s)")
     p.add_argument("--max_duration", type=float, default=float("inf"), help="drop segments longer than this (s)")
-    p.add_argument("--video_format", default="mkv", choices=["mkv", "mp4"])
     p.add_argument("--backend", default="auto", choices=["auto", "mediapipe", "haar"], help="landmark detector")
-    p.add_argument("--av_tolerance_s", type=float, default=0.12,
-                   help="audio is trimmed/padded to the video length when they differ by at most this")
+    common.add_media_args(p)
     common.add_text_args(p)
     common.add_worker_args(p)
     return p
@@ -385,9 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Console entry point (``avhubert-ami-corpus``)."""
-    args = build_parser().parse_args(argv)
-    common.quiet_logging()
-    return common.finalize_run(convert(args), "ami_corpus")
+    return common.cli_main(build_parser(), convert, "ami_corpus", argv)
 
 
 if __name__ == "__main__":

@@ -305,6 +305,26 @@ def quiet_logging() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+#: ``--video_format`` value -> (file extension, codec) of the written mouth-ROI videos.
+VIDEO_FORMATS = {"mkv": (".mkv", "ffv1"), "mp4": (".mp4", "libx264")}
+
+
+def add_media_args(parser: argparse.ArgumentParser) -> None:
+    """``--video_format`` / ``--av_tolerance_s`` flags shared by the CLIs that write utterances."""
+    parser.add_argument("--video_format", default="mkv", choices=sorted(VIDEO_FORMATS),
+                        help="mkv = lossless ffv1 (default), mp4 = libx264")
+    parser.add_argument("--av_tolerance_s", type=float, default=0.12,
+                        help="audio is trimmed/padded to the video length when they differ by at most this; "
+                             "rows that differ more are dropped")
+
+
+def cli_main(parser: argparse.ArgumentParser, convert, title: str, argv: Optional[List[str]] = None) -> int:
+    """Parse ``argv``, quiet library logging, run ``convert(args)`` and print its summary (exit status)."""
+    args = parser.parse_args(argv)
+    quiet_logging()
+    return finalize_run(convert(args), title)
+
+
 def finalize_run(summary: Summary, title: str) -> int:
     """Print the summary; exit status 1 when some utterances failed, else 0."""
     print(summary.report(title), flush=True)

@@ -30,7 +30,6 @@ from avhubert_ami.data.errors import MediaError
 from preprocess import common, media
 
 SPLIT_NAMES = {"train": "train", "validation": "valid", "valid": "valid", "dev": "valid", "test": "test"}
-VIDEO_FORMATS = {"mkv": (".mkv", "ffv1"), "mp4": (".mp4", "libx264")}
 
 
 # ----------------------------------------------------------------------------- loading
@@ -191,7 +190,7 @@ def convert(args: argparse.Namespace) -> common.Summary:
     summary = common.Summary()
     splits, base, notes = load_splits(args.dataset_name, args.dataset_config, args.single_split)
     summary.notes.extend(notes)
-    video_ext, codec = VIDEO_FORMATS[args.video_format]
+    video_ext, codec = common.VIDEO_FORMATS[args.video_format]
     output_dir = os.path.abspath(args.output_dir)
     opts = dict(output_dir=output_dir, base=base, video_ext=video_ext, codec=codec, array_fps=args.array_fps,
                 detect_roi=args.detect_roi, av_tolerance_s=args.av_tolerance_s,
@@ -269,16 +268,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--id_column", default="id", help="utterance ids (default: <split>-<row index> if absent)")
     p.add_argument("--single_split", default="train", choices=common.SPLITS,
                    help="split name for a dataset that is not a DatasetDict")
-    p.add_argument("--video_format", default="mkv", choices=sorted(VIDEO_FORMATS),
-                   help="mkv = lossless ffv1 (default), mp4 = libx264")
     p.add_argument("--array_fps", type=float, default=25.0, help="frame rate of lip_video given as frame arrays")
     p.add_argument("--detect_roi", action="store_true",
                    help="lip_video is a face video: find the mouth with face landmarks (preprocess.mouth_roi)")
-    p.add_argument("--av_tolerance_s", type=float, default=0.12,
-                   help="audio is trimmed/padded to the video length when they differ by at most this; "
-                        "rows that differ more are dropped")
     p.add_argument("--precompute_features", action="store_true",
                    help="also write <audio without .wav>.fbank.npy (104-dim stacked log-fbank at 25 Hz)")
+    common.add_media_args(p)
     common.add_text_args(p)
     common.add_worker_args(p)
     return p
@@ -286,9 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Console entry point (``avhubert-hf-to-manifest``)."""
-    args = build_parser().parse_args(argv)
-    common.quiet_logging()
-    return common.finalize_run(convert(args), "hf_to_manifest")
+    return common.cli_main(build_parser(), convert, "hf_to_manifest", argv)
 
 
 if __name__ == "__main__":

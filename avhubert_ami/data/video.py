@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -70,6 +71,22 @@ def _check_exists(path: str) -> None:
         raise MediaError(f"{path}: video file not found (check the manifest root line and the video column)")
 
 
+@contextlib.contextmanager
+def _video_stream(path: str):
+    """Open ``path`` and yield ``(container, first video stream)``; ffmpeg errors become MediaError."""
+    _check_exists(path)
+    av = _av()
+    try:
+        with av.open(path) as container:
+            if not container.streams.video:
+                raise MediaError(f"{path}: no video stream")
+            yield container, container.streams.video[0]
+    except MediaError:
+        raise
+    except (av.FFmpegError, OSError, ValueError) as err:
+        raise _open_error(path, err) from err
+
+
 def _stream_fps(stream) -> float:
     rate = stream.average_rate or stream.guessed_rate or stream.base_rate
     return float(rate) if rate else 0.0
@@ -114,41 +131,20 @@ def _frame_luma(frame, reformatter) -> Tuple[np.ndarray, Optional[np.ndarray]]:
 
 def probe_video(path: str) -> VideoInfo:
     """Frame count, fps and frame size without decoding (counts packets when the header has no count)."""
-    _check_exists(path)
-    av = _av()
-    try:
-        with av.open(path) as container:
-            if not container.streams.video:
-                raise MediaError(f"{path}: no video stream")
-            stream = container.streams.video[0]
-            fps = _stream_fps(stream)
-            height, width = stream.codec_context.height, stream.codec_context.width
-            n = int(stream.frames or 0)
-            if n <= 0:
-                n = sum(1 for packet in container.demux(stream) if packet.size)
-    except MediaError:
-        raise
-    except (av.FFmpegError, OSError, ValueError) as err:
-        raise _open_error(path, err) from err
-    return VideoInfo(n_frames=n, fps=fps, height=height, width=width)
+    with _video_stream(path) as (container, stream):
+        height, width = stream.codec_context.height, stream.codec_context.width
+        n = int(stream.frames or 0)
+        if n <= 0:
+            n = sum(1 for packet in container.demux(stream) if packet.size)
+    return VideoInfo(n_frames=n, fps=_stream_fps(stream), height=height, width=width)
 
 
 def read_video_with_info(path: str) -> Tuple[np.ndarray, VideoInfo]:
     """Decode every frame of ``path`` to gray ``uint8 (T, H, W)``; also return the stream info."""
-    _check_exists(path)
-    av = _av()
-    try:
-        with av.open(path) as container:
-            if not container.streams.video:
-                raise MediaError(f"{path}: no video stream")
-            stream = container.streams.video[0]
-            fps = _stream_fps(stream)
-            reformatter = VideoReformatter()  # one swscale context per clip, for non-YUV sources
-            decoded = [_frame_luma(frame, reformatter) for frame in container.decode(stream)]
-    except MediaError:
-        raise
-    except (av.FFmpegError, OSError, ValueError) as err:
-        raise _open_error(path, err) from err
+    with _video_stream(path) as (container, stream):
+        fps = _stream_fps(stream)
+        reformatter = VideoReformatter()  # one swscale context per clip, for non-YUV sources
+        decoded = [_frame_luma(frame, reformatter) for frame in container.decode(stream)]
     if not decoded:
         raise MediaError(f"{path}: video has 0 frames (re-extract the mouth ROI or remove the row)")
     lut = decoded[0][1]
