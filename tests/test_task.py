@@ -92,6 +92,11 @@ def test_load_split_and_batch(data):
     assert "target_dictionary" in task.state_dict()
 
 
+def test_image_downsample_reaches_the_batch(data):
+    batch = first_batch(task_from(data, image_downsample=2), "valid")
+    assert batch["net_input"]["source"]["video"].shape[-2:] == (44, 44)
+
+
 def test_unknown_keys_are_ignored_with_warning(data, caplog):
     with caplog.at_level(logging.WARNING):
         task = task_from(data, some_legacy_key=3, another_one="x")

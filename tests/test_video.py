@@ -173,3 +173,17 @@ def test_gray_matches_per_frame_to_ndarray(tmp_path, shape, pix_fmt):
     with av.open(path) as c:
         ref = np.stack([f.to_ndarray(format="gray") for f in c.decode(video=0)])
     np.testing.assert_array_equal(V.read_video(path), ref)
+
+
+def test_downsample_averages_pixel_blocks_of_the_crop():
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, size=(3, 96, 96), dtype=np.uint8)
+    full = V.crop_flip_normalize(frames, 88, mean=0.0, std=1.0)
+    half = V.crop_flip_normalize(frames, 88, mean=0.0, std=1.0, downsample=2)
+    assert half.shape == (3, 44, 44) and half.dtype == np.float32
+    expected = full.reshape(3, 44, 2, 44, 2).mean(axis=(2, 4))
+    np.testing.assert_allclose(half, expected, rtol=1e-6, atol=1e-6)
+    norm = V.crop_flip_normalize(frames, 88, downsample=2)  # normalisation applies after pooling
+    np.testing.assert_allclose(norm, (half - 0.421) / 0.165, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="not a multiple"):
+        V.crop_flip_normalize(frames, 88, downsample=3)

@@ -41,6 +41,7 @@ class DataOptions:
     train: bool = False  # enables image_aug and modality drop
     image_aug: bool = False
     image_crop_size: int = 88
+    image_downsample: int = 1  # average-pool the crop by this factor (CPU presets; upstream: 1)
     image_mean: float = 0.421
     image_std: float = 0.165
     normalize: bool = True
@@ -177,7 +178,8 @@ class AVHubertDataset(FairseqDataset):
         frames, info = read_video_with_info(path)
         frames = conform_video(frames, info.fps, path, resample_fps=o.resample_video_fps)
         out = crop_flip_normalize(
-            frames, o.image_crop_size, train=o.train and o.image_aug, rng=rng, mean=o.image_mean, std=o.image_std
+            frames, o.image_crop_size, train=o.train and o.image_aug, rng=rng, mean=o.image_mean, std=o.image_std,
+            downsample=o.image_downsample,
         )
         return torch.from_numpy(out)
 

@@ -296,11 +296,14 @@ def crop_flip_normalize(
     mean: float = IMAGE_MEAN,
     std: float = IMAGE_STD,
     flip_prob: float = 0.5,
+    downsample: int = 1,
 ) -> np.ndarray:
     """Upstream's image transform on ``uint8 (T, H, W)`` -> ``float32 (T, crop, crop)``.
 
     Train: random crop (one offset for the clip) and horizontal flip with ``flip_prob``;
     eval: center crop (offset ``(H - crop) // 2``). Pixels map to ``(x / 255 - mean) / std``.
+    ``downsample > 1`` (our extension for CPU presets; upstream has none) averages
+    ``downsample x downsample`` pixel blocks of the crop: ``(T, crop // d, crop // d)``.
     """
     t, h, w = frames.shape
     if h < crop_size or w < crop_size:
@@ -314,6 +317,12 @@ def crop_flip_normalize(
     view = frames[:, dh : dh + crop_size, dw : dw + crop_size]
     if flip:
         view = view[:, :, ::-1]
+    if downsample > 1:
+        if crop_size % downsample:
+            raise ValueError(f"crop size {crop_size} is not a multiple of downsample={downsample}")
+        n = crop_size // downsample
+        blocks = view.reshape(t, n, downsample, n, downsample).astype(np.float32)
+        view = blocks.mean(axis=(2, 4))
     out = np.empty(view.shape, dtype=np.float32)
     np.multiply(view, np.float32(1.0 / (255.0 * std)), out=out, casting="unsafe")
     out -= np.float32(mean / std)

@@ -67,6 +67,11 @@ class AMIAVConfig(FairseqDataclass):
     skip_verify: Optional[bool] = field(default=False, metadata={"help": "upstream field, unused"})
     image_aug: bool = field(default=True, metadata={"help": "random crop + flip on the train split"})
     image_crop_size: int = field(default=88, metadata={"help": "mouth ROI crop size"})
+    image_downsample: int = field(
+        default=1,
+        metadata={"help": "average-pool the crop by this factor before the model (our extension for CPU presets; "
+                  "1 = upstream's input)"},
+    )
     image_mean: float = field(default=0.421, metadata={"help": "pixel mean (after /255)"})
     image_std: float = field(default=0.165, metadata={"help": "pixel std (after /255)"})
     modalities: Any = field(
@@ -255,6 +260,7 @@ class AMIAVTask(FairseqTask):
             train=train,
             image_aug=bool(c.image_aug) and train,
             image_crop_size=c.image_crop_size,
+            image_downsample=c.image_downsample,
             image_mean=c.image_mean,
             image_std=c.image_std,
             normalize=c.normalize,
