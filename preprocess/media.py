@@ -17,6 +17,7 @@ import av
 import numpy as np
 
 from avhubert_ami.data.errors import MediaError
+from avhubert_ami.data.features import fbank_path
 from avhubert_ami.data.manifest import atomic_write
 from avhubert_ami.data.video import FPS, resample_frame_indices, resize_frames
 
@@ -94,11 +95,6 @@ def frames_from_array(value: Any, where: str) -> np.ndarray:
         arr = arr * 255.0 if arr.max(initial=0.0) <= 1.0 else arr
         arr = np.clip(np.rint(arr), 0, 255)
     return arr.astype(np.uint8)
-
-
-def fbank_path(audio_path: str) -> str:
-    """Where precomputed features of ``audio_path`` live: ``<audio path without ext>.fbank.npy``."""
-    return os.path.splitext(audio_path)[0] + ".fbank.npy"
 
 
 def write_fbank(audio_path: str) -> str:

@@ -271,3 +271,24 @@ def test_bad_row_without_modalities_rejected_by_manifest(tiny):
         f.write(f"{tiny}\nu1\t\t\t10\t6400\n")
     with pytest.raises(ManifestError, match="neither a video nor an audio"):
         read_tsv(path)
+
+
+def test_precomputed_features_stand_in_for_the_wave(tmp_path):
+    from preprocess.media import write_fbank
+
+    d = str(tmp_path)
+    make_tiny_split(d, n=2, split="train", frames=(20, 24))
+    plain = build(d, normalize=True)
+    expected = [plain[i]["audio"] for i in range(2)]
+    for row in read_tsv(os.path.join(d, "train.tsv")).rows:
+        write_fbank(row.audio)
+    cached = build(d, normalize=True)
+    for i in range(2):
+        torch.testing.assert_close(cached[i]["audio"], expected[i], rtol=0, atol=0)
+    row = read_tsv(os.path.join(d, "train.tsv")).rows[0]
+    npy = os.path.splitext(row.audio)[0] + ".fbank.npy"
+    np.save(npy, np.zeros((20, 104), dtype=np.float32))  # the file is what is read, not the wav
+    assert float(build(d, normalize=False)[0]["audio"].abs().sum()) == 0.0
+    np.save(npy, np.zeros((20, 26), dtype=np.float32))
+    with pytest.raises(MediaError, match=r"fbank.npy: expected float32 \(T, 104\)"):
+        build(d)[0]

@@ -10,6 +10,7 @@ and independent of DataLoader workers.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence
 
@@ -22,7 +23,7 @@ from tqdm import tqdm
 
 from avhubert_ami.data.audio import read_audio
 from avhubert_ami.data.errors import MediaError
-from avhubert_ami.data.features import audio_features, num_feature_frames
+from avhubert_ami.data.features import audio_features, fbank_path, finish_features, num_feature_frames
 from avhubert_ami.data.manifest import Manifest, ManifestError
 from avhubert_ami.data.noise import NoiseMixer
 from avhubert_ami.data.video import conform_video, crop_flip_normalize, read_video_with_info
@@ -183,19 +184,41 @@ class AVHubertDataset(FairseqDataset):
         )
         return torch.from_numpy(out)
 
+    def _precomputed(self, path: str) -> Optional[np.ndarray]:
+        """Stacked features written by ``hf_to_manifest --precompute_features``, when they can stand in for
+        the wave: present, the default stacking, and no noise to mix into the wave."""
+        if self.noise is not None or self.opts.stack_order_audio != 4:
+            return None
+        npy = fbank_path(path)
+        if not os.path.isfile(npy):
+            return None
+        try:
+            feats = np.load(npy)
+        except (OSError, ValueError) as err:
+            raise MediaError(f"{npy}: unreadable precomputed features ({err}); delete it to use the wav") from err
+        if feats.ndim != 2 or feats.shape[1] != 104:
+            raise MediaError(f"{npy}: expected float32 (T, 104) features, got shape {feats.shape}; delete it")
+        return feats
+
     def _load_audio(self, path: str, n_frames: Optional[int], rng: np.random.Generator) -> torch.Tensor:
         o = self.opts
-        wave = read_audio(path, resample=o.resample_audio, mono=o.mono_audio)
-        if self.noise is not None:
-            wave = self.noise.maybe_mix(wave, rng)
-        if n_frames is not None:
+        feats = self._precomputed(path)
+        if feats is None:
+            wave = read_audio(path, resample=o.resample_audio, mono=o.mono_audio)
+            if self.noise is not None:
+                wave = self.noise.maybe_mix(wave, rng)
             n_audio = num_feature_frames(len(wave), stack_order=o.stack_order_audio)
+        else:
+            n_audio = len(feats)
+        if n_frames is not None:
             if abs(n_audio - n_frames) > o.max_av_len_diff:
                 raise MediaError(
                     f"{path}: audio gives {n_audio} feature frames but the video has {n_frames} "
                     f"(|diff| > max_av_len_diff={o.max_av_len_diff}); the audio and video of this row are "
                     "not the same segment: re-cut them or fix the manifest"
                 )
+        if feats is not None:
+            return finish_features(feats, n_frames=n_frames, normalize=o.normalize)
         return audio_features(wave, stack_order=o.stack_order_audio, n_frames=n_frames, normalize=o.normalize)
 
     def __getitem__(self, index: int) -> Dict:

@@ -9,6 +9,7 @@ normalisation).
 from __future__ import annotations
 
 import functools
+import os
 from typing import Optional
 
 import numpy as np
@@ -92,12 +93,22 @@ def audio_features(
     ``normalize`` is upstream's ``F.layer_norm(feats, feats.shape[1:])`` (over the feature
     dimension, no affine, eps 1e-5), applied after the length fit.
     """
-    feats = stack_frames(logfbank(wave, sample_rate, int16_scale), stack_order)
+    return finish_features(stack_frames(logfbank(wave, sample_rate, int16_scale), stack_order), n_frames, normalize)
+
+
+def finish_features(feats: np.ndarray, n_frames: Optional[int] = None, normalize: bool = False) -> torch.Tensor:
+    """Stacked features -> tensor: length fit to ``n_frames``, then per-frame layer norm when ``normalize``."""
     if n_frames is not None:
         feats = fit_length(feats, n_frames)
     if normalize:
-        feats = layer_norm(feats)
-    return torch.from_numpy(np.ascontiguousarray(feats))
+        feats = layer_norm(np.array(feats, dtype=np.float32))
+    return torch.from_numpy(np.ascontiguousarray(feats, dtype=np.float32))
+
+
+def fbank_path(audio_path: str) -> str:
+    """Where precomputed stacked features of ``audio_path`` live: ``<audio path without ext>.fbank.npy``
+    (float32 ``(T, 104)``, not trimmed, not normalised; written by ``hf_to_manifest --precompute_features``)."""
+    return os.path.splitext(audio_path)[0] + ".fbank.npy"
 
 
 def layer_norm(feats: np.ndarray, eps: float = 1e-5) -> np.ndarray:
