@@ -25,6 +25,21 @@ def test_validation_curve_parses_fairseq_json_log(tmp_path):
     assert run_demo.validation_curve(str(tmp_path / "missing.log")) == []
 
 
+def test_generate_output_parsing_and_command_line(tmp_path):
+    text = (
+        "S-1\tx\nT-1\tthe budget\nH-1\t-0.3\t▁the ▁budget\nD-1\t-0.3\tthe budget\n"
+        "T-0\tokay remote\nH-0\t-0.5\t▁okay\nD-0\t-0.5\tokay\n"
+        "Generate test with beam=5: WER: 25.00\n"
+    )
+    wer, refs, hyps = run_demo.parse_generate_output(text)
+    assert wer == 25.0 and refs == ["okay remote", "the budget"] and hyps == ["okay", "the budget"]
+    with pytest.raises(run_demo.StepError):
+        run_demo.parse_generate_output("no score here")
+    argv = run_demo.generate_argv("ck.pt", "data", ("audio",), 5, str(tmp_path))
+    assert argv[:3] == ["data", "--user-dir", os.path.join(REPO, "avhubert_ami")]
+    assert argv[argv.index("--modalities") + 1] == "audio" and argv[argv.index("--scoring") + 1] == "wer"
+
+
 def test_size_presets_are_config_fields():
     fields = set(run_demo.DemoConfig.__dataclass_fields__)
     for preset in run_demo.SIZES.values():
