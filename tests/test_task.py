@@ -97,6 +97,19 @@ def test_image_downsample_reaches_the_batch(data):
     assert batch["net_input"]["source"]["video"].shape[-2:] == (44, 44)
 
 
+def test_decoding_follows_the_checkpoints_input_settings(data):
+    """fairseq-generate builds the task from the command line, then passes the checkpoint's task config."""
+    from omegaconf import OmegaConf
+
+    task = task_from(data, modalities=["video"])
+    saved = OmegaConf.create({"image_downsample": 2, "modalities": ["audio", "video"], "data": "/elsewhere"})
+    task.load_dataset("valid", task_cfg=saved)
+    batch = task.dataset("valid").collater([task.dataset("valid")[0]])
+    assert batch["net_input"]["source"]["video"].shape[-2:] == (44, 44)  # the model's input size
+    assert batch["net_input"]["source"]["audio"] is None  # modalities and data stay as asked
+    assert task.cfg.data == data
+
+
 def test_unknown_keys_are_ignored_with_warning(data, caplog):
     with caplog.at_level(logging.WARNING):
         task = task_from(data, some_legacy_key=3, another_one="x")

@@ -279,7 +279,23 @@ class AMIAVTask(FairseqTask):
             seed=c.data_seed,
         )
 
-    def load_dataset(self, split: str, combine: bool = False, epoch: int = 1, **kwargs) -> None:
+    #: Input-transform settings a model was trained with: when a checkpoint's task config is at hand (fairseq-generate
+    #: passes it as ``task_cfg``), these follow the checkpoint, so decoding feeds the model what it was trained on.
+    #: Data location, modalities and noise stay as given on the command line.
+    MODEL_INPUT_KEYS = ("normalize", "stack_order_audio", "image_crop_size", "image_downsample", "image_mean",
+                        "image_std")
+
+    def adopt_model_input_settings(self, task_cfg: Any) -> None:
+        """Take :attr:`MODEL_INPUT_KEYS` from a checkpoint's task config (keys it lacks keep our values)."""
+        for key in self.MODEL_INPUT_KEYS:
+            value = task_cfg.get(key, None) if hasattr(task_cfg, "get") else getattr(task_cfg, key, None)
+            if value is not None and value != getattr(self.cfg, key):
+                logger.info("task.%s = %r from the checkpoint (was %r)", key, value, getattr(self.cfg, key))
+                setattr(self.cfg, key, value)
+
+    def load_dataset(self, split: str, combine: bool = False, epoch: int = 1, task_cfg: Any = None, **kwargs) -> None:
+        if task_cfg is not None:
+            self.adopt_model_input_settings(task_cfg)
         if not self.cfg.fine_tuning:
             raise NotImplementedError(
                 "pre-training with frame-level cluster labels is not supported by this plugin; "
