@@ -98,7 +98,9 @@ def decode_split(
     import avhubert_ami  # noqa: F401  (registers task/models; safe checkpoint loading)
 
     data_dir = os.path.abspath(data_dir)
-    overrides = {"data": data_dir, "label_dir": data_dir, "tokenizer_bpe_model": os.path.join(data_dir, "spm.model")}
+    # the checkpoint's task config carries training-time noise augmentation: decode the audio as it is
+    overrides = {"data": data_dir, "label_dir": data_dir, "tokenizer_bpe_model": os.path.join(data_dir, "spm.model"),
+                 "noise_prob": 0.0, "noise_wav": None}
     if modalities:
         overrides["modalities"] = list(modalities)
     models, cfg, task = checkpoint_utils.load_model_ensemble_and_task([checkpoint], arg_overrides=overrides)
