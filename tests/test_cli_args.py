@@ -167,3 +167,13 @@ def test_hydra_str_quotes_only_when_needed():
     assert hydra_str("/a/b-c_d.pt") == "/a/b-c_d.pt"
     assert hydra_str("/a b/it's") == "'/a b/it\\'s'"
     assert hydra_str([0.5]) == "[0.5]" and hydra_str(None) == "null" and hydra_str(False) == "false"
+
+
+def test_decoder_width_follows_a_pretrained_encoder():
+    from avhubert_ami.cli.run import decoder_width_overrides
+
+    assert decoder_width_overrides("base_ami", 768) == {}
+    assert decoder_width_overrides("large_ami", 1024) == {}
+    assert decoder_width_overrides("tiny_cpu", 64) == {
+        "model.decoder_embed_dim": "64", "model.decoder_ffn_embed_dim": "256", "model.decoder_attention_heads": "4"}
+    assert decoder_width_overrides("tiny_cpu", 30)["model.decoder_attention_heads"] == "3"  # heads divide the width

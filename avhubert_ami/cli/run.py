@@ -49,9 +49,13 @@ def _key(override: str) -> str:
     return override.partition("=")[0].lstrip("+~")
 
 
+def _key_set(overrides: List[str], key: str) -> bool:
+    return any(_key(o) == key for o in overrides)
+
+
 def _add_default(overrides: List[str], key: str, value: str) -> None:
     """Append ``key=value`` unless a flag or --override already set ``key``."""
-    if all(_key(o) != key for o in overrides):
+    if not _key_set(overrides, key):
         overrides.append(f"++{key}={value}")
 
 
@@ -72,6 +76,30 @@ def _continuation_config(preset: str, info, output_dir: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(cfg, out / f"{preset}.yaml")
     return out
+
+
+def decoder_width_overrides(preset: str, encoder_dim: int) -> Dict[str, str]:
+    """Decoder width settings that fit a pretrained encoder of ``encoder_dim`` (the decoder must be as
+    wide as the encoder it attends to): empty when the preset already fits, else the preset's decoder
+    scaled to that width (same ffn ratio, the preset's heads or fewer so that they divide the width)."""
+    from dataclasses import fields
+
+    from omegaconf import OmegaConf
+
+    from avhubert_ami.models.seq2seq import AVHubertSeq2SeqConfig
+
+    preset_model = OmegaConf.load(REPO_CONF / f"{preset}.yaml").model
+    model = {f.name: int(preset_model.get(f.name, f.default)) for f in fields(AVHubertSeq2SeqConfig)
+             if f.name in ("decoder_embed_dim", "decoder_ffn_embed_dim", "decoder_attention_heads")}
+    dim = model["decoder_embed_dim"]
+    if dim == encoder_dim:
+        return {}
+    heads = next(h for h in range(model["decoder_attention_heads"], 0, -1) if encoder_dim % h == 0)
+    return {
+        "model.decoder_embed_dim": str(encoder_dim),
+        "model.decoder_ffn_embed_dim": str(encoder_dim * model["decoder_ffn_embed_dim"] // dim),
+        "model.decoder_attention_heads": str(heads),
+    }
 
 
 def prepare(args) -> Plan:
@@ -110,6 +138,13 @@ def prepare(args) -> Plan:
         _add_default(overrides, "common.cpu", "true")
         _add_default(overrides, "common.fp16", "false")
         _add_default(overrides, "common.bf16", "false")
+    if info is not None and info.kind == "pretrain":
+        fit = decoder_width_overrides(preset, info.encoder_embed_dim)
+        if fit and not _key_set(overrides, "model.decoder_embed_dim"):
+            logger.info("decoder width follows the %d-d pretrained encoder: %s", info.encoder_embed_dim,
+                        ", ".join(f"{k}={v}" for k, v in fit.items()))
+        for key, value in fit.items():
+            _add_default(overrides, key, value)
     config_dir = REPO_CONF
     if info is not None and info.kind == "seq2seq" and args.do_train:
         config_dir = _continuation_config(preset, info, output_dir)

@@ -230,7 +230,9 @@ class AVHubertSeq2Seq(FairseqEncoderDecoderModel):
         encoder = HubertEncoderWrapper(build_encoder(cfg))
         enc_dim = encoder.w2v_model.encoder_embed_dim
         if enc_dim != cfg.decoder_embed_dim:
-            raise ValueError(f"decoder_embed_dim={cfg.decoder_embed_dim} must equal the encoder dim {enc_dim}")
+            raise ValueError(f"decoder_embed_dim={cfg.decoder_embed_dim} must equal the encoder dim {enc_dim} (set "
+                             f"model.decoder_embed_dim={enc_dim} and a matching decoder_ffn_embed_dim/"
+                             "decoder_attention_heads; finetune_avhubert_ami.py does this for pretrained checkpoints)")
         embed_tokens = Embedding(len(tgt_dict), cfg.decoder_embed_dim, tgt_dict.pad())
         decoder = TransformerDecoder(cfg, tgt_dict, embed_tokens)
         return cls(encoder, decoder, tgt_dict, cfg)
