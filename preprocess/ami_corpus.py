@@ -5,19 +5,20 @@
         [--min_duration S --max_duration S]
 
 ``DIR`` holds ``amicorpus/<meeting>/{audio,video}/`` (or is ``amicorpus/``): audio
-``<meeting>.Headset-N.wav`` (ihm) or ``<meeting>.Array1-01.wav`` (sdm), video
-``<meeting>.Closeup{1..4}.avi``. Annotations (NXT: ``words/*.words.xml``, ``segments/*.segments.xml``,
-``corpusResources/meetings.xml``) default to ``ami_public_manual_1.6.2/`` (folder or ``.zip``) beside
-``amicorpus/``. Speaker -> headset channel and -> close-up camera come only from ``meetings.xml``
-(``<speaker nxt_agent=.. channel=N camera=..>``; ``CloseupK`` or bare ``K``); when a camera attribute is
-missing, give ``--camera_map FILE`` with ``meeting agent camera`` lines. Every transcribed segment
-becomes an utterance (its words joined); audio and the speaker's close-up are cut to the segment,
-the close-up goes through the landmark mouth-ROI step (``preprocess.mouth_roi``). Splits
-train/valid/test = the partition's train/dev/eval meeting lists.
+``<meeting>.Headset-N.wav`` (ihm) or ``<meeting>.Array1-01.wav`` (sdm, first microphone of array 1),
+video ``<meeting>.Closeup{1..4}.avi``. Annotations (NXT: ``words/``, ``segments/``,
+``corpusResources/meetings.xml``) default to ``ami_public_manual_1.6.2/`` (folder or ``.zip``, read in
+place) beside ``amicorpus/``.
 
-Annotation parsing is a small ``xml.etree`` reader, not lhotse's AMI recipe: lhotse's
-``parse_ami_annotations`` keeps only the speaker's channel (not the camera this needs), extracts a
-zip into the user's folder, and brings many dependencies for ~60 lines of parsing.
+Utterances are lhotse's AMI segmentation (``lhotse.recipes.ami``; the ``[ami]`` extra installs it):
+each transcriber segment split at full stops, timed by its words; only ``<w>`` words are transcribed
+(vocal sounds, disfluency markers, gaps are not, as in Kaldi's and lhotse's recipes; filled pauses
+such as ``um``/``mm-hmm`` are words and kept unless ``--drop_disfluencies``). Speaker -> headset
+channel and -> close-up camera come only from ``meetings.xml`` (``<speaker nxt_agent=.. channel=N
+camera=CloseupK>``, bare ``K`` accepted); when a camera attribute is missing, give ``--camera_map FILE``
+with ``meeting agent camera`` lines. Audio and the speaker's close-up are cut to the utterance; the
+close-up goes through the landmark mouth-ROI step (``preprocess.mouth_roi``). Splits train/valid/test =
+the partition's train/dev/eval meeting lists.
 """
 
 from __future__ import annotations
@@ -25,15 +26,12 @@ from __future__ import annotations
 import argparse
 import collections
 import os
-import re
 import sys
-import xml.etree.ElementTree as ET
-import zipfile
-from dataclasses import dataclass
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Iterator, List, Optional, Tuple
 
 from avhubert_ami.data.errors import MediaError
 from preprocess import common, media
+from preprocess.ami_annotations import Annotations, Speaker, read_camera_map, read_segments, read_speakers
 
 # Official AMI full-corpus-ASR partition (meeting ids, as in Kaldi's and lhotse's AMI recipes).
 PARTITIONS = {
@@ -60,151 +58,10 @@ PARTITIONS = {
         "test": """
             EN2002a EN2002b EN2002c EN2002d ES2004a ES2004b ES2004c ES2004d IS1009a IS1009b IS1009c
             IS1009d TS3003a TS3003b TS3003c TS3003d
-        """.split(),    }
+        """.split(),
+    }
 }
 SPLIT_OF = {"train": "train", "dev": "valid", "test": "test"}
-_CAMERA = re.compile(r"^\s*(?:closeup|c)?\s*([1-4])\s*$", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class Speaker:
-    """One participant of a meeting, as ``meetings.xml`` maps them."""
-
-    meeting: str
-    agent: str
-    name: str
-    channel: Optional[int]
-    camera: Optional[int]
-
-
-@dataclass(frozen=True)
-class Segment:
-    """One transcribed segment of a speaker: times in seconds and its words."""
-
-    speaker: Speaker
-    start: float
-    end: float
-    words: Tuple[str, ...]
-
-    @property
-    def uid(self) -> str:
-        return f"{self.speaker.meeting}_{self.speaker.name}_{int(round(self.start * 100)):07d}_{int(round(self.end * 100)):07d}"
-
-
-class Annotations:
-    """Read-only view of the NXT annotation tree, a folder or a ``.zip`` (never extracted)."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self._zip = zipfile.ZipFile(path) if path.endswith(".zip") else None
-        if self._zip is not None:
-            names = self._zip.namelist()
-            anchor = next((n for n in names if n.endswith("corpusResources/meetings.xml")), None)
-            if anchor is None:
-                raise SystemExit(f"{path}: no corpusResources/meetings.xml inside (is it ami_public_manual_1.6.2.zip?)")
-            self._prefix = anchor[: -len("corpusResources/meetings.xml")]
-            self._names = set(names)
-        elif not os.path.isfile(os.path.join(path, "corpusResources", "meetings.xml")):
-            raise SystemExit(f"{path}: no corpusResources/meetings.xml (give --annotations_dir "
-                             "ami_public_manual_1.6.2 folder or .zip)")
-
-    def list(self, sub: str, suffix: str) -> List[str]:
-        if self._zip is None:
-            folder = os.path.join(self.path, sub)
-            return sorted(f for f in os.listdir(folder) if f.endswith(suffix)) if os.path.isdir(folder) else []
-        pre = f"{self._prefix}{sub}/"
-        return sorted(n[len(pre):] for n in self._names if n.startswith(pre) and n.endswith(suffix) and "/" not in n[len(pre):])
-
-    def parse(self, rel: str) -> ET.Element:
-        where = f"{self.path}:{rel}"
-        try:
-            if self._zip is None:
-                return ET.parse(os.path.join(self.path, rel)).getroot()
-            with self._zip.open(self._prefix + rel) as f:
-                return ET.parse(f).getroot()
-        except ET.ParseError as e:
-            raise SystemExit(f"{where}: malformed XML ({e})") from None
-
-
-def _local(tag: str) -> str:
-    return tag.rsplit("}", 1)[-1]
-
-
-def read_camera_map(path: str) -> Dict[Tuple[str, str], int]:
-    """``meeting agent camera`` lines (camera ``CloseupK`` or ``K``; ``#`` comments) -> {(meeting, agent): K}."""
-    out = {}
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            line = line.split("#", 1)[0].strip()
-            if not line:
-                continue
-            parts = line.split()
-            m = _CAMERA.match(parts[2]) if len(parts) == 3 else None
-            if m is None:
-                raise SystemExit(f"{path}:{lineno}: expected 'meeting agent camera' (camera Closeup1..4 or 1..4), got {line!r}")
-            out[(parts[0], parts[1])] = int(m.group(1))
-    return out
-
-
-def read_speakers(ann: Annotations, camera_map: Dict[Tuple[str, str], int]) -> Dict[Tuple[str, str], Speaker]:
-    """{(meeting, agent): Speaker} from ``corpusResources/meetings.xml`` (+ ``--camera_map`` overrides)."""
-    out = {}
-    for meeting in ann.parse("corpusResources/meetings.xml").iter():
-        if _local(meeting.tag) != "meeting":
-            continue
-        mid = meeting.get("observation")
-        for spk in meeting:
-            if _local(spk.tag) != "speaker":
-                continue
-            agent = spk.get("nxt_agent")
-            channel = spk.get("channel")
-            cam = camera_map.get((mid, agent))
-            if cam is None and spk.get("camera") is not None:
-                m = _CAMERA.match(spk.get("camera"))
-                if m is None:
-                    raise SystemExit(f"{ann.path}: corpusResources/meetings.xml: meeting {mid} agent {agent}: "
-                                     f"camera {spk.get('camera')!r} is not Closeup1..4 (fix it with --camera_map FILE)")
-                cam = int(m.group(1))
-            out[(mid, agent)] = Speaker(mid, agent, spk.get("global_name") or f"{mid}{agent}",
-                                        int(channel) if channel is not None else None, cam)
-    return out
-
-
-def read_segments(ann: Annotations, speakers: Dict[Tuple[str, str], Speaker], meetings: set) -> List[Segment]:
-    """Segments of ``meetings`` with the words whose times fall inside them (punctuation attached,
-    truncated words marked with a trailing ``-``)."""
-    words: Dict[Tuple[str, str], List[Tuple[float, float, str, bool]]] = collections.defaultdict(list)
-    for rel in ann.list("words", ".words.xml"):
-        mid, agent = rel.split(".")[:2]
-        if mid not in meetings:
-            continue
-        for w in ann.parse(f"words/{rel}"):
-            if _local(w.tag) != "w" or w.get("starttime") is None or not (w.text or "").strip():
-                continue
-            text = w.text.strip() + ("-" if w.get("trunc") == "true" else "")
-            words[(mid, agent)].append((float(w.get("starttime")), float(w.get("endtime")), text, w.get("punc") == "true"))
-    segments = []
-    for rel in ann.list("segments", ".segments.xml"):
-        mid, agent = rel.split(".")[:2]
-        if mid not in meetings:
-            continue
-        spk = speakers.get((mid, agent))
-        if spk is None:
-            raise SystemExit(f"{ann.path}: segments/{rel}: speaker {agent} of {mid} is not in corpusResources/meetings.xml")
-        spk_words = words.get((mid, agent), [])
-        for seg in ann.parse(f"segments/{rel}"):
-            if _local(seg.tag) != "segment":
-                continue
-            start, end = float(seg.get("transcriber_start")), float(seg.get("transcriber_end"))
-            toks: List[str] = []
-            for ws, we, text, punc in spk_words:
-                if ws >= start - 1e-3 and we <= end + 1e-3:
-                    if punc and toks:
-                        toks[-1] += text
-                    elif not punc:
-                        toks.append(text)
-            segments.append(Segment(spk, start, end, tuple(toks)))
-    return sorted(segments, key=lambda s: (s.speaker.meeting, s.start, s.speaker.agent))
 
 
 def locate(ami_dir: str, annotations_dir: Optional[str]) -> Tuple[str, str]:
@@ -225,8 +82,6 @@ def media_files(corpus: str, spk: Speaker, mic: str) -> Tuple[str, Optional[str]
     """``(audio path, close-up video path or None)`` of a speaker (audio may not exist)."""
     mdir = os.path.join(corpus, spk.meeting)
     if mic == "ihm":
-        if spk.channel is None:
-            raise SystemExit(f"meetings.xml: meeting {spk.meeting} agent {spk.agent} has no channel attribute")
         audio = os.path.join(mdir, "audio", f"{spk.meeting}.Headset-{spk.channel}.wav")
     else:
         audio = os.path.join(mdir, "audio", f"{spk.meeting}.Array1-01.wav")
@@ -292,23 +147,33 @@ def convert(args: argparse.Namespace) -> common.Summary:
                 backend=args.backend)
     text_opts = common.text_options(args)
     fingerprint = dict(mic=args.mic, partition=args.partition, codec=codec, backend=args.backend,
-                       tolerance=args.av_tolerance_s, **text_opts)
+                       tolerance=args.av_tolerance_s, segmentation="lhotse", **text_opts)
+    in_partition = sorted(present & listed)
+    all_segments = read_segments(ann, speakers, set(in_partition), summary.notes) if in_partition else []
+    missing_cam = sorted({(s.speaker.meeting, s.speaker.agent) for s in all_segments if s.speaker.camera is None
+                          and os.path.isdir(os.path.join(corpus, s.speaker.meeting, "video"))})
+    if missing_cam:
+        raise SystemExit(
+            f"{ann_path}: corpusResources/meetings.xml has no camera attribute for "
+            + ", ".join(f"{m} agent {a}" for m, a in missing_cam[:8])
+            + (" ..." if len(missing_cam) > 8 else "")
+            + "; give --camera_map FILE with 'meeting agent camera' lines (camera Closeup1..4)"
+        )
+    missing_media: collections.Counter = collections.Counter()  # absent file -> segments that needed it
+
+    def existing(path: Optional[str]) -> Optional[str]:
+        if path is None or os.path.isfile(path):
+            return path
+        missing_media[path] += 1
+        return None
+
     for part_split, meetings in partition.items():
         split = SPLIT_OF[part_split]
-        here = sorted(present & set(meetings))
+        here = set(meetings) & present
         summary.notes.append(f"{split}: {len(here)} of {len(meetings)} {part_split} meetings present")
         if not here:
             continue
-        segments = read_segments(ann, speakers, set(here))
-        missing_cam = sorted({(s.speaker.meeting, s.speaker.agent) for s in segments if s.speaker.camera is None
-                              and os.path.isdir(os.path.join(corpus, s.speaker.meeting, "video"))})
-        if missing_cam:
-            raise SystemExit(
-                f"{ann_path}: corpusResources/meetings.xml has no camera attribute for "
-                + ", ".join(f"{m} agent {a}" for m, a in missing_cam[:8])
-                + (" ..." if len(missing_cam) > 8 else "")
-                + "; give --camera_map FILE with 'meeting agent camera' lines (camera Closeup1..4)"
-            )
+        segments = [s for s in all_segments if s.speaker.meeting in here]
         journal = common.Journal(common.journal_path(output_dir, split), fingerprint, overwrite=args.overwrite)
         order: List[str] = []
         seen: set = set()
@@ -329,16 +194,14 @@ def convert(args: argparse.Namespace) -> common.Summary:
                         summary.already_done += 1
                     continue
                 dur = seg.end - seg.start
-                text = common.normalize_transcript(" ".join(seg.words), **text_opts)
+                text = common.normalize_transcript(seg.text, **text_opts)
                 if not text:
                     summary.dropped["empty transcript"] += 1
                     continue
                 if dur < args.min_duration or dur > args.max_duration:
                     summary.dropped[f"duration outside [{args.min_duration}, {args.max_duration}] s"] += 1
                     continue
-                audio, video = media_files(corpus, seg.speaker, args.mic)
-                audio = audio if os.path.isfile(audio) else None
-                video = video if video and os.path.isfile(video) else None
+                audio, video = tuple(existing(p) for p in media_files(corpus, seg.speaker, args.mic))
                 if audio is None and video is None:
                     summary.dropped["no audio and no close-up video file"] += 1
                     continue
@@ -359,6 +222,10 @@ def convert(args: argparse.Namespace) -> common.Summary:
         journal.close()
         n_rows, _ = common.finish_split(output_dir, split, order, journal)
         summary.notes.append(f"{split}: {n_rows} rows in {os.path.join(output_dir, split + '.tsv')}")
+    for path, n in sorted(missing_media.items())[:20]:
+        summary.notes.append(f"note: no {path}: {n} segment(s) of it kept without that modality (or dropped)")
+    if len(missing_media) > 20:
+        summary.notes.append(f"note: ... and {len(missing_media) - 20} more missing media files")
     return summary
 
 

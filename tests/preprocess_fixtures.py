@@ -132,13 +132,49 @@ def astronaut_frames(n: int, size=(288, 352), blank=()) -> tuple:
 
 NXT = 'xmlns:nite="http://nite.sourceforge.net/"'
 # meeting -> [(agent, global name, channel, camera attribute or None, [(start, end, words)])]
+# Words are spread evenly over a segment; punctuation is zero-length at the previous word's end and
+# "word-" is a truncated word, as in AMI's words.xml. ES2004a's segment holds a full stop mid-way
+# (lhotse's segmentation splits it into two utterances).
 AMI_MEETINGS = {
     "ES2002a": [("A", "MEE006", 1, "Closeup1", [(0.5, 1.7, "Okay , um let's start"), (2.2, 3.4, "the remote con- control")]),
                 ("B", "FEE005", 2, "2", [(1.8, 2.1, "mm-hmm")])],
     "ES2011a": [("A", "MEE040", 1, "Closeup1", [(0.4, 1.6, "Hello everybody .")])],
-    "ES2004a": [("C", "MEE012", 3, "Closeup3", [(0.6, 2.0, "So the design is done")])],
+    "ES2004a": [("C", "MEE012", 3, "Closeup3", [(0.6, 3.0, "So the design is done . Any questions ?")])],
     "XX9999a": [("A", "MEE000", 1, "Closeup1", [(0.5, 1.5, "not in the partition")])],
 }
+
+
+def _ami_words(mid: str, agent: str, segs: list) -> tuple:
+    """``(words.xml lines, segments.xml lines)`` of one speaker, NXT-style."""
+    words = [f'<?xml version="1.0" encoding="ISO-8859-1"?>\n<nite:root nite:id="{mid}.{agent}.words" {NXT}>']
+    seg_xml = [f'<?xml version="1.0" encoding="ISO-8859-1"?>\n<nite:root nite:id="{mid}.{agent}.segs" {NXT}>']
+    wid = 0
+    for si, (start, end, text) in enumerate(segs):
+        toks = text.split()
+        step = (end - start) / sum(tok not in ".,?" for tok in toks)
+        first, t = wid, start
+        for tok in toks:
+            if tok in ".,?":
+                ws = we = t
+                attrs = ' punc="true"'
+            else:
+                ws, we = t, t + step
+                t, attrs = we, ""
+            if tok.endswith("-"):
+                tok, attrs = tok[:-1], ' trunc="true"'
+            words.append(f'  <w nite:id="{mid}.{agent}.words{wid}" starttime="{ws:.2f}" endtime="{we:.2f}"{attrs}>{tok}</w>')
+            wid += 1
+            if tok == "um":
+                words.append(f'  <disfmarker nite:id="{mid}.{agent}.words{wid}"/>')
+                wid += 1
+        words.append(f'  <vocalsound nite:id="{mid}.{agent}.words{wid}" starttime="{end:.2f}" endtime="{end:.2f}" type="laugh"/>')
+        wid += 1
+        seg_xml.append(
+            f'  <segment nite:id="{mid}.sync.{si}" transcriber_start="{start}" transcriber_end="{end}">\n'
+            f'    <nite:child href="{mid}.{agent}.words.xml#id({mid}.{agent}.words{first})..id({mid}.{agent}.words{wid - 2})"/>\n'
+            "  </segment>"
+        )
+    return words, seg_xml
 
 
 def make_ami_tree(root: str, seconds: float = 4.0, zip_annotations: bool = False, drop_camera: bool = False) -> str:
@@ -160,34 +196,18 @@ def make_ami_tree(root: str, seconds: float = 4.0, zip_annotations: bool = False
         for k, (agent, name, channel, camera, segs) in enumerate(speakers):
             cam = "" if camera is None or (drop_camera and agent == "B") else f' camera="{camera}"'
             meetings_xml.append(f'    <speaker nxt_agent="{agent}" global_name="{name}" channel="{channel}"{cam}/>')
-            write_audio(os.path.join(mdir, "audio", f"{mid}.Headset-{channel}.wav"), tone(seconds, 16000, 180 + 40 * k))
+            headset = tone(seconds, 16000, 180 + 40 * k)
+            write_audio(os.path.join(mdir, "audio", f"{mid}.Headset-{channel}.wav"), headset)
+            array = headset / len(speakers) + (array if k else 0.0)  # the room mix of all headsets
             if camera is not None:
                 n = camera[-1]
                 write_video(os.path.join(mdir, "video", f"{mid}.Closeup{n}.avi"), rgb, fps=25.0)
-            words = [f'<?xml version="1.0" encoding="UTF-8"?>\n<nite:root nite:id="{mid}.{agent}.words" {NXT}>']
-            seg_xml = [f'<?xml version="1.0" encoding="UTF-8"?>\n<nite:root nite:id="{mid}.{agent}.segs" {NXT}>']
-            wid = 0
-            for si, (start, end, text) in enumerate(segs):
-                toks = text.split()
-                step = (end - start) / len(toks)
-                first = wid
-                for j, tok in enumerate(toks):
-                    ws, we = start + j * step, start + (j + 1) * step
-                    attrs = ' punc="true"' if tok in ".,?" else ""
-                    if tok.endswith("-"):
-                        tok, attrs = tok[:-1], ' trunc="true"'
-                    words.append(f'  <w nite:id="{mid}.{agent}.words{wid}" starttime="{ws:.2f}" endtime="{we:.2f}"{attrs}>{tok}</w>')
-                    wid += 1
-                words.append(f'  <vocalsound nite:id="{mid}.{agent}.words{wid}" starttime="{end:.2f}" endtime="{end:.2f}" type="laugh"/>')
-                wid += 1
-                seg_xml.append(
-                    f'  <segment nite:id="{mid}.sync.{si}" transcriber_start="{start}" transcriber_end="{end}">\n'
-                    f'    <nite:child href="{mid}.{agent}.words.xml#id({mid}.{agent}.words{first})..id({mid}.{agent}.words{wid - 2})"/>\n'
-                    "  </segment>"
-                )
+            words, seg_xml = _ami_words(mid, agent, segs)
             for sub, lines, kind in (("words", words, "words"), ("segments", seg_xml, "segments")):
                 with open(os.path.join(ann, sub, f"{mid}.{agent}.{kind}.xml"), "w") as f:
                     f.write("\n".join(lines + ["</nite:root>"]) + "\n")
+        if mid != "ES2011a":  # one meeting without its array recording
+            write_audio(os.path.join(mdir, "audio", f"{mid}.Array1-01.wav"), array)
         meetings_xml.append("  </meeting>")
     with open(os.path.join(ann, "corpusResources", "meetings.xml"), "w") as f:
         f.write("\n".join(meetings_xml + ["</nite:root>"]) + "\n")
@@ -198,6 +218,6 @@ def make_ami_tree(root: str, seconds: float = 4.0, zip_annotations: bool = False
             for d, _, files in os.walk(ann):
                 for fn in files:
                     full = os.path.join(d, fn)
-                    z.write(full, os.path.relpath(full, root))
+                    z.write(full, os.path.relpath(full, ann))  # the real zip has no top folder
         shutil.rmtree(ann)
     return root
