@@ -123,7 +123,7 @@ def process_segment(job: dict) -> dict:
                 raise
             note = "video left out: no face found in the segment (kept audio-only)"
     entry = media.write_utterance(opts["output_dir"], uid, job["text"], video_rel, audio_rel, frames, wave,
-                                  opts["codec"], opts["av_tolerance_s"])
+                                  opts["codec"], opts["av_tolerance_s"], opts["precompute_features"])
     if note:
         entry["note"] = note
     return entry
@@ -144,10 +144,11 @@ def convert(args: argparse.Namespace) -> common.Summary:
     output_dir = os.path.abspath(args.output_dir)
     video_ext, codec = common.VIDEO_FORMATS[args.video_format]
     opts = dict(output_dir=output_dir, video_ext=video_ext, codec=codec, av_tolerance_s=args.av_tolerance_s,
-                backend=args.backend)
+                backend=args.backend, precompute_features=args.precompute_features)
     text_opts = common.text_options(args)
     fingerprint = dict(mic=args.mic, partition=args.partition, codec=codec, backend=args.backend,
-                       tolerance=args.av_tolerance_s, segmentation="lhotse", **text_opts)
+                       tolerance=args.av_tolerance_s, segmentation="lhotse",
+                       precompute_features=args.precompute_features, **text_opts)
     in_partition = sorted(present & listed)
     all_segments = read_segments(ann, speakers, set(in_partition), summary.notes) if in_partition else []
     missing_cam = sorted({(s.speaker.meeting, s.speaker.agent) for s in all_segments if s.speaker.camera is None

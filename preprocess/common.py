@@ -310,12 +310,16 @@ VIDEO_FORMATS = {"mkv": (".mkv", "ffv1"), "mp4": (".mp4", "libx264")}
 
 
 def add_media_args(parser: argparse.ArgumentParser) -> None:
-    """``--video_format`` / ``--av_tolerance_s`` flags shared by the CLIs that write utterances."""
+    """``--video_format`` / ``--av_tolerance_s`` / ``--precompute_features`` flags shared by the CLIs that
+    write utterances."""
     parser.add_argument("--video_format", default="mkv", choices=sorted(VIDEO_FORMATS),
                         help="mkv = lossless ffv1 (default), mp4 = libx264")
     parser.add_argument("--av_tolerance_s", type=float, default=0.12,
                         help="audio is trimmed/padded to the video length when they differ by at most this; "
                              "rows that differ more are dropped")
+    parser.add_argument("--precompute_features", action="store_true",
+                        help="also write <audio without .wav>.fbank.npy (104-dim stacked log-fbank at 25 Hz), "
+                             "which the dataset reads instead of the wav")
 
 
 def cli_main(parser: argparse.ArgumentParser, convert, title: str, argv: Optional[List[str]] = None) -> int:

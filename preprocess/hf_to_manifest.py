@@ -271,8 +271,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--array_fps", type=float, default=25.0, help="frame rate of lip_video given as frame arrays")
     p.add_argument("--detect_roi", action="store_true",
                    help="lip_video is a face video: find the mouth with face landmarks (preprocess.mouth_roi)")
-    p.add_argument("--precompute_features", action="store_true",
-                   help="also write <audio without .wav>.fbank.npy (104-dim stacked log-fbank at 25 Hz)")
     common.add_media_args(p)
     common.add_text_args(p)
     common.add_worker_args(p)

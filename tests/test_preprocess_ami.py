@@ -92,13 +92,15 @@ def test_sdm_cuts_the_array_recording(tmp_path):
 
     root = make_ami_tree(str(tmp_path))
     out = str(tmp_path / "sdm")
-    summary = _run("--ami_dir", root, "--output_dir", out, "--mic", "sdm")
+    summary = _run("--ami_dir", root, "--output_dir", out, "--mic", "sdm", "--precompute_features")
     assert (summary.written, summary.failed) == (6, [])
     array, _ = sf.read(os.path.join(root, "amicorpus", "ES2002a", "audio", "ES2002a.Array1-01.wav"), dtype="float32")
     headset, _ = sf.read(os.path.join(root, "amicorpus", "ES2002a", "audio", "ES2002a.Headset-2.wav"), dtype="float32")
     train = mf.read_tsv(os.path.join(out, "train.tsv"))
     row = next(r for r in train.rows if r.id == "ES2002a_FEE005_0000180_0000210")
     got, rate = sf.read(row.audio, dtype="float32")
+    feats = np.load(row.audio[: -len(".wav")] + ".fbank.npy")
+    assert feats.shape == (row.n_video_frames, 104)  # stacked log-fbank the dataset reads instead of the wav
     a = 18 * 16000 // 10
     assert rate == 16000 and np.allclose(got, array[a:a + len(got)], atol=1e-4)  # the room mix ...
     assert not np.allclose(got, headset[a:a + len(got)], atol=1e-2)  # ... not B's headset
