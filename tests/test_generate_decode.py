@@ -93,3 +93,24 @@ def test_decode_cli_rejects_bad_input(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
     assert decode.main(["--path", "x", "--data", "y", "--modalities", "smell"]) == 2
     assert "modalities" in capsys.readouterr().err
+
+
+def test_decode_ignores_the_checkpoints_training_noise(tmp_path_factory, tmp_path):
+    """A checkpoint trained with noise augmentation keeps it in its task config; decoding must not add it."""
+    import torch
+
+    from avhubert_ami.decode import decode_split
+    from avhubert_ami.models.checkpoint import load_checkpoint_state
+
+    run_dir = trained_checkpoint(tmp_path_factory)
+    data = str(run_dir.parent / "data")
+    clean = str(run_dir / "checkpoints" / "checkpoint_best.pt")
+    state = load_checkpoint_state(clean)
+    state["cfg"]["task"]["noise_prob"] = 1.0
+    state["cfg"]["task"]["noise_wav"] = str(tmp_path / "no_such_noise_list.tsv")  # would fail if it were used
+    noisy = str(tmp_path / "trained_with_noise.pt")
+    torch.save(state, noisy)
+    kwargs = dict(beam=2, batch_size=1, max_len_a=1.0, max_len_b=10, cpu=True)
+    ours = decode_split(noisy, data, "test", None, **kwargs)
+    ref = decode_split(clean, data, "test", None, **kwargs)
+    assert [u.hyp for u in ours.utterances] == [u.hyp for u in ref.utterances] and ours.n_utterances == 3
