@@ -2,8 +2,9 @@
 
     python -m preprocess.hf_to_manifest --dataset_name PATH --output_dir DIR
 
-``PATH`` is a dataset saved with ``save_to_disk`` (DatasetDict or Dataset) or anything
-``datasets.load_dataset`` accepts (a folder of csv/json/parquet files, a hub name). Splits
+``PATH`` is a dataset saved with ``save_to_disk`` (DatasetDict or Dataset), a folder of
+parquet/csv/json(l)/arrow files whose names (or folders) say train / validation (valid, dev) / test
+(media files may sit beside them), or anything else ``datasets.load_dataset`` accepts. Splits
 ``train`` / ``validation`` (-> ``valid``) / ``test`` become ``DIR/{train,valid,test}.tsv`` + ``.wrd``;
 media go to ``DIR/<split>/audio/<id>.wav`` (16 kHz mono) and ``DIR/<split>/video/<id>.mkv``
 (25 fps, 96x96 gray, lossless ffv1; ``--video_format mp4`` for libx264). Paths in the tsv are
@@ -30,6 +31,38 @@ from avhubert_ami.data.errors import MediaError
 from preprocess import common, media
 
 SPLIT_NAMES = {"train": "train", "validation": "valid", "valid": "valid", "dev": "valid", "test": "test"}
+# Local data files load_dataset reads, by builder; the split of a file is named in its path.
+DATA_BUILDERS = {".parquet": "parquet", ".csv": "csv", ".json": "json", ".jsonl": "json", ".arrow": "arrow"}
+_FILE_SPLITS = {"train": "train", "training": "train", "validation": "validation", "valid": "validation",
+                "val": "validation", "dev": "validation", "test": "test", "testing": "test", "eval": "test"}
+
+
+def local_data_files(folder: str) -> Optional[Tuple[str, Dict[str, List[str]]]]:
+    """``(builder, {split: files})`` for a folder of csv/json(l)/parquet/arrow files, or None when it has none.
+
+    Given to ``load_dataset`` explicitly: left to guess, ``datasets`` picks its audio/video folder
+    builder when media files outnumber the table files (and then needs torchcodec). A file's split is
+    the first of train/validation(valid, val, dev)/test(eval) among its path's words; files naming none
+    are train."""
+    import re
+
+    found: Dict[str, List[str]] = {}
+    for d, _, files in os.walk(folder):
+        for f in files:
+            ext = os.path.splitext(f)[1].lower()
+            if ext in DATA_BUILDERS and not f.startswith(".") and f != "dataset_info.json" and f != "state.json":
+                found.setdefault(DATA_BUILDERS[ext], []).append(os.path.join(d, f))
+    if not found:
+        return None
+    if len(found) > 1:
+        raise SystemExit(f"{folder}: data files of several formats ({', '.join(sorted(found))}): keep one format")
+    builder, paths = next(iter(found.items()))
+    splits: Dict[str, List[str]] = {}
+    for path in sorted(paths):
+        words = re.split(r"[^a-z]+", os.path.relpath(path, folder).lower())
+        split = next((_FILE_SPLITS[w] for w in words if w in _FILE_SPLITS), "train")
+        splits.setdefault(split, []).append(path)
+    return builder, {k: splits[k] for k in ("train", "validation", "test") if k in splits}
 
 
 # ----------------------------------------------------------------------------- loading
@@ -41,7 +74,11 @@ def load_splits(name: str, config: Optional[str], single_split: str) -> Tuple[Di
     try:
         ds = datasets.load_from_disk(name)
     except (FileNotFoundError, ValueError):
-        ds = datasets.load_dataset(name, config) if config else datasets.load_dataset(name)
+        files = local_data_files(name) if os.path.isdir(name) and not config else None
+        if files is not None:
+            ds = datasets.load_dataset(files[0], data_files=files[1])
+        else:
+            ds = datasets.load_dataset(name, config) if config else datasets.load_dataset(name)
     if isinstance(ds, datasets.Dataset):
         ds = datasets.DatasetDict({single_split: ds})
     out: Dict[str, Any] = {}

@@ -75,6 +75,42 @@ def test_hf_to_manifest_both_video_forms(tmp_path, form):
     assert mf.load_split(out, "valid")[0].rows[0].id == "validation_000"  # HF 'validation' -> 'valid'
 
 
+@pytest.mark.parametrize("fmt", ["parquet", "jsonl"])
+def test_folder_of_data_files_beside_media(tmp_path, fmt):
+    """load_dataset-style folders: split files named train/validation/test, media beside them (a folder
+    with more wav/avi than table files must not be taken for an audio/video folder dataset)."""
+    import json
+
+    import datasets
+
+    saved_path = make_hf_dataset(str(tmp_path), bad_rows=False)
+    saved = datasets.load_from_disk(saved_path)
+    tables = tmp_path / "tables"
+    (tables / "data").mkdir(parents=True)
+    os.symlink(os.path.join(saved_path, "clips"), tables / "clips")  # relative lip_video paths
+    for split, d in saved.items():
+        if fmt == "parquet":  # keeps the Audio feature (bytes inside the table)
+            d.to_parquet(str(tables / "data" / f"{split}-00000-of-00001.parquet"))
+            continue
+        with open(tables / "data" / f"{split}.jsonl", "w") as f:  # plain paths, as users write them by hand
+            for r in d.cast_column("audio", datasets.Audio(decode=False)):
+                wav = tables / "data" / f"{r['id']}.wav"
+                wav.write_bytes(r["audio"]["bytes"])
+                f.write(json.dumps({"id": r["id"], "audio": str(wav), "lip_video": r["lip_video"],
+                                    "transcript": r["transcript"]}) + "\n")
+    assert list(hf_to_manifest.local_data_files(str(tables))[1]) == ["train", "validation", "test"]
+    out, ref = str(tmp_path / "out"), str(tmp_path / "ref")
+    summary = _run(str(tables), out)
+    assert (summary.written, summary.failed) == (sum(len(d) for d in saved.values()), [])
+    _check_outputs(out)
+    _run(saved_path, ref)
+    for split in common.SPLITS:
+        got, want = mf.load_split(out, split), mf.load_split(ref, split)
+        assert got[1] == want[1]
+        assert [(r.id, r.n_video_frames, r.n_audio_samples) for r in got[0].rows] == [
+            (r.id, r.n_video_frames, r.n_audio_samples) for r in want[0].rows]
+
+
 def test_rerun_is_idempotent_and_options_are_checked(tmp_path):
     dataset = make_hf_dataset(str(tmp_path), bad_rows=False)
     out = str(tmp_path / "out")
