@@ -142,6 +142,7 @@ def convert(args: argparse.Namespace) -> common.Summary:
     for m in sorted(present - listed):
         summary.notes.append(f"note: meeting {m} is not in partition {args.partition}: ignored")
     output_dir = os.path.abspath(args.output_dir)
+    common.sweep_stale_temporaries(output_dir, summary)
     video_ext, codec = common.VIDEO_FORMATS[args.video_format]
     opts = dict(output_dir=output_dir, video_ext=video_ext, codec=codec, av_tolerance_s=args.av_tolerance_s,
                 backend=args.backend, precompute_features=args.precompute_features)

@@ -275,6 +275,25 @@ def finish_split(output_dir: str, split: str, order: Sequence[str], journal: Jou
     return len(rows), changed
 
 
+_STALE_TMP = re.compile(r"^\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp$")  # tempfile.mkstemp names of atomic writers
+
+
+def sweep_stale_temporaries(folder: str, summary: "Summary", only: Optional[str] = None) -> None:
+    """Delete the hidden ``.NAME.XXXXXXXX.tmp`` files atomic writers leave when a run is killed
+    mid-write (one run per output at a time): under ``folder``, or just those of the file ``only``
+    in ``folder``. The count goes to the summary's notes."""
+    n = 0
+    walk = [(folder, [], os.listdir(folder))] if only else os.walk(folder)
+    for d, _, files in walk if os.path.isdir(folder) else []:
+        for f in files:
+            m = _STALE_TMP.match(f)
+            if m and (only is None or m.group("name") == only):
+                os.unlink(os.path.join(d, f))
+                n += 1
+    if n:
+        summary.notes.append(f"note: removed {n} temporary file(s) left by an interrupted run")
+
+
 def journal_path(output_dir: str, split: str) -> str:
     """Where the progress journal of ``split`` lives."""
     return os.path.join(output_dir, ".progress", f"{split}.jsonl")

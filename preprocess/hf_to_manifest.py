@@ -229,6 +229,7 @@ def convert(args: argparse.Namespace) -> common.Summary:
     summary.notes.extend(notes)
     video_ext, codec = common.VIDEO_FORMATS[args.video_format]
     output_dir = os.path.abspath(args.output_dir)
+    common.sweep_stale_temporaries(output_dir, summary)
     opts = dict(output_dir=output_dir, base=base, video_ext=video_ext, codec=codec, array_fps=args.array_fps,
                 detect_roi=args.detect_roi, av_tolerance_s=args.av_tolerance_s,
                 precompute_features=args.precompute_features)

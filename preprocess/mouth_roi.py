@@ -260,6 +260,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     common.quiet_logging()
     pairs = plan(args.input, args.output, args.video_format)
     summary = common.Summary()
+    if os.path.isdir(args.input):
+        common.sweep_stale_temporaries(args.output, summary)
+    else:
+        for _, dst in pairs:
+            common.sweep_stale_temporaries(os.path.dirname(os.path.abspath(dst)), summary, only=os.path.basename(dst))
     todo = []
     for src, dst in pairs:
         if os.path.exists(dst) and not args.overwrite:

@@ -264,3 +264,18 @@ def test_detect_roi_on_face_video_paths(tmp_path):
     assert (row.id, row.n_video_frames, row.n_audio_samples) == ("test-000000", 30, 19200)
     frames = read_video(row.video)
     assert frames.shape == (30, 96, 96) and frames[:, 40:56, 30:66].std() > 20  # teeth/lips at the centre
+
+
+def test_stale_temporaries_of_a_killed_run_are_swept(tmp_path):
+    import tempfile
+
+    os.makedirs(tmp_path / "train" / "video")
+    fd, stale = tempfile.mkstemp(prefix=".u1.mkv.", suffix=".tmp", dir=tmp_path / "train" / "video")
+    os.close(fd)
+    (tmp_path / ".users_own.tmp").write_text("not ours")  # not an atomic writer's name: kept
+    summary = common.Summary()
+    common.sweep_stale_temporaries(str(tmp_path), summary, only="other.mkv")
+    assert os.path.exists(stale) and summary.notes == []
+    common.sweep_stale_temporaries(str(tmp_path), summary)
+    assert not os.path.exists(stale) and (tmp_path / ".users_own.tmp").exists()
+    assert summary.notes == ["note: removed 1 temporary file(s) left by an interrupted run"]

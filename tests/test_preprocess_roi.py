@@ -64,3 +64,30 @@ def test_cli_file_and_folder(tmp_path, capsys):
     assert read_video(str(tmp_path / "out" / "a.avi")).shape == (25, 96, 96)
     mouth_roi.main(["--input", str(tmp_path / "in"), "--output", str(tmp_path / "out")])
     assert "skipped (already done): 2" in capsys.readouterr().out
+
+
+def test_killed_folder_run_resumes(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    rgb, _ = astronaut_frames(25)
+    os.makedirs(tmp_path / "in")
+    for i in range(6):
+        write_video(str(tmp_path / "in" / f"v{i}.avi"), rgb, fps=25.0)
+    out = tmp_path / "out"
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    proc = subprocess.Popen([sys.executable, "-m", "preprocess.mouth_roi", "--input", str(tmp_path / "in"),
+                             "--output", str(out)], cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 180
+    while time.time() < deadline and proc.poll() is None and not (out / "v0.avi").exists():
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    n_done = len([f for f in os.listdir(out) if f.endswith(".avi")])
+    assert 1 <= n_done < 6, "the run should have been killed mid-way"
+    assert mouth_roi.main(["--input", str(tmp_path / "in"), "--output", str(out)]) == 0
+    assert sorted(os.listdir(out)) == [f"v{i}.avi" for i in range(6)]  # no temporary leftovers
+    for i in range(6):
+        assert read_video(str(out / f"v{i}.avi")).shape == (25, 96, 96)
