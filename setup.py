@@ -41,11 +41,15 @@ setup(
         # mouth-ROI detection for raw videos (preprocess.mouth_roi, preprocess.ami_corpus): the face-mesh
         # models ship inside this mediapipe release (1.x ships none); it brings opencv-contrib too.
         "roi": ['mediapipe==0.10.14; python_version < "3.13"'],
+        # upstream's own landmark recipe (preprocess.mouth_roi --backend dlib): dlib's 68-point
+        # predictor and face detectors ship in face-recognition-models.
+        "dlib": ["dlib-bin>=19.24", "face-recognition-models==0.3.0"],
         # raw AMI corpus (preprocess.ami_corpus): lhotse's AMI recipe parses the NXT annotations.
         # lhotse 1.33 imports urllib3 without declaring it.
         "ami": ["lhotse>=1.33,<2", "urllib3", 'mediapipe==0.10.14; python_version < "3.13"'],
         # tests: a real face photo bundled in scikit-image drives the mouth-ROI tests offline.
-        "dev": ["pytest", "scikit-image", "lhotse>=1.33,<2", "urllib3", 'mediapipe==0.10.14; python_version < "3.13"'],
+        "dev": ["pytest", "scikit-image", "lhotse>=1.33,<2", "urllib3", 'mediapipe==0.10.14; python_version < "3.13"',
+                "dlib-bin>=19.24", "face-recognition-models==0.3.0"],
     },
     entry_points={"console_scripts": CONSOLE_SCRIPTS},
 )

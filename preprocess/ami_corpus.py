@@ -31,6 +31,7 @@ from typing import Iterator, List, Optional, Tuple
 
 from avhubert_ami.data.errors import MediaError
 from preprocess import common, media
+from preprocess.landmarks import BACKENDS
 from preprocess.ami_annotations import Annotations, Speaker, read_camera_map, read_segments, read_speakers
 
 # Official AMI full-corpus-ASR partition (meeting ids, as in Kaldi's and lhotse's AMI recipes).
@@ -243,7 +244,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--camera_map", default=None, help="file of 'meeting agent camera' lines (overrides meetings.xml)")
     p.add_argument("--min_duration", type=float, default=0.0, help="drop segments shorter than this (s)")
     p.add_argument("--max_duration", type=float, default=float("inf"), help="drop segments longer than this (s)")
-    p.add_argument("--backend", default="auto", choices=["auto", "mediapipe", "haar"], help="landmark detector")
+    p.add_argument("--backend", default="auto", choices=BACKENDS,
+                   help="landmark detector (preprocess.landmarks; auto: mediapipe, else dlib, else OpenCV Haar)")
     common.add_media_args(p)
     common.add_text_args(p)
     common.add_worker_args(p)

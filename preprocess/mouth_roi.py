@@ -3,12 +3,15 @@
     python -m preprocess.mouth_roi --input VIDEO|DIR --output ROI.mkv|DIR
 
 The video is resampled to 25 fps (one output frame per resampled input frame). Per frame a face
-landmark detector (MediaPipe face mesh, whose model ships inside the ``mediapipe`` wheel; OpenCV's
-bundled Haar face cascade when mediapipe is not importable) gives eye corners, nose tip and lip
-points. Frames without a detection are filled by linear interpolation from their neighbours (a video
-with no face at all fails); landmarks are smoothed over a sliding window; each frame is
-similarity-aligned to a mean-face template (eyes + nose) and a 96x96 patch is cut around the aligned
-mouth centre, as upstream ``align_mouth.py`` does. The real-time factor is printed.
+landmark backend (``preprocess.landmarks``: MediaPipe face mesh, or upstream's dlib 68-point recipe,
+or OpenCV's Haar cascade as a coarse fallback; every model ships inside its wheel) gives eye
+corners, nose and lip points. Frames without a detection are filled by linear interpolation from
+their neighbours (a video with no face at all fails); landmarks are smoothed over a sliding window;
+each frame is similarity-aligned to upstream's 256x256 mean face (eyes + nose) and a 96x96 patch is
+cut around the aligned lip centre, as upstream ``align_mouth.py`` does. Differences, on purpose: the
+smoothing window is centred (upstream's looks ahead only), the lip centre comes from the smoothed
+points too (less jitter), borders are replicated instead of shifting the crop, output is gray.
+The real-time factor is printed.
 """
 
 from __future__ import annotations
@@ -25,66 +28,10 @@ import numpy as np
 from avhubert_ami.data.errors import MediaError
 from avhubert_ami.data.video import resample_frame_indices
 from preprocess import common, media
+from preprocess.landmarks import BACKENDS, LandmarkDetector
 
-# MediaPipe face-mesh indices: outer/inner eye corners (image-left eye first) and nose tip ...
-STABLE_IDS = (33, 133, 362, 263, 1)
-# ... positioned on a frontal mean face in a 256x256 frame (eye spacing 80 px: the mouth fills
-# about 60% of the 96 px crop, as in LRS3 ROIs).
-TEMPLATE = np.array([[88.0, 100.0], [112.8, 102.2], [143.2, 102.2], [168.0, 100.0], [128.0, 137.0]])
-# Outer-lip ring points whose mean is the mouth centre.
-MOUTH_IDS = (61, 291, 0, 17, 37, 267, 84, 314, 40, 270, 91, 321)
-# Haar fallback: the same points as fractions of the detected face box (x, y).
-_BOX_POINTS = np.array(
-    [[0.27, 0.40], [0.42, 0.41], [0.58, 0.41], [0.73, 0.40], [0.50, 0.60]]
-    + [[0.50, 0.80]] * len(MOUTH_IDS)
-)
 VIDEO_EXTS = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".mpg", ".mpeg")
-
-
-class LandmarkDetector:
-    """Per-video landmark detector: ``detect(rgb) -> (len(STABLE_IDS)+len(MOUTH_IDS), 2)`` pixels or None."""
-
-    def __init__(self, backend: str = "auto") -> None:
-        self.backend = backend
-        if backend in ("auto", "mediapipe"):
-            try:
-                import mediapipe as mp
-
-                self._mesh = mp.solutions.face_mesh.FaceMesh(
-                    static_image_mode=False, max_num_faces=1, refine_landmarks=False,
-                    min_detection_confidence=0.5, min_tracking_confidence=0.5,
-                )
-                self.backend = "mediapipe"
-                return
-            except ImportError:
-                if backend == "mediapipe":
-                    raise
-        import cv2
-
-        self._cascade = cv2.CascadeClassifier(os.path.join(cv2.data.haarcascades, "haarcascade_frontalface_default.xml"))
-        self.backend = "haar"
-
-    def detect(self, rgb: np.ndarray) -> Optional[np.ndarray]:
-        h, w = rgb.shape[:2]
-        if self.backend == "mediapipe":
-            result = self._mesh.process(np.ascontiguousarray(rgb))
-            if not result.multi_face_landmarks:
-                return None
-            lm = result.multi_face_landmarks[0].landmark
-            return np.array([[lm[i].x * w, lm[i].y * h] for i in STABLE_IDS + MOUTH_IDS], dtype=np.float64)
-        import cv2
-
-        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-        side = max(24, min(h, w) // 8)  # faces smaller than 1/8 of the frame are not lip-readable anyway
-        faces = self._cascade.detectMultiScale(gray, scaleFactor=1.15, minNeighbors=5, minSize=(side, side))
-        if len(faces) == 0:
-            return None
-        x, y, bw, bh = max(faces, key=lambda f: f[2] * f[3])
-        return np.array([x, y], dtype=np.float64) + _BOX_POINTS * np.array([bw, bh], dtype=np.float64)
-
-    def close(self) -> None:
-        if self.backend == "mediapipe":
-            self._mesh.close()
+N_STABLE = 5  # stable points lead every backend's landmark array (preprocess.landmarks)
 
 
 def similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
@@ -166,13 +113,13 @@ def crop_mouth_stream(
         detector.close()
     points, detected = fill_missing(found, where)
     points = smooth(points, window)
-    n_stable = len(STABLE_IDS)
+    n_stable = N_STABLE
     out = np.empty((len(points), size, size), dtype=np.uint8)
     transforms = np.empty((len(points), 2, 3))
     for i, frame in enumerate(_at_25fps(frames(), n_src, fps)):
         if i >= len(points):
             break
-        m = similarity(points[i, :n_stable], TEMPLATE)
+        m = similarity(points[i, :n_stable], detector.template)
         mouth = points[i, n_stable:] @ m[:, :2].T + m[:, 2]
         m[:, 2] += size / 2.0 - mouth.mean(0)  # mouth centre -> crop centre
         transforms[i] = m
@@ -248,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--video_format", default="keep", choices=["keep", "mkv", "mp4"],
                    help="folder mode: output container (keep = same name when .mkv/.avi/.mp4, else .mkv)")
     p.add_argument("--window", type=int, default=12, help="landmark smoothing window in frames")
-    p.add_argument("--backend", default="auto", choices=["auto", "mediapipe", "haar"],
+    p.add_argument("--backend", default="auto", choices=BACKENDS,
                    help="landmark detector (auto: mediapipe if importable, else OpenCV Haar cascade)")
     common.add_worker_args(p)
     return p

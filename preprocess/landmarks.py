@@ -1,0 +1,138 @@
+"""Face-landmark backends of the mouth ROI: which points each finds, and where they sit on upstream's mean face.
+
+A backend returns per frame 5 *stable* points (eye corners and nose) followed by lip points. Its
+``template`` places the stable points in upstream AV-HuBERT's 256x256 mean-face frame
+(``avhubert/preparation/align_mouth.py``: dlib 68-point ids 33, 36, 39, 42, 45 of the LRS3
+``20words_mean_face.npy``), so a 96x96 crop around the lip centre has upstream's scale and
+orientation whichever backend found the points:
+
+* ``dlib``: upstream's own recipe -- dlib's 68-point predictor (shipped by ``face_recognition_models``),
+  HOG face detector with the CNN detector as fallback; the template is the mean face itself, the lip
+  centre the mean of points 48-67.
+* ``mediapipe``: face-mesh ids (its models ship in the ``mediapipe`` 0.10.14 wheel). Template measured
+  against dlib on two bundled face photos under rotation and scale
+  (``scripts/calibrate_roi_template.py``, 11 views: spread <= 1.8 px; mesh and dlib lip centres
+  agree within 0.8 px). How the mesh's eye corners sit relative to dlib's varies with the person:
+  the two faces differ by ~5% in eye-corner spacing, so mesh crops match dlib crops to ~+-3% in scale.
+* ``haar``: OpenCV's bundled face cascade; points are fixed fractions of the face box (coarse).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from typing import Optional
+
+import numpy as np
+
+# dlib 68-point ids upstream aligns with (nose tip, outer/inner corners of each eye) and their
+# positions in upstream's mean face (256x256 frame).
+DLIB_STABLE_IDS = (33, 36, 39, 42, 45)
+DLIB_TEMPLATE = np.array([[128.87, 137.30], [92.52, 94.37], [112.77, 94.94], [145.53, 94.53], [166.68, 93.57]])
+DLIB_MOUTH_IDS = tuple(range(48, 68))
+# MediaPipe face-mesh ids: outer/inner eye corners (image-left eye first) and nose tip ...
+MESH_STABLE_IDS = (33, 133, 362, 263, 1)
+# ... where they land in that frame when dlib's points are aligned to the mean face (calibrated).
+MESH_TEMPLATE = np.array([[88.0, 93.5], [113.3, 95.1], [144.7, 95.2], [170.0, 93.9], [129.3, 130.4]])
+# Outer-lip ring points whose mean is the lip centre.
+MESH_MOUTH_IDS = (61, 291, 0, 17, 37, 267, 84, 314, 40, 270, 91, 321)
+# Haar fallback: the mesh's stable points and the lip centre as fractions of the face box (x, y), calibrated.
+_BOX_POINTS = np.array([[0.21, 0.39], [0.39, 0.39], [0.61, 0.39], [0.79, 0.38], [0.51, 0.64], [0.51, 0.78]])
+BACKENDS = ("auto", "mediapipe", "dlib", "haar")
+
+
+def _dlib_model(name: str) -> str:
+    """Path of a model file of the ``face_recognition_models`` package (not imported: it needs pkg_resources)."""
+    spec = importlib.util.find_spec("face_recognition_models")
+    path = os.path.join(spec.submodule_search_locations[0], "models", name) if spec else ""
+    if not os.path.isfile(path):
+        raise ImportError(f"dlib's {name} not found: pip install -e '.[dlib]' (dlib-bin + face-recognition-models)")
+    return path
+
+
+class LandmarkDetector:
+    """Per-video detector: ``detect(rgb) -> (5 + n_lip, 2)`` pixel points or None; ``template`` (5, 2)."""
+
+    def __init__(self, backend: str = "auto") -> None:
+        if backend not in BACKENDS:
+            raise ValueError(f"landmark backend {backend!r}: expected one of {', '.join(BACKENDS)}")
+        self.backend = backend
+        for name in ("mediapipe", "dlib") if backend == "auto" else (backend,):
+            try:
+                getattr(self, f"_init_{name}")()
+                self.backend = name
+                return
+            except ImportError:
+                if backend == name:
+                    raise
+        self._init_haar()
+        self.backend = "haar"
+
+    def _init_mediapipe(self) -> None:
+        import mediapipe as mp
+
+        self._mesh = mp.solutions.face_mesh.FaceMesh(
+            static_image_mode=False, max_num_faces=1, refine_landmarks=False,
+            min_detection_confidence=0.5, min_tracking_confidence=0.5,
+        )
+        self.template = MESH_TEMPLATE
+
+    def _init_dlib(self) -> None:
+        import dlib
+
+        self._predictor = dlib.shape_predictor(_dlib_model("shape_predictor_68_face_landmarks.dat"))
+        self._hog = dlib.get_frontal_face_detector()
+        self._cnn = None  # loaded on the first frame HOG misses
+        self.template = DLIB_TEMPLATE
+
+    def _init_haar(self) -> None:
+        import cv2
+
+        self._cascade = cv2.CascadeClassifier(os.path.join(cv2.data.haarcascades, "haarcascade_frontalface_default.xml"))
+        self.template = MESH_TEMPLATE
+
+    def detect(self, rgb: np.ndarray) -> Optional[np.ndarray]:
+        """Stable points then lip points of the (largest) face in ``rgb`` (H, W, 3), or None."""
+        return getattr(self, f"_detect_{self.backend}")(rgb)
+
+    def _detect_mediapipe(self, rgb: np.ndarray) -> Optional[np.ndarray]:
+        h, w = rgb.shape[:2]
+        result = self._mesh.process(np.ascontiguousarray(rgb))
+        if not result.multi_face_landmarks:
+            return None
+        lm = result.multi_face_landmarks[0].landmark
+        return np.array([[lm[i].x * w, lm[i].y * h] for i in MESH_STABLE_IDS + MESH_MOUTH_IDS], dtype=np.float64)
+
+    def _detect_dlib(self, rgb: np.ndarray) -> Optional[np.ndarray]:
+        import cv2
+        import dlib
+
+        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        rects = list(self._hog(gray, 1))  # upsampled once, as upstream
+        if not rects:
+            if self._cnn is None:
+                self._cnn = dlib.cnn_face_detection_model_v1(_dlib_model("mmod_human_face_detector.dat"))
+            rects = [d.rect for d in self._cnn(gray)]
+        if not rects:
+            return None
+        shape = self._predictor(gray, max(rects, key=lambda r: r.width() * r.height()))
+        pts = np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float64)
+        return pts[list(DLIB_STABLE_IDS + DLIB_MOUTH_IDS)]
+
+    def face_box(self, rgb: np.ndarray) -> Optional[np.ndarray]:
+        """Haar backend: ``(x, y, width, height)`` of the largest face, or None."""
+        import cv2
+
+        h, w = rgb.shape[:2]
+        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        side = max(24, min(h, w) // 8)  # faces smaller than 1/8 of the frame are not lip-readable anyway
+        faces = self._cascade.detectMultiScale(gray, scaleFactor=1.15, minNeighbors=5, minSize=(side, side))
+        return np.array(max(faces, key=lambda f: f[2] * f[3]), dtype=np.float64) if len(faces) else None
+
+    def _detect_haar(self, rgb: np.ndarray) -> Optional[np.ndarray]:
+        box = self.face_box(rgb)
+        return None if box is None else box[:2] + _BOX_POINTS * box[2:]
+
+    def close(self) -> None:
+        if self.backend == "mediapipe":
+            self._mesh.close()
