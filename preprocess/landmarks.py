@@ -75,6 +75,7 @@ class LandmarkDetector:
             static_image_mode=False, max_num_faces=1, refine_landmarks=False,
             min_detection_confidence=0.5, min_tracking_confidence=0.5,
         )
+        self._window_mesh = None  # static face mesh for the window search, made on first need
         self.template = MESH_TEMPLATE
 
     def _init_dlib(self) -> None:
@@ -96,26 +97,40 @@ class LandmarkDetector:
         return getattr(self, f"_detect_{self.backend}")(rgb)
 
     def _detect_mediapipe(self, rgb: np.ndarray) -> Optional[np.ndarray]:
+        points = _mesh_points(self._mesh, rgb)
+        if points is not None:
+            return points
+        # MediaPipe's detector sees the whole frame at 128x128: faces under ~60 px in a CIF close-up
+        # vanish. Look again in overlapping windows of 3/5 of the frame (faces down to ~35 px).
+        import mediapipe as mp
+
+        if self._window_mesh is None:
+            self._window_mesh = mp.solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1,
+                                                                refine_landmarks=False, min_detection_confidence=0.5)
         h, w = rgb.shape[:2]
-        result = self._mesh.process(np.ascontiguousarray(rgb))
-        if not result.multi_face_landmarks:
-            return None
-        lm = result.multi_face_landmarks[0].landmark
-        return np.array([[lm[i].x * w, lm[i].y * h] for i in MESH_STABLE_IDS + MESH_MOUTH_IDS], dtype=np.float64)
+        wh, ww = (3 * h) // 5, (3 * w) // 5
+        for y0 in (0, (h - wh) // 2, h - wh):
+            for x0 in (0, (w - ww) // 2, w - ww):
+                points = _mesh_points(self._window_mesh, rgb[y0:y0 + wh, x0:x0 + ww])
+                if points is not None:
+                    return points + np.array([x0, y0], dtype=np.float64)
+        return None
 
     def _detect_dlib(self, rgb: np.ndarray) -> Optional[np.ndarray]:
         import cv2
         import dlib
 
         gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-        rects = list(self._hog(gray, 1))  # upsampled once, as upstream
-        if not rects:
+        rects, scores, _ = self._hog.run(gray, 1, 0.0)  # upsampled once, as upstream
+        if not len(rects):
             if self._cnn is None:
                 self._cnn = dlib.cnn_face_detection_model_v1(_dlib_model("mmod_human_face_detector.dat"))
-            rects = [d.rect for d in self._cnn(gray)]
-        if not rects:
+            found = self._cnn(gray)
+            rects, scores = [d.rect for d in found], [d.confidence for d in found]
+        if not len(rects):
             return None
-        shape = self._predictor(gray, max(rects, key=lambda r: r.width() * r.height()))
+        # the most confident face (upstream takes the last one found; a shirt can be a "face" too)
+        shape = self._predictor(gray, rects[int(np.argmax(scores))])
         pts = np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float64)
         return pts[list(DLIB_STABLE_IDS + DLIB_MOUTH_IDS)]
 
@@ -136,3 +151,15 @@ class LandmarkDetector:
     def close(self) -> None:
         if self.backend == "mediapipe":
             self._mesh.close()
+            if self._window_mesh is not None:
+                self._window_mesh.close()
+
+
+def _mesh_points(mesh, rgb: np.ndarray) -> Optional[np.ndarray]:
+    """Stable + lip points (pixels) of the first face a MediaPipe face mesh finds in ``rgb``, or None."""
+    h, w = rgb.shape[:2]
+    result = mesh.process(np.ascontiguousarray(rgb))
+    if not result.multi_face_landmarks:
+        return None
+    lm = result.multi_face_landmarks[0].landmark
+    return np.array([[lm[i].x * w, lm[i].y * h] for i in MESH_STABLE_IDS + MESH_MOUTH_IDS], dtype=np.float64)

@@ -108,10 +108,10 @@ def make_hf_dataset(root: str, video_form: str = "path", bad_rows: bool = True) 
 ASTRONAUT_MOUTH = np.array([223.5, 146.0])
 
 
-def astronaut_frames(n: int, size=(288, 352), blank=()) -> tuple:
+def astronaut_frames(n: int, size=(288, 352), blank=(), zoom: float = 1.0) -> tuple:
     """A face clip: the astronaut photo moving and zooming in a ``size`` (H, W) frame, like an AMI
     close-up (352x288, small face). Returns ``(rgb (n,H,W,3) uint8, mouth centre per frame (n,2))``;
-    frames listed in ``blank`` are uniform gray (no face)."""
+    frames listed in ``blank`` are uniform gray (no face); ``zoom`` scales the face (0.4: ~50 px wide)."""
     import cv2
     from skimage import data
 
@@ -119,7 +119,7 @@ def astronaut_frames(n: int, size=(288, 352), blank=()) -> tuple:
     h, w = size
     frames, mouths = [], []
     for i in range(n):
-        s = 0.9 + 0.2 * i / max(n - 1, 1)
+        s = zoom * (0.9 + 0.2 * i / max(n - 1, 1))
         tx, ty = 15 * np.sin(i / 8), 8 * np.cos(i / 10)
         m = np.array([[s, 0, w / 2 - s * 224 + tx], [0, s, h / 2 - s * 140 + ty]])
         frames.append(cv2.warpAffine(img, m, (w, h), borderMode=cv2.BORDER_REPLICATE))
