@@ -29,6 +29,7 @@ import numpy as np
 
 from avhubert_ami.data.errors import MediaError
 from preprocess import common, media
+from preprocess.landmarks import BACKENDS
 
 SPLIT_NAMES = {"train": "train", "validation": "valid", "valid": "valid", "dev": "valid", "test": "test"}
 # Local data files load_dataset reads, by builder; the split of a file is named in its path.
@@ -172,8 +173,10 @@ def decode_audio(value: Any, base: str, where: str, tmpdir: str) -> np.ndarray:
     return wave
 
 
-def decode_video(value: Any, base: str, where: str, tmpdir: str, array_fps: float, detect_roi: bool) -> np.ndarray:
-    """Any supported lip-video cell -> (T, 96, 96) uint8 gray at 25 fps."""
+def decode_video(value: Any, base: str, where: str, tmpdir: str, array_fps: float, detect_roi: bool,
+                 backend: str = "auto") -> np.ndarray:
+    """Any supported lip-video cell -> (T, 96, 96) uint8 gray at 25 fps (``detect_roi``: mouth found by
+    the landmark ``backend``)."""
     from avhubert_ami.data.video import probe_video, read_video
 
     path = what = None
@@ -194,7 +197,7 @@ def decode_video(value: Any, base: str, where: str, tmpdir: str, array_fps: floa
                 rgb, fps = media.frames_from_array(value, where), array_fps
                 if rgb.ndim == 3:
                     rgb = np.repeat(rgb[..., None], 3, axis=-1)
-            return crop_mouth(rgb[..., :3], fps, where=where)
+            return crop_mouth(rgb[..., :3], fps, where=where, backend=backend)
         if path is not None:
             frames, fps = read_video(path), probe_video(path).fps
         else:
@@ -214,7 +217,8 @@ def process_row(job: Dict[str, Any]) -> Dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="hf2m-") as tmp:
         frames = wave = None
         if not _is_missing(job["video"]):
-            frames = decode_video(job["video"], opts["base"], where, tmp, opts["array_fps"], opts["detect_roi"])
+            frames = decode_video(job["video"], opts["base"], where, tmp, opts["array_fps"], opts["detect_roi"],
+                                  opts["backend"])
         if not _is_missing(job["audio"]):
             wave = decode_audio(job["audio"], opts["base"], where, tmp)
     return media.write_utterance(root, uid, job["text"], video_rel, audio_rel, frames, wave, opts["codec"],
@@ -231,7 +235,7 @@ def convert(args: argparse.Namespace) -> common.Summary:
     output_dir = os.path.abspath(args.output_dir)
     common.sweep_stale_temporaries(output_dir, summary)
     opts = dict(output_dir=output_dir, base=base, video_ext=video_ext, codec=codec, array_fps=args.array_fps,
-                detect_roi=args.detect_roi, av_tolerance_s=args.av_tolerance_s,
+                detect_roi=args.detect_roi, backend=args.backend, av_tolerance_s=args.av_tolerance_s,
                 precompute_features=args.precompute_features)
     text_opts = common.text_options(args)
     fingerprint = {k: v for k, v in opts.items() if k not in ("output_dir", "base")}
@@ -309,6 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--array_fps", type=float, default=25.0, help="frame rate of lip_video given as frame arrays")
     p.add_argument("--detect_roi", action="store_true",
                    help="lip_video is a face video: find the mouth with face landmarks (preprocess.mouth_roi)")
+    p.add_argument("--backend", default="auto", choices=BACKENDS,
+                   help="landmark detector for --detect_roi (preprocess.landmarks; auto: mediapipe, else dlib, else Haar)")
     common.add_media_args(p)
     common.add_text_args(p)
     common.add_worker_args(p)

@@ -264,6 +264,10 @@ def test_detect_roi_on_face_video_paths(tmp_path):
     assert (row.id, row.n_video_frames, row.n_audio_samples) == ("test-000000", 30, 19200)
     frames = read_video(row.video)
     assert frames.shape == (30, 96, 96) and frames[:, 40:56, 30:66].std() > 20  # teeth/lips at the centre
+    # --backend reaches the landmark step (the coarse Haar box crops differently)
+    _run(str(ds_dir), str(tmp_path / "haar"), "--detect_roi", "--backend", "haar", "--single_split", "test")
+    haar = read_video(mf.read_tsv(os.path.join(tmp_path, "haar", "test.tsv")).rows[0].video)
+    assert haar.shape == frames.shape and np.abs(haar.astype(int) - frames).mean() > 3
 
 
 def test_stale_temporaries_of_a_killed_run_are_swept(tmp_path):
