@@ -238,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ami_dir", required=True, help="folder holding amicorpus/ (or amicorpus/ itself)")
     p.add_argument("--annotations_dir", default=None,
                    help="ami_public_manual_1.6.2 folder or .zip (default: beside amicorpus/)")
-    p.add_argument("--output_dir", required=True)
+    p.add_argument("--output_dir", required=True, help="where {split}.tsv/.wrd and media are written")
     p.add_argument("--mic", default="ihm", choices=["ihm", "sdm"], help="ihm: Headset-N.wav, sdm: Array1-01.wav")
     p.add_argument("--partition", default="full-corpus-asr", choices=sorted(PARTITIONS))
     p.add_argument("--camera_map", default=None, help="file of 'meeting agent camera' lines (overrides meetings.xml)")
