@@ -17,7 +17,6 @@ import logging
 import os
 import sys
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 from avhubert_ami.scoring import error_counts

@@ -31,7 +31,7 @@ from typing import Iterator, List, Optional, Tuple
 
 from avhubert_ami.data.errors import MediaError
 from preprocess import common, media
-from preprocess.landmarks import BACKENDS
+from preprocess.landmarks import add_backend_arg
 from preprocess.ami_annotations import Annotations, Speaker, read_camera_map, read_segments, read_speakers
 
 # Official AMI full-corpus-ASR partition (meeting ids, as in Kaldi's and lhotse's AMI recipes).
@@ -177,24 +177,12 @@ def convert(args: argparse.Namespace) -> common.Summary:
         if not here:
             continue
         segments = [s for s in all_segments if s.speaker.meeting in here]
-        journal = common.Journal(common.journal_path(output_dir, split), fingerprint, overwrite=args.overwrite)
-        order: List[str] = []
-        seen: set = set()
+        run = common.SplitRun(output_dir, split, fingerprint, summary, args.overwrite, "duplicate segment")
 
         def jobs() -> Iterator[Tuple[str, dict]]:
             for seg in segments:
                 uid = seg.uid
-                if uid in seen:
-                    summary.dropped["duplicate segment"] += 1
-                    continue
-                seen.add(uid)
-                order.append(uid)
-                done = journal.done(uid, output_dir)
-                if done is not None:
-                    if "drop" in done:
-                        summary.dropped[done["drop"]] += 1
-                    else:
-                        summary.already_done += 1
+                if not run.claim(uid):
                     continue
                 dur = seg.end - seg.start
                 text = common.normalize_transcript(seg.text, **text_opts)
@@ -211,20 +199,8 @@ def convert(args: argparse.Namespace) -> common.Summary:
                 yield uid, dict(id=uid, split=split, start=seg.start, end=seg.end, text=text,
                                 audio=audio, video=video, opts=opts)
 
-        for uid, entry, error in common.run_jobs(process_segment, jobs(), args.num_workers, split, total=len(segments)):
-            if error is not None:
-                summary.failed.append((uid, error))
-                continue
-            journal.add(entry)
-            if "drop" in entry:
-                summary.dropped[entry["drop"]] += 1
-            else:
-                summary.written += 1
-                if entry.get("note"):
-                    summary.notes.append(f"{uid}: {entry['note']}")
-        journal.close()
-        n_rows, _ = common.finish_split(output_dir, split, order, journal)
-        summary.notes.append(f"{split}: {n_rows} rows in {os.path.join(output_dir, split + '.tsv')}")
+        run.collect(common.run_jobs(process_segment, jobs(), args.num_workers, split, total=len(segments)))
+        run.finish()
     for path, n in sorted(missing_media.items())[:20]:
         summary.notes.append(f"note: no {path}: {n} segment(s) of it kept without that modality (or dropped)")
     if len(missing_media) > 20:
@@ -244,11 +220,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--camera_map", default=None, help="file of 'meeting agent camera' lines (overrides meetings.xml)")
     p.add_argument("--min_duration", type=float, default=0.0, help="drop segments shorter than this (s)")
     p.add_argument("--max_duration", type=float, default=float("inf"), help="drop segments longer than this (s)")
-    p.add_argument("--backend", default="auto", choices=BACKENDS,
-                   help="landmark detector (preprocess.landmarks; auto: mediapipe, else dlib, else OpenCV Haar)")
-    common.add_media_args(p)
-    common.add_text_args(p)
-    common.add_worker_args(p)
+    add_backend_arg(p)
+    common.add_utterance_writer_args(p)
     return p
 
 

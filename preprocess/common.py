@@ -275,6 +275,55 @@ def finish_split(output_dir: str, split: str, order: Sequence[str], journal: Jou
     return len(rows), changed
 
 
+class SplitRun:
+    """Bookkeeping of one split of a manifest-writing CLI: ids in input order, duplicates, what the
+    journal already holds, the workers' results, and the final tsv/wrd."""
+
+    def __init__(self, output_dir: str, split: str, fingerprint: Dict[str, Any], summary: Summary,
+                 overwrite: bool = False, duplicate: str = "duplicate id") -> None:
+        self.output_dir, self.split, self.summary, self.duplicate = output_dir, split, summary, duplicate
+        self.journal = Journal(journal_path(output_dir, split), fingerprint, overwrite=overwrite)
+        self.order: List[str] = []
+        self._seen: set = set()
+
+    def claim(self, uid: str) -> bool:
+        """Record ``uid`` in order; True when it still has to be processed (a duplicate, or an
+        utterance the journal already holds, is counted in the summary instead)."""
+        if uid in self._seen:
+            self.summary.dropped[self.duplicate] += 1
+            return False
+        self._seen.add(uid)
+        self.order.append(uid)
+        done = self.journal.done(uid, self.output_dir)
+        if done is None:
+            return True
+        if "drop" in done:
+            self.summary.dropped[done["drop"]] += 1
+        else:
+            self.summary.already_done += 1
+        return False
+
+    def collect(self, results: Iterable[Tuple[str, Optional[Dict[str, Any]], Optional[str]]]) -> None:
+        """Journal each ``(uid, entry, error)`` from :func:`run_jobs` and count it."""
+        for uid, entry, error in results:
+            if error is not None:
+                self.summary.failed.append((uid, error))
+                continue
+            self.journal.add(entry)
+            if "drop" in entry:
+                self.summary.dropped[entry["drop"]] += 1
+            else:
+                self.summary.written += 1
+                if entry.get("note"):
+                    self.summary.notes.append(f"{uid}: {entry['note']}")
+
+    def finish(self) -> None:
+        """Close the journal and write ``{split}.tsv``/``.wrd`` from it."""
+        self.journal.close()
+        n_rows, _ = finish_split(self.output_dir, self.split, self.order, self.journal)
+        self.summary.notes.append(f"{self.split}: {n_rows} rows in {os.path.join(self.output_dir, self.split + '.tsv')}")
+
+
 _STALE_TMP = re.compile(r"^\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp$")  # tempfile.mkstemp names of atomic writers
 
 
@@ -339,6 +388,13 @@ def add_media_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precompute_features", action="store_true",
                         help="also write <audio without .wav>.fbank.npy (104-dim stacked log-fbank at 25 Hz), "
                              "which the dataset reads instead of the wav")
+
+
+def add_utterance_writer_args(parser: argparse.ArgumentParser) -> None:
+    """Media, transcript-normalisation and worker flags of the CLIs that write manifests."""
+    add_media_args(parser)
+    add_text_args(parser)
+    add_worker_args(parser)
 
 
 def cli_main(parser: argparse.ArgumentParser, convert, title: str, argv: Optional[List[str]] = None) -> int:

@@ -29,7 +29,7 @@ import numpy as np
 
 from avhubert_ami.data.errors import MediaError
 from preprocess import common, media
-from preprocess.landmarks import BACKENDS
+from preprocess.landmarks import add_backend_arg
 
 SPLIT_NAMES = {"train": "train", "validation": "valid", "valid": "valid", "dev": "valid", "test": "test"}
 # Local data files load_dataset reads, by builder; the split of a file is named in its path.
@@ -252,26 +252,14 @@ def convert(args: argparse.Namespace) -> common.Summary:
         for c in missing:
             summary.notes.append(f"note: [{split}] no {c!r} column: that modality is missing for every row")
         ds = _undecoded(_undecoded(ds, args.audio_column), args.video_column)
-        journal = common.Journal(common.journal_path(output_dir, split), fingerprint, overwrite=args.overwrite)
+        run = common.SplitRun(output_dir, split, fingerprint, summary, args.overwrite)
         ids = ds[args.id_column] if args.id_column in ds.column_names else [f"{split}-{i:06d}" for i in range(len(ds))]
-        order: List[str] = []
-        seen = set()
 
         def jobs():
             for i, raw_id in enumerate(ids):
                 uid = str(raw_id).strip() or f"{split}-{i:06d}"
                 where = f"{args.dataset_name} [{split}] row {i} (id {uid!r})"
-                if uid in seen:
-                    summary.dropped["duplicate id"] += 1
-                    continue
-                seen.add(uid)
-                order.append(uid)
-                done = journal.done(uid, output_dir)
-                if done is not None:
-                    if "drop" in done:
-                        summary.dropped[done["drop"]] += 1
-                    else:
-                        summary.already_done += 1
+                if not run.claim(uid):
                     continue
                 row = ds[i]
                 text = common.normalize_transcript(row.get(args.text_column) or "", **text_opts)
@@ -283,18 +271,8 @@ def convert(args: argparse.Namespace) -> common.Summary:
                 else:
                     yield uid, dict(id=uid, split=split, where=where, text=text, audio=audio, video=video, opts=opts)
 
-        for uid, entry, error in common.run_jobs(process_row, jobs(), args.num_workers, f"{split}", total=len(ids)):
-            if error is not None:
-                summary.failed.append((uid, error))
-                continue
-            journal.add(entry)
-            if "drop" in entry:
-                summary.dropped[entry["drop"]] += 1
-            else:
-                summary.written += 1
-        journal.close()
-        n_rows, _ = common.finish_split(output_dir, split, order, journal)
-        summary.notes.append(f"{split}: {n_rows} rows in {os.path.join(output_dir, split + '.tsv')}")
+        run.collect(common.run_jobs(process_row, jobs(), args.num_workers, f"{split}", total=len(ids)))
+        run.finish()
     return summary
 
 
@@ -313,11 +291,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--array_fps", type=float, default=25.0, help="frame rate of lip_video given as frame arrays")
     p.add_argument("--detect_roi", action="store_true",
                    help="lip_video is a face video: find the mouth with face landmarks (preprocess.mouth_roi)")
-    p.add_argument("--backend", default="auto", choices=BACKENDS,
-                   help="landmark detector for --detect_roi (preprocess.landmarks; auto: mediapipe, else dlib, else Haar)")
-    common.add_media_args(p)
-    common.add_text_args(p)
-    common.add_worker_args(p)
+    add_backend_arg(p, " for --detect_roi")
+    common.add_utterance_writer_args(p)
     return p
 
 

@@ -28,7 +28,7 @@ import numpy as np
 from avhubert_ami.data.errors import MediaError
 from avhubert_ami.data.video import resample_frame_indices
 from preprocess import common, media
-from preprocess.landmarks import BACKENDS, LandmarkDetector
+from preprocess.landmarks import LandmarkDetector, add_backend_arg
 
 VIDEO_EXTS = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".mpg", ".mpeg")
 N_STABLE = 5  # stable points lead every backend's landmark array (preprocess.landmarks)
@@ -195,8 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--video_format", default="keep", choices=["keep", "mkv", "mp4"],
                    help="folder mode: output container (keep = same name when .mkv/.avi/.mp4, else .mkv)")
     p.add_argument("--window", type=int, default=12, help="landmark smoothing window in frames")
-    p.add_argument("--backend", default="auto", choices=BACKENDS,
-                   help="landmark detector (auto: mediapipe if importable, else OpenCV Haar cascade)")
+    add_backend_arg(p)
     common.add_worker_args(p)
     return p
 

@@ -193,12 +193,13 @@ def make_ami_tree(root: str, seconds: float = 4.0, zip_annotations: bool = False
     for mid, speakers in AMI_MEETINGS.items():
         mdir = os.path.join(root, "amicorpus", mid)
         meetings_xml.append(f'  <meeting observation="{mid}" duration="{seconds}">')
+        array = 0.0  # the room mix of all headsets
         for k, (agent, name, channel, camera, segs) in enumerate(speakers):
             cam = "" if camera is None or (drop_camera and agent == "B") else f' camera="{camera}"'
             meetings_xml.append(f'    <speaker nxt_agent="{agent}" global_name="{name}" channel="{channel}"{cam}/>')
             headset = tone(seconds, 16000, 180 + 40 * k)
             write_audio(os.path.join(mdir, "audio", f"{mid}.Headset-{channel}.wav"), headset)
-            array = headset / len(speakers) + (array if k else 0.0)  # the room mix of all headsets
+            array = array + headset / len(speakers)
             if camera is not None:
                 n = camera[-1]
                 write_video(os.path.join(mdir, "video", f"{mid}.Closeup{n}.avi"), rgb, fps=25.0)

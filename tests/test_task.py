@@ -191,7 +191,7 @@ def test_valid_wer_counts_and_metrics(data, monkeypatch):
     task = task_from(data, eval_wer=True)
     model = toy_model(task)
     batch = first_batch(task)
-    d, pad = task.target_dictionary, task.target_dictionary.pad()
+    pad = task.target_dictionary.pad()
     refs = [t[t != pad] for t in batch["target"]]
     hyps = [[{"tokens": r.clone()}] for r in refs]
     hyps[0] = [{"tokens": refs[0][2:]}]  # damage one hypothesis
