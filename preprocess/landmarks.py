@@ -20,9 +20,10 @@ orientation whichever backend found the points:
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import os
-from typing import Optional
+from typing import Any, Optional, Tuple
 
 import numpy as np
 
@@ -58,6 +59,23 @@ def _dlib_model(name: str) -> str:
     return path
 
 
+@functools.lru_cache(maxsize=None)
+def _dlib_models() -> Tuple[Any, Any]:
+    """dlib's 68-point predictor and HOG face detector, loaded once per process (the predictor file is
+    ~100 MB and takes ~1.7 s to load: once per AMI segment would add hours)."""
+    import dlib
+
+    return dlib.shape_predictor(_dlib_model("shape_predictor_68_face_landmarks.dat")), dlib.get_frontal_face_detector()
+
+
+@functools.lru_cache(maxsize=None)
+def _dlib_cnn() -> Any:
+    """dlib's CNN face detector (the fallback when HOG finds nothing), loaded once per process."""
+    import dlib
+
+    return dlib.cnn_face_detection_model_v1(_dlib_model("mmod_human_face_detector.dat"))
+
+
 class LandmarkDetector:
     """Per-video detector: ``detect(rgb) -> (5 + n_lip, 2)`` pixel points or None; ``template`` (5, 2)."""
 
@@ -87,11 +105,7 @@ class LandmarkDetector:
         self.template = MESH_TEMPLATE
 
     def _init_dlib(self) -> None:
-        import dlib
-
-        self._predictor = dlib.shape_predictor(_dlib_model("shape_predictor_68_face_landmarks.dat"))
-        self._hog = dlib.get_frontal_face_detector()
-        self._cnn = None  # loaded on the first frame HOG misses
+        self._predictor, self._hog = _dlib_models()
         self.template = DLIB_TEMPLATE
 
     def _init_haar(self) -> None:
@@ -126,14 +140,11 @@ class LandmarkDetector:
 
     def _detect_dlib(self, rgb: np.ndarray) -> Optional[np.ndarray]:
         import cv2
-        import dlib
 
         gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
         rects, scores, _ = self._hog.run(gray, 1, 0.0)  # upsampled once, as upstream
         if not len(rects):
-            if self._cnn is None:
-                self._cnn = dlib.cnn_face_detection_model_v1(_dlib_model("mmod_human_face_detector.dat"))
-            found = self._cnn(gray)
+            found = _dlib_cnn()(gray)
             rects, scores = [d.rect for d in found], [d.confidence for d in found]
         if not len(rects):
             return None

@@ -124,3 +124,12 @@ def test_killed_folder_run_resumes(tmp_path):
     assert sorted(os.listdir(out)) == [f"v{i}.avi" for i in range(6)]  # no temporary leftovers
     for i in range(6):
         assert read_video(str(out / f"v{i}.avi")).shape == (25, 96, 96)
+
+
+def test_dlib_models_load_once_per_process():
+    """One detector per AMI segment: the ~100 MB predictor must not be re-read each time."""
+    _need("dlib")
+    from preprocess.landmarks import LandmarkDetector
+
+    a, b = LandmarkDetector("dlib"), LandmarkDetector("dlib")
+    assert a._predictor is b._predictor and a._hog is b._hog
