@@ -331,9 +331,10 @@ def sweep_stale_temporaries(folder: str, summary: "Summary", only: Optional[str]
     """Delete the hidden ``.NAME.XXXXXXXX.tmp`` files atomic writers leave when a run is killed
     mid-write (one run per output at a time): under ``folder``, or just those of the file ``only``
     in ``folder``. The count goes to the summary's notes."""
+    if not os.path.isdir(folder):
+        return
     n = 0
-    walk = [(folder, [], os.listdir(folder))] if only else os.walk(folder)
-    for d, _, files in walk if os.path.isdir(folder) else []:
+    for d, _, files in [(folder, [], os.listdir(folder))] if only else os.walk(folder):
         for f in files:
             m = _STALE_TMP.match(f)
             if m and (only is None or m.group("name") == only):

@@ -84,7 +84,7 @@ def test_cli_file_and_folder(tmp_path, capsys):
     write_video(str(tmp_path / "in" / "a.avi"), rgb, fps=30.0)
     write_video(str(tmp_path / "in" / "sub" / "b.mkv"), rgb[:25], fps=25.0)
     write_video(str(tmp_path / "in" / "sub" / "empty.mkv"), np.full((5, 64, 64), 128, np.uint8), fps=25.0)
-    out = str(tmp_path / "roi.mkv")
+    out = str(tmp_path / "new" / "roi.mkv")  # into a folder that does not exist yet
     assert mouth_roi.main(["--input", str(tmp_path / "in" / "a.avi"), "--output", out]) == 0
     info = probe_video(out)
     assert (info.n_frames, info.fps, info.height, info.width) == (25, 25.0, 96, 96)
