@@ -42,8 +42,9 @@ def to_gray(frames: np.ndarray) -> np.ndarray:
     raise ValueError(f"frames must be (T,H,W) or (T,H,W,C), got shape {frames.shape}")
 
 
-def iter_rgb(path: str, start: Optional[float] = None, end: Optional[float] = None) -> Iterator[np.ndarray]:
-    """Yield (H,W,3) uint8 RGB frames of ``path``, optionally only those shown in ``[start, end)`` s."""
+def _rgb_stream(path: str, start: Optional[float], end: Optional[float]) -> Iterator[Any]:
+    """The stream's frame rate (as ``probe_video`` reports it), then the (H,W,3) uint8 RGB frames shown
+    in ``[start, end)`` s: one open of the file serves both."""
     try:
         container = av.open(path)
     except (av.FFmpegError, OSError) as e:
@@ -52,6 +53,8 @@ def iter_rgb(path: str, start: Optional[float] = None, end: Optional[float] = No
         if not container.streams.video:
             raise MediaError(f"{path}: no video stream")
         stream = container.streams.video[0]
+        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        yield float(rate) if rate else 0.0
         fps = float(stream.average_rate or stream.guessed_rate or 25.0)
         if start and stream.time_base is not None:
             container.seek(int(max(0.0, start - 1.0) / stream.time_base), stream=stream, backward=True)
@@ -67,15 +70,22 @@ def iter_rgb(path: str, start: Optional[float] = None, end: Optional[float] = No
             raise MediaError(f"{path}: corrupt video ({e})") from None
 
 
+def iter_rgb(path: str, start: Optional[float] = None, end: Optional[float] = None) -> Iterator[np.ndarray]:
+    """Yield (H,W,3) uint8 RGB frames of ``path``, optionally only those shown in ``[start, end)`` s."""
+    stream = _rgb_stream(path, start, end)
+    next(stream)  # the frame rate
+    yield from stream
+
+
 def read_rgb(path: str, start: Optional[float] = None, end: Optional[float] = None) -> Tuple[np.ndarray, float]:
     """Decode ``path`` (optionally only ``[start, end)`` seconds) to (T,H,W,3) uint8 RGB and its fps."""
-    from avhubert_ami.data.video import probe_video
-
-    frames = list(iter_rgb(path, start, end))
+    stream = _rgb_stream(path, start, end)
+    fps = next(stream)
+    frames = list(stream)
     if not frames:
         what = f" between {start}s and {end}s" if start is not None or end is not None else ""
         raise MediaError(f"{path}: no video frames{what}")
-    return np.stack(frames), probe_video(path).fps
+    return np.stack(frames), fps
 
 
 def frames_from_array(value: Any, where: str) -> np.ndarray:
