@@ -103,9 +103,11 @@ def process_segment(job: dict) -> dict:
     note = None
     if job["audio"]:
         try:
-            info = sf.info(job["audio"])
-            a, b = int(round(start * info.samplerate)), int(round(end * info.samplerate))
-            data, rate = sf.read(job["audio"], start=a, stop=min(b, info.frames), dtype="float32", always_2d=True)
+            with sf.SoundFile(job["audio"]) as f:
+                rate = f.samplerate
+                a, b = int(round(start * rate)), min(int(round(end * rate)), f.frames)
+                f.seek(min(a, f.frames))
+                data = f.read(max(0, b - a), dtype="float32", always_2d=True)
         except (RuntimeError, OSError) as e:
             raise MediaError(f"{job['audio']}: cannot read audio ({e})") from None
         wave = data.mean(axis=1)
