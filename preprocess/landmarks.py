@@ -115,7 +115,8 @@ class LandmarkDetector:
         self.template = MESH_TEMPLATE
 
     def detect(self, rgb: np.ndarray) -> Optional[np.ndarray]:
-        """Stable points then lip points of the (largest) face in ``rgb`` (H, W, 3), or None."""
+        """Stable points then lip points of one face in ``rgb`` (H, W, 3) (mesh: the first found, dlib: the
+        most confident, haar: the largest), or None."""
         return getattr(self, f"_detect_{self.backend}")(rgb)
 
     def _detect_mediapipe(self, rgb: np.ndarray) -> Optional[np.ndarray]:
