@@ -61,3 +61,20 @@ def test_frozen_encoder_stays_exactly_as_loaded(tmp_path, data):
     changed = [k for k in expected if not torch.equal(encoder[k], loaded[k])]
     assert changed == []
     assert "ctc_proj.weight" in tuned  # the preset's CTC head trains on the frozen encoder
+
+
+def test_continuing_from_an_attention_only_checkpoint_creates_the_ctc_head(tmp_path, data):
+    """Our own attention-only checkpoint (--ctc_weight 0, no head) continued with the hybrid preset:
+    everything else loads strictly, the new head is logged and trained."""
+    first = tmp_path / "att"
+    common = ["--dataset_name", str(data), "--do_train", "--max_steps", "2", "--evaluation_strategy", "no",
+              "--override", "lr_scheduler.decay_steps=1", *FAST]
+    assert cli.main(["--output_dir", str(first), "--ctc_weight", "0", *common]) == 0
+    att = load_checkpoint_state(str(first / "checkpoints" / "checkpoint_last.pt"))["model"]
+    assert not any(k.startswith("ctc_proj") for k in att)
+    second = tmp_path / "hybrid"
+    assert cli.main(["--output_dir", str(second), "--model_name_or_path",
+                     str(first / "checkpoints" / "checkpoint_last.pt"), *common]) == 0
+    assert "checkpoint has no CTC head: created ctc_proj" in (second / "hydra_train.log").read_text()
+    hybrid = load_checkpoint_state(str(second / "checkpoints" / "checkpoint_last.pt"))["model"]
+    assert set(hybrid) - set(att) == {"ctc_proj.weight", "ctc_proj.bias"}

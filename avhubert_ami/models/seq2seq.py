@@ -226,6 +226,8 @@ class AVHubertSeq2Seq(FairseqEncoderDecoderModel):
         self.ctc_proj: Optional[torch.nn.Linear] = None
         if bool(_get(cfg, "ctc_head", False)):
             self.ctc_proj = torch.nn.Linear(encoder.w2v_model.encoder_embed_dim, len(tgt_dict))
+            torch.nn.init.xavier_uniform_(self.ctc_proj.weight)  # as fairseq's wav2vec CTC projection
+            torch.nn.init.zeros_(self.ctc_proj.bias)
         self.ctc_blank = tgt_dict.bos()
 
     @classmethod
