@@ -25,13 +25,17 @@ def data(tmp_path_factory):
     return tiny_data(tmp_path_factory.mktemp("issue12_data"))
 
 
-def test_early_stopping_stops_a_run_whose_metric_cannot_improve(tmp_path, data, caplog):
-    """A learning rate of 1e-12 leaves the (3-decimal) valid loss unchanged: with patience 2 and a
-    validation every 2 updates the run stops at update 6 of 12 (validations at 2: best, 4, 6: no gain)."""
+@pytest.mark.parametrize("strategy", [["--eval_steps", "2"], ["--evaluation_strategy", "epoch"]])
+def test_early_stopping_stops_a_run_whose_metric_cannot_improve(tmp_path, data, caplog, strategy):
+    """A learning rate of 1e-12 and a frozen encoder (eval mode: no BatchNorm statistics drift) leave the
+    (3-decimal) valid loss unchanged: with patience 2 and a
+    validation every 2 updates (= one epoch of 6 utterances in batches of 3) the run stops at update
+    6 of 12 (validations at 2: best, 4, 6: no gain)."""
     out = tmp_path / "es"
     argv = ["--output_dir", str(out), "--dataset_name", str(data), "--do_train", "--max_steps", "12",
-            "--eval_steps", "2", "--early_stopping_patience", "2", "--metric_for_best_model", "loss",
-            "--learning_rate", "1e-12", "--override", "lr_scheduler.decay_steps=11", *FAST]
+            *strategy, "--early_stopping_patience", "2", "--metric_for_best_model", "loss",
+            "--learning_rate", "1e-12", "--freeze_encoder", "True", "--override", "lr_scheduler.decay_steps=11",
+            *FAST]
     with caplog.at_level(logging.INFO, logger="finetune_avhubert_ami"):
         assert cli.main(argv) == 0
     assert _num_updates(out / "checkpoints" / "checkpoint_last.pt") == 6
