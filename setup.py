@@ -9,6 +9,7 @@ CONSOLE_SCRIPTS = [
     "avhubert-tokenizer=preprocess.tokenizer:main",
     "avhubert-synth-ami=preprocess.synth_ami:main",
     "avhubert-decode=avhubert_ami.decode:main",
+    "avhubert-train-lm=avhubert_ami.lm:main",
 ]
 
 setup(
