@@ -21,7 +21,6 @@ import json
 import multiprocessing
 import os
 import re
-import tempfile
 import unicodedata
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
@@ -248,9 +247,7 @@ def run_jobs(
 
 def write_if_changed(path: str, writer: Callable[[str], Any]) -> bool:
     """Run ``writer(tmp_path)`` and move the result over ``path`` only if it differs; True if written."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".new", dir=folder)
+    fd, tmp = mf.temp_file_beside(path, suffix=".new")  # the mode a plain write would give (not 0600)
     os.close(fd)
     try:
         writer(tmp)
