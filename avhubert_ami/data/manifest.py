@@ -263,11 +263,30 @@ def split_paths(manifest_dir: str, split: str, label_dir: Optional[str] = None, 
     )
 
 
+def incomplete_marker(manifest_dir: str, split: str) -> str:
+    """``{split}.incomplete`` beside the tsv: present while a preparation run of ``split`` has not
+    finished (running, killed, or stopped by a full disk)."""
+    return os.path.join(manifest_dir, f"{split}.incomplete")
+
+
+def check_complete(manifest_dir: str, split: str) -> None:
+    """Refuse a split whose preparation did not finish (its manifest may be missing rows)."""
+    marker = incomplete_marker(manifest_dir, split)
+    if os.path.exists(marker):
+        raise ManifestError(
+            f"{marker}: the preparation of split {split!r} in {manifest_dir} did not finish (still running, "
+            "killed, or stopped on an error such as a full disk), so its manifest may lack rows; re-run the "
+            "same preparation command until it ends without an error"
+        )
+
+
 def load_split(
     manifest_dir: str, split: str, label_dir: Optional[str] = None, label: str = "wrd"
 ) -> Tuple[Manifest, List[str]]:
-    """Read ``{split}.tsv`` and its aligned labels, validated against each other."""
+    """Read ``{split}.tsv`` and its aligned labels, validated against each other (a split whose
+    preparation did not finish is refused: :func:`check_complete`)."""
     tsv, wrd = split_paths(manifest_dir, split, label_dir, label)
+    check_complete(manifest_dir, split)
     for p in (tsv, wrd):
         if not os.path.isfile(p):
             raise ManifestError(f"{p}: missing (expected {split}.tsv and {split}.{label} for split {split!r})")
