@@ -133,7 +133,14 @@ def process_segment(job: dict) -> dict:
 
 
 def convert(args: argparse.Namespace) -> common.Summary:
-    """Run the AMI conversion for parsed CLI ``args``; returns the summary."""
+    """Run the AMI conversion for parsed CLI ``args`` (holding the output folder's lock); returns the
+    summary."""
+    locate(args.ami_dir, args.annotations_dir)  # input errors before the output folder is created
+    with common.output_lock(args.output_dir, getattr(args, "wait", False)):
+        return _convert_locked(args)
+
+
+def _convert_locked(args: argparse.Namespace) -> common.Summary:
     summary = common.Summary()
     corpus, ann_path = locate(args.ami_dir, args.annotations_dir)
     ann = Annotations(ann_path)

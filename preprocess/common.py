@@ -9,19 +9,24 @@
 * :class:`Summary` -- written / skipped / dropped (with reasons) / failed counts, printed at the end.
 * :func:`finish_split` -- writes ``{split}.tsv`` + ``{split}.wrd`` from the journal, only when the
   content changed (a re-run with nothing new writes nothing).
+* :func:`output_lock` -- one run per output folder (``flock``; the holder's pid in the lock file).
+* :func:`run_cli` -- the CLIs' error boundary: user and environment errors (a full disk, a read-only
+  folder, a missing input) end in one line and a non-zero exit, never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
+import errno
 import filecmp
 import hashlib
 import json
 import multiprocessing
 import os
 import re
-import tempfile
+import sys
 import unicodedata
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
@@ -104,6 +109,15 @@ def add_worker_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--overwrite", action="store_true",
         help="forget earlier progress in --output_dir and redo every utterance",
+    )
+    add_wait_arg(parser)
+
+
+def add_wait_arg(parser: argparse.ArgumentParser) -> None:
+    """``--wait``: queue behind another run writing the same output folder instead of stopping."""
+    parser.add_argument(
+        "--wait", action="store_true",
+        help="when another run is writing the output folder, wait for it to finish instead of stopping",
     )
 
 
@@ -212,6 +226,8 @@ def _call(job: Tuple[str, Any]) -> Tuple[str, Any, Optional[str]]:
     try:
         return uid, _WORKER_FN(payload), None
     except (ValueError, OSError, RuntimeError, av.FFmpegError) as e:  # MediaError is a ValueError
+        if is_fatal_write_error(e):  # every later utterance would fail the same way: stop the run
+            raise OSError(e.errno, os.strerror(e.errno), getattr(e, "filename", None)) from None  # picklable
         return uid, None, f"{type(e).__name__}: {e}"
 
 
@@ -220,8 +236,9 @@ def run_jobs(
 ) -> Iterator[Tuple[str, Any, Optional[str]]]:
     """Run ``fn(payload)`` for every ``(uid, payload)``; yield ``(uid, result, error)`` as they finish.
 
-    Bad-input errors (ValueError/OSError/RuntimeError/av.FFmpegError) become ``error`` strings; anything else
-    propagates. ``fn`` must be a module-level function when ``num_workers > 1``.
+    Bad-input errors (ValueError/OSError/RuntimeError/av.FFmpegError) become ``error`` strings; a full disk,
+    an exceeded quota or a read-only file system (:func:`is_fatal_write_error`) and anything else propagate,
+    stopping the run at the first one. ``fn`` must be a module-level function when ``num_workers > 1``.
     """
     bar = tqdm(total=total, desc=desc, unit="utt", dynamic_ncols=True)
     try:
@@ -248,9 +265,7 @@ def run_jobs(
 
 def write_if_changed(path: str, writer: Callable[[str], Any]) -> bool:
     """Run ``writer(tmp_path)`` and move the result over ``path`` only if it differs; True if written."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".new", dir=folder)
+    fd, tmp = mf.temp_file_beside(path, suffix=".new")  # the mode a plain write would give (not 0600)
     os.close(fd)
     try:
         writer(tmp)
@@ -283,6 +298,10 @@ class SplitRun:
                  overwrite: bool = False, duplicate: str = "duplicate id") -> None:
         self.output_dir, self.split, self.summary, self.duplicate = output_dir, split, summary, duplicate
         self.journal = Journal(journal_path(output_dir, split), fingerprint, overwrite=overwrite)
+        # Until finish() the split's manifest is not to be trusted (a killed run or a full disk would
+        # leave an older or partial one): load_split and the tokenizer refuse it while this marker exists.
+        with mf.atomic_write(mf.incomplete_marker(output_dir, split)) as f:
+            f.write(f"preparation of {split!r} started by pid {os.getpid()} has not finished; re-run it\n")
         self.order: List[str] = []
         self._seen: set = set()
 
@@ -321,6 +340,7 @@ class SplitRun:
         """Close the journal and write ``{split}.tsv``/``.wrd`` from it."""
         self.journal.close()
         n_rows, _ = finish_split(self.output_dir, self.split, self.order, self.journal)
+        os.unlink(mf.incomplete_marker(self.output_dir, self.split))
         self.summary.notes.append(f"{self.split}: {n_rows} rows in {os.path.join(self.output_dir, self.split + '.tsv')}")
 
 
@@ -329,8 +349,12 @@ _STALE_TMP = re.compile(r"^\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp$")  # tempfile.mkst
 
 def sweep_stale_temporaries(folder: str, summary: "Summary", only: Optional[str] = None) -> None:
     """Delete the hidden ``.NAME.XXXXXXXX.tmp`` files atomic writers leave when a run is killed
-    mid-write (one run per output at a time): under ``folder``, or just those of the file ``only``
-    in ``folder``. The count goes to the summary's notes."""
+    mid-write: under ``folder``, or just those of the file ``only`` in ``folder``. The count goes to the
+    summary's notes. Only while this process holds :func:`output_lock` on ``folder`` (or a folder above
+    it): another run's temporaries are in flight, not stale."""
+    here = os.path.abspath(folder)
+    if not any(here == h or here.startswith(h.rstrip(os.sep) + os.sep) for h in _HELD_LOCKS):
+        raise RuntimeError(f"sweeping {folder} without holding its output lock")
     if not os.path.isdir(folder):
         return
     n = 0
@@ -342,6 +366,105 @@ def sweep_stale_temporaries(folder: str, summary: "Summary", only: Optional[str]
                 n += 1
     if n:
         summary.notes.append(f"note: removed {n} temporary file(s) left by an interrupted run")
+
+
+LOCK_NAME = ".avhubert_ami.lock"
+_HELD_LOCKS: set = set()  # folders this process holds an output_lock on
+
+
+def _lock_holder(fd: int) -> str:
+    text = os.pread(fd, 64, 0).decode("ascii", "replace").strip()
+    return f"pid {text}" if text.isdigit() else "pid unknown"
+
+
+@contextlib.contextmanager
+def output_lock(folder: str, wait: bool = False, name: str = LOCK_NAME, create: bool = True) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``folder/name`` (the holder's pid written in it) for one run.
+
+    Another holder makes this stop with a message naming its pid, or block until it is done when
+    ``wait``. The folder is created when ``create``. The lock file is removed on release; a waiter that
+    locked a removed file retries on the new one. A killed holder's lock is released by the kernel.
+    """
+    import fcntl
+
+    folder = os.path.abspath(folder)
+    if not os.path.isdir(folder):
+        if not create:
+            raise SystemExit(f"error: {folder}: no such folder")
+        try:
+            os.makedirs(folder, exist_ok=True)
+        except OSError as e:
+            raise SystemExit(f"error: cannot create the output folder {folder}: {e.strerror}") from None
+    path = os.path.join(folder, name)
+    while True:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as e:
+            raise SystemExit(f"error: cannot write in {folder}: {e.strerror} (choose a writable output folder)") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if not wait:
+                holder = _lock_holder(fd)
+                os.close(fd)
+                raise SystemExit(
+                    f"error: another run ({holder}) is writing to {folder}; let it finish, or pass --wait to "
+                    "start when it is done"
+                ) from None
+            print(f"waiting: another run ({_lock_holder(fd)}) is writing to {folder} ...", file=sys.stderr, flush=True)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            current = os.stat(path)
+        except FileNotFoundError:
+            current = None
+        held = os.fstat(fd)
+        if current is not None and (current.st_ino, current.st_dev) == (held.st_ino, held.st_dev):
+            break
+        os.close(fd)  # the previous holder removed this file while we waited: lock the new one
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    _HELD_LOCKS.add(folder)
+    try:
+        yield
+    finally:
+        _HELD_LOCKS.discard(folder)
+        with contextlib.suppress(OSError):
+            os.unlink(path)  # still holding the lock: a waiter re-checks the inode
+        os.close(fd)
+
+
+#: errno values that make every later write fail too: the run stops at the first one.
+FATAL_WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
+
+
+def is_fatal_write_error(e: BaseException) -> bool:
+    """A full disk, an exceeded quota or a read-only file system."""
+    return isinstance(e, OSError) and e.errno in FATAL_WRITE_ERRNOS
+
+
+def describe_os_error(e: OSError) -> str:
+    """One line for an OSError that reached a CLI's top level."""
+    where = f" ({e.filename})" if getattr(e, "filename", None) else ""
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (f"{os.strerror(e.errno)}{where}: stopped at the first failed write. Finished work is kept and an "
+                "unfinished split stays marked {split}.incomplete (refused by training and the tokenizer); free "
+                "space and re-run the same command to finish")
+    if e.strerror:
+        return f"{e.filename}: {e.strerror}" if getattr(e, "filename", None) else e.strerror
+    return str(e) or type(e).__name__
+
+
+def run_cli(body: Callable[[], int]) -> int:
+    """Run a CLI's ``body``: bad input files and environment errors (OSError, ManifestError, MediaError)
+    end in one ``error: ...`` line on stderr and exit status 1 instead of a traceback."""
+    from avhubert_ami.data.errors import MediaError
+
+    try:
+        return body()
+    except OSError as e:
+        raise SystemExit(f"error: {describe_os_error(e)}") from None
+    except (mf.ManifestError, MediaError) as e:
+        raise SystemExit(f"error: {e}") from None
 
 
 def journal_path(output_dir: str, split: str) -> str:
@@ -399,10 +522,11 @@ def add_utterance_writer_args(parser: argparse.ArgumentParser) -> None:
 
 
 def cli_main(parser: argparse.ArgumentParser, convert, title: str, argv: Optional[List[str]] = None) -> int:
-    """Parse ``argv``, quiet library logging, run ``convert(args)`` and print its summary (exit status)."""
+    """Parse ``argv``, quiet library logging, run ``convert(args)`` and print its summary (exit status);
+    errors end as :func:`run_cli` says."""
     args = parser.parse_args(argv)
     quiet_logging()
-    return finalize_run(convert(args), title)
+    return run_cli(lambda: finalize_run(convert(args), title))
 
 
 def finalize_run(summary: Summary, title: str) -> int:

@@ -72,14 +72,21 @@ def load_splits(name: str, config: Optional[str], single_split: str) -> Tuple[Di
     import datasets
 
     notes: List[str] = []
+    if not os.path.exists(name) and (os.path.isabs(name) or name.startswith((".", "~")) or name.count("/") > 1):
+        raise SystemExit(f"error: --dataset_name {name}: no such file or folder")
     try:
         ds = datasets.load_from_disk(name)
     except (FileNotFoundError, ValueError):
         files = local_data_files(name) if os.path.isdir(name) and not config else None
-        if files is not None:
-            ds = datasets.load_dataset(files[0], data_files=files[1])
-        else:
-            ds = datasets.load_dataset(name, config) if config else datasets.load_dataset(name)
+        try:
+            if files is not None:
+                ds = datasets.load_dataset(files[0], data_files=files[1])
+            else:
+                ds = datasets.load_dataset(name, config) if config else datasets.load_dataset(name)
+        except Exception as e:  # noqa: BLE001 -- `datasets` raises many types for a name it cannot load
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise SystemExit(f"error: --dataset_name {name}: cannot load it as a saved dataset, a folder of data "
+                             f"files or a Hub dataset ({type(e).__name__}: {first})") from None
     if isinstance(ds, datasets.Dataset):
         ds = datasets.DatasetDict({single_split: ds})
     out: Dict[str, Any] = {}
@@ -226,11 +233,33 @@ def process_row(job: Dict[str, Any]) -> Dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------- driver
+def _check_columns(args: argparse.Namespace, split: str, ds: Any, summary: common.Summary) -> None:
+    """Refuse a split without the transcript column or without both media columns."""
+    if args.text_column not in ds.column_names:
+        raise SystemExit(f"error: {args.dataset_name} [{split}]: no column {args.text_column!r}; columns are "
+                         f"{ds.column_names} (set --text_column)")
+    missing = [c for c in (args.audio_column, args.video_column) if c not in ds.column_names]
+    if len(missing) == 2:
+        raise SystemExit(f"error: {args.dataset_name} [{split}]: neither {missing[0]!r} nor {missing[1]!r} column; "
+                         f"columns are {ds.column_names} (set --audio_column/--video_column)")
+    for c in missing:
+        summary.notes.append(f"note: [{split}] no {c!r} column: that modality is missing for every row")
+
+
 def convert(args: argparse.Namespace) -> common.Summary:
-    """Run the conversion described by parsed CLI ``args``; returns the summary."""
+    """Run the conversion described by parsed CLI ``args`` (holding the output folder's lock); returns
+    the summary."""
     summary = common.Summary()
     splits, base, notes = load_splits(args.dataset_name, args.dataset_config, args.single_split)
     summary.notes.extend(notes)
+    for split, ds in splits.items():  # every split's columns before any work
+        _check_columns(args, split, ds, summary)
+    with common.output_lock(args.output_dir, getattr(args, "wait", False)):
+        return _convert_locked(args, splits, base, summary)
+
+
+def _convert_locked(args: argparse.Namespace, splits: Dict[str, Any], base: str, summary: common.Summary
+                    ) -> common.Summary:
     video_ext, codec = common.VIDEO_FORMATS[args.video_format]
     output_dir = os.path.abspath(args.output_dir)
     common.sweep_stale_temporaries(output_dir, summary)
@@ -241,16 +270,6 @@ def convert(args: argparse.Namespace) -> common.Summary:
     fingerprint = {k: v for k, v in opts.items() if k not in ("output_dir", "base")}
     fingerprint.update(text_opts, columns=[args.audio_column, args.video_column, args.text_column])
     for split, ds in splits.items():
-        for col in (args.audio_column, args.video_column, args.text_column):
-            if col not in ds.column_names and col == args.text_column:
-                raise SystemExit(f"{args.dataset_name} [{split}]: no column {col!r}; columns are "
-                                 f"{ds.column_names} (set --text_column)")
-        missing = [c for c in (args.audio_column, args.video_column) if c not in ds.column_names]
-        if len(missing) == 2:
-            raise SystemExit(f"{args.dataset_name} [{split}]: neither {missing[0]!r} nor {missing[1]!r} column; "
-                             f"columns are {ds.column_names} (set --audio_column/--video_column)")
-        for c in missing:
-            summary.notes.append(f"note: [{split}] no {c!r} column: that modality is missing for every row")
         ds = _undecoded(_undecoded(ds, args.audio_column), args.video_column)
         run = common.SplitRun(output_dir, split, fingerprint, summary, args.overwrite)
         ids = ds[args.id_column] if args.id_column in ds.column_names else [f"{split}-{i:06d}" for i in range(len(ds))]

@@ -205,6 +205,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     common.quiet_logging()
     pairs = plan(args.input, args.output, args.video_format)
+    if os.path.isdir(args.input):  # one run per output folder; one per output file in file mode
+        lock = common.output_lock(args.output, args.wait)
+    else:
+        dst = pairs[0][1]
+        lock = common.output_lock(os.path.dirname(os.path.abspath(dst)), args.wait,
+                                  name=f".{os.path.basename(dst)}.lock")
+    with lock:
+        return common.run_cli(lambda: _run_locked(args, pairs))
+
+
+def _run_locked(args: argparse.Namespace, pairs: List[Tuple[str, str]]) -> int:
     summary = common.Summary()
     if os.path.isdir(args.input):
         common.sweep_stale_temporaries(args.output, summary)

@@ -52,6 +52,7 @@ def train_tokenizer(manifest_dir: str, vocab_size: int = 1000, model_type: str =
     below the number of distinct characters (+ specials), that minimum is used.
     """
     wrd = os.path.join(manifest_dir, "train.wrd")
+    mf.check_complete(manifest_dir, "train")  # a partial train split must not shape the vocabulary
     if not os.path.isfile(wrd):
         raise SystemExit(f"{wrd}: missing -- run a preprocess CLI (hf_to_manifest, ami_corpus, synth_ami) first")
     lines = [line for line in mf.read_wrd(wrd, allow_empty=True) if line.strip()]
@@ -118,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--manifest_dir", required=True, help="folder holding train.wrd (output of a preprocess CLI)")
     p.add_argument("--vocab_size", type=int, default=1000, help="upper bound; capped to what the text supports")
     p.add_argument("--model_type", default="unigram", choices=["unigram", "bpe", "char", "word"])
+    common.add_wait_arg(p)
     return p
 
 
@@ -127,7 +129,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     common.quiet_logging()
     if args.vocab_size < len(SPECIALS) + 1:
         raise SystemExit(f"--vocab_size must be > {len(SPECIALS)} (the special symbols), got {args.vocab_size}")
-    size, changed = train_tokenizer(args.manifest_dir, args.vocab_size, args.model_type)
+    with common.output_lock(args.manifest_dir, args.wait, create=False):  # not while a run writes there
+        size, changed = common.run_cli(lambda: train_tokenizer(args.manifest_dir, args.vocab_size, args.model_type))
     what = "wrote" if changed else "unchanged:"
     print(f"{what} {os.path.join(args.manifest_dir, 'spm.model')} (vocab {size}) and dict.wrd.txt")
     return 0

@@ -244,7 +244,7 @@ def test_bad_sample_rate_and_stereo(tiny):
 
 
 def test_bad_fps(tiny):
-    ds = _one_row(tiny, "b_fps", video=make_frames(30, 4), fps=30)
+    ds = _one_row(tiny, "b_fps", video=make_frames(30, 4), nv=30, fps=30)
     with pytest.raises(MediaError, match=_row_msg("b_fps", "b_fps.mkv.*30 fps, expected 25")):
         ds[0]
     ok = build(tiny, "b_fps", resample_video_fps=True)
@@ -292,3 +292,23 @@ def test_precomputed_features_stand_in_for_the_wave(tmp_path):
     np.save(npy, np.zeros((20, 26), dtype=np.float32))
     with pytest.raises(MediaError, match=r"fbank.npy: expected float32 \(T, 104\)"):
         build(d)[0]
+
+
+def test_bad_frame_count_in_tsv_names_the_row(tiny):
+    """A tsv n_video_frames other than the file's count is refused at first read, naming the tsv row
+    (it sizes batches and the audio is cut to it: a wrong one used to surface later as a media error)."""
+    ds = _one_row(tiny, "b_nv", video=make_frames(20, 1), audio=make_wave(20 * 640, 1), nv=24)
+    with pytest.raises(ManifestError, match=r"b_nv\.tsv:2 \(id 'b_nv'\): n_video_frames=24 but .*b_nv\.mkv has 20 frames"):
+        ds[0]
+    ok = _one_row(tiny, "b_nv_ok", video=make_frames(20, 1), audio=make_wave(20 * 640, 1), nv=20)
+    assert ok[0]["video"].shape[0] == 20
+
+
+def test_bad_sample_count_of_audio_only_row(tiny):
+    write_audio(os.path.join(tiny, "media", "b_na.wav"), make_wave(20 * 640, 2))
+    write_tsv(os.path.join(tiny, "b_na.tsv"), tiny, [("b_na", "", "media/b_na.wav", 20, 40 * 640)])
+    write_wrd(os.path.join(tiny, "b_na.wrd"), ["okay so the remote control"])
+    with pytest.raises(ManifestError, match=r"b_na\.tsv:2 .*n_audio_samples=25600 but .*b_na\.wav has 12800 samples"):
+        build(tiny, "b_na")[0]
+    write_tsv(os.path.join(tiny, "b_na.tsv"), tiny, [("b_na", "", "media/b_na.wav", 20, 20 * 640 + 300)])
+    assert build(tiny, "b_na")[0]["audio"] is not None  # within one video frame: accepted

@@ -116,3 +116,23 @@ def test_atomic_write_keeps_old_file_on_error(tmp_path):
         mf.write_tsv(str(path), "/r", [("b", "b.mkv", "", 1, 0), ("bad\tid", "x", "", 1, 0)])
     assert path.read_text() == before
     assert [p.name for p in tmp_path.iterdir()] == ["train.tsv"]  # no temp file left behind
+
+
+def test_verify_names_rows_whose_counts_disagree_with_files(tmp_path, capsys):
+    from avhubert_ami.data import verify
+    from tests.data_fixtures import make_tiny_split
+
+    d = str(tmp_path)
+    make_tiny_split(d, n=3, split="train", frames=(20, 28, 24), missing={2: "video"})
+    assert verify.main(["--manifest_dir", d]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "train: 3 of 3 rows agree with their files"
+    manifest = mf.read_tsv(os.path.join(d, "train.tsv"))
+    rows = [(r.id, r.video or "", r.audio or "", r.n_video_frames, r.n_audio_samples) for r in manifest.rows]
+    rows[1] = rows[1][:3] + (27, rows[1][4])  # off by one frame
+    rows[2] = rows[2][:4] + (rows[2][4] + 2000,)  # audio-only row: 2000 samples too many
+    mf.write_tsv(os.path.join(d, "train.tsv"), manifest.root, rows)
+    assert verify.main(["--manifest_dir", d]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].endswith("has 28 frames") and "train.tsv:3 (id " in out[0] and "n_video_frames=27" in out[0]
+    assert "train.tsv:4 (id " in out[1] and "n_audio_samples=" in out[1]
+    assert out[2] == "train: 1 of 3 rows agree with their files"

@@ -278,8 +278,11 @@ def test_stale_temporaries_of_a_killed_run_are_swept(tmp_path):
     os.close(fd)
     (tmp_path / ".users_own.tmp").write_text("not ours")  # not an atomic writer's name: kept
     summary = common.Summary()
-    common.sweep_stale_temporaries(str(tmp_path), summary, only="other.mkv")
-    assert os.path.exists(stale) and summary.notes == []
-    common.sweep_stale_temporaries(str(tmp_path), summary)
+    with pytest.raises(RuntimeError, match="without holding its output lock"):  # another run's may be in flight
+        common.sweep_stale_temporaries(str(tmp_path), summary)
+    with common.output_lock(str(tmp_path)):
+        common.sweep_stale_temporaries(str(tmp_path), summary, only="other.mkv")
+        assert os.path.exists(stale) and summary.notes == []
+        common.sweep_stale_temporaries(str(tmp_path), summary)
     assert not os.path.exists(stale) and (tmp_path / ".users_own.tmp").exists()
     assert summary.notes == ["note: removed 1 temporary file(s) left by an interrupted run"]

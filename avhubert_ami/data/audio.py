@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 from math import gcd
@@ -108,5 +109,9 @@ def write_audio(path: str, wave: np.ndarray, sample_rate: int = SAMPLE_RATE) -> 
     if peak > 1.0:
         logger.warning("%s: clipping samples to [-1, 1] (peak %.3f)", path, peak)
         wave = np.clip(wave, -1.0, 1.0)
+    # Encoded in memory, then written in one call: libsndfile writing into the file object reports a
+    # full disk as a cascade of "Exception ignored from cffi callback" tracebacks before the OSError.
+    buf = io.BytesIO()
+    sf.write(buf, wave, int(sample_rate), format="WAV", subtype="PCM_16")
     with atomic_write(path, "wb") as f:
-        sf.write(f, wave, int(sample_rate), format="WAV", subtype="PCM_16")
+        f.write(buf.getbuffer())

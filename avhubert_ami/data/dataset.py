@@ -174,10 +174,23 @@ class AVHubertDataset(FairseqDataset):
             present = apply_modality_drop(present, o.audio_drop_prob, o.visual_drop_prob, gen)
         return present[0].tolist()
 
-    def _load_video(self, path: str, rng: np.random.Generator) -> torch.Tensor:
+    def _check_count(self, index: int, what: str, listed: int, path: str, found: Sequence[int], unit: str) -> None:
+        """The tsv's count of a file must be what the file holds (``found``: the accepted values), or
+        sizes, batching and length filters silently use a wrong length: name the tsv row."""
+        if listed not in found:
+            raise ManifestError(
+                f"{self.where(index)}: {what}={listed} but {path} has {found[0]} {unit}; the tsv row is wrong "
+                "(re-run the preparation command that wrote it, or correct the count)"
+            )
+
+    def _load_video(self, path: str, rng: np.random.Generator, index: Optional[int] = None) -> torch.Tensor:
         o = self.opts
         frames, info = read_video_with_info(path)
+        n_file = len(frames)
         frames = conform_video(frames, info.fps, path, resample_fps=o.resample_video_fps)
+        if index is not None:  # exact: upstream sizes batches by it and trims the audio to the video
+            row = self.manifest.rows[self.row_index[index]]
+            self._check_count(index, "n_video_frames", row.n_video_frames, path, (n_file, len(frames)), "frames")
         out = crop_flip_normalize(
             frames, o.image_crop_size, train=o.train and o.image_aug, rng=rng, mean=o.image_mean, std=o.image_std,
             downsample=o.image_downsample,
@@ -200,11 +213,22 @@ class AVHubertDataset(FairseqDataset):
             raise MediaError(f"{npy}: expected float32 (T, 104) features, got shape {feats.shape}; delete it")
         return feats
 
-    def _load_audio(self, path: str, n_frames: Optional[int], rng: np.random.Generator) -> torch.Tensor:
+    def _check_audio_count(self, index: int, path: str, n_samples: int) -> None:
+        """Audio sizes only audio-only rows (with a video it is trimmed/padded to the video, as upstream):
+        accept a count within one video frame (640 samples) of the 16 kHz wave's."""
+        listed = self.manifest.rows[self.row_index[index]].n_audio_samples
+        if abs(listed - n_samples) >= 640:
+            self._check_count(index, "n_audio_samples", listed, path, (n_samples,), "samples at 16 kHz")
+
+    def _load_audio(
+        self, path: str, n_frames: Optional[int], rng: np.random.Generator, index: Optional[int] = None
+    ) -> torch.Tensor:
         o = self.opts
         feats = self._precomputed(path)
         if feats is None:
             wave = read_audio(path, resample=o.resample_audio, mono=o.mono_audio)
+            if n_frames is None and index is not None and not o.resample_audio:  # audio-only: the count sizes the row
+                self._check_audio_count(index, path, len(wave))
             if self.noise is not None:
                 wave = self.noise.maybe_mix(wave, rng)
             n_audio = num_feature_frames(len(wave), stack_order=o.stack_order_audio)
@@ -228,7 +252,7 @@ class AVHubertDataset(FairseqDataset):
         video = audio = None
         try:
             if want_video:
-                video = self._load_video(row.video, rng)
+                video = self._load_video(row.video, rng, index)
             if want_audio:
                 if video is not None:
                     n_frames = len(video)
@@ -236,7 +260,7 @@ class AVHubertDataset(FairseqDataset):
                     n_frames = row.n_video_frames  # video dropped: keep the utterance length it would have
                 else:
                     n_frames = None
-                audio = self._load_audio(row.audio, n_frames, rng)
+                audio = self._load_audio(row.audio, n_frames, rng, index)
         except MediaError as err:
             raise MediaError(f"{err} [manifest row {self.where(index)}]") from err
         length = len(video) if video is not None else len(audio)

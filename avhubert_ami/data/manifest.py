@@ -56,12 +56,50 @@ class Manifest:
         return f"{self.path}:{row.line} (id {row.id!r})"
 
 
-@contextlib.contextmanager
-def atomic_write(path: str, mode: str = "w", encoding: Optional[str] = "utf-8") -> Iterator[IO]:
-    """Open a temporary file beside ``path``; rename it over ``path`` only on success."""
+def current_umask() -> int:
+    """The process umask, read without changing it where ``/proc`` allows (``os.umask`` can only
+    be read by setting it, which races with threads creating files)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def temp_file_beside(path: str, suffix: str = ".tmp") -> Tuple[int, str]:
+    """``(fd, name)`` of a new hidden temporary ``.NAME.XXXXXXXX<suffix>`` in ``path``'s folder (created
+    if needed) that will be renamed over ``path``.
+
+    ``mkstemp`` creates files 0600; the temporary gets the mode a plain ``open(path, "w")`` would leave:
+    the existing file's mode, or ``0666 & ~umask`` for a new file, so prepared data stays readable by the
+    group/others the user's umask allows.
+    """
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
+    try:
+        mode = os.stat(path).st_mode & 0o7777
+    except OSError:
+        mode = 0o666 & ~current_umask()
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=suffix, dir=folder)
+    try:
+        os.fchmod(fd, mode)
+    except BaseException:
+        os.close(fd)
+        os.unlink(tmp)
+        raise
+    return fd, tmp
+
+
+@contextlib.contextmanager
+def atomic_write(path: str, mode: str = "w", encoding: Optional[str] = "utf-8") -> Iterator[IO]:
+    """Open a temporary file beside ``path`` (see :func:`temp_file_beside` for its mode); rename it over
+    ``path`` only on success."""
+    fd, tmp = temp_file_beside(path)
     try:
         with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding) as f:
             yield f
@@ -225,11 +263,30 @@ def split_paths(manifest_dir: str, split: str, label_dir: Optional[str] = None, 
     )
 
 
+def incomplete_marker(manifest_dir: str, split: str) -> str:
+    """``{split}.incomplete`` beside the tsv: present while a preparation run of ``split`` has not
+    finished (running, killed, or stopped by a full disk)."""
+    return os.path.join(manifest_dir, f"{split}.incomplete")
+
+
+def check_complete(manifest_dir: str, split: str) -> None:
+    """Refuse a split whose preparation did not finish (its manifest may be missing rows)."""
+    marker = incomplete_marker(manifest_dir, split)
+    if os.path.exists(marker):
+        raise ManifestError(
+            f"{marker}: the preparation of split {split!r} in {manifest_dir} did not finish (still running, "
+            "killed, or stopped on an error such as a full disk), so its manifest may lack rows; re-run the "
+            "same preparation command until it ends without an error"
+        )
+
+
 def load_split(
     manifest_dir: str, split: str, label_dir: Optional[str] = None, label: str = "wrd"
 ) -> Tuple[Manifest, List[str]]:
-    """Read ``{split}.tsv`` and its aligned labels, validated against each other."""
+    """Read ``{split}.tsv`` and its aligned labels, validated against each other (a split whose
+    preparation did not finish is refused: :func:`check_complete`)."""
     tsv, wrd = split_paths(manifest_dir, split, label_dir, label)
+    check_complete(manifest_dir, split)
     for p in (tsv, wrd):
         if not os.path.isfile(p):
             raise ManifestError(f"{p}: missing (expected {split}.tsv and {split}.{label} for split {split!r})")

@@ -15,7 +15,6 @@ import contextlib
 import functools
 import logging
 import os
-import tempfile
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Optional, Tuple
@@ -212,9 +211,9 @@ def write_video(
         pix_fmt = "gray" if in_fmt == "gray" else "bgr0"
 
     av = _av()
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
+    from avhubert_ami.data.manifest import temp_file_beside
+
+    fd, tmp = temp_file_beside(path)  # the mode a plain write would give (not mkstemp's 0600)
     os.close(fd)
     try:
         rate = Fraction(fps).limit_denominator(1001)
