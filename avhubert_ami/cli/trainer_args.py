@@ -218,6 +218,9 @@ FLAGS: Tuple[Flag, ...] = (
          "(model.freeze_encoder)", _set("model.freeze_encoder"), is_bool=True),
     Flag("generation_num_beams", positive_int, "beam size for --do_eval decoding (default 5)"),
     Flag("eval_split", str, "split decoded by --do_eval (default: test, or valid when there is no test.tsv)"),
+    Flag("normalizer", str, "text normaliser of the validation WER/CER and of --do_eval (task.eval_wer_normalizer): "
+         "basic, kaldi (AMI recipes) or whisper (Open ASR Leaderboard)", _set("task.eval_wer_normalizer"),
+         choices=("basic", "kaldi", "whisper")),
     Flag("cpu", str2bool, "train on CPU even when a GPU is visible (common.cpu)", is_bool=True),
     Flag("cpu_ddp_world_size", positive_int, "CPU data-parallel training with N gloo processes on this machine "
          "(one fairseq process per rank, started by this script)"),

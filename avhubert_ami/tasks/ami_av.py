@@ -30,7 +30,7 @@ from omegaconf import MISSING, DictConfig, open_dict
 from avhubert_ami.data.dataset import AVHubertDataset, DataOptions
 from avhubert_ami.data.manifest import load_split, split_paths
 from avhubert_ami.data.noise import build_noise_mixer
-from avhubert_ami.scoring import error_counts
+from avhubert_ami.scoring import check_normalizer, error_counts
 from avhubert_ami.tasks.generator import AVSequenceGenerator
 
 logger = logging.getLogger(__name__)
@@ -104,6 +104,10 @@ class AMIAVConfig(FairseqDataclass):
     eval_wer_max_len_a: float = field(default=1.0, metadata={"help": "validation decode: max_len = a * frames + b"})
     eval_wer_max_len_b: int = field(default=0, metadata={"help": "validation decode: max_len = a * frames + b"})
     eval_wer_print_samples: bool = field(default=False, metadata={"help": "log one hypothesis/reference per batch"})
+    eval_wer_normalizer: str = field(
+        default="basic", metadata={"help": "text normaliser of the validation wer/cer: basic, kaldi or whisper "
+                                   "(avhubert_ami.scoring)"},
+    )
 
 
 @dataclass
@@ -191,6 +195,7 @@ class AMIAVTask(FairseqTask):
             self.state.add_factory("dictionaries", self.load_dictionaries)
         self._bpe = None
         self.blank_symbol = "<s>"
+        check_normalizer(getattr(cfg, "eval_wer_normalizer", "basic"))  # fail at start, not at the first validation
 
     @classmethod
     def setup_task(cls, cfg: AMIAVConfig, **kwargs) -> "AMIAVTask":
@@ -351,7 +356,8 @@ class AMIAVTask(FairseqTask):
             target = sample["target"][i]
             ref_text = self.decode_tokens(target[target != pad])
             for (e_key, n_key), char_level in ((WER_KEYS[:2], False), (WER_KEYS[2:], True)):
-                errors, length = error_counts(hyp_text, ref_text, char_level=char_level)
+                errors, length = error_counts(hyp_text, ref_text, char_level=char_level,
+                                              normalizer=self.cfg.eval_wer_normalizer)
                 counts[e_key] += errors
                 counts[n_key] += length
             if self.cfg.eval_wer_print_samples and i == 0:
