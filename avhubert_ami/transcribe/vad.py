@@ -27,6 +27,7 @@ class VadConfig:
     min_silence_s: float = 0.4  # pauses shorter than this stay inside a segment
     min_speech_s: float = 0.2  # shorter bursts are dropped (clicks)
     pad_s: float = 0.1  # kept before and after each speech run
+    edge_drop_db: float = 30.0  # VAD hangover: edge frames this far below the run's peak energy are not speech
     max_segment_s: float = 20.0  # the model's maximum training length (task max_sample_size / 25)
 
 
@@ -79,10 +80,22 @@ def split_at_quietest(start: int, end: int, energy: np.ndarray, max_frames: int)
     return out
 
 
+def trim_edges(flags: np.ndarray, energy: np.ndarray, drop_db: float) -> np.ndarray:
+    """Unset the leading/trailing frames of each run that are ``drop_db`` below the run's loudest frame:
+    WebRTC's VAD keeps flagging ~100 ms after speech ends (its hangover), which would shift segment ends."""
+    out = flags.copy()
+    drop = drop_db / 10.0  # energy is log10 of the mean square
+    for s, e in _runs(flags):
+        loud = np.flatnonzero(energy[s:e] >= energy[s:e].max() - drop)
+        out[s: s + loud[0]] = False
+        out[s + loud[-1] + 1: e] = False
+    return out
+
+
 def speech_segments(speech: np.ndarray, energy: np.ndarray, cfg: VadConfig) -> List[Tuple[float, float]]:
     """Segments ``[(start_s, end_s)]`` in time order from per-frame activity (see the module docstring)."""
     n = len(speech)
-    flags = speech.copy()
+    flags = trim_edges(speech, energy, cfg.edge_drop_db) if cfg.edge_drop_db > 0 else speech.copy()
     runs = _runs(flags)
     gap = int(round(cfg.min_silence_s / FRAME_S))
     for (_, e0), (s1, _) in zip(runs, runs[1:]):  # bridge short pauses
