@@ -79,3 +79,16 @@ def test_ami_id_breakdown():
     assert meetings["ES2002a"]["wer"] == pytest.approx(25.0) and meetings["IS1009b"]["wer"] == 0.0
     assert speakers["MEE006"]["wer"] == pytest.approx(100 / 6) and speakers["MEE006"]["n_utterances"] == 2
     assert breakdown(utts + [Utterance("x", "a", "a", 0, 1, 0, 1)]) == ({}, {})
+
+
+def test_guide_normalizer_flag_sets_the_validation_normalizer():
+    from pathlib import Path
+
+    from avhubert_ami.cli.trainer_args import RunContext, overrides_for, parse_args, validate
+
+    a = parse_args("--output_dir /out --dataset_name /data --do_train --normalizer kaldi".split())
+    validate(a, cuda=False)
+    out = overrides_for(a, RunContext(output_dir=Path("/out"), data_dir=Path("/data"), cuda=False))
+    assert "++task.eval_wer_normalizer=kaldi" in out
+    with pytest.raises(SystemExit):
+        parse_args("--output_dir /out --do_train --normalizer nope".split())
