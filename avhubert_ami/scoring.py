@@ -2,8 +2,8 @@
 
 Three text normalisers (``NORMALIZERS``), applied to hypothesis and reference alike before scoring:
 
-* ``basic`` (default, this plugin's historical one): lower case, punctuation removed (apostrophes and
-  in-word hyphens kept), whitespace collapsed.
+* ``basic`` (default, this plugin's historical one): lower case, punctuation removed (apostrophes kept,
+  hyphens removed too), whitespace collapsed.
 * ``kaldi``: the convention of the Kaldi / ESPnet / icefall AMI recipes: upper case, punctuation removed
   (apostrophes kept), hyphens as spaces (``MM-HMM`` -> ``MM HMM``), filled pauses kept and scored.
 * ``whisper``: the Open ASR Leaderboard's: Whisper's ``EnglishTextNormalizer`` (the ``whisper-normalizer``
