@@ -10,6 +10,7 @@ CONSOLE_SCRIPTS = [
     "avhubert-synth-ami=preprocess.synth_ami:main",
     "avhubert-decode=avhubert_ami.decode:main",
     "avhubert-train-lm=avhubert_ami.lm:main",
+    "avhubert-transcribe=avhubert_ami.transcribe.cli:main",
 ]
 
 setup(
@@ -37,11 +38,16 @@ setup(
         "datasets",
         "tensorboardX",
         "matplotlib",
+        # the `whisper` scoring normaliser (Open ASR Leaderboard): Whisper's EnglishTextNormalizer, no torch
+        "whisper-normalizer>=0.1.12",
     ],
     extras_require={
         # mouth-ROI detection for raw videos (preprocess.mouth_roi, preprocess.ami_corpus): the face-mesh
         # models ship inside this mediapipe release (1.x ships none); it brings opencv-contrib too.
         "roi": ['mediapipe==0.10.14; python_version < "3.13"'],
+        # avhubert-transcribe: WebRTC's voice-activity detector (a C extension, its model is compiled in; no torch);
+        # face videos also need the [roi] extra for mouth crops on the fly.
+        "transcribe": ["webrtcvad-wheels>=2.0.14", 'mediapipe==0.10.14; python_version < "3.13"'],
         # upstream's own landmark recipe (preprocess.mouth_roi --backend dlib): dlib's 68-point
         # predictor and face detectors ship in face-recognition-models.
         "dlib": ["dlib-bin>=19.24", "face-recognition-models==0.3.0"],
@@ -50,7 +56,7 @@ setup(
         "ami": ["lhotse>=1.33,<2", "urllib3", 'mediapipe==0.10.14; python_version < "3.13"'],
         # tests: a real face photo bundled in scikit-image drives the mouth-ROI tests offline.
         "dev": ["pytest", "scikit-image", "lhotse>=1.33,<2", "urllib3", 'mediapipe==0.10.14; python_version < "3.13"',
-                "dlib-bin>=19.24", "face-recognition-models==0.3.0"],
+                "dlib-bin>=19.24", "face-recognition-models==0.3.0", "webrtcvad-wheels>=2.0.14"],
     },
     entry_points={"console_scripts": CONSOLE_SCRIPTS},
 )

@@ -6,8 +6,10 @@
 
 Writes ``DIR/hypo.txt`` and ``DIR/ref.txt`` (``id<TAB>text``, one utterance a line, same order) and
 ``DIR/results.json`` (totals + per-utterance errors). References are the raw ``{split}.wrd`` transcripts;
-both sides are normalised by :func:`avhubert_ami.scoring.normalize_text` before scoring. Rows whose
-manifest lacks a modality are decoded with the modality they have.
+both sides are normalised by :func:`avhubert_ami.scoring.normalize_text` (``--normalizer basic|kaldi|whisper``)
+before scoring. Rows whose manifest lacks a modality are decoded with the modality they have. When utterance
+ids carry a meeting and a speaker (AMI ids of ``preprocess.ami_corpus``: ``ES2002a_MEE006_0000050_0000170``),
+``results.json`` adds WER/CER per meeting and per speaker.
 
 ``--ctc_weight`` (joint CTC/attention search, needs a model with a CTC head) and ``--lm_path/--lm_weight``
 (shallow fusion with an ``avhubert-train-lm`` model) change the search. ``--tune_weights`` picks both on the
@@ -20,11 +22,12 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 from dataclasses import asdict, dataclass, field
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
-from avhubert_ami.scoring import error_counts
+from avhubert_ami.scoring import DEFAULT_NORMALIZER, NORMALIZERS, error_counts
 
 logger = logging.getLogger("avhubert_ami.decode")
 
@@ -59,12 +62,46 @@ class DecodeResult:
     ctc_weight: float = 0.0
     lm_path: Optional[str] = None
     lm_weight: float = 0.0
+    normalizer: str = DEFAULT_NORMALIZER  # text normaliser both sides went through before scoring
+    by_meeting: Dict[str, Dict[str, float]] = field(default_factory=dict)  # AMI ids only
+    by_speaker: Dict[str, Dict[str, float]] = field(default_factory=dict)
 
     def summary(self) -> Dict[str, object]:
         """Totals only (no per-utterance list)."""
         d = asdict(self)
-        d.pop("utterances")
+        for key in ("utterances", "by_meeting", "by_speaker"):
+            d.pop(key)
         return d
+
+
+# preprocess.ami_annotations.Segment.uid: MEETING_SPEAKER_START_END (centiseconds, 7 digits)
+_AMI_ID = re.compile(r"^(?P<meeting>[A-Z]{2}\d{4}[a-z])_(?P<speaker>[A-Za-z0-9]+)_\d{7}_\d{7}$")
+
+
+def ami_id_parts(uid: str) -> Optional[Tuple[str, str]]:
+    """``(meeting, speaker)`` of an AMI utterance id, or None for ids of another form."""
+    m = _AMI_ID.match(uid)
+    return (m["meeting"], m["speaker"]) if m else None
+
+
+def breakdown(utts: Sequence[Utterance]) -> Tuple[Dict[str, Dict[str, float]], Dict[str, Dict[str, float]]]:
+    """WER/CER per meeting and per speaker (``{key: {wer, cer, n_utterances, words}}``); both empty unless
+    every id is an AMI id."""
+    parts = [ami_id_parts(u.id) for u in utts]
+    if not utts or any(p is None for p in parts):
+        return {}, {}
+    out: Tuple[Dict[str, Dict[str, float]], Dict[str, Dict[str, float]]] = ({}, {})
+    for k in range(2):
+        groups: Dict[str, List[Utterance]] = {}
+        for u, p in zip(utts, parts):
+            groups.setdefault(p[k], []).append(u)
+        for key in sorted(groups):
+            g = groups[key]
+            words, chars = sum(u.words for u in g), sum(u.chars for u in g)
+            out[k][key] = {"wer": 100.0 * sum(u.word_errors for u in g) / max(words, 1),
+                           "cer": 100.0 * sum(u.char_errors for u in g) / max(chars, 1),
+                           "n_utterances": len(g), "words": words}
+    return out
 
 
 def parse_modalities(values: Optional[Sequence[str]]) -> Optional[List[str]]:
@@ -98,6 +135,7 @@ def decode_split(
     ctc_weight: float = 0.0,
     lm_path: Optional[str] = None,
     lm_weight: float = 0.0,
+    normalizer: str = DEFAULT_NORMALIZER,
 ) -> DecodeResult:
     """Beam-search decode ``data_dir/{split}.tsv`` with ``checkpoint`` and score it against the raw transcripts.
 
@@ -153,8 +191,8 @@ def decode_split(
             tokens = hypos[i][0]["tokens"].int().cpu()
             hyp = tgt_dict.string(tokens, "sentencepiece", extra_symbols_to_ignore=ignore)
             ref = refs[uid]
-            we, nw = error_counts(hyp, ref)
-            ce, nc = error_counts(hyp, ref, char_level=True)
+            we, nw = error_counts(hyp, ref, normalizer=normalizer)
+            ce, nc = error_counts(hyp, ref, char_level=True, normalizer=normalizer)
             utts.append(Utterance(uid, ref, hyp, we, nw, ce, nc))
     if len(utts) != len(refs):
         logger.warning("%d of %d utterances of %s were decoded (the others were filtered by the dataset's size "
@@ -162,12 +200,14 @@ def decode_split(
     order = {uid: k for k, uid in enumerate(refs)}
     utts.sort(key=lambda u: order[u.id])
     words, chars = sum(u.words for u in utts), sum(u.chars for u in utts)
+    by_meeting, by_speaker = breakdown(utts)
     return DecodeResult(
         checkpoint=os.path.abspath(checkpoint), split=split, modalities=list(cfg.task.modalities), beam=beam,
         wer=100.0 * sum(u.word_errors for u in utts) / max(words, 1),
         cer=100.0 * sum(u.char_errors for u in utts) / max(chars, 1),
         n_utterances=len(utts), utterances=utts, ctc_weight=float(ctc_weight),
         lm_path=os.path.abspath(lm_path) if lm_path else None, lm_weight=float(lm_weight) if lm_path else 0.0,
+        normalizer=normalizer, by_meeting=by_meeting, by_speaker=by_speaker,
     )
 
 
@@ -209,6 +249,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ctc_weights", default=None, help="grid for --tune_weights (default 0,0.1,0.3,0.5 with a CTC head)")
     p.add_argument("--lm_weights", default=None, help="grid for --tune_weights (default 0,0.1,0.2,0.4 with --lm_path)")
     p.add_argument("--tune_split", default="valid", help="split the weights are tuned on (default: valid)")
+    p.add_argument("--normalizer", default=DEFAULT_NORMALIZER, choices=NORMALIZERS,
+                   help="text normaliser before scoring: basic (lower case, no punctuation), kaldi (AMI recipes: upper "
+                   "case, hyphens as spaces, filled pauses scored), whisper (Open ASR Leaderboard)")
     return p
 
 
@@ -226,7 +269,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(f"avhubert-decode: error: {what}: {path} does not exist", file=sys.stderr)
             return 2
     decode_kwargs = dict(modalities=mods, beam=args.beam, batch_size=args.batch_size, max_len_a=args.max_len_a,
-                         max_len_b=args.max_len_b, cpu=args.cpu, lm_path=args.lm_path)
+                         max_len_b=args.max_len_b, cpu=args.cpu, lm_path=args.lm_path,
+                         normalizer=args.normalizer)
     tuned = None
     if args.tune_weights:
         from avhubert_ami.weight_grid import grid_values, tune_weights
@@ -249,6 +293,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
               f"({args.tune_split} WER {tuned.chosen['wer']:.2f}) -> {os.path.join(out, 'weights.json')}")
     print(json.dumps(result.summary()))
     print(f"{args.split} ({'+'.join(result.modalities)}): WER {result.wer:.2f} CER {result.cer:.2f} "
+          f"({result.normalizer} normalizer) "
           f"on {result.n_utterances} utterances -> {out}")
     return 0
 

@@ -1,25 +1,76 @@
-"""Word and character error rates (editdistance), shared by validation, scorers and decoding."""
+"""Word and character error rates (editdistance), shared by validation, scorers and decoding.
+
+Three text normalisers (``NORMALIZERS``), applied to hypothesis and reference alike before scoring:
+
+* ``basic`` (default, this plugin's historical one): lower case, punctuation removed (apostrophes kept,
+  hyphens removed too), whitespace collapsed.
+* ``kaldi``: the convention of the Kaldi / ESPnet / icefall AMI recipes: upper case, punctuation removed
+  (apostrophes kept), hyphens as spaces (``MM-HMM`` -> ``MM HMM``), filled pauses kept and scored.
+* ``whisper``: the Open ASR Leaderboard's: Whisper's ``EnglishTextNormalizer`` (the ``whisper-normalizer``
+  package): filled pauses (um, uh, hmm, mm) dropped, numbers and British/American spellings standardised.
+"""
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
-from typing import Iterable, Tuple
+from typing import Callable, Iterable, Tuple
 
 import editdistance
 
 _PUNCT = re.compile(r"[^\w\s']", flags=re.UNICODE)
+_KALDI_PUNCT = re.compile(r"[^\w\s'-]", flags=re.UNICODE)
+
+NORMALIZERS = ("basic", "kaldi", "whisper")
+DEFAULT_NORMALIZER = "basic"
 
 
-def normalize_text(text: str) -> str:
-    """Lower-case, strip punctuation (apostrophes kept) and collapse whitespace."""
+def _basic(text: str) -> str:
     text = unicodedata.normalize("NFKC", text).lower()
     return " ".join(_PUNCT.sub(" ", text).split())
 
 
-def error_counts(hyp: str, ref: str, char_level: bool = False) -> Tuple[int, int]:
+def _kaldi(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text).upper()
+    text = _KALDI_PUNCT.sub(" ", text).replace("-", " ")
+    # quotes used as quotes (not in-word apostrophes: "don't", "JAMES'") carry no word
+    words = [w.strip("'") if w.startswith("'") else w for w in text.split()]
+    return " ".join(w for w in words if w)
+
+
+@functools.lru_cache(maxsize=1)
+def _whisper_normalizer() -> Callable[[str], str]:
+    try:
+        from whisper_normalizer.english import EnglishTextNormalizer
+    except ImportError as err:  # a clear message instead of a bare ModuleNotFoundError deep in scoring
+        raise ImportError("the 'whisper' normalizer needs the whisper-normalizer package: "
+                          "pip install whisper-normalizer (or pip install -e '.[transcribe]')") from err
+    return EnglishTextNormalizer()
+
+
+def _whisper(text: str) -> str:
+    return " ".join(_whisper_normalizer()(unicodedata.normalize("NFKC", text)).split())
+
+
+_FUNCS = {"basic": _basic, "kaldi": _kaldi, "whisper": _whisper}
+
+
+def check_normalizer(name: str) -> str:
+    """``name`` if it is one of :data:`NORMALIZERS`, else ValueError listing them."""
+    if name not in _FUNCS:
+        raise ValueError(f"unknown normalizer {name!r}: choose one of {', '.join(NORMALIZERS)}")
+    return name
+
+
+def normalize_text(text: str, normalizer: str = DEFAULT_NORMALIZER) -> str:
+    """Normalise ``text`` for scoring with one of :data:`NORMALIZERS` (see the module docstring)."""
+    return _FUNCS[check_normalizer(normalizer)](text)
+
+
+def error_counts(hyp: str, ref: str, char_level: bool = False, normalizer: str = DEFAULT_NORMALIZER) -> Tuple[int, int]:
     """Edit distance and reference length, in words (default) or characters (spaces excluded)."""
-    hyp, ref = normalize_text(hyp), normalize_text(ref)
+    hyp, ref = normalize_text(hyp, normalizer), normalize_text(ref, normalizer)
     if char_level:
         h, r = list(hyp.replace(" ", "")), list(ref.replace(" ", ""))
     else:
@@ -27,14 +78,15 @@ def error_counts(hyp: str, ref: str, char_level: bool = False) -> Tuple[int, int
     return editdistance.eval(h, r), len(r)
 
 
-def error_rate(hyps: Iterable[str], refs: Iterable[str], char_level: bool = False) -> float:
+def error_rate(hyps: Iterable[str], refs: Iterable[str], char_level: bool = False,
+               normalizer: str = DEFAULT_NORMALIZER) -> float:
     """Corpus-level WER (or CER) in percent: total edits / total reference length."""
     hyps, refs = list(hyps), list(refs)
     if len(hyps) != len(refs):
         raise ValueError(f"{len(hyps)} hypotheses but {len(refs)} references")
     errors = length = 0
     for h, r in zip(hyps, refs):
-        e, n = error_counts(h, r, char_level)
+        e, n = error_counts(h, r, char_level, normalizer)
         errors += e
         length += n
     return 100.0 * errors / max(length, 1)
@@ -55,7 +107,8 @@ def sentencepiece_to_text(text: str) -> str:
 
 
 def _register_fairseq_scorers() -> None:
-    """Register the ``cer`` scorer for ``fairseq-generate --scoring cer`` (``wer`` is fairseq's own)."""
+    """Register ``fairseq-generate --scoring cer`` and ``--scoring ami_wer`` (fairseq's own ``wer`` has no
+    normaliser choice), each with a ``--<name>-normalizer`` option."""
     from dataclasses import field, make_dataclass
 
     from fairseq.dataclass import FairseqDataclass
@@ -64,21 +117,33 @@ def _register_fairseq_scorers() -> None:
     if "cer" in SCORER_REGISTRY:
         return
 
+    def normalizer_field(prefix: str):
+        # a plain str (not a ChoiceEnum) keeps the option printable in results; checked when the scorer is built
+        return (f"{prefix}_normalizer", str, field(
+            default=DEFAULT_NORMALIZER,
+            metadata={"help": f"text normaliser applied to both sides: {', '.join(NORMALIZERS)} "
+                      "(avhubert_ami.scoring)"},
+        ))
+
     # make_dataclass: real (not string) annotations, which fairseq's argparse generation needs
     CerScorerConfig = make_dataclass("CerScorerConfig", [(
         "cer_keep_case_punct", bool, field(
             default=False,
-            metadata={"help": "score raw characters (default: lower-case, punctuation stripped, as "
-                      "avhubert_ami.scoring.normalize_text does for the references)"},
+            metadata={"help": "score raw characters (default: normalised by --cer-normalizer)"},
         ),
-    )], bases=(FairseqDataclass,))
+    ), normalizer_field("cer")], bases=(FairseqDataclass,))
+    AmiWerScorerConfig = make_dataclass("AmiWerScorerConfig", [normalizer_field("ami_wer")],
+                                        bases=(FairseqDataclass,))
 
-    @register_scorer("cer", dataclass=CerScorerConfig)
-    class CerScorer(BaseScorer):
-        """Character error rate in percent over the corpus (spaces excluded), sentencepiece-aware."""
+    class _EditScorer(BaseScorer):
+        """Corpus error rate in percent (edits / reference length), sentencepiece-aware."""
+
+        char_level = False
+        label = "WER"
 
         def __init__(self, cfg):
             super().__init__(cfg)
+            self.normalizer = check_normalizer(getattr(cfg, self.prefix + "_normalizer", DEFAULT_NORMALIZER))
             self.reset()
 
         def reset(self) -> None:
@@ -87,20 +152,40 @@ def _register_fairseq_scorers() -> None:
 
         def add_string(self, ref: str, pred: str) -> None:
             ref, pred = sentencepiece_to_text(ref), sentencepiece_to_text(pred)
-            if self.cfg.cer_keep_case_punct:
-                r, h = list(ref.replace(" ", "")), list(pred.replace(" ", ""))
-                self.distance += editdistance.eval(h, r)
-                self.ref_length += len(r)
-            else:
-                e, n = error_counts(pred, ref, char_level=True)
-                self.distance += e
-                self.ref_length += n
+            e, n = error_counts(pred, ref, char_level=self.char_level, normalizer=self.normalizer)
+            self.distance += e
+            self.ref_length += n
 
         def score(self) -> float:
             return 100.0 * self.distance / self.ref_length if self.ref_length > 0 else 0.0
 
         def result_string(self) -> str:
-            return f"CER: {self.score():.2f}"
+            return f"{self.label} ({self.normalizer} normalizer): {self.score():.2f}"
+
+    @register_scorer("cer", dataclass=CerScorerConfig)
+    class CerScorer(_EditScorer):
+        """Character error rate (spaces excluded)."""
+
+        char_level, label, prefix = True, "CER", "cer"
+
+        def add_string(self, ref: str, pred: str) -> None:
+            if not self.cfg.cer_keep_case_punct:
+                return super().add_string(ref, pred)
+            ref, pred = sentencepiece_to_text(ref), sentencepiece_to_text(pred)
+            r, h = list(ref.replace(" ", "")), list(pred.replace(" ", ""))
+            self.distance += editdistance.eval(h, r)
+            self.ref_length += len(r)
+
+        def result_string(self) -> str:
+            if self.cfg.cer_keep_case_punct:
+                return f"CER (raw characters): {self.score():.2f}"
+            return super().result_string()
+
+    @register_scorer("ami_wer", dataclass=AmiWerScorerConfig)
+    class AmiWerScorer(_EditScorer):
+        """Word error rate with a choice of normaliser (``--ami-wer-normalizer kaldi`` for AMI recipes' numbers)."""
+
+        char_level, label, prefix = False, "WER", "ami_wer"
 
 
 _register_fairseq_scorers()

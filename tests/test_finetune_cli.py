@@ -35,10 +35,12 @@ def test_train_and_eval_writes_checkpoints_and_eval_results(tmp_path, data, monk
     out = tmp_path / "run"
     rc = cli.main(["--output_dir", str(out), "--dataset_name", str(data), "--do_train", "--do_eval",
                    "--max_steps", "2", "--evaluation_strategy", "no", "--generation_num_beams", "1",
-                   "--fp16", "--use_audio", "True", "--use_visual", "True", *FAST])
+                   "--fp16", "--use_audio", "True", "--use_visual", "True", "--normalizer", "kaldi", *FAST])
     assert rc == 0
     assert _num_updates(out / "checkpoints" / "checkpoint_last.pt") == 2
     res = json.loads((out / "eval_results.json").read_text())
+    assert res["normalizer"] == "kaldi"  # --do_eval scores with the chosen normaliser and says so
+    assert json.loads((out / "eval" / "test_audio_video" / "results.json").read_text())["normalizer"] == "kaldi"
     assert res["split"] == "test" and res["checkpoint"].endswith("checkpoint_last.pt")  # no validation -> no best
     assert res["audio_video"]["n_utterances"] == 3
     assert res["audio_only"]["n_utterances"] == 2 and res["video_only"]["n_utterances"] == 2

@@ -27,7 +27,8 @@ def _generate_args(run_dir, scoring, modalities=None, results_path=None):
 
 
 def _parse(out, scoring):
-    score = re.search(rf"Generate test with beam=5: {scoring.upper()}: ([0-9.]+)", out)
+    label = "CER" if scoring == "cer" else "WER"  # our scorers name their normaliser: "WER (kaldi normalizer): x"
+    score = re.search(rf"Generate test with beam=5: {label}(?: \(\w+ normalizer\))?: ([0-9.]+)", out)
     assert score, out[-3000:]
     hyps = dict(re.findall(r"^D-(\d+)\t[-0-9.e]+\t(.*)$", out, flags=re.M))
     return float(score.group(1)), hyps
@@ -51,6 +52,7 @@ def _generate(run_dir, scoring, modalities, tmp_path):
     ("wer", None, 3),            # audio-visual; the audio-only and video-only rows decode with what they have
     ("cer", ["audio"], 2),       # audio-only model input: the row without audio is skipped
     ("wer", ["video"], 2),
+    ("ami_wer", ["audio"], 2),   # our wer scorer (default basic normaliser) equals avhubert-decode's WER
 ])
 def test_fairseq_generate_scores_match_decode_module(tmp_path_factory, tmp_path, scoring, modalities, n_rows):
     from avhubert_ami.decode import decode_split
@@ -61,7 +63,7 @@ def test_fairseq_generate_scores_match_decode_module(tmp_path_factory, tmp_path,
     ours = decode_split(str(run_dir / "checkpoints" / "checkpoint_best.pt"), str(run_dir.parent / "data"), "test",
                         modalities, beam=5, batch_size=1, max_len_a=1.0, max_len_b=10, cpu=True)
     assert ours.n_utterances == n_rows
-    assert score == pytest.approx(ours.wer if scoring == "wer" else ours.cer, abs=0.01)
+    assert score == pytest.approx(ours.cer if scoring == "cer" else ours.wer, abs=0.01)
     assert sorted(h.strip() for h in hyps.values()) == sorted(u.hyp.strip() for u in ours.utterances)
 
 
@@ -80,7 +82,7 @@ def test_decode_cli_writes_hypotheses_references_and_json(tmp_path_factory, tmp_
     refs = [line.split("\t", 1)[1] for line in (out / "ref.txt").read_text().splitlines()]
     assert ids == ["test_000", "test_001", "test_002"] and res["n_utterances"] == 3
     assert refs == (data / "test.wrd").read_text().splitlines()
-    assert res["modalities"] == ["audio", "video"] and res["beam"] == 2
+    assert res["modalities"] == ["audio", "video"] and res["beam"] == 2 and res["normalizer"] == "basic"
     words = sum(u["words"] for u in res["utterances"])
     assert res["wer"] == pytest.approx(100 * sum(u["word_errors"] for u in res["utterances"]) / words)
     assert 0 <= res["cer"] <= 100 * max(1, max(len(u["hyp"]) for u in res["utterances"]))

@@ -33,7 +33,7 @@ def test_cer_scorer_matches_error_rate(pieces):
     assert scorer.score() == pytest.approx(expected)
     # hello world -> hello word: 1 edit; thecatsat -> thehatsaton: 3 edits; 10 + 9 ref chars
     assert expected == pytest.approx(100 * 4 / 19)
-    assert scorer.result_string() == f"CER: {expected:.2f}"
+    assert scorer.result_string() == f"CER (basic normalizer): {expected:.2f}"
 
 
 def test_cer_keep_case_punct_counts_raw_characters():

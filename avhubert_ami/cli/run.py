@@ -287,14 +287,17 @@ def evaluate(plan: Plan) -> Dict[str, object]:
     modes = EVAL_MODES if trained_with == ["audio", "video"] else {f"{trained_with[0]}_only": trained_with}
     beam = a.generation_num_beams or 5
     options = decode_options(a)
-    results: Dict[str, object] = {"checkpoint": str(ckpt), "split": split, "beam": beam, **options}
+    normalizer = a.normalizer or "basic"
+    results: Dict[str, object] = {"checkpoint": str(ckpt), "split": split, "beam": beam, "normalizer": normalizer,
+                                  **options}
     for name, mods in modes.items():
         r = decode_split(str(ckpt), str(data_dir), split, mods, beam=beam,
                          batch_size=a.per_device_eval_batch_size or 8, cpu=not plan.ctx.cuda or bool(a.cpu),
-                         **options)
+                         normalizer=normalizer, **options)
         write_results(r, str(plan.ctx.output_dir / "eval" / f"{split}_{name}"))
         results[name] = {"wer": r.wer, "cer": r.cer, "n_utterances": r.n_utterances}
-        logger.info("eval %s %s: WER %.2f CER %.2f (%d utterances)", split, name, r.wer, r.cer, r.n_utterances)
+        logger.info("eval %s %s: WER %.2f CER %.2f (%d utterances, %s normalizer)", split, name, r.wer, r.cer,
+                    r.n_utterances, normalizer)
     first = next(iter(modes))
     results["eval_wer"], results["eval_cer"] = results[first]["wer"], results[first]["cer"]
     with atomic_write(str(plan.ctx.output_dir / "eval_results.json")) as f:

@@ -266,6 +266,9 @@ FLAGS: Tuple[Flag, ...] = (
          "LMDIR/checkpoint_best.pt)"),
     Flag("lm_weight", non_negative_float, "--do_eval: weight of the --lm_path language model's log-probabilities"),
     Flag("eval_split", str, "split decoded by --do_eval (default: test, or valid when there is no test.tsv)"),
+    Flag("normalizer", str, "text normaliser of the validation WER/CER and of --do_eval (task.eval_wer_normalizer): "
+         "basic, kaldi (AMI recipes) or whisper (Open ASR Leaderboard)", _set("task.eval_wer_normalizer"),
+         choices=("basic", "kaldi", "whisper")),
     Flag("cpu", str2bool, "train on CPU even when a GPU is visible (common.cpu)", is_bool=True),
     Flag("cpu_ddp_world_size", positive_int, "CPU data-parallel training with N gloo processes on this machine "
          "(one fairseq process per rank, started by this script)"),

@@ -30,7 +30,7 @@ from omegaconf import MISSING, DictConfig, open_dict
 from avhubert_ami.data.dataset import AVHubertDataset, DataOptions
 from avhubert_ami.data.manifest import load_split, split_paths
 from avhubert_ami.data.noise import build_noise_mixer
-from avhubert_ami.scoring import error_counts
+from avhubert_ami.scoring import check_normalizer, error_counts
 from avhubert_ami.tasks.generator import AVSequenceGenerator
 
 logger = logging.getLogger(__name__)
@@ -108,6 +108,10 @@ class AMIAVConfig(FairseqDataclass):
         default=0.0,
         metadata={"help": "decoding (fairseq-generate, validation WER): joint CTC/attention beam search, score = "
                   "(1-w)*attention + w*CTC prefix score; needs a model with a CTC head; 0 = attention only"},
+    )
+    eval_wer_normalizer: str = field(
+        default="basic", metadata={"help": "text normaliser of the validation wer/cer: basic, kaldi or whisper "
+                                   "(avhubert_ami.scoring)"},
     )
 
 
@@ -196,6 +200,7 @@ class AMIAVTask(FairseqTask):
             self.state.add_factory("dictionaries", self.load_dictionaries)
         self._bpe = None
         self.blank_symbol = "<s>"
+        check_normalizer(getattr(cfg, "eval_wer_normalizer", "basic"))  # fail at start, not at the first validation
 
     @classmethod
     def setup_task(cls, cfg: AMIAVConfig, **kwargs) -> "AMIAVTask":
@@ -359,7 +364,8 @@ class AMIAVTask(FairseqTask):
             target = sample["target"][i]
             ref_text = self.decode_tokens(target[target != pad])
             for (e_key, n_key), char_level in ((WER_KEYS[:2], False), (WER_KEYS[2:], True)):
-                errors, length = error_counts(hyp_text, ref_text, char_level=char_level)
+                errors, length = error_counts(hyp_text, ref_text, char_level=char_level,
+                                              normalizer=self.cfg.eval_wer_normalizer)
                 counts[e_key] += errors
                 counts[n_key] += length
             if self.cfg.eval_wer_print_samples and i == 0:

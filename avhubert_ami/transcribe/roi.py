@@ -1,0 +1,57 @@
+"""Mouth-ROI frames of a time range of a video, at 25 fps and 96x96: from a face video through the
+preprocessing's landmark + alignment code (the geometry of the training data), or from a ready-made lip clip."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from avhubert_ami.data.errors import MediaError
+from avhubert_ami.transcribe.media import iter_frames
+
+FPS = 25.0
+
+
+def fit_frames(frames: np.ndarray, n: int) -> np.ndarray:
+    """Trim, or pad by repeating the last frame, to exactly ``n`` frames (the segment's 25 fps length)."""
+    if len(frames) >= n:
+        return frames[:n]
+    return np.concatenate([frames, np.repeat(frames[-1:], n - len(frames), axis=0)])
+
+
+def face_mouth_crops(path: str, start: float, end: float, fps: float, backend: str = "auto",
+                     min_face_fraction: float = 0.5) -> Optional[np.ndarray]:
+    """Gray ``uint8 (T, 96, 96)`` mouth crops of ``[start, end)`` s of a face video at ``fps``, or None when a face
+    is found in fewer than ``min_face_fraction`` of the frames (the segment is then decoded without video).
+
+    Frames are streamed twice through ``preprocess.mouth_roi.crop_mouth_stream`` (landmarks, then crops), so only
+    the 96x96 output of one segment is held.
+    """
+    # Imported here, not at module level: the ROI code lives in preprocess/ today and a later restructuring may move
+    # it; it also pulls in OpenCV/MediaPipe, which audio-only transcription never needs.
+    from preprocess.mouth_roi import crop_mouth_stream
+
+    n_src = max(1, int(round((end - start) * fps)))
+    where = f"{path} [{start:.2f}-{end:.2f}s]"
+    try:
+        result = crop_mouth_stream(lambda: iter_frames(path, start, end, "rgb24"), n_src, fps, where=where,
+                                   backend=backend)
+    except MediaError as err:
+        if "no face found" in str(err):  # fill_missing's message when no frame has a face
+            return None
+        raise
+    if result.detected.mean() < min_face_fraction:
+        return None
+    return result.frames
+
+
+def lip_clip_frames(path: str, start: float, end: float, fps: float) -> np.ndarray:
+    """Gray ``uint8 (T, 96, 96)`` frames of ``[start, end)`` s of a ready-made mouth clip, resampled to 25 fps and
+    resized to 96x96 like the dataset does for off-size clips."""
+    from avhubert_ami.data.video import conform_video
+
+    frames = list(iter_frames(path, start, end, "gray"))
+    if not frames:
+        raise MediaError(f"{path}: no video frames between {start:.2f}s and {end:.2f}s")
+    return conform_video(np.stack(frames), fps, path, resample_fps=True)
