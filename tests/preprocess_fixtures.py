@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import os
-from typing import Dict, List, Optional
+from typing import Dict, Iterator, List, Optional
 
 import numpy as np
 import soundfile as sf
@@ -108,26 +108,31 @@ def make_hf_dataset(root: str, video_form: str = "path", bad_rows: bool = True) 
 ASTRONAUT_MOUTH = np.array([223.5, 146.0])
 
 
-def astronaut_frames(n: int, size=(288, 352), blank=(), zoom: float = 1.0) -> tuple:
-    """A face clip: the astronaut photo moving and zooming in a ``size`` (H, W) frame, like an AMI
-    close-up (352x288, small face). Returns ``(rgb (n,H,W,3) uint8, mouth centre per frame (n,2))``;
-    frames listed in ``blank`` are uniform gray (no face); ``zoom`` scales the face (0.4: ~50 px wide)."""
+def iter_astronaut_frames(n: int, size=(288, 352), blank=(), zoom: float = 1.0) -> Iterator[tuple]:
+    """``(rgb (H,W,3) uint8, mouth centre (2,))`` per frame of :func:`astronaut_frames`, one at a time
+    (a minutes-long benchmark clip does not fit in memory as RGB)."""
     import cv2
     from skimage import data
 
     img = data.astronaut()
     h, w = size
-    frames, mouths = [], []
+    blank = set(blank)
     for i in range(n):
         s = zoom * (0.9 + 0.2 * i / max(n - 1, 1))
         tx, ty = 15 * np.sin(i / 8), 8 * np.cos(i / 10)
         m = np.array([[s, 0, w / 2 - s * 224 + tx], [0, s, h / 2 - s * 140 + ty]])
-        frames.append(cv2.warpAffine(img, m, (w, h), borderMode=cv2.BORDER_REPLICATE))
-        mouths.append(m[:, :2] @ ASTRONAUT_MOUTH + m[:, 2])
-    frames = np.stack(frames)
-    for i in blank:
-        frames[i] = 128
-    return frames, np.stack(mouths)
+        frame = cv2.warpAffine(img, m, (w, h), borderMode=cv2.BORDER_REPLICATE)
+        if i in blank:
+            frame[:] = 128
+        yield frame, m[:, :2] @ ASTRONAUT_MOUTH + m[:, 2]
+
+
+def astronaut_frames(n: int, size=(288, 352), blank=(), zoom: float = 1.0) -> tuple:
+    """A face clip: the astronaut photo moving and zooming in a ``size`` (H, W) frame, like an AMI
+    close-up (352x288, small face). Returns ``(rgb (n,H,W,3) uint8, mouth centre per frame (n,2))``;
+    frames listed in ``blank`` are uniform gray (no face); ``zoom`` scales the face (0.4: ~50 px wide)."""
+    frames, mouths = zip(*iter_astronaut_frames(n, size, blank, zoom))
+    return np.stack(frames), np.stack(mouths)
 
 
 NXT = 'xmlns:nite="http://nite.sourceforge.net/"'
