@@ -28,7 +28,7 @@ import numpy as np
 from avhubert_ami.data.errors import MediaError
 from avhubert_ami.data.video import resample_frame_indices
 from preprocess import common, media
-from preprocess.landmarks import LandmarkDetector, add_backend_arg
+from preprocess.landmarks import add_backend_arg, shared_detector
 
 VIDEO_EXTS = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".mpg", ".mpeg")
 N_STABLE = 5  # stable points lead every backend's landmark array (preprocess.landmarks)
@@ -112,18 +112,15 @@ def crop_mouth_stream(
     ``buffer_bytes`` (one decode), else it calls ``frames()`` again (a long video never sits in memory)."""
     import cv2
 
-    detector = LandmarkDetector(backend)
+    detector = shared_detector(backend)  # (kept open for the next video of this process)
     found: List[Optional[np.ndarray]] = []
     grays: Optional[List[np.ndarray]] = []
-    try:
-        for frame in _at_25fps(frames(), n_src, fps):
-            found.append(detector.detect(frame))
-            if grays is not None:
-                grays.append(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY))
-                if len(grays) * grays[0].nbytes > buffer_bytes:
-                    grays = None
-    finally:
-        detector.close()
+    for frame in _at_25fps(frames(), n_src, fps):
+        found.append(detector.detect(frame))
+        if grays is not None:
+            grays.append(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY))
+            if len(grays) * grays[0].nbytes > buffer_bytes:
+                grays = None
     points, detected = fill_missing(found, where)
     points = smooth(points, window)
     if grays is None:
