@@ -102,10 +102,12 @@ class LandmarkDetector:
             min_detection_confidence=0.5, min_tracking_confidence=0.5,
         )
         self._window_mesh = None  # static face mesh for the window search, made on first need
+        self._window: Optional[Tuple[int, int]] = None  # (x0, y0) of the window a small face was last found in
         self.template = MESH_TEMPLATE
 
     def _init_dlib(self) -> None:
         self._predictor, self._hog = _dlib_models()
+        self._track: Optional[_DlibTrack] = None
         self.template = DLIB_TEMPLATE
 
     def _init_haar(self) -> None:
@@ -124,25 +126,42 @@ class LandmarkDetector:
         if points is not None:
             return points
         # MediaPipe's detector sees the whole frame at 128x128: faces under ~60 px in a CIF close-up
-        # vanish. Look again in overlapping windows of 3/5 of the frame (faces down to ~35 px).
-        import mediapipe as mp
+        # vanish. Look again in overlapping windows of 3/5 of the frame (faces down to ~35 px), first in
+        # the one the face was found in last frame (a small face moves little between frames).
+        h, w = rgb.shape[:2]
+        wh, ww = (3 * h) // 5, (3 * w) // 5
+        windows = [(x0, y0) for y0 in (0, (h - wh) // 2, h - wh) for x0 in (0, (w - ww) // 2, w - ww)]
+        if self._window in windows:
+            windows.remove(self._window)
+            windows.insert(0, self._window)
+        for x0, y0 in windows:
+            points = self._mesh_in_window(rgb, x0, y0)
+            if points is not None:
+                self._window = (x0, y0)
+                return points
+        self._window = None
+        return None
 
+    def _mesh_in_window(self, rgb: np.ndarray, x0: int, y0: int) -> Optional[np.ndarray]:
+        """Points of a face in the 3/5-frame window at ``(x0, y0)`` (static mesh: detector + mesh), or None."""
         if self._window_mesh is None:
+            import mediapipe as mp
+
             self._window_mesh = mp.solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1,
                                                                 refine_landmarks=False, min_detection_confidence=0.5)
         h, w = rgb.shape[:2]
-        wh, ww = (3 * h) // 5, (3 * w) // 5
-        for y0 in (0, (h - wh) // 2, h - wh):
-            for x0 in (0, (w - ww) // 2, w - ww):
-                points = _mesh_points(self._window_mesh, rgb[y0:y0 + wh, x0:x0 + ww])
-                if points is not None:
-                    return points + np.array([x0, y0], dtype=np.float64)
-        return None
+        points = _mesh_points(self._window_mesh, rgb[y0:y0 + (3 * h) // 5, x0:x0 + (3 * w) // 5])
+        return None if points is None else points + np.array([x0, y0], dtype=np.float64)
 
     def _detect_dlib(self, rgb: np.ndarray) -> Optional[np.ndarray]:
         import cv2
 
         gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        if self._track is not None:  # detect once, then track: the predictor on the box the last points give
+            pts = self._track.follow(self._predictor, gray)
+            if pts is not None:
+                return pts[list(DLIB_STABLE_IDS + DLIB_MOUTH_IDS)]
+            self._track = None
         rects, scores, _ = self._hog.run(gray, 1, 0.0)  # upsampled once, as upstream
         if not len(rects):
             found = _dlib_cnn()(gray)
@@ -150,8 +169,10 @@ class LandmarkDetector:
         if not len(rects):
             return None
         # the most confident face (upstream takes the last one found; a shirt can be a "face" too)
-        shape = self._predictor(gray, rects[int(np.argmax(scores))])
+        rect = rects[int(np.argmax(scores))]
+        shape = self._predictor(gray, rect)
         pts = np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float64)
+        self._track = _DlibTrack(rect, pts)
         return pts[list(DLIB_STABLE_IDS + DLIB_MOUTH_IDS)]
 
     def face_box(self, rgb: np.ndarray) -> Optional[np.ndarray]:
@@ -168,11 +189,88 @@ class LandmarkDetector:
         box = self.face_box(rgb)
         return None if box is None else box[:2] + _BOX_POINTS * box[2:]
 
+    def reset(self) -> None:
+        """Forget the previous video (tracking state): the next ``detect`` starts as a new detector's would."""
+        if self.backend == "mediapipe":
+            self._mesh.reset()  # restarts its graph run: ~1/3 of the cost of a new FaceMesh
+            self._window = None
+        elif self.backend == "dlib":
+            self._track = None
+
     def close(self) -> None:
         if self.backend == "mediapipe":
-            self._mesh.close()
-            if self._window_mesh is not None:
-                self._window_mesh.close()
+            for mesh in (self._mesh, self._window_mesh):
+                if mesh is not None:
+                    mesh.close()
+
+
+@functools.lru_cache(maxsize=None)
+def _shared(backend: str) -> LandmarkDetector:
+    return LandmarkDetector(backend)
+
+
+def shared_detector(backend: str = "auto") -> LandmarkDetector:
+    """This process's detector for ``backend``, reset for a new video: one AMI segment after another
+    would otherwise build a MediaPipe graph each (~0.1 s, as long as cropping a 1 s segment)."""
+    detector = _shared(backend)
+    detector.reset()
+    return detector
+
+
+class _DlibTrack:
+    """dlib between detections: the 68-point predictor run on the box the previous frame's points give.
+
+    At a detection the HOG box is stored relative to the points' centre and spread, so a tracked box
+    sits where HOG would put it on the moved face (the predictor's points depend on the box it gets).
+    The detector runs again every ``redetect_every`` frames and when the points jump (tracking lost)."""
+
+    def __init__(self, rect: Any, pts: np.ndarray, redetect_every: int = 25) -> None:
+        centre, spread = _centre_spread(pts)
+        box = np.array([rect.left(), rect.top(), rect.right(), rect.bottom()], dtype=np.float64)
+        self.rel_box = (box - np.tile(centre, 2)) / spread
+        self.pts, self.left = pts, redetect_every - 1
+        self.patch: Optional[np.ndarray] = None  # the face box of the last frame, 32x32, zero-mean unit-norm
+
+    def follow(self, predictor: Any, gray: np.ndarray) -> Optional[np.ndarray]:
+        """The 68 points in ``gray``, or None when it is time to detect again."""
+        import dlib
+
+        if self.left <= 0:
+            return None
+        centre, spread = _centre_spread(self.pts)
+        l, t, r, b = np.rint(np.tile(centre, 2) + self.rel_box * spread).astype(int)
+        shape = predictor(gray, dlib.rectangle(int(l), int(t), int(r), int(b)))
+        pts = np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float64)
+        new_centre, new_spread = _centre_spread(pts)
+        # a face moves a few px and changes size by a few % per frame: more means the points lost it
+        if not (0.85 < new_spread / spread < 1.18) or np.linalg.norm(new_centre - centre) > 0.5 * spread:
+            return None
+        # the predictor puts points on anything, a face or not: the box must still look like last frame's
+        patch = _box_patch(gray, l, t, r, b)
+        if patch is None or (self.patch is not None and float((patch * self.patch).sum()) < 0.7):
+            return None
+        self.pts, self.left, self.patch = pts, self.left - 1, patch
+        return pts
+
+
+def _box_patch(gray: np.ndarray, l: int, t: int, r: int, b: int) -> Optional[np.ndarray]:
+    """The box of ``gray`` at 32x32, zero-mean and unit-norm (for a correlation), or None when flat."""
+    import cv2
+
+    h, w = gray.shape
+    l, t, r, b = max(l, 0), max(t, 0), min(r, w), min(b, h)
+    if r - l < 4 or b - t < 4:
+        return None
+    patch = cv2.resize(gray[t:b, l:r], (32, 32), interpolation=cv2.INTER_AREA).astype(np.float32)
+    patch -= patch.mean()
+    norm = float(np.linalg.norm(patch))
+    return patch / norm if norm > 32.0 else None  # (a flat patch: no face)
+
+
+def _centre_spread(pts: np.ndarray) -> Tuple[np.ndarray, float]:
+    """Centre of landmark points and their RMS distance from it."""
+    centre = pts.mean(0)
+    return centre, float(np.sqrt(((pts - centre) ** 2).sum(1).mean())) or 1.0
 
 
 def _mesh_points(mesh, rgb: np.ndarray) -> Optional[np.ndarray]:

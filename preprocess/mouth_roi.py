@@ -28,7 +28,7 @@ import numpy as np
 from avhubert_ami.data.errors import MediaError
 from avhubert_ami.data.video import resample_frame_indices
 from preprocess import common, media
-from preprocess.landmarks import LandmarkDetector, add_backend_arg
+from preprocess.landmarks import add_backend_arg, shared_detector
 
 VIDEO_EXTS = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".mpg", ".mpeg")
 N_STABLE = 5  # stable points lead every backend's landmark array (preprocess.landmarks)
@@ -98,32 +98,43 @@ def _at_25fps(frames: Iterable[np.ndarray], n_src: int, fps: float) -> Iterator[
             yield frame
 
 
+# Gray source frames kept from the landmark pass for the crop pass, up to this many bytes (~5 min of
+# CIF video); a longer video is decoded a second time instead of sitting in memory.
+GRAY_BUFFER_BYTES = 512 << 20
+
+
 def crop_mouth_stream(
     frames: Callable[[], Iterable[np.ndarray]], n_src: int, fps: float, where: str = "video", window: int = 12,
-    size: int = common.ROI_SIZE, backend: str = "auto",
+    size: int = common.ROI_SIZE, backend: str = "auto", buffer_bytes: int = GRAY_BUFFER_BYTES,
 ) -> RoiResult:
-    """Two passes over ``frames()`` (RGB (H,W,3) frames at ``fps``; landmarks, then crops) so a long
-    video never sits in memory as RGB; returns the 25 fps :class:`RoiResult`."""
+    """Landmarks over ``frames()`` (RGB (H,W,3) frames at ``fps``), then the crops; returns the 25 fps
+    :class:`RoiResult`. The crop pass reuses the gray frames of the first pass while they take at most
+    ``buffer_bytes`` (one decode), else it calls ``frames()`` again (a long video never sits in memory)."""
     import cv2
 
-    detector = LandmarkDetector(backend)
-    try:
-        found = [detector.detect(frame) for frame in _at_25fps(frames(), n_src, fps)]
-    finally:
-        detector.close()
+    detector = shared_detector(backend)  # (kept open for the next video of this process)
+    found: List[Optional[np.ndarray]] = []
+    grays: Optional[List[np.ndarray]] = []
+    for frame in _at_25fps(frames(), n_src, fps):
+        found.append(detector.detect(frame))
+        if grays is not None:
+            grays.append(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY))
+            if len(grays) * grays[0].nbytes > buffer_bytes:
+                grays = None
     points, detected = fill_missing(found, where)
     points = smooth(points, window)
+    if grays is None:
+        grays = (cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY) for frame in _at_25fps(frames(), n_src, fps))
     n_stable = N_STABLE
     out = np.empty((len(points), size, size), dtype=np.uint8)
     transforms = np.empty((len(points), 2, 3))
-    for i, frame in enumerate(_at_25fps(frames(), n_src, fps)):
+    for i, gray in enumerate(grays):
         if i >= len(points):
             break
         m = similarity(points[i, :n_stable], detector.template)
         mouth = points[i, n_stable:] @ m[:, :2].T + m[:, 2]
         m[:, 2] += size / 2.0 - mouth.mean(0)  # mouth centre -> crop centre
         transforms[i] = m
-        gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
         out[i] = cv2.warpAffine(gray, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     return RoiResult(out, transforms, detected, detector.backend)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import os
-from typing import Dict, List, Optional
+from typing import Callable, Dict, Iterator, List, Optional
 
 import numpy as np
 import soundfile as sf
@@ -108,26 +108,31 @@ def make_hf_dataset(root: str, video_form: str = "path", bad_rows: bool = True) 
 ASTRONAUT_MOUTH = np.array([223.5, 146.0])
 
 
-def astronaut_frames(n: int, size=(288, 352), blank=(), zoom: float = 1.0) -> tuple:
-    """A face clip: the astronaut photo moving and zooming in a ``size`` (H, W) frame, like an AMI
-    close-up (352x288, small face). Returns ``(rgb (n,H,W,3) uint8, mouth centre per frame (n,2))``;
-    frames listed in ``blank`` are uniform gray (no face); ``zoom`` scales the face (0.4: ~50 px wide)."""
+def iter_astronaut_frames(n: int, size=(288, 352), blank=(), zoom: float = 1.0) -> Iterator[tuple]:
+    """``(rgb (H,W,3) uint8, mouth centre (2,))`` per frame of :func:`astronaut_frames`, one at a time
+    (a minutes-long benchmark clip does not fit in memory as RGB)."""
     import cv2
     from skimage import data
 
     img = data.astronaut()
     h, w = size
-    frames, mouths = [], []
+    blank = set(blank)
     for i in range(n):
         s = zoom * (0.9 + 0.2 * i / max(n - 1, 1))
         tx, ty = 15 * np.sin(i / 8), 8 * np.cos(i / 10)
         m = np.array([[s, 0, w / 2 - s * 224 + tx], [0, s, h / 2 - s * 140 + ty]])
-        frames.append(cv2.warpAffine(img, m, (w, h), borderMode=cv2.BORDER_REPLICATE))
-        mouths.append(m[:, :2] @ ASTRONAUT_MOUTH + m[:, 2])
-    frames = np.stack(frames)
-    for i in blank:
-        frames[i] = 128
-    return frames, np.stack(mouths)
+        frame = cv2.warpAffine(img, m, (w, h), borderMode=cv2.BORDER_REPLICATE)
+        if i in blank:
+            frame[:] = 128
+        yield frame, m[:, :2] @ ASTRONAUT_MOUTH + m[:, 2]
+
+
+def astronaut_frames(n: int, size=(288, 352), blank=(), zoom: float = 1.0) -> tuple:
+    """A face clip: the astronaut photo moving and zooming in a ``size`` (H, W) frame, like an AMI
+    close-up (352x288, small face). Returns ``(rgb (n,H,W,3) uint8, mouth centre per frame (n,2))``;
+    frames listed in ``blank`` are uniform gray (no face); ``zoom`` scales the face (0.4: ~50 px wide)."""
+    frames, mouths = zip(*iter_astronaut_frames(n, size, blank, zoom))
+    return np.stack(frames), np.stack(mouths)
 
 
 NXT = 'xmlns:nite="http://nite.sourceforge.net/"'
@@ -177,10 +182,14 @@ def _ami_words(mid: str, agent: str, segs: list) -> tuple:
     return words, seg_xml
 
 
-def make_ami_tree(root: str, seconds: float = 4.0, zip_annotations: bool = False, drop_camera: bool = False) -> str:
+def make_ami_tree(root: str, seconds: float = 4.0, zip_annotations: bool = False, drop_camera: bool = False,
+                  meetings: Optional[dict] = None, write_closeup: Optional[Callable[[str], None]] = None) -> str:
     """A tiny AMI corpus in the real layout under ``root``: ``amicorpus/<meeting>/{audio,video}`` with
     headset wavs (16 kHz), a mixed array wav and 25 fps 352x288 close-ups of the astronaut's face,
-    plus hand-written NXT annotations in ``ami_public_manual_1.6.2/`` (or its ``.zip``). Returns ``root``."""
+    plus hand-written NXT annotations in ``ami_public_manual_1.6.2/`` (or its ``.zip``). Returns ``root``.
+
+    ``meetings`` replaces :data:`AMI_MEETINGS` (same form); ``write_closeup(path)`` replaces the close-up
+    writer (default: the same short FFV1 clip for every camera), e.g. for long MPEG-4 benchmark clips."""
     import zipfile
 
     from avhubert_ami.data.audio import write_audio
@@ -188,9 +197,14 @@ def make_ami_tree(root: str, seconds: float = 4.0, zip_annotations: bool = False
     ann = os.path.join(root, "ami_public_manual_1.6.2")
     for sub in ("words", "segments", "corpusResources"):
         os.makedirs(os.path.join(ann, sub), exist_ok=True)
-    rgb, _ = astronaut_frames(int(seconds * 25))
+    if write_closeup is None:
+        rgb, _ = astronaut_frames(int(seconds * 25))
+
+        def write_closeup(path: str) -> None:
+            write_video(path, rgb, fps=25.0)
+
     meetings_xml = [f'<?xml version="1.0" encoding="UTF-8"?>\n<nite:root {NXT}>']
-    for mid, speakers in AMI_MEETINGS.items():
+    for mid, speakers in (AMI_MEETINGS if meetings is None else meetings).items():
         mdir = os.path.join(root, "amicorpus", mid)
         meetings_xml.append(f'  <meeting observation="{mid}" duration="{seconds}">')
         array = 0.0  # the room mix of all headsets
@@ -202,7 +216,7 @@ def make_ami_tree(root: str, seconds: float = 4.0, zip_annotations: bool = False
             array = array + headset / len(speakers)
             if camera is not None:
                 n = camera[-1]
-                write_video(os.path.join(mdir, "video", f"{mid}.Closeup{n}.avi"), rgb, fps=25.0)
+                write_closeup(os.path.join(mdir, "video", f"{mid}.Closeup{n}.avi"))
             words, seg_xml = _ami_words(mid, agent, segs)
             for sub, lines, kind in (("words", words, "words"), ("segments", seg_xml, "segments")):
                 with open(os.path.join(ann, sub, f"{mid}.{agent}.{kind}.xml"), "w") as f:

@@ -1,0 +1,44 @@
+"""The preprocessing CLIs start without fairseq/torch, and the plugin still registers with fairseq later."""
+
+import os
+import subprocess
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+AFTER_PREPROCESS = """
+import sys
+import preprocess.mouth_roi, preprocess.ami_corpus, preprocess.hf_to_manifest, preprocess.media
+print("light", "fairseq" in sys.modules, "torch" in sys.modules)
+import avhubert_ami
+from fairseq import options
+from fairseq.models import ARCH_MODEL_REGISTRY
+from fairseq.tasks import TASK_REGISTRY
+print("registered", "ami_av" in TASK_REGISTRY, "av_hubert_seq2seq" in ARCH_MODEL_REGISTRY,
+      avhubert_ami.models.AVHubertSeq2Seq.__name__)
+parser = options.get_training_parser()  # fairseq's --user-dir path finds the package already imported
+args = options.parse_args_and_arch(parser, sys.argv[1:])
+print("parsed", args.task, args.arch)
+"""
+
+
+def _run(code, *argv):
+    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=300,
+                          cwd=REPO, env=env)
+
+
+def test_preprocessing_imports_skip_fairseq_and_the_plugin_registers_when_fairseq_comes():
+    out = _run(AFTER_PREPROCESS, "/tmp/data", "--user-dir", os.path.join(REPO, "avhubert_ami"),
+               "--task", "ami_av", "--arch", "av_hubert_seq2seq")
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "light False False" in out.stdout
+    assert "registered True True AVHubertSeq2Seq" in out.stdout
+    assert "parsed ami_av av_hubert_seq2seq" in out.stdout
+
+
+def test_plain_import_still_registers_at_once():
+    out = _run("import sys, avhubert_ami; from fairseq.tasks import TASK_REGISTRY; "
+               "print('fairseq' in sys.modules, 'ami_av' in TASK_REGISTRY)")
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "True True" in out.stdout
