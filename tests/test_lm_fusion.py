@@ -30,6 +30,18 @@ def with_ctc_head(checkpoint: Path, out: Path) -> Path:
     return out
 
 
+def without_ctc_head(checkpoint: Path, out: Path) -> Path:
+    """The trained tiny checkpoint as an attention-only model (the tiny_cpu preset now trains a CTC head)."""
+    from avhubert_ami.models.checkpoint import load_checkpoint_state
+
+    state = load_checkpoint_state(str(checkpoint))
+    state["cfg"]["model"]["ctc_head"] = False
+    for key in ("ctc_proj.weight", "ctc_proj.bias"):
+        state["model"].pop(key, None)
+    torch.save(state, out)
+    return out
+
+
 def tiny_lm(tmp_path_factory) -> Path:
     """avhubert-train-lm on the tiny corpus (once per session); checks the re-run resumes instead of redoing."""
     if "lm" not in _LM:
@@ -91,12 +103,13 @@ def test_fairseq_generate_with_lm_and_ctc_weight_matches_decode_module(tmp_path_
     assert [u.hyp for u in plain.utterances] != [u.hyp for u in ours.utterances]  # the weights do something
 
 
-def test_decode_ctc_weight_without_ctc_head_is_a_clear_error(tmp_path_factory):
+def test_decode_ctc_weight_without_ctc_head_is_a_clear_error(tmp_path_factory, tmp_path):
     from avhubert_ami.decode import decode_split
 
     run_dir = trained_checkpoint(tmp_path_factory)
+    ckpt = without_ctc_head(run_dir / "checkpoints" / "checkpoint_best.pt", tmp_path / "attention_only.pt")
     with pytest.raises(ValueError, match="CTC head"):
-        decode_split(str(run_dir / "checkpoints" / "checkpoint_best.pt"), str(run_dir.parent / "data"), "test",
+        decode_split(str(ckpt), str(run_dir.parent / "data"), "test",
                      beam=2, batch_size=1, cpu=True, ctc_weight=0.3)
 
 
