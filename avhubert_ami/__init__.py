@@ -11,3 +11,6 @@ from avhubert_ami import data  # noqa: F401,E402
 from avhubert_ami import tasks  # noqa: F401,E402
 from avhubert_ami import models  # noqa: F401,E402
 from avhubert_ami import scoring  # noqa: F401,E402
+from avhubert_ami import checkpoint_io  # noqa: E402
+
+checkpoint_io.install_fairseq_patches()  # atomic checkpoint copies, verified resume, named load errors
