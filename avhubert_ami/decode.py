@@ -12,6 +12,7 @@ manifest lacks a modality are decoded with the modality they have.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import logging
 import os
@@ -92,6 +93,7 @@ def decode_split(
     import torch
     from fairseq import checkpoint_utils, utils
     from fairseq.dataclass.configs import GenerationConfig
+    from fairseq.dataclass.utils import overwrite_args_by_name
     from tqdm import tqdm
 
     import avhubert_ami  # noqa: F401  (registers task/models; safe checkpoint loading)
@@ -102,13 +104,16 @@ def decode_split(
                  "noise_prob": 0.0, "noise_wav": None}
     if modalities:
         overrides["modalities"] = list(modalities)
-    models, cfg, task = checkpoint_utils.load_model_ensemble_and_task([checkpoint], arg_overrides=overrides)
+    state = checkpoint_utils.load_checkpoint_to_cpu(checkpoint)
+    trained_task_cfg = copy.deepcopy(state["cfg"]["task"])  # before overrides: what the model was trained with
+    overwrite_args_by_name(state["cfg"], overrides)
+    models, cfg, task = checkpoint_utils.load_model_ensemble_and_task([checkpoint], state=state)
     use_cuda = torch.cuda.is_available() and not cpu
     for m in models:
         m.eval()
         if use_cuda:
             m.cuda()
-    task.load_dataset(split, task_cfg=cfg.task)
+    task.load_dataset(split, task_cfg=trained_task_cfg)  # as fairseq-generate: warns on untrained modalities
     dataset = task.dataset(split)
     itr = task.get_batch_iterator(
         dataset=dataset, max_sentences=batch_size, max_positions=None, ignore_invalid_inputs=False,
@@ -189,11 +194,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if not os.path.exists(path):
             print(f"avhubert-decode: error: {what}: {path} does not exist", file=sys.stderr)
             return 2
-    result = decode_split(args.path, args.data, args.split, mods, args.beam, args.batch_size,
-                          args.max_len_a, args.max_len_b, args.cpu)
-    out = args.results_dir or os.path.join(
-        os.path.dirname(os.path.abspath(args.path)), f"decode_{args.split}_{'+'.join(result.modalities)}")
-    write_results(result, out)
+    from avhubert_ami.cli_errors import USER_ERRORS, report_user_error
+
+    try:
+        if args.results_dir:  # fail before decoding, not after
+            os.makedirs(args.results_dir, exist_ok=True)
+        result = decode_split(args.path, args.data, args.split, mods, args.beam, args.batch_size,
+                              args.max_len_a, args.max_len_b, args.cpu)
+        out = args.results_dir or os.path.join(
+            os.path.dirname(os.path.abspath(args.path)), f"decode_{args.split}_{'+'.join(result.modalities)}")
+        write_results(result, out)
+    except USER_ERRORS as e:  # refused/unreadable checkpoint, bad manifest row, unwritable results dir: one line
+        return report_user_error("avhubert-decode", e)
     print(json.dumps(result.summary()))
     print(f"{args.split} ({'+'.join(result.modalities)}): WER {result.wer:.2f} CER {result.cer:.2f} "
           f"on {result.n_utterances} utterances -> {out}")
