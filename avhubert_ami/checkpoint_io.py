@@ -138,6 +138,34 @@ def resume_candidate(save_dir: str, suffix: str = "") -> Tuple[Optional[str], Op
     return None, problem
 
 
+def _nothing_intact(last: str, problem: str, save_dir: str) -> CheckpointReadError:
+    return CheckpointReadError(
+        f"{last} is {problem} and {save_dir} holds no intact checkpoint*.pt to resume from: move it away to start "
+        "training over")
+
+
+def check_resume(save_dir: str) -> Optional[str]:
+    """Pre-flight of a resume in ``save_dir`` (the guide CLI, before it starts fairseq): the checkpoint it will load
+    (None on a first launch). Raises :class:`CheckpointReadError` when nothing intact is left and
+    :class:`UnsafeCheckpointError` when that file pickles a class outside the allowlist (checked by a memory-mapped
+    safe load: no tensor data is read)."""
+    import torch
+
+    from avhubert_ami.models.checkpoint import unsafe_pickle_requested
+
+    path, problem = resume_candidate(save_dir)
+    if problem is not None and path is None:
+        raise _nothing_intact(os.path.join(save_dir, "checkpoint_last.pt"), problem, save_dir)
+    if path is not None and not unsafe_pickle_requested():
+        with open(path, "rb") as f:
+            zipped = f.read(2) == b"PK"
+        try:
+            torch.load(path, map_location="cpu", weights_only=True, mmap=zipped)
+        except pickle.UnpicklingError as err:
+            raise UnsafeCheckpointError(refusal_message(path, err)) from err
+    return path
+
+
 def _strip_suffix(path: str, suffix: str) -> str:
     # fairseq appends the suffix to a non-default restore_file itself
     return path[: -len(suffix + ".pt")] + ".pt" if suffix else path
@@ -152,9 +180,7 @@ def _verified_restore_cfg(cfg, suffix: str):
         return cfg
     last = os.path.join(cfg.save_dir, f"checkpoint_last{suffix}.pt")
     if path is None:
-        raise CheckpointReadError(
-            f"{last} is {problem} and {cfg.save_dir} holds no intact checkpoint*.pt to resume from: move it away "
-            "to start training over")
+        raise _nothing_intact(last, problem, cfg.save_dir)
     logger.warning("%s is %s: resuming from %s, the newest intact checkpoint (the next save replaces %s)",
                    last, problem, path, os.path.basename(last))
     cfg = copy.deepcopy(cfg)

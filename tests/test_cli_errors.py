@@ -76,3 +76,12 @@ def test_decode_of_a_truncated_checkpoint(tmp_path, data, capsys):
     path.write_bytes(path.read_bytes()[:100_000])
     assert decode.main(["--path", str(path), "--data", data, "--cpu"]) == 2
     assert f"{path}: unreadable checkpoint, truncated" in _one_error_line(capsys.readouterr().err)
+
+
+def test_resume_with_no_intact_checkpoint_left(tmp_path, data, capsys):
+    last = tmp_path / "o" / "checkpoints" / "checkpoint_last.pt"
+    last.parent.mkdir(parents=True)
+    last.write_bytes(b"PK\x03\x04 cut short")
+    assert cli.main(["--output_dir", str(tmp_path / "o"), "--dataset_name", data, "--do_train"]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert f"{last} is truncated or corrupt" in line and "move it away" in line

@@ -68,6 +68,17 @@ def test_finetune_cli_do_eval_of_the_runs_own_checkpoint(evil, data, tmp_path, c
     _assert_one_message(capsys.readouterr().err, ckpts / "checkpoint_best.pt", marker)
 
 
+def test_finetune_cli_resume_of_the_runs_own_checkpoint(evil, data, tmp_path, capsys):
+    from avhubert_ami.cli import run as cli
+
+    path, marker = evil
+    last = tmp_path / "o" / "checkpoints" / "checkpoint_last.pt"
+    last.parent.mkdir(parents=True)
+    last.write_bytes(path.read_bytes())
+    assert cli.main(["--output_dir", str(tmp_path / "o"), "--dataset_name", data, "--do_train"]) == 2
+    _assert_one_message(capsys.readouterr().err, last, marker)
+
+
 def test_avhubert_decode(evil, data, tmp_path, capsys):
     from avhubert_ami import decode
 

@@ -140,6 +140,10 @@ def prepare(args) -> Plan:
             raise UsageError(f"--do_eval without --do_train needs a fine-tuned checkpoint: {output_dir}/checkpoints "
                              f"has none, and {given}")
     check_writable(output_dir)
+    if args.do_train:  # a resume's checkpoint: refused or unreadable -> one line here, not a trainer traceback
+        from avhubert_ami.checkpoint_io import check_resume
+
+        check_resume(str(output_dir / "checkpoints"))
     preset = args.config_name or (info.preset if info else "tiny_cpu")
     data_dir = resolve_dataset(args.dataset_name, output_dir) if args.dataset_name else None
     if info is not None and info.kind == "seq2seq" and data_dir is not None and info.vocab_size is not None:
