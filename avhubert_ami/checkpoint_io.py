@@ -12,7 +12,8 @@ they hold for ``fairseq-hydra-train`` / ``fairseq-train`` / ``fairseq-generate``
   the new one is complete; on error the temporary is removed and the error raised).
 * **verified resume** -- before fairseq restores ``checkpoint_last.pt`` it is checked (:func:`checkpoint_problem`:
   zip directory + CRC of every member). An unreadable one is reported by name and training resumes from the
-  newest intact ``checkpoint*.pt`` of the save dir (:func:`resume_candidate`); with none, a clear error.
+  newest intact ``checkpoint*.pt`` of the save dir (:func:`resume_candidate`); with none, a clear error. The guide
+  CLI runs the same check, plus a safe-unpickling one, before it starts fairseq (:func:`check_resume`).
 * **finished runs** -- a resumed run that already reached ``max_update`` or ``max_epoch`` stops with a message
   and exit status 0 before training (fairseq itself would take one more update per re-run).
 * **named load errors** -- ``checkpoint_utils.load_checkpoint_to_cpu`` failures name the file: a class refused by
