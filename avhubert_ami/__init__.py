@@ -23,6 +23,9 @@ def _register() -> None:
     """Import the fairseq components (their import registers them)."""
     for name in _COMPONENTS:
         importlib.import_module(f"{__name__}.{name}")
+    from avhubert_ami import checkpoint_io
+
+    checkpoint_io.install_fairseq_patches()  # atomic checkpoint copies, verified resume, named load errors
 
 
 def _without_fairseq() -> bool:

@@ -19,6 +19,7 @@ validation split over a small grid and applies the best to ``--split`` (see :mod
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import logging
 import os
@@ -145,6 +146,7 @@ def decode_split(
     import torch
     from fairseq import checkpoint_utils, utils
     from fairseq.dataclass.configs import GenerationConfig
+    from fairseq.dataclass.utils import overwrite_args_by_name
     from tqdm import tqdm
 
     import avhubert_ami  # noqa: F401  (registers task/models; safe checkpoint loading)
@@ -155,7 +157,10 @@ def decode_split(
                  "noise_prob": 0.0, "noise_wav": None}
     if modalities:
         overrides["modalities"] = list(modalities)
-    models, cfg, task = checkpoint_utils.load_model_ensemble_and_task([checkpoint], arg_overrides=overrides)
+    state = checkpoint_utils.load_checkpoint_to_cpu(checkpoint)
+    trained_task_cfg = copy.deepcopy(state["cfg"]["task"])  # before overrides: what the model was trained with
+    overwrite_args_by_name(state["cfg"], overrides)
+    models, cfg, task = checkpoint_utils.load_model_ensemble_and_task([checkpoint], state=state)
     use_cuda = torch.cuda.is_available() and not cpu
     for m in models:
         m.eval()
@@ -163,7 +168,7 @@ def decode_split(
             m.cuda()
     # set after loading: a checkpoint saved before ctc_weight existed has no such key for arg_overrides to replace
     task.cfg.ctc_weight = float(ctc_weight)
-    task.load_dataset(split, task_cfg=cfg.task)
+    task.load_dataset(split, task_cfg=trained_task_cfg)  # as fairseq-generate: warns on untrained modalities
     dataset = task.dataset(split)
     itr = task.get_batch_iterator(
         dataset=dataset, max_sentences=batch_size, max_positions=None, ignore_invalid_inputs=False,
@@ -268,27 +273,32 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if not os.path.exists(path):
             print(f"avhubert-decode: error: {what}: {path} does not exist", file=sys.stderr)
             return 2
+    from avhubert_ami.cli_errors import USER_ERRORS, report_user_error
+
     decode_kwargs = dict(modalities=mods, beam=args.beam, batch_size=args.batch_size, max_len_a=args.max_len_a,
                          max_len_b=args.max_len_b, cpu=args.cpu, lm_path=args.lm_path,
                          normalizer=args.normalizer)
     tuned = None
-    if args.tune_weights:
-        from avhubert_ami.weight_grid import grid_values, tune_weights
+    try:
+        if args.results_dir:  # fail before decoding, not after
+            os.makedirs(args.results_dir, exist_ok=True)
+        if args.tune_weights:
+            from avhubert_ami.weight_grid import grid_values, tune_weights
 
-        try:
-            grid = grid_values(args.path, args.lm_path, args.ctc_weights, args.lm_weights, args.tune_split, args.split)
-        except ValueError as e:
-            print(f"avhubert-decode: error: {e}", file=sys.stderr)
-            return 2
-        tuned = tune_weights(args.path, args.data, grid, args.tune_split, **decode_kwargs)
-        args.ctc_weight, args.lm_weight = tuned.chosen["ctc_weight"], tuned.chosen["lm_weight"]
-    result = decode_split(args.path, args.data, args.split, ctc_weight=args.ctc_weight, lm_weight=args.lm_weight,
-                          **decode_kwargs)
-    out = args.results_dir or os.path.join(
-        os.path.dirname(os.path.abspath(args.path)), f"decode_{args.split}_{'+'.join(result.modalities)}")
-    write_results(result, out)
+            grid = grid_values(args.path, args.lm_path, args.ctc_weights, args.lm_weights, args.tune_split,
+                               args.split)
+            tuned = tune_weights(args.path, args.data, grid, args.tune_split, **decode_kwargs)
+            args.ctc_weight, args.lm_weight = tuned.chosen["ctc_weight"], tuned.chosen["lm_weight"]
+        result = decode_split(args.path, args.data, args.split, ctc_weight=args.ctc_weight,
+                              lm_weight=args.lm_weight, **decode_kwargs)
+        out = args.results_dir or os.path.join(
+            os.path.dirname(os.path.abspath(args.path)), f"decode_{args.split}_{'+'.join(result.modalities)}")
+        write_results(result, out)
+        if tuned is not None:
+            tuned.write(out)
+    except USER_ERRORS as e:  # refused/unreadable checkpoint, bad manifest row, unwritable dir, bad grid: one line
+        return report_user_error("avhubert-decode", e)
     if tuned is not None:
-        tuned.write(out)
         print(f"weights tuned on {args.tune_split}: ctc_weight {args.ctc_weight} lm_weight {args.lm_weight} "
               f"({args.tune_split} WER {tuned.chosen['wer']:.2f}) -> {os.path.join(out, 'weights.json')}")
     print(json.dumps(result.summary()))

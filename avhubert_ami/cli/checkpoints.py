@@ -50,17 +50,22 @@ def _cfg_of(state: Dict[str, Any]) -> Dict[str, Any]:
     return OmegaConf.to_container(cfg, resolve=False)
 
 
-def inspect_checkpoint(path: str) -> CheckpointInfo:
-    """Load ``path`` safely (avhubert_ami.models.checkpoint) and summarise it; clear error when it is not AV-HuBERT."""
-    from avhubert_ami.models.checkpoint import load_checkpoint_state
+def inspect_checkpoint(path: str, flag: str = "--model_name_or_path") -> CheckpointInfo:
+    """Load ``path`` safely (avhubert_ami.models.checkpoint) and summarise it; clear error when it is not AV-HuBERT.
+
+    ``flag`` names where the path came from in messages (``"checkpoint"`` when the driver found it itself).
+    """
+    from avhubert_ami.models.checkpoint import UnsafeCheckpointError, load_checkpoint_state
 
     p = Path(path).expanduser().resolve()
     if not p.is_file():
-        raise UsageError(f"--model_name_or_path {path}: no such file (an AV-HuBERT .pt checkpoint is expected)")
+        raise UsageError(f"{flag} {path}: no such file (an AV-HuBERT .pt checkpoint is expected)")
     try:
         state = load_checkpoint_state(str(p))
+    except UnsafeCheckpointError as e:  # already names the file, the class and the opt-in
+        raise UsageError(str(e)) from e
     except Exception as e:  # noqa: BLE001 - re-raised with the file named
-        raise UsageError(f"--model_name_or_path {p}: cannot be read as a fairseq checkpoint: {e}") from e
+        raise UsageError(f"{flag} {p}: cannot be read as a fairseq checkpoint: {e}") from e
     cfg = _cfg_of(state)
     model = cfg.get("model") or {}
     name = model.get("_name")
@@ -71,7 +76,7 @@ def inspect_checkpoint(path: str) -> CheckpointInfo:
         w2v = model.get("w2v_args") or {}
         enc = (w2v.get("model") if isinstance(w2v, dict) else None) or model
     else:
-        raise UsageError(f"--model_name_or_path {p}: model {name!r} is not an AV-HuBERT checkpoint "
+        raise UsageError(f"{flag} {p}: model {name!r} is not an AV-HuBERT checkpoint "
                          f"(expected one of {PRETRAIN_MODELS + SEQ2SEQ_MODELS})")
     vocab = None
     emb = state.get("model", {}).get("decoder.embed_tokens.weight")

@@ -67,9 +67,9 @@ def resolve_dataset(dataset_name: str, output_dir: Path) -> Path:
     logger.info("converting HuggingFace dataset %s -> %s", src, out)
     rc = hf_to_manifest.main(["--dataset_name", str(src), "--output_dir", str(out)])
     if rc != 0 or not is_manifest_dir(out):
-        raise RuntimeError(f"preprocess.hf_to_manifest failed on {src} (exit {rc}); see its messages above")
+        raise UsageError(f"preprocess.hf_to_manifest failed on {src} (exit {rc}); see its messages above")
     rc = tokenizer.main(["--manifest_dir", str(out)])  # deterministic: same transcripts -> same spm/dict
     if rc != 0:
-        raise RuntimeError(f"preprocess.tokenizer failed on {out} (exit {rc})")
+        raise UsageError(f"preprocess.tokenizer failed on {out} (exit {rc}); see its messages above")
     marker.write_text(json.dumps({"source": str(src)}))
     return out

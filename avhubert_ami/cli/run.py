@@ -20,8 +20,10 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 from avhubert_ami.cli.trainer_args import RunContext, UsageError, overrides_for, parse_args, validate
+from avhubert_ami.cli_errors import USER_ERRORS, report_user_error
 
 logger = logging.getLogger("finetune_avhubert_ami")
+PROG = "finetune_avhubert_ami.py"
 
 REPO_CONF = Path(__file__).resolve().parents[2] / "conf" / "finetune"
 USER_DIR = Path(__file__).resolve().parents[1]
@@ -105,6 +107,19 @@ def decoder_width_overrides(preset: str, encoder_dim: int) -> Dict[str, str]:
     }
 
 
+def check_writable(output_dir: Path) -> None:
+    """Create ``output_dir`` and make sure files can be written there (before any child process logs into it)."""
+    import tempfile
+
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=output_dir):
+            pass
+    except OSError as e:
+        raise UsageError(f"--output_dir {output_dir}: cannot write there ({e.strerror or e}); choose a writable "
+                         "folder") from e
+
+
 def prepare(args) -> Plan:
     """Validate flags, inspect the checkpoint, resolve the dataset, map flags to hydra overrides."""
     import torch
@@ -123,8 +138,15 @@ def prepare(args) -> Plan:
         raise UsageError("--do_eval needs --dataset_name (the manifest or HuggingFace dataset to decode)")
     if args.do_eval and not args.do_train and not (output_dir / "checkpoints" / "checkpoint_last.pt").exists():
         if info is None or info.kind != "seq2seq":
+            given = "no --model_name_or_path was given" if info is None else \
+                f"--model_name_or_path {info.path} is a {info.kind} checkpoint, not a fine-tuned (seq2seq) one"
             raise UsageError(f"--do_eval without --do_train needs a fine-tuned checkpoint: {output_dir}/checkpoints "
-                             "has none, and --model_name_or_path is not a seq2seq checkpoint")
+                             f"has none, and {given}")
+    check_writable(output_dir)
+    if args.do_train:  # a resume's checkpoint: refused or unreadable -> one line here, not a trainer traceback
+        from avhubert_ami.checkpoint_io import check_resume
+
+        check_resume(str(output_dir / "checkpoints"))
     preset = args.config_name or (info.preset if info else "tiny_cpu")
     data_dir = resolve_dataset(args.dataset_name, output_dir) if args.dataset_name else None
     if info is not None and info.kind == "seq2seq" and data_dir is not None and info.vocab_size is not None:
@@ -283,7 +305,7 @@ def evaluate(plan: Plan) -> Dict[str, object]:
     ckpt = eval_checkpoint(plan)
     data_dir = plan.ctx.data_dir
     split = a.eval_split or ("test" if (data_dir / "test.tsv").is_file() else "valid")
-    trained_with = sorted(inspect_checkpoint(str(ckpt)).modalities)
+    trained_with = sorted(inspect_checkpoint(str(ckpt), flag="checkpoint").modalities)
     modes = EVAL_MODES if trained_with == ["audio", "video"] else {f"{trained_with[0]}_only": trained_with}
     beam = a.generation_num_beams or 5
     options = decode_options(a)
@@ -311,9 +333,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     try:
         plan = prepare(args)
-    except (UsageError, ValueError) as e:
-        print(f"finetune_avhubert_ami.py: error: {e}", file=sys.stderr)
-        return 2
+    except USER_ERRORS as e:
+        return report_user_error(PROG, e)
     if args.do_train:
         rc = train(plan)
         if rc != 0:
@@ -321,7 +342,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.do_eval:
         try:
             evaluate(plan)
-        except UsageError as e:
-            print(f"finetune_avhubert_ami.py: error: {e}", file=sys.stderr)
-            return 2
+        except USER_ERRORS as e:
+            return report_user_error(PROG, e)
     return 0

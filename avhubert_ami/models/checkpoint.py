@@ -90,11 +90,42 @@ def register_safe_globals() -> None:
         os.environ["TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"] = "1"
 
 
+class UnsafeCheckpointError(pickle.UnpicklingError):
+    """A checkpoint pickles a class outside the allowlist; its message is :func:`refusal_message`."""
+
+
+class CheckpointReadError(RuntimeError):
+    """A checkpoint file that cannot be read (truncated, corrupt); the message names the file."""
+
+
+def refused_class(err: BaseException) -> str:
+    """The class (``module.Name``) torch's safe loader refused, from its error text."""
+    text = str(err)
+    # torch words it "Unsupported global: GLOBAL x.Y was not an allowed global" or "Trying to load unsupported
+    # GLOBAL posix.system whose module posix is blocked" depending on its version
+    found = re.search(r"GLOBAL ([\w.]+)|(Can only [^\n]*)", text)
+    if found:
+        return found.group(1) or found.group(2)
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    specific = [ln for ln in lines if not ln.startswith(("Weights only load failed", "Check the documentation"))]
+    return (specific or lines or [type(err).__name__])[0]
+
+
+def refusal_message(path: str, err: BaseException) -> str:
+    """The one message for a refused checkpoint: file, class, why, and how to opt in for a trusted file."""
+    return (
+        f"{path}: refused to load: it pickles {refused_class(err)}, which is not on the AV-HuBERT checkpoint "
+        f"allowlist (unpickling an unknown class can run arbitrary code). If you trust this file, set "
+        f"{UNSAFE_ENV}=1 (or call load_checkpoint_state(..., trust_pickle=True))."
+    )
+
+
 def load_checkpoint_state(path: str, trust_pickle: Optional[bool] = None) -> Dict[str, Any]:
     """Load a fairseq checkpoint to CPU; ``cfg`` becomes a DictConfig (as fairseq's loader does).
 
     Safe by default (allowlist only). ``trust_pickle=True`` (or ``AVHUBERT_AMI_UNSAFE_PICKLE=1``)
-    allows arbitrary classes. Raises FileNotFoundError / pickle.UnpicklingError naming the file.
+    allows arbitrary classes. Raises FileNotFoundError / UnsafeCheckpointError (a pickle.UnpicklingError) naming
+    the file.
     """
     if not os.path.isfile(path):
         raise FileNotFoundError(f"checkpoint not found: {path} (set model.w2v_path to an AV-HuBERT .pt file)")
@@ -103,12 +134,7 @@ def load_checkpoint_state(path: str, trust_pickle: Optional[bool] = None) -> Dic
         with open(path, "rb") as f:
             state = torch.load(f, map_location="cpu", weights_only=not trust)
     except pickle.UnpicklingError as err:
-        found = re.search(r"Unsupported global: GLOBAL (\S+)|(Can only [^\n]*)", str(err))
-        what = (found.group(1) or found.group(2)) if found else str(err).splitlines()[0]
-        raise pickle.UnpicklingError(
-            f"{path}: refused to unpickle {what} (not on the AV-HuBERT checkpoint allowlist). If you trust this "
-            f"file, load it with trust_pickle=True or set {UNSAFE_ENV}=1."
-        ) from err
+        raise UnsafeCheckpointError(refusal_message(path, err)) from err
     if state.get("cfg") is not None and not isinstance(state["cfg"], DictConfig):
         state["cfg"] = OmegaConf.create(state["cfg"], flags={"allow_objects": True})
     return state

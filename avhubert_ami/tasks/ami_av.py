@@ -99,6 +99,17 @@ class AMIAVConfig(FairseqDataclass):
     mono_audio: bool = field(default=False, metadata={"help": "average multi-channel audio instead of failing"})
     label_lowercase: bool = field(default=False, metadata={"help": "lower-case transcripts before sentencepiece"})
     data_seed: int = field(default=1, metadata={"help": "seed of per-(epoch, utterance) augmentation draws"})
+    # resume = uninterrupted run (see README-technical "Failure behaviour"): fairseq reads these two from the task cfg
+    rebuild_batches: bool = field(
+        default=True,
+        metadata={"help": "form the batches anew each epoch (seeded by seed + epoch); fairseq's default (false) "
+                  "keeps those of the epoch the process started in, so a resumed run batched differently"},
+    )
+    persistent_workers: bool = field(
+        default=False,
+        metadata={"help": "keep data-loader workers across epochs; they then keep the epoch they started with, "
+                  "which seeds the augmentation draws (so false: workers restart with the current epoch)"},
+    )
     eval_wer: bool = field(default=False, metadata={"help": "decode valid batches and log wer/cer"})
     eval_wer_beam: int = field(default=1, metadata={"help": "beam size of the validation decode"})
     eval_wer_max_len_a: float = field(default=1.0, metadata={"help": "validation decode: max_len = a * frames + b"})
@@ -303,9 +314,23 @@ class AMIAVTask(FairseqTask):
                 logger.info("task.%s = %r from the checkpoint (was %r)", key, value, getattr(self.cfg, key))
                 setattr(self.cfg, key, value)
 
+    def warn_untrained_modalities(self, task_cfg: Any) -> List[str]:
+        """Warn when ``task.modalities`` asks for a modality the checkpoint's model never trained on (its
+        ``task_cfg.modalities``): that front-end is untrained, so the scores mean nothing. Returns those modalities."""
+        trained = as_list(task_cfg.get("modalities", None) if hasattr(task_cfg, "get")
+                          else getattr(task_cfg, "modalities", None))
+        untrained = [m for m in as_list(self.cfg.modalities) if trained and m not in trained]
+        if untrained:
+            logger.warning(
+                "decoding with %s, which the model never trained on (the checkpoint's task.modalities=%s): its %s "
+                "front-end is untrained and the scores are meaningless; decode with --modalities %s",
+                "+".join(untrained), ",".join(trained), "/".join(untrained), ",".join(trained))
+        return untrained
+
     def load_dataset(self, split: str, combine: bool = False, epoch: int = 1, task_cfg: Any = None, **kwargs) -> None:
         if task_cfg is not None:
             self.adopt_model_input_settings(task_cfg)
+            self.warn_untrained_modalities(task_cfg)
         if not self.cfg.fine_tuning:
             raise NotImplementedError(
                 "pre-training with frame-level cluster labels is not supported by this plugin; "
@@ -326,6 +351,23 @@ class AMIAVTask(FairseqTask):
             noise=noise,
             label_path=split_paths(self.cfg.data, split, self.cfg.label_dir, label)[1],
         )
+
+    def get_batch_iterator(self, dataset, max_tokens=None, max_sentences=None, max_positions=None,
+                           ignore_invalid_inputs=False, required_batch_size_multiple=1, *args, **kwargs):
+        """fairseq's iterator, except that evaluation splits keep every utterance.
+
+        fairseq's ``batch_by_size`` drops the last batch when its size is not a multiple of
+        ``required_batch_size_multiple`` (fairseq-generate/validate default 8): fairseq-generate scored 8 of 10
+        utterances, and crashed (ZeroDivisionError) on 4. Evaluation splits are therefore batched with a multiple
+        of 1 (fairseq-generate, fairseq-validate, avhubert-decode, validation during training); the train split
+        keeps the flag's behaviour.
+        """
+        if required_batch_size_multiple > 1 and not getattr(getattr(dataset, "opts", None), "train", True):
+            logger.info("evaluation split: required_batch_size_multiple=%d ignored (it would drop the last partial "
+                        "batch); every utterance is decoded", required_batch_size_multiple)
+            required_batch_size_multiple = 1
+        return super().get_batch_iterator(dataset, max_tokens, max_sentences, max_positions, ignore_invalid_inputs,
+                                          required_batch_size_multiple, *args, **kwargs)
 
     def max_positions(self) -> Tuple[int, int]:
         return (sys.maxsize, sys.maxsize)

@@ -1,0 +1,49 @@
+"""Decoding with a modality the model never trained on warns (fairseq-generate and avhubert-decode)."""
+
+import logging
+
+import pytest
+import torch
+from fairseq import options
+
+from tests.train_fixtures import USER_DIR, single_thread, trained_checkpoint  # noqa: F401 (fixture)
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+WARNING = "which the model never trained on"
+
+
+@pytest.fixture
+def audio_only_model(tmp_path_factory, tmp_path):
+    """The session's tiny model relabelled as trained on audio only (what the warning reads is task.modalities)."""
+    run_dir = trained_checkpoint(tmp_path_factory)
+    state = torch.load(run_dir / "checkpoints" / "checkpoint_last.pt", map_location="cpu")
+    state["cfg"]["task"]["modalities"] = ["audio"]
+    path = tmp_path / "audio_only.pt"
+    torch.save(state, path)
+    return path, run_dir.parent / "data"
+
+
+@pytest.mark.parametrize("modalities,warned", [(["video"], True), (["audio", "video"], True), (["audio"], False)])
+def test_fairseq_generate_warns(audio_only_model, tmp_path, caplog, modalities, warned):
+    from fairseq_cli import generate
+
+    ckpt, data = audio_only_model
+    caplog.set_level(logging.WARNING)
+    generate.main(options.parse_args_and_arch(options.get_generation_parser(), [
+        str(data), "--user-dir", str(USER_DIR), "--task", "ami_av", "--path", str(ckpt), "--gen-subset", "test",
+        "--beam", "1", "--batch-size", "4", "--max-len-b", "3", "--cpu", "--modalities", repr(modalities),
+        "--results-path", str(tmp_path / "out")]))
+    assert (WARNING in caplog.text) == warned
+    if warned:
+        assert "--modalities audio" in caplog.text
+
+
+def test_avhubert_decode_warns(audio_only_model, tmp_path, caplog):
+    from avhubert_ami import decode
+
+    ckpt, data = audio_only_model
+    caplog.set_level(logging.WARNING)
+    assert decode.main(["--path", str(ckpt), "--data", str(data), "--modalities", "video", "--beam", "1",
+                        "--max_len_b", "3", "--cpu", "--results_dir", str(tmp_path / "dec")]) == 0
+    assert WARNING in caplog.text and "task.modalities=audio" in caplog.text
