@@ -81,6 +81,12 @@ class PeakMemory(threading.Thread):
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
         self.pid, self.peak_kb, self.names, self.cpu_s, self.stop = pid, {}, {}, {}, threading.Event()
+        self.parents: Dict[int, int] = {}
+
+    def workers(self) -> List[int]:
+        """Pool workers: children of the fork server (or, without one, of the main process)."""
+        servers = [p for p, pp in self.parents.items() if pp == self.pid and "forkserver" in self.names.get(p, "")]
+        return [p for p, pp in self.parents.items() if pp in (servers or [self.pid]) and p in self.peak_kb]
 
     def _tree(self) -> List[int]:
         parents = {}
@@ -95,6 +101,7 @@ class PeakMemory(threading.Thread):
         while frontier:
             frontier = [p for p, pp in parents.items() if pp in frontier]
             tree += frontier
+        self.parents.update((p, parents[p]) for p in tree[1:])
         return tree
 
     def run(self) -> None:
@@ -129,8 +136,7 @@ def run_corpus(tree: str, out: str, workers: int, backend: str) -> dict:
     sampler.stop.set()
     if proc.returncode != 0:
         raise SystemExit(f"ami_corpus failed:\n{report[-3000:]}")
-    workers_mb = sorted((kb / 1024 for pid, kb in sampler.peak_kb.items()
-                         if pid != proc.pid and "forkserver" not in sampler.names.get(pid, "")), reverse=True)
+    workers_mb = sorted((sampler.peak_kb[pid] / 1024 for pid in sampler.workers()), reverse=True) if workers > 1 else []
     return {"wall": wall, "cpu": sum(sampler.cpu_s.values()),
             "main_mb": sampler.peak_kb.get(proc.pid, 0) / 1024, "workers_mb": workers_mb[:workers], "report": report}
 
