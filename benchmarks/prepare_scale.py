@@ -10,7 +10,8 @@ a few frames without a face) and NXT annotations in which each speaker talks ~30
 2-8 s segments (AMI: ~80 h of headset speech in the ~70 h of full-corpus-asr train meetings, i.e.
 ~30% per speaker). Meeting ids are real full-corpus-asr train ids. Then ``python -m
 preprocess.ami_corpus`` runs once per ``--workers`` value (a fresh output folder each time) and prints:
-speech seconds prepared per second (wall), video frames/s per worker process, CPU seconds (all its processes, sampled: a lower bound), the peak
+speech seconds prepared per second (wall; and "steady": without the start-up, measured apart), video
+frames/s per worker process (steady), CPU seconds (all its processes, sampled: a lower bound), the peak
 resident memory of the main process and of each worker (VmHWM, sampled from /proc), the load average.
 ``--big``: 4 meetings of 5 minutes.
 """
@@ -80,6 +81,12 @@ class PeakMemory(threading.Thread):
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
         self.pid, self.peak_kb, self.names, self.cpu_s, self.stop = pid, {}, {}, {}, threading.Event()
+        self.parents: Dict[int, int] = {}
+
+    def workers(self) -> List[int]:
+        """Pool workers: children of the fork server (or, without one, of the main process)."""
+        servers = [p for p, pp in self.parents.items() if pp == self.pid and "forkserver" in self.names.get(p, "")]
+        return [p for p, pp in self.parents.items() if pp in (servers or [self.pid]) and p in self.peak_kb]
 
     def _tree(self) -> List[int]:
         parents = {}
@@ -94,6 +101,7 @@ class PeakMemory(threading.Thread):
         while frontier:
             frontier = [p for p, pp in parents.items() if pp in frontier]
             tree += frontier
+        self.parents.update((p, parents[p]) for p in tree[1:])
         return tree
 
     def run(self) -> None:
@@ -128,10 +136,19 @@ def run_corpus(tree: str, out: str, workers: int, backend: str) -> dict:
     sampler.stop.set()
     if proc.returncode != 0:
         raise SystemExit(f"ami_corpus failed:\n{report[-3000:]}")
-    workers_mb = sorted((kb / 1024 for pid, kb in sampler.peak_kb.items()
-                         if pid != proc.pid and "forkserver" not in sampler.names.get(pid, "")), reverse=True)
+    workers_mb = sorted((sampler.peak_kb[pid] / 1024 for pid in sampler.workers()), reverse=True) if workers > 1 else []
     return {"wall": wall, "cpu": sum(sampler.cpu_s.values()),
             "main_mb": sampler.peak_kb.get(proc.pid, 0) / 1024, "workers_mb": workers_mb[:workers], "report": report}
+
+
+def startup_seconds() -> float:
+    """Wall seconds a process takes to import ``preprocess.ami_corpus`` and lhotse's AMI parser (paid once
+    per run, not per utterance: left out of the projection's rate)."""
+    env = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS="1")
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import preprocess.ami_corpus, lhotse.recipes.ami"], cwd=REPO, env=env,
+                   check=True, capture_output=True)
+    return time.perf_counter() - t0
 
 
 def written(out: str) -> Dict[str, float]:
@@ -169,15 +186,18 @@ def main(argv: Optional[List[str]] = None) -> None:
     n_segs = sum(len(spk[4]) for speakers in meetings.values() for spk in speakers)
     print(f"tree: {args.meetings} meetings x 4 close-ups x {args.minutes:g} min, {n_segs} segments "
           f"({time.perf_counter() - t0:.0f} s to build or reuse) in {tree}")
-    print(f"{'workers':>7} {'utts':>5} {'speech s':>8} {'wall s':>7} {'speech s/s':>10} {'frames/s/proc':>13} "
-          f"{'CPU s':>6} {'main MB':>7} {'worker MB':>14} {'load':>5}")
+    startup = startup_seconds()
+    print(f"start-up (imports incl. lhotse): {startup:.1f} s (load {os.getloadavg()[0]:.2f}); 'steady' columns leave it out")
+    print(f"{'workers':>7} {'utts':>5} {'speech s':>8} {'wall s':>7} {'speech s/s':>10} {'steady':>7} "
+          f"{'frames/s/proc':>13} {'CPU s':>6} {'main MB':>7} {'worker MB':>14} {'load':>5}")
     for workers in args.workers:
         out = os.path.join(workdir, f"out_{workers}w")
         r = run_corpus(tree, out, workers, args.backend)
         w = written(out)
         peaks = " ".join(f"{mb:.0f}" for mb in r["workers_mb"]) or "-"
+        steady = max(r["wall"] - startup, 1e-3)
         print(f"{workers:7d} {w['utterances']:5d} {w['speech_s']:8.1f} {r['wall']:7.1f} {w['speech_s'] / r['wall']:10.2f} "
-              f"{w['frames'] / r['wall'] / workers:13.0f} {r['cpu']:6.1f} {r['main_mb']:7.0f} {peaks:>14} "
+              f"{w['speech_s'] / steady:7.2f} {w['frames'] / steady / workers:13.0f} {r['cpu']:6.1f} {r['main_mb']:7.0f} {peaks:>14} "
               f"{os.getloadavg()[0]:5.2f}", flush=True)
 
 

@@ -224,7 +224,7 @@ class _DlibTrack:
     sits where HOG would put it on the moved face (the predictor's points depend on the box it gets).
     The detector runs again every ``redetect_every`` frames and when the points jump (tracking lost)."""
 
-    def __init__(self, rect: Any, pts: np.ndarray, redetect_every: int = 25) -> None:
+    def __init__(self, rect: Any, pts: np.ndarray, redetect_every: int = 50) -> None:
         centre, spread = _centre_spread(pts)
         box = np.array([rect.left(), rect.top(), rect.right(), rect.bottom()], dtype=np.float64)
         self.rel_box = (box - np.tile(centre, 2)) / spread

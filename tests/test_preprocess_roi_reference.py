@@ -70,6 +70,32 @@ def test_crop_shift_measures_pixels():
     assert 0.9 < crop_shift(m[None], rotated[None])[0] < 1.0  # 0.01 rad over a 96 px crop: ~0.96 px
 
 
+def test_long_video_decodes_twice_with_the_same_crops():
+    """Over the gray-buffer budget the crop pass decodes again instead of keeping frames: same result."""
+    pytest.importorskip("cv2")
+    pytest.importorskip("skimage")
+    rgb, _ = astronaut_frames(12)
+    calls = []
+
+    def frames():
+        calls.append(1)
+        return iter(rgb)
+
+    kept = mouth_roi.crop_mouth_stream(frames, len(rgb), 25.0, backend="haar")
+    assert len(calls) == 1  # one decode
+    again = mouth_roi.crop_mouth_stream(frames, len(rgb), 25.0, backend="haar", buffer_bytes=0)
+    assert len(calls) == 3
+    np.testing.assert_array_equal(kept.frames, again.frames)
+    np.testing.assert_array_equal(kept.transforms, again.transforms)
+
+
+def test_detector_is_built_once_per_process():
+    pytest.importorskip("cv2")
+    from preprocess.landmarks import shared_detector
+
+    assert shared_detector("haar") is shared_detector("haar")
+
+
 if __name__ == "__main__":
     out = {}
     for backend in ("mediapipe", "dlib", "haar"):
