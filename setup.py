@@ -10,6 +10,7 @@ CONSOLE_SCRIPTS = [
     "avhubert-synth-ami=preprocess.synth_ami:main",
     "avhubert-decode=avhubert_ami.decode:main",
     "avhubert-transcribe=avhubert_ami.transcribe.cli:main",
+    "avhubert-train-lm=avhubert_ami.lm:main",
 ]
 
 setup(

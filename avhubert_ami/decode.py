@@ -1,7 +1,8 @@
 """Decode a split with a fine-tuned checkpoint; write hypotheses, references and WER/CER as plain files.
 
     python -m avhubert_ami.decode --path CKPT --data MANIFEST_DIR [--split test] [--modalities audio video]
-        [--beam 5] [--batch_size 8] [--results_dir DIR]
+        [--beam 5] [--batch_size 8] [--results_dir DIR] [--ctc_weight W] [--lm_path LM --lm_weight W]
+        [--tune_weights [--ctc_weights 0,0.1,0.3,0.5] [--lm_weights 0,0.1,0.2,0.4]]
 
 Writes ``DIR/hypo.txt`` and ``DIR/ref.txt`` (``id<TAB>text``, one utterance a line, same order) and
 ``DIR/results.json`` (totals + per-utterance errors). References are the raw ``{split}.wrd`` transcripts;
@@ -9,6 +10,10 @@ both sides are normalised by :func:`avhubert_ami.scoring.normalize_text` (``--no
 before scoring. Rows whose manifest lacks a modality are decoded with the modality they have. When utterance
 ids carry a meeting and a speaker (AMI ids of ``preprocess.ami_corpus``: ``ES2002a_MEE006_0000050_0000170``),
 ``results.json`` adds WER/CER per meeting and per speaker.
+
+``--ctc_weight`` (joint CTC/attention search, needs a model with a CTC head) and ``--lm_path/--lm_weight``
+(shallow fusion with an ``avhubert-train-lm`` model) change the search. ``--tune_weights`` picks both on the
+validation split over a small grid and applies the best to ``--split`` (see :mod:`avhubert_ami.weight_grid`).
 """
 
 from __future__ import annotations
@@ -54,6 +59,9 @@ class DecodeResult:
     cer: float
     n_utterances: int
     utterances: List[Utterance] = field(default_factory=list)
+    ctc_weight: float = 0.0
+    lm_path: Optional[str] = None
+    lm_weight: float = 0.0
     normalizer: str = DEFAULT_NORMALIZER  # text normaliser both sides went through before scoring
     by_meeting: Dict[str, Dict[str, float]] = field(default_factory=dict)  # AMI ids only
     by_speaker: Dict[str, Dict[str, float]] = field(default_factory=dict)
@@ -124,9 +132,16 @@ def decode_split(
     max_len_a: float = 1.0,
     max_len_b: int = 10,
     cpu: bool = False,
+    ctc_weight: float = 0.0,
+    lm_path: Optional[str] = None,
+    lm_weight: float = 0.0,
     normalizer: str = DEFAULT_NORMALIZER,
 ) -> DecodeResult:
-    """Beam-search decode ``data_dir/{split}.tsv`` with ``checkpoint`` and score it against the raw transcripts."""
+    """Beam-search decode ``data_dir/{split}.tsv`` with ``checkpoint`` and score it against the raw transcripts.
+
+    ``ctc_weight``: joint CTC/attention search weight (0 = attention only); ``lm_path``/``lm_weight``: shallow
+    fusion with an ``avhubert-train-lm`` checkpoint (ignored when ``lm_path`` is None).
+    """
     import torch
     from fairseq import checkpoint_utils, utils
     from fairseq.dataclass.configs import GenerationConfig
@@ -146,13 +161,24 @@ def decode_split(
         m.eval()
         if use_cuda:
             m.cuda()
+    # set after loading: a checkpoint saved before ctc_weight existed has no such key for arg_overrides to replace
+    task.cfg.ctc_weight = float(ctc_weight)
     task.load_dataset(split, task_cfg=cfg.task)
     dataset = task.dataset(split)
     itr = task.get_batch_iterator(
         dataset=dataset, max_sentences=batch_size, max_positions=None, ignore_invalid_inputs=False,
         required_batch_size_multiple=1, num_workers=0,
     ).next_epoch_itr(shuffle=False)
-    generator = task.build_generator(models, GenerationConfig(beam=beam, max_len_a=max_len_a, max_len_b=max_len_b))
+    lm_kwargs = None
+    lm_path = lm_path if lm_path and lm_weight != 0 else None  # weight 0: decode exactly as without an LM
+    if lm_path:
+        from avhubert_ami.tasks.language_model import load_lm
+
+        lm = load_lm(lm_path, task.target_dictionary, task.get_label_dir(), torch.device("cuda" if use_cuda else "cpu"))
+        lm_kwargs = {"lm_model": lm, "lm_weight": lm_weight}
+    generator = task.build_generator(models, GenerationConfig(beam=beam, max_len_a=max_len_a, max_len_b=max_len_b),
+                                     extra_gen_cls_kwargs=lm_kwargs)
+    generator.context = f"checkpoint {os.path.abspath(checkpoint)}"
     tgt_dict = task.target_dictionary
     refs = _references(data_dir, split)
     ignore = {tgt_dict.eos(), tgt_dict.pad(), tgt_dict.bos()}
@@ -179,8 +205,9 @@ def decode_split(
         checkpoint=os.path.abspath(checkpoint), split=split, modalities=list(cfg.task.modalities), beam=beam,
         wer=100.0 * sum(u.word_errors for u in utts) / max(words, 1),
         cer=100.0 * sum(u.char_errors for u in utts) / max(chars, 1),
-        n_utterances=len(utts), utterances=utts, normalizer=normalizer, by_meeting=by_meeting,
-        by_speaker=by_speaker,
+        n_utterances=len(utts), utterances=utts, ctc_weight=float(ctc_weight),
+        lm_path=os.path.abspath(lm_path) if lm_path else None, lm_weight=float(lm_weight) if lm_path else 0.0,
+        normalizer=normalizer, by_meeting=by_meeting, by_speaker=by_speaker,
     )
 
 
@@ -213,6 +240,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results_dir", default=None, help="output folder (default: decode_<split>_<modalities> "
                    "beside the checkpoint)")
     p.add_argument("--cpu", action="store_true", help="decode on CPU even when a GPU is visible")
+    p.add_argument("--ctc_weight", type=float, default=0.0,
+                   help="joint CTC/attention search: (1-w)*attention + w*CTC (needs a CTC head; 0 = attention only)")
+    p.add_argument("--lm_path", default=None, help="language model from avhubert-train-lm (checkpoint_best.pt)")
+    p.add_argument("--lm_weight", type=float, default=0.0, help="shallow-fusion weight of --lm_path")
+    p.add_argument("--tune_weights", action="store_true",
+                   help="choose ctc_weight x lm_weight on --tune_split (never on test), then decode --split with them")
+    p.add_argument("--ctc_weights", default=None, help="grid for --tune_weights (default 0,0.1,0.3,0.5 with a CTC head)")
+    p.add_argument("--lm_weights", default=None, help="grid for --tune_weights (default 0,0.1,0.2,0.4 with --lm_path)")
+    p.add_argument("--tune_split", default="valid", help="split the weights are tuned on (default: valid)")
     p.add_argument("--normalizer", default=DEFAULT_NORMALIZER, choices=NORMALIZERS,
                    help="text normaliser before scoring: basic (lower case, no punctuation), kaldi (AMI recipes: upper "
                    "case, hyphens as spaces, filled pauses scored), whisper (Open ASR Leaderboard)")
@@ -232,11 +268,29 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if not os.path.exists(path):
             print(f"avhubert-decode: error: {what}: {path} does not exist", file=sys.stderr)
             return 2
-    result = decode_split(args.path, args.data, args.split, mods, args.beam, args.batch_size,
-                          args.max_len_a, args.max_len_b, args.cpu, normalizer=args.normalizer)
+    decode_kwargs = dict(modalities=mods, beam=args.beam, batch_size=args.batch_size, max_len_a=args.max_len_a,
+                         max_len_b=args.max_len_b, cpu=args.cpu, lm_path=args.lm_path,
+                         normalizer=args.normalizer)
+    tuned = None
+    if args.tune_weights:
+        from avhubert_ami.weight_grid import grid_values, tune_weights
+
+        try:
+            grid = grid_values(args.path, args.lm_path, args.ctc_weights, args.lm_weights, args.tune_split, args.split)
+        except ValueError as e:
+            print(f"avhubert-decode: error: {e}", file=sys.stderr)
+            return 2
+        tuned = tune_weights(args.path, args.data, grid, args.tune_split, **decode_kwargs)
+        args.ctc_weight, args.lm_weight = tuned.chosen["ctc_weight"], tuned.chosen["lm_weight"]
+    result = decode_split(args.path, args.data, args.split, ctc_weight=args.ctc_weight, lm_weight=args.lm_weight,
+                          **decode_kwargs)
     out = args.results_dir or os.path.join(
         os.path.dirname(os.path.abspath(args.path)), f"decode_{args.split}_{'+'.join(result.modalities)}")
     write_results(result, out)
+    if tuned is not None:
+        tuned.write(out)
+        print(f"weights tuned on {args.tune_split}: ctc_weight {args.ctc_weight} lm_weight {args.lm_weight} "
+              f"({args.tune_split} WER {tuned.chosen['wer']:.2f}) -> {os.path.join(out, 'weights.json')}")
     print(json.dumps(result.summary()))
     print(f"{args.split} ({'+'.join(result.modalities)}): WER {result.wer:.2f} CER {result.cer:.2f} "
           f"({result.normalizer} normalizer) "

@@ -243,3 +243,38 @@ def test_usage_errors(ckpt, tmp_path, capsys):
     assert rc == 2 and "absent.mp4: no such file" in capsys.readouterr().err
     rc = main(["--path", str(ckpt), str(tmp_path), "--output_dir", str(tmp_path), "--format", "doc"])
     assert rc == 2 and "unknown format" in capsys.readouterr().err
+
+
+# ---- joint CTC/attention and LM fusion (avhubert_ami.tasks.generator, avhubert_ami.tasks.language_model) -----
+def test_ctc_weight_needs_a_ctc_head(ckpt):
+    from avhubert_ami.transcribe import TranscribeError, Transcriber
+
+    with pytest.raises(TranscribeError, match="CTC head"):
+        Transcriber.from_checkpoint(str(ckpt), ctc_weight=0.3, device="cpu")
+
+
+def test_ctc_weight_and_lm_reach_the_search(ckpt, tmp_path, tmp_path_factory):
+    """Segments decoded with joint CTC/attention + LM fusion equal avhubert-decode's hypotheses for the same clip
+    cut exactly (a recording holding one utterance with no padding around it)."""
+    from avhubert_ami.decode import decode_split
+    from avhubert_ami.transcribe import Transcriber
+    from tests.test_lm_fusion import tiny_lm, with_ctc_head
+
+    hybrid = with_ctc_head(ckpt, tmp_path / "hybrid.pt")
+    lm_path = tiny_lm(tmp_path_factory)
+    data = ckpt.parents[2] / "data"
+    t = Transcriber.from_checkpoint(str(hybrid), beam=3, ctc_weight=0.3, lm_path=str(lm_path), lm_weight=0.2,
+                                    device="cpu", data_dir=str(data))
+    assert t.lm is not None and t.task.cfg.ctc_weight == 0.3
+    ref = decode_split(str(hybrid), str(data), "train", beam=3, batch_size=1, cpu=True, ctc_weight=0.3,
+                       lm_path=str(lm_path), lm_weight=0.2)
+    from avhubert_ami.data.manifest import load_split
+    from avhubert_ami.transcribe.media import Wav16k
+    from avhubert_ami.transcribe.transcriber import Plan
+
+    row = load_split(str(data), "train")[0].rows[0]
+    plan = Plan(video=row.video, audio=row.audio, lip_video=True, use=("audio", "video"), fps=25.0)
+    ours = t.decode_batch([t.segment_item(plan, Wav16k(row.audio), 0.0, row.n_video_frames / 25)])
+    assert ours[0].text == next(u.hyp for u in ref.utterances if u.id == row.id)
+    assert ours[0].modalities == ["audio", "video"]
+    assert t.settings_dict()["decoding"]["ctc_weight"] == 0.3 and t.settings_dict()["decoding"]["lm_weight"] == 0.2

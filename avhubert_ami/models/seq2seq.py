@@ -4,7 +4,9 @@ The encoder comes from (in this order) ``w2v_args`` stored in the config (a save
 checkpoint), an official pretrained checkpoint at ``w2v_path`` (weights loaded through
 :mod:`avhubert_ami.models.checkpoint`), or - our extension - the encoder fields of this config
 when ``w2v_path`` is empty (tiny CPU preset, tests). Freezing: ``freeze_finetune_updates`` (no
-encoder gradients for the first N updates, as upstream) and ``freeze_encoder`` (whole run).
+encoder gradients for the first N updates, as upstream) and ``freeze_encoder`` (whole run, encoder
+in eval mode). ``ctc_head`` adds a linear CTC projection on the encoder output (hybrid CTC/attention,
+our extension; state-dict keys ``ctc_proj.*`` beside the official ``encoder.*``/``decoder.*``).
 """
 
 
@@ -71,7 +73,8 @@ class AVHubertSeq2SeqConfig(FairseqDataclass):
     no_scale_embedding: bool = field(default=True, metadata={"help": "do not scale token embeddings by sqrt(dim)"})
 
     # --- our extensions ---
-    freeze_encoder: bool = field(default=False, metadata={"help": "keep the whole encoder frozen for the entire run"})
+    freeze_encoder: bool = field(default=False, metadata={"help": "keep the whole encoder frozen (and in eval mode) for the entire run"})
+    ctc_head: bool = field(default=False, metadata={"help": "add a CTC projection on the encoder output (hybrid CTC/attention)"})
     audio_drop_prob: float = field(default=0.0, metadata={"help": "per-sample prob. of dropping audio (training)"})
     visual_drop_prob: float = field(default=0.0, metadata={"help": "per-sample prob. of dropping video (training)"})
     # encoder architecture, used only when there is no w2v_path/w2v_args (defaults: base_vox_iter5)
@@ -219,6 +222,11 @@ class AVHubertSeq2Seq(FairseqEncoderDecoderModel):
         self.num_updates = 0
         if self.freeze_encoder:
             self.encoder.requires_grad_(False)
+        # CTC projection (blank = tgt_dict.bos(), as fairseq's ``ctc`` criterion); None without a head
+        self.ctc_proj: Optional[torch.nn.Linear] = None
+        if bool(_get(cfg, "ctc_head", False)):
+            self.ctc_proj = torch.nn.Linear(encoder.w2v_model.encoder_embed_dim, len(tgt_dict))
+        self.ctc_blank = tgt_dict.bos()
 
     @classmethod
     def build_model(cls, cfg: AVHubertSeq2SeqConfig, task) -> "AVHubertSeq2Seq":
@@ -240,11 +248,41 @@ class AVHubertSeq2Seq(FairseqEncoderDecoderModel):
         """True while encoder gradients are off (freeze_encoder, or within freeze_finetune_updates)."""
         return self.freeze_encoder or self.num_updates < self.freeze_finetune_updates
 
+    @property
+    def has_ctc_head(self) -> bool:
+        """True when the model carries a CTC projection (``ctc_head=True``)."""
+        return self.ctc_proj is not None
+
+    def ctc_log_probs(self, encoder_out: Dict[str, Any]) -> torch.Tensor:
+        """``T x B x V`` float32 CTC log-probabilities from ``model.encoder(...)``'s output."""
+        if self.ctc_proj is None:
+            raise RuntimeError("this model has no CTC head: train it with model.ctc_head=true (--ctc_weight > 0)")
+        logits = self.ctc_proj(encoder_out["encoder_out"])
+        return torch.log_softmax(logits.float(), dim=-1)
+
     def forward(self, **kwargs):
-        """``source``, ``padding_mask``, ``prev_output_tokens`` -> decoder output."""
+        """``source``, ``padding_mask``, ``prev_output_tokens`` -> decoder output.
+
+        The decoder's extras also carry ``encoder_out`` so a CTC loss reuses this encoder pass.
+        """
         with torch.no_grad() if self.encoder_frozen() else contextlib.ExitStack():
             output = self.encoder(**kwargs)
-        return self.decoder(prev_output_tokens=kwargs["prev_output_tokens"], encoder_out=output)
+        logits, extra = self.decoder(prev_output_tokens=kwargs["prev_output_tokens"], encoder_out=output)
+        extra["encoder_out"] = output
+        return logits, extra
+
+    def train(self, mode: bool = True) -> "AVHubertSeq2Seq":
+        """A ``freeze_encoder`` encoder stays in eval mode: BatchNorm statistics and dropout as loaded.
+
+        Per-sample modality drop (``audio_drop_prob``/``visual_drop_prob``) is data augmentation, not a
+        weight update, so it stays active: only the encoder's top module keeps the training flag it reads.
+        ``freeze_finetune_updates`` keeps training mode (BatchNorm statistics move), as upstream.
+        """
+        super().train(mode)
+        if self.freeze_encoder:
+            self.encoder.eval()
+            self.encoder.w2v_model.training = mode
+        return self
 
     def set_num_updates(self, num_updates: int) -> None:
         """Track updates for freeze_finetune_updates."""
@@ -252,7 +290,23 @@ class AVHubertSeq2Seq(FairseqEncoderDecoderModel):
         self.num_updates = num_updates
 
     def upgrade_state_dict_named(self, state_dict, name):
-        """Sub-modules adapt themselves (label embeddings); nothing else to upgrade."""
+        """Sub-modules adapt themselves (label embeddings); the CTC head is created or dropped here.
+
+        A checkpoint without ``ctc_proj.*`` (official or attention-only) loaded into a model with a
+        head gets the freshly initialised head, so everything else still loads strictly; a head in a
+        checkpoint whose model has none is dropped. Both are logged.
+        """
         super().upgrade_state_dict_named(state_dict, name)
+        prefix = f"{name}.ctc_proj." if name else "ctc_proj."
+        has_keys = any(k.startswith(prefix) for k in state_dict)
+        if self.ctc_proj is not None and not has_keys:
+            logger.info("checkpoint has no CTC head: created ctc_proj (%d -> %d), freshly initialised",
+                        self.ctc_proj.in_features, self.ctc_proj.out_features)
+            for key, val in self.ctc_proj.state_dict().items():
+                state_dict[prefix + key] = val.detach().clone()
+        elif self.ctc_proj is None and has_keys:
+            logger.warning("checkpoint has a CTC head but this model has ctc_head=false: ignoring ctc_proj")
+            for key in [k for k in state_dict if k.startswith(prefix)]:
+                del state_dict[key]
         return state_dict
 

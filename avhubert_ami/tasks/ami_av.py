@@ -108,6 +108,11 @@ class AMIAVConfig(FairseqDataclass):
         default="basic", metadata={"help": "text normaliser of the validation wer/cer: basic, kaldi or whisper "
                                    "(avhubert_ami.scoring)"},
     )
+    ctc_weight: float = field(
+        default=0.0,
+        metadata={"help": "decoding (fairseq-generate, validation WER): joint CTC/attention beam search, score = "
+                  "(1-w)*attention + w*CTC prefix score; needs a model with a CTC head; 0 = attention only"},
+    )
 
 
 @dataclass
@@ -336,6 +341,8 @@ class AMIAVTask(FairseqTask):
             raise ValueError("--print-alignment is not supported for audio-visual sources")
         if seq_gen_cls is None and not getattr(args, "score_reference", False):
             seq_gen_cls = AVSequenceGenerator
+        if seq_gen_cls is AVSequenceGenerator:
+            extra_gen_cls_kwargs = {"ctc_weight": self.cfg.ctc_weight, **(extra_gen_cls_kwargs or {})}
         return super().build_generator(
             models, args, seq_gen_cls=seq_gen_cls, extra_gen_cls_kwargs=extra_gen_cls_kwargs,
             prefix_allowed_tokens_fn=prefix_allowed_tokens_fn,
@@ -348,6 +355,7 @@ class AMIAVTask(FairseqTask):
             max_len_b=self.cfg.eval_wer_max_len_b, min_len=1,
         )
         generator = self.build_generator([model], gen_args)
+        generator.context = "validation decode (task.eval_wer) of the model being trained"
         hyps = self.inference_step(generator, [model], sample)
         pad = self.target_dictionary.pad()
         counts = dict.fromkeys(WER_KEYS, 0)

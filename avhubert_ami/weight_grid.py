@@ -1,0 +1,90 @@
+"""Choose the decoding weights (``ctc_weight`` x ``lm_weight``) on a validation split, never on test.
+
+``avhubert-decode --tune_weights`` decodes ``--tune_split`` (valid) once per grid point, keeps the lowest WER
+(ties: the smaller weights, then CER), decodes the requested split with it, and writes ``weights.json``
+beside that split's results: the grid with every validation WER/CER and the chosen values.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence, Tuple
+
+logger = logging.getLogger("avhubert_ami.weight_grid")
+
+DEFAULT_CTC_WEIGHTS = (0.0, 0.1, 0.3, 0.5)
+DEFAULT_LM_WEIGHTS = (0.0, 0.1, 0.2, 0.4)
+
+
+def parse_weights(text: str, name: str) -> List[float]:
+    """``"0,0.1,0.3"`` -> sorted unique floats in [0, 1] (a clear error names the flag)."""
+    try:
+        values = sorted({float(v) for v in text.split(",") if v.strip()})
+    except ValueError:
+        raise ValueError(f"--{name}: comma-separated numbers expected, got {text!r}") from None
+    if not values or any(v < 0 for v in values) or (name == "ctc_weights" and any(v > 1 for v in values)):
+        raise ValueError(f"--{name}: need weights >= 0 (ctc_weights <= 1), got {text!r}")
+    return values
+
+
+def _has_ctc_head(checkpoint: str) -> bool:
+    from avhubert_ami.models.checkpoint import load_checkpoint_state
+
+    state = load_checkpoint_state(checkpoint)
+    model_cfg = (state.get("cfg") or {}).get("model") or {}
+    return bool(model_cfg.get("ctc_head", False)) or any(k.startswith("ctc_proj.") for k in state.get("model", {}))
+
+
+def grid_values(checkpoint: str, lm_path: Optional[str], ctc_weights: Optional[str], lm_weights: Optional[str],
+                tune_split: str, test_split: str) -> List[Tuple[float, float]]:
+    """The (ctc_weight, lm_weight) pairs to try: defaults fit the model (CTC head?) and whether an LM is given."""
+    if tune_split == test_split or tune_split.startswith("test"):
+        raise ValueError(f"--tune_split {tune_split}: weights are never tuned on the test split")
+    head = _has_ctc_head(checkpoint)
+    ctc = parse_weights(ctc_weights, "ctc_weights") if ctc_weights else list(DEFAULT_CTC_WEIGHTS if head else (0.0,))
+    if any(ctc) and not head:
+        raise ValueError(f"--ctc_weights {ctc_weights}: {checkpoint} has no CTC head (only 0 is possible)")
+    lm = parse_weights(lm_weights, "lm_weights") if lm_weights else list(DEFAULT_LM_WEIGHTS if lm_path else (0.0,))
+    if any(lm) and not lm_path:
+        raise ValueError(f"--lm_weights {lm_weights} needs --lm_path")
+    if len(ctc) * len(lm) == 1:
+        logger.warning("--tune_weights: a single grid point (%s, %s): nothing to choose", ctc[0], lm[0])
+    return [(c, w) for c in ctc for w in lm]
+
+
+@dataclass
+class TunedWeights:
+    """Validation results of every grid point and the chosen one."""
+
+    tune_split: str
+    grid: List[Dict[str, float]] = field(default_factory=list)
+    chosen: Dict[str, float] = field(default_factory=dict)
+
+    def write(self, results_dir: str) -> str:
+        """``results_dir/weights.json``; returns its path."""
+        from avhubert_ami.data.manifest import atomic_write
+
+        path = os.path.join(results_dir, "weights.json")
+        with atomic_write(path) as f:
+            f.write(json.dumps({"tuned_on": self.tune_split, "chosen": self.chosen, "grid": self.grid}, indent=1) + "\n")
+        return path
+
+
+def tune_weights(checkpoint: str, data_dir: str, grid: Sequence[Tuple[float, float]], tune_split: str = "valid",
+                 **decode_kwargs) -> TunedWeights:
+    """Decode ``tune_split`` at each ``(ctc_weight, lm_weight)`` of ``grid``; the lowest WER wins."""
+    from tqdm import tqdm
+
+    from avhubert_ami.decode import decode_split
+
+    out = TunedWeights(tune_split)
+    for ctc_weight, lm_weight in tqdm(grid, desc=f"weight grid on {tune_split}", unit="point"):
+        res = decode_split(checkpoint, data_dir, tune_split, ctc_weight=ctc_weight, lm_weight=lm_weight, **decode_kwargs)
+        out.grid.append({"ctc_weight": ctc_weight, "lm_weight": lm_weight, "wer": res.wer, "cer": res.cer})
+        logger.info("%s: ctc_weight %.2f lm_weight %.2f -> WER %.2f CER %.2f", tune_split, ctc_weight, lm_weight,
+                    res.wer, res.cer)
+    out.chosen = dict(min(out.grid, key=lambda g: (g["wer"], g["ctc_weight"] + g["lm_weight"], g["cer"])))
+    return out

@@ -1,0 +1,95 @@
+"""CTC head of ``av_hubert_seq2seq`` (issue 12 §1) and the frozen encoder's eval mode (§4b)."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import torch
+
+import avhubert_ami  # noqa: F401  registers models
+from avhubert_ami.models.seq2seq import AVHubertSeq2Seq, AVHubertSeq2SeqConfig
+from models_fixtures import TINY_DECODER, TINY_ENCODER, av_batch, fake_task
+
+
+def tiny_seq2seq(**overrides) -> AVHubertSeq2Seq:
+    torch.manual_seed(0)
+    cfg = AVHubertSeq2SeqConfig(**{**TINY_ENCODER, **TINY_DECODER, **overrides})
+    return AVHubertSeq2Seq.build_model(cfg, fake_task(n_labels=50, n_target=37))
+
+
+def test_no_head_by_default_and_layout_unchanged():
+    plain, hybrid = tiny_seq2seq(), tiny_seq2seq(ctc_head=True)
+    assert not plain.has_ctc_head and plain.ctc_proj is None
+    assert hybrid.has_ctc_head
+    extra = set(hybrid.state_dict()) - set(plain.state_dict())
+    assert extra == {"ctc_proj.weight", "ctc_proj.bias"}
+    assert hybrid.ctc_proj.weight.shape == (41, 64)  # len(tgt_dict) x encoder dim
+    with pytest.raises(RuntimeError, match="no CTC head"):
+        plain.ctc_log_probs({"encoder_out": torch.zeros(3, 1, 64)})
+
+
+@pytest.mark.parametrize("audio,video", [(True, True), (True, False), (False, True)])
+def test_ctc_log_probs_from_the_forward_encoder_pass(audio, video):
+    model = tiny_seq2seq(ctc_head=True).eval()
+    batch = av_batch(batch=2, frames=10, tgt_len=4, audio=audio, video=video)
+    _, extra = model(**batch)
+    enc = extra["encoder_out"]  # the same pass the decoder used
+    lprobs = model.ctc_log_probs(enc)
+    assert lprobs.shape == (10, 2, 41) and lprobs.dtype == torch.float32
+    torch.testing.assert_close(lprobs.exp().sum(-1), torch.ones(10, 2))
+    again = model.ctc_log_probs(model.encoder(batch["source"], batch["padding_mask"]))
+    torch.testing.assert_close(lprobs, again)
+    assert model.ctc_blank == 0  # tgt_dict.bos(), as fairseq's ctc criterion
+
+
+def test_checkpoint_without_head_loads_strictly_and_logs(caplog):
+    plain, hybrid = tiny_seq2seq(), tiny_seq2seq(ctc_head=True)
+    for p in plain.parameters():
+        p.data.add_(0.5)
+    head = {k: v.clone() for k, v in hybrid.ctc_proj.state_dict().items()}
+    with caplog.at_level(logging.INFO, logger="avhubert_ami.models.seq2seq"):
+        hybrid.load_state_dict(plain.state_dict(), strict=True)
+    assert "created ctc_proj" in caplog.text
+    for key, val in plain.state_dict().items():
+        assert torch.equal(hybrid.state_dict()[key], val), key
+    assert all(torch.equal(hybrid.ctc_proj.state_dict()[k], v) for k, v in head.items())
+
+
+def test_checkpoint_with_head_into_model_without_head(caplog):
+    plain, hybrid = tiny_seq2seq(), tiny_seq2seq(ctc_head=True)
+    with caplog.at_level(logging.WARNING, logger="avhubert_ami.models.seq2seq"):
+        plain.load_state_dict(hybrid.state_dict(), strict=True)
+    assert "ignoring ctc_proj" in caplog.text
+
+
+def _bn_buffers(model):
+    return {k: v.clone() for k, v in model.encoder.state_dict().items() if "running" in k or "num_batches" in k}
+
+
+def test_frozen_encoder_runs_in_eval_mode_and_keeps_bn_stats():
+    model = tiny_seq2seq(freeze_encoder=True, dropout=0.3, audio_drop_prob=0.5, visual_drop_prob=0.5)
+    before = _bn_buffers(model)
+    assert before, "the video ResNet has BatchNorm buffers"
+    model.train()
+    assert model.training and model.decoder.training
+    assert not any(m.training for m in model.encoder.w2v_model.children())
+    model(**av_batch(batch=2, frames=6, tgt_len=3))
+    after = _bn_buffers(model)
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    # per-sample modality drop is augmentation: still active on a frozen encoder
+    present = model.encoder.w2v_model._presence({"audio": torch.zeros(400, 104, 2), "video": torch.zeros(400, 1, 2, 1, 1)})
+    assert present is not None and not present.all()
+    model.eval()
+    assert model.encoder.w2v_model._presence({"audio": torch.zeros(3, 104, 2), "video": torch.zeros(3, 1, 2, 1, 1)}) is None
+
+
+def test_freeze_finetune_updates_keeps_training_mode_as_upstream():
+    model = tiny_seq2seq(freeze_finetune_updates=5)
+    before = _bn_buffers(model)
+    model.train()
+    model.set_num_updates(0)
+    assert model.encoder.w2v_model.feature_extractor_video.resnet.training
+    model(**av_batch(batch=2, frames=6, tgt_len=3))
+    after = _bn_buffers(model)
+    assert any(not torch.equal(before[k], after[k]) for k in before)  # upstream lets the statistics move

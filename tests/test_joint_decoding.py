@@ -1,0 +1,131 @@
+"""Joint CTC/attention beam search in the task's generator (issue 12 §2) and NaN detection (issue 16 item 11)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from fairseq.sequence_generator import EnsembleModel, SequenceGenerator
+
+import avhubert_ami  # noqa: F401  registers models
+from avhubert_ami.models.seq2seq import AVHubertSeq2Seq, AVHubertSeq2SeqConfig
+from avhubert_ami.tasks.generator import _REAL_INPUT, AVSequenceGenerator, proxy_net_input
+from models_fixtures import TINY_DECODER, TINY_ENCODER, av_batch, fake_task
+
+FRAMES = 12
+
+
+def tiny_model(ctc_head: bool = True, seed: int = 0) -> AVHubertSeq2Seq:
+    torch.manual_seed(seed)
+    cfg = AVHubertSeq2SeqConfig(**{**TINY_ENCODER, **TINY_DECODER, "ctc_head": ctc_head})
+    return AVHubertSeq2Seq.build_model(cfg, fake_task(n_labels=50, n_target=37)).eval()
+
+
+def sample(batch: int = 3):
+    b = av_batch(batch=batch, frames=FRAMES, size=32, tgt_len=4)
+    b["padding_mask"][0, FRAMES - 4:] = True  # lengths 8, 12, 9
+    return {"id": torch.arange(batch), "utt_id": [f"utt{i}" for i in range(batch)],
+            "net_input": {"source": b["source"], "padding_mask": b["padding_mask"]}}
+
+
+class _TodaysEnsemble(EnsembleModel):
+    """The generator's ensemble before joint decoding existed: stock fairseq, real input to the encoders."""
+
+    def forward_encoder(self, net_input):
+        return super().forward_encoder(net_input.get(_REAL_INPUT, net_input))
+
+
+def _today(model, tgt_dict, s, **kw):
+    gen = SequenceGenerator(_TodaysEnsemble([model]), tgt_dict, **kw)
+    s = dict(s, net_input=proxy_net_input(s["net_input"]))
+    return gen._generate(s)
+
+
+@pytest.mark.parametrize("beam", [1, 4])
+def test_weight_zero_is_todays_search_bit_for_bit(beam):
+    model = tiny_model()
+    tgt = model.decoder.dictionary
+    s = sample()
+    kw = dict(beam_size=beam, max_len_a=1.0, max_len_b=3)
+    ours = AVSequenceGenerator([model], tgt, ctc_weight=0.0, **kw).generate([model], s)
+    ref = _today(model, tgt, s, **kw)
+    for h_ours, h_ref in zip(ours, ref):
+        assert len(h_ours) == len(h_ref) == beam
+        for a, b in zip(h_ours, h_ref):
+            assert torch.equal(a["tokens"], b["tokens"])
+            assert torch.equal(a["score"], b["score"]) and torch.equal(a["positional_scores"], b["positional_scores"])
+
+
+def _teacher_forced(model, s, hyp: torch.Tensor, row: int) -> float:
+    """Attention log p(hyp incl. eos) of one utterance, by a plain forward pass."""
+    net = s["net_input"]
+    src = {k: (v[row:row + 1] if v is not None else None) for k, v in net["source"].items()}
+    pad = net["padding_mask"][row:row + 1]
+    enc = model.encoder(source=src, padding_mask=pad)
+    prev = torch.cat([torch.tensor([model.decoder.dictionary.eos()]), hyp[:-1]]).unsqueeze(0)
+    logits, _ = model.decoder(prev, encoder_out=enc)
+    lp = model.get_normalized_probs((logits, None), log_probs=True)[0]
+    return lp.gather(1, hyp.unsqueeze(1)).sum().item(), enc
+
+
+@pytest.mark.parametrize("weight", [0.3, 1.0])
+def test_joint_score_is_weighted_sum_of_attention_and_full_ctc_probability(weight):
+    """Each finished hypothesis scores (1-w) log p_att(y) + w log p_ctc(y), p_ctc from torch's ctc_loss."""
+    model = tiny_model()
+    tgt = model.decoder.dictionary
+    s = sample()
+    gen = AVSequenceGenerator([model], tgt, ctc_weight=weight, beam_size=3, max_len_a=0.0, max_len_b=5,
+                              normalize_scores=False)
+    hypos = gen.generate([model], s)
+    lengths = (~s["net_input"]["padding_mask"]).sum(1)
+    with torch.no_grad():
+        for row, hs in enumerate(hypos):
+            assert len(hs) == 3
+            for h in hs:
+                toks = h["tokens"]
+                assert toks[-1] == tgt.eos() and (toks[:-1] > tgt.eos()).all()
+                att, enc = _teacher_forced(model, s, toks, row)
+                lp = model.ctc_log_probs(enc)[: lengths[row]]
+                ctc = -F.ctc_loss(lp, toks[:-1].unsqueeze(0), lengths[row:row + 1], torch.tensor([len(toks) - 1]),
+                                  blank=tgt.bos(), reduction="sum").item()
+                assert h["score"].item() == pytest.approx((1 - weight) * att + weight * ctc, abs=2e-3)
+
+
+def test_ctc_decides_length_and_repeats():
+    """CTC-only search (w=1) on a peaked CTC output returns its labelling, repeated label included, and stops."""
+    model = tiny_model()
+    tgt = model.decoder.dictionary
+    want = [7, 9, 9, 5]  # frames: 7 7 _ 9 _ 9 9 5 _ _ (rest padding for row 0)
+    path = [7, 7, 0, 9, 0, 9, 9, 5, 0, 0, 0, 0]
+    peaked = torch.full((FRAMES, len(tgt)), -12.0)
+    peaked[torch.arange(FRAMES), torch.tensor(path)] = 0.0
+    peaked = peaked.log_softmax(-1)
+    model.ctc_log_probs = lambda enc: peaked.unsqueeze(1).expand(-1, enc["encoder_out"].size(1), -1).clone()
+    s = sample()
+    s["net_input"]["padding_mask"][:] = False
+    gen = AVSequenceGenerator([model], tgt, ctc_weight=1.0, beam_size=4, max_len_a=1.0, max_len_b=5)
+    for hs in gen.generate([model], s):
+        assert hs[0]["tokens"].tolist() == want + [tgt.eos()]
+
+
+def test_ctc_weight_needs_a_ctc_head():
+    model = tiny_model(ctc_head=False)
+    with pytest.raises(ValueError, match="CTC head"):
+        AVSequenceGenerator([model], model.decoder.dictionary, ctc_weight=0.5, beam_size=2)
+
+
+@pytest.mark.parametrize("weight", [0.0, 0.5])
+def test_nan_model_names_the_utterances_instead_of_an_assertion(weight):
+    model = tiny_model()
+    with torch.no_grad():
+        model.decoder.embed_tokens.weight[5].fill_(float("nan"))  # poisons hypotheses that emit token 5
+        model.encoder.w2v_model.encoder.layers[0].fc1.weight.fill_(float("nan"))
+    gen = AVSequenceGenerator([model], model.decoder.dictionary, ctc_weight=weight, beam_size=2, max_len_b=3)
+    gen.context = "checkpoint /x/ckpt.pt"
+    with pytest.raises(FloatingPointError) as e:
+        gen.generate([model], sample())
+    msg = str(e.value)
+    assert "NaN/inf" in msg and "utt0" in msg and "utt2" in msg and "/x/ckpt.pt" in msg
+    assert "dataset index 1" in msg

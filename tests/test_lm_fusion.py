@@ -1,0 +1,122 @@
+"""LM recipe end to end (avhubert-train-lm), fairseq-generate with --lm-path and --ctc-weight, weight tuning."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.train_fixtures import USER_DIR, run, single_thread, trained_checkpoint  # noqa: F401 (fixture)
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+_LM = {}
+
+
+def with_ctc_head(checkpoint: Path, out: Path) -> Path:
+    """The trained tiny checkpoint plus a (seeded, untrained) CTC head, as a hybrid model would have."""
+    from avhubert_ami.models.checkpoint import load_checkpoint_state
+
+    state = load_checkpoint_state(str(checkpoint))
+    state["cfg"]["model"]["ctc_head"] = True
+    dim, vocab = state["cfg"]["model"]["encoder_embed_dim"], state["model"]["decoder.embed_tokens.weight"].shape[0]
+    g = torch.Generator().manual_seed(0)
+    state["model"]["ctc_proj.weight"] = torch.randn(vocab, dim, generator=g) * 0.1
+    state["model"]["ctc_proj.bias"] = torch.zeros(vocab)
+    torch.save(state, out)
+    return out
+
+
+def tiny_lm(tmp_path_factory) -> Path:
+    """avhubert-train-lm on the tiny corpus (once per session); checks the re-run resumes instead of redoing."""
+    if "lm" not in _LM:
+        from avhubert_ami import lm
+
+        run_dir = trained_checkpoint(tmp_path_factory)
+        out = tmp_path_factory.mktemp("lm") / "lm"
+        argv = ["--manifest_dir", str(run_dir.parent / "data"), "--output_dir", str(out), "--max_update", "20",
+                "dataset.validate_interval_updates=10", "common.log_interval=5"]
+        run([sys.executable, "-m", "avhubert_ami.lm", *argv])
+        assert (out / "checkpoint_best.pt").is_file() and (out / "data-bin" / "train.bin").is_file()
+        assert (out / "text" / "train.pieces").read_text().count("\n") == 6  # training transcripts, not test
+        mtime = (out / "checkpoint_best.pt").stat().st_mtime_ns
+        assert lm.main(argv) == 0  # re-run: both steps up to date, nothing retrained
+        assert (out / "checkpoint_best.pt").stat().st_mtime_ns == mtime
+        _LM["lm"] = out / "checkpoint_best.pt"
+    return _LM["lm"]
+
+
+def test_lm_checkpoint_is_a_fairseq_language_model_on_our_dictionary(tmp_path_factory):
+    from fairseq.data import Dictionary
+
+    from avhubert_ami.tasks.language_model import load_lm
+
+    data = trained_checkpoint(tmp_path_factory).parent / "data"
+    tgt = Dictionary.load(str(data / "dict.wrd.txt"))
+    lm = load_lm(str(tiny_lm(tmp_path_factory)), tgt, str(data))
+    out = lm(torch.tensor([[tgt.eos(), 5, 6]]))
+    assert lm.get_normalized_probs(out, log_probs=True).shape == (1, 3, len(tgt))
+    other = Dictionary.load(str(data / "dict.wrd.txt"))
+    other.add_symbol("zzz_not_in_the_lm")
+    with pytest.raises(ValueError, match="dictionary"):
+        load_lm(str(tiny_lm(tmp_path_factory)), other, str(data))
+
+
+def test_fairseq_generate_with_lm_and_ctc_weight_matches_decode_module(tmp_path_factory, tmp_path):
+    from avhubert_ami.decode import decode_split
+
+    run_dir = trained_checkpoint(tmp_path_factory)
+    data = run_dir.parent / "data"
+    ckpt = with_ctc_head(run_dir / "checkpoints" / "checkpoint_best.pt", tmp_path / "hybrid.pt")
+    lm_path = tiny_lm(tmp_path_factory)
+    p = run([sys.executable, "-m", "fairseq_cli.generate", str(data), "--user-dir", str(USER_DIR), "--task", "ami_av",
+             "--path", str(ckpt), "--gen-subset", "test", "--beam", "5", "--scoring", "wer", "--post-process",
+             "sentencepiece", "--batch-size", "1", "--required-batch-size-multiple", "1", "--max-len-a", "1.0",
+             "--max-len-b", "10", "--cpu",
+             "--ctc-weight", "0.4", "--lm-path", str(lm_path), "--lm-weight", "0.3"])
+    out = p.stdout + p.stderr
+    wer = float(re.search(r"Generate test with beam=5: WER: ([0-9.]+)", out).group(1))
+    hyps = dict(re.findall(r"^D-(\d+)\t[-0-9.e]+\t(.*)$", out, flags=re.M))
+    assert len(hyps) == 3
+    ours = decode_split(str(ckpt), str(data), "test", None, beam=5, batch_size=1, max_len_a=1.0, max_len_b=10,
+                        cpu=True, ctc_weight=0.4, lm_path=str(lm_path), lm_weight=0.3)
+    assert ours.ctc_weight == 0.4 and ours.lm_weight == 0.3 and ours.lm_path == str(lm_path)
+    assert sorted(h.strip() for h in hyps.values()) == sorted(u.hyp.strip() for u in ours.utterances)
+    assert wer == pytest.approx(ours.wer, abs=0.01)
+    plain = decode_split(str(ckpt), str(data), "test", None, beam=5, batch_size=1, max_len_a=1.0, max_len_b=10,
+                         cpu=True)
+    assert [u.hyp for u in plain.utterances] != [u.hyp for u in ours.utterances]  # the weights do something
+
+
+def test_decode_ctc_weight_without_ctc_head_is_a_clear_error(tmp_path_factory):
+    from avhubert_ami.decode import decode_split
+
+    run_dir = trained_checkpoint(tmp_path_factory)
+    with pytest.raises(ValueError, match="CTC head"):
+        decode_split(str(run_dir / "checkpoints" / "checkpoint_best.pt"), str(run_dir.parent / "data"), "test",
+                     beam=2, batch_size=1, cpu=True, ctc_weight=0.3)
+
+
+def test_tune_weights_on_valid_then_decode_test(tmp_path_factory, tmp_path):
+    from avhubert_ami import decode
+
+    run_dir = trained_checkpoint(tmp_path_factory)
+    data = run_dir.parent / "data"
+    ckpt = with_ctc_head(run_dir / "checkpoints" / "checkpoint_best.pt", tmp_path / "hybrid.pt")
+    out = tmp_path / "dec"
+    common = ["--path", str(ckpt), "--data", str(data), "--beam", "2", "--batch_size", "1", "--cpu",
+              "--lm_path", str(tiny_lm(tmp_path_factory))]
+    assert decode.main([*common, "--tune_weights", "--tune_split", "test"]) == 2  # never tune on test
+    rc = decode.main([*common, "--tune_weights", "--ctc_weights", "0,0.5", "--lm_weights", "0,0.3",
+                      "--results_dir", str(out)])
+    assert rc == 0
+    tuned = json.loads((out / "weights.json").read_text())
+    assert tuned["tuned_on"] == "valid" and len(tuned["grid"]) == 4
+    best = min(g["wer"] for g in tuned["grid"])
+    assert tuned["chosen"]["wer"] == best
+    res = json.loads((out / "results.json").read_text())
+    assert res["split"] == "test" and res["ctc_weight"] == tuned["chosen"]["ctc_weight"]
+    assert res["lm_weight"] == tuned["chosen"]["lm_weight"]
