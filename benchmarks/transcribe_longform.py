@@ -53,7 +53,8 @@ def pick_utterances(data: str, split: str, minutes: float, seed: int):
     ids, refs, clips = manifest_clips(data, split, set(chosen))
     order_of = {uid: k for k, uid in enumerate(chosen)}
     loaded = sorted(zip(ids, refs, clips), key=lambda x: order_of[x[0]])
-    return [x[0] for x in loaded], [x[1] for x in loaded], [x[2] for x in loaded], [pauses[order_of[x[0]]] for x in loaded]
+    ids, refs, clips = [x[0] for x in loaded], [x[1] for x in loaded], [x[2] for x in loaded]
+    return ids, refs, clips, [pauses[order_of[uid]] for uid in ids]
 
 
 def boundary_errors(segments, bounds):

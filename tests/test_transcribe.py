@@ -76,8 +76,19 @@ def test_stitch_orders_segments_and_drops_repeated_words():
 
 def test_subtitle_timestamps():
     segs = [Segment(1.5, 3.25, "hello there"), Segment(3661.0, 3662.004, "bye"), Segment(4000, 4001, "")]
-    assert to_srt(segs, {}) == "1\n00:00:01,500 --> 00:00:03,250\nhello there\n\n2\n01:01:01,000 --> 01:01:02,004\nbye\n"
+    assert to_srt(segs, {}) == ("1\n00:00:01,500 --> 00:00:03,250\nhello there\n\n"
+                                "2\n01:01:01,000 --> 01:01:02,004\nbye\n")
     assert to_vtt(segs, {}).startswith("WEBVTT\n\n00:00:01.500 --> 00:00:03.250\nhello there\n")
+
+
+def test_folder_listing_names_outputs_without_collisions(tmp_path):
+    from avhubert_ami.transcribe.cli import list_inputs
+
+    for rel in ("a.mp4", "a.wav", "sub/a.mp4", "notes.txt", "b.mkv"):
+        (tmp_path / rel).parent.mkdir(exist_ok=True)
+        (tmp_path / rel).write_bytes(b"")
+    names = [n for _, n in list_inputs([str(tmp_path)])]
+    assert names == ["a_mp4", "a_wav", "b", os.path.join("sub", "a")]
 
 
 # ---- with the tiny model -----------------------------------------------------------------------------------

@@ -14,12 +14,11 @@ import logging
 import os
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from avhubert_ami.data.errors import MediaError
 from avhubert_ami.transcribe.media import Wav16k, decode_audio_to_wav, probe
 from avhubert_ami.transcribe.segments import Segment, stitch
 from avhubert_ami.transcribe.vad import VadConfig, fixed_windows, frame_activity, speech_segments
@@ -153,7 +152,8 @@ class Transcriber:
         try:
             models, cfg, task = checkpoint_utils.load_model_ensemble_and_task([path], arg_overrides=overrides)
         except FileNotFoundError as err:
-            raise TranscribeError(f"--path {path}: {err} (pass --data DIR, the manifest folder of its dict.wrd.txt)") from err
+            raise TranscribeError(f"--path {path}: {err} (pass --data DIR, the manifest folder of its "
+                                  "dict.wrd.txt)") from err
         if ctc_weight is not None:
             # set after loading (as avhubert-decode does): a checkpoint saved before ctc_weight existed has no such
             # key for arg_overrides to replace
