@@ -289,3 +289,14 @@ def test_ctc_weight_and_lm_reach_the_search(ckpt, tmp_path, tmp_path_factory):
     assert ours[0].text == next(u.hyp for u in ref.utterances if u.id == row.id)
     assert ours[0].modalities == ["audio", "video"]
     assert t.settings_dict()["decoding"]["ctc_weight"] == 0.3 and t.settings_dict()["decoding"]["lm_weight"] == 0.2
+
+
+def test_lip_clip_shorter_than_its_audio_decodes_the_rest_audio_only(transcriber, tmp_path):
+    wave, lips, bounds = speech_with_pauses([0.5, 1.0], [40, 40])
+    write_audio(str(tmp_path / "a.wav"), wave)
+    write_video(str(tmp_path / "lips.mkv"), lips[: int(bounds[0][1] * 25) + 5])  # video stops after utterance 1
+    notes = []
+    segs = transcriber.transcribe(video=str(tmp_path / "lips.mkv"), audio=str(tmp_path / "a.wav"), lip_video=True,
+                                  notes=notes)
+    assert [s.modalities for s in segs] == [["audio", "video"], ["audio"]]
+    assert "no video frames: decoded without video" in segs[1].note

@@ -278,11 +278,13 @@ class Transcriber:
             t0 = time.perf_counter()
             if plan.lip_video:
                 frames = lip_clip_frames(plan.video, start, end, plan.fps)
+                missing = "no video frames"
             else:
                 s = self.settings
                 frames = face_mouth_crops(plan.video, start, end, plan.fps, s.landmark_backend, s.min_face_fraction)
-                if frames is None:
-                    note = "no face found: decoded without video" if wave is not None else "no face found: skipped"
+                missing = "no face found"
+            if frames is None:
+                note = f"{missing}: decoded without video" if wave is not None else f"{missing}: skipped"
             self.stats.roi += time.perf_counter() - t0
             if frames is not None:
                 frames = fit_frames(frames, n)
