@@ -136,7 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point; see the module docstring for the exit status."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s | %(levelname)s | %(name)s | %(message)s")
+    # force: importing fairseq already put a DEBUG handler on the root logger (matplotlib/mediapipe chatter)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s | %(levelname)s | %(name)s | %(message)s", force=True)
     args = build_parser().parse_args(argv)
     from avhubert_ami.scoring import error_counts
 

@@ -329,7 +329,8 @@ class Transcriber:
             if len(batch) >= self.settings.batch_size:
                 yield batch
                 batch = []
-                bar.set_postfix(rtf=f"{self.stats.processing_s() / max(end, 1e-9):.2f}")
+            # real-time factor so far: seconds spent per second of the recording reached
+            bar.set_postfix(rtf=f"{self.stats.processing_s() / max(end, 1e-9):.3f}", refresh=False)
         if batch:
             yield batch
 
