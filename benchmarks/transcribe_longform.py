@@ -10,7 +10,8 @@
 2. Real-time factor per stage (audio decode, VAD, ROI, features, decoding) on that recording, and the ROI stage
    on a face video (a photo bundled in scikit-image, 352x288 like an AMI close-up) through preprocess.mouth_roi.
 3. Peak memory: recordings of ``--long_minutes`` made by repeating the clips, each transcribed in a fresh process;
-   peak RSS should not grow with the length.
+   peak RSS should not grow with the length. ``--face_minutes``: the same with a face close-up (mouth ROI on the
+   fly) and the audio as a separate wav.
 
 Writes ``OUT/longform.json`` and prints it. ``--no_memory`` skips 3.
 """
@@ -31,7 +32,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from tests.transcribe_fixtures import manifest_clips, write_long_recording  # noqa: E402
+from tests.transcribe_fixtures import manifest_clips, write_face_video, write_long_recording  # noqa: E402
 
 
 def pick_utterances(data: str, split: str, minutes: float, seed: int):
@@ -53,7 +54,8 @@ def pick_utterances(data: str, split: str, minutes: float, seed: int):
     ids, refs, clips = manifest_clips(data, split, set(chosen))
     order_of = {uid: k for k, uid in enumerate(chosen)}
     loaded = sorted(zip(ids, refs, clips), key=lambda x: order_of[x[0]])
-    return [x[0] for x in loaded], [x[1] for x in loaded], [x[2] for x in loaded], [pauses[order_of[x[0]]] for x in loaded]
+    ids, refs, clips = [x[0] for x in loaded], [x[1] for x in loaded], [x[2] for x in loaded]
+    return ids, refs, clips, [pauses[order_of[uid]] for uid in ids]
 
 
 def boundary_errors(segments, bounds):
@@ -118,20 +120,29 @@ def face_roi_rtf(seconds: float, work: str) -> dict:
     return {"seconds": seconds, "rtf_roi": round(dt / seconds, 4), "frames": 0 if frames is None else len(frames)}
 
 
-def _child_peak(args, minutes: float, work: str) -> dict:
-    """Build a ``minutes`` recording by repeating clips, transcribe it in a child process, report its peak RSS."""
+def _child_peak(args, minutes: float, work: str, face: bool = False) -> dict:
+    """Build a ``minutes`` recording by repeating clips, transcribe it in a child process, report its peak RSS.
+    ``face``: the video is a 352x288 face close-up (the bundled photo moving) instead of the mouth clips, so the
+    mouth ROI runs on the fly."""
     ids, refs, clips, pauses = pick_utterances(args.data, args.split, min(args.minutes, 2.0), args.seed)
     per_clip = np.mean([len(c[0]) / 25 + p for c, p in zip(clips, pauses)])
     n = int(np.ceil(minutes * 60 / per_clip))
     video, wav = os.path.join(work, f"long{minutes:g}.mkv"), os.path.join(work, f"long{minutes:g}.wav")
     write_long_recording(islice(cycle(clips), n), list(islice(cycle(pauses), n)), video, wav)
+    if face:
+        from avhubert_ami.transcribe.media import probe
+        from tests.preprocess_fixtures import astronaut_frames
+
+        os.unlink(video)
+        video = write_face_video(os.path.join(work, f"face{minutes:g}.mp4"), astronaut_frames(100, zoom=0.6)[0],
+                                 probe(wav).duration)
     code = (
         "import json, resource, sys, time\n"
         "from avhubert_ami.transcribe import Transcriber\n"
         f"t = Transcriber.from_checkpoint({args.path!r}, beam={args.beam}, batch_size={args.batch_size}, "
         f"data_dir={args.data_dir!r}, device={'cpu' if args.cpu else None!r})\n"
         "t0 = time.perf_counter()\n"
-        f"segs = t.transcribe(video={video!r}, audio={wav!r}, lip_video=True)\n"
+        f"segs = t.transcribe(video={video!r}, audio={wav!r}, lip_video={not face})\n"
         "print(json.dumps({'media_s': t.stats.media_s, 'wall_s': time.perf_counter() - t0, 'segments': len(segs),"
         " 'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 'rtf': t.stats.rtf()}))\n"
     )
@@ -142,7 +153,8 @@ def _child_peak(args, minutes: float, work: str) -> dict:
     res = json.loads(p.stdout.strip().splitlines()[-1])
     os.unlink(video)
     os.unlink(wav)
-    return {"minutes": minutes, **{k: (round(v, 2) if isinstance(v, float) else v) for k, v in res.items()}}
+    res = {k: (round(v, 2) if isinstance(v, float) else v) for k, v in res.items()}
+    return {"minutes": minutes, "video": "face (ROI on the fly)" if face else "mouth clip", **res}
 
 
 def main(argv=None) -> int:
@@ -153,6 +165,9 @@ def main(argv=None) -> int:
     p.add_argument("--data_dir", default=None, help="dict.wrd.txt folder when the checkpoint lacks it (default: none)")
     p.add_argument("--minutes", type=float, default=2.5, help="length of the accuracy recording")
     p.add_argument("--long_minutes", type=float, nargs="*", default=[5, 10, 30], help="memory-test lengths")
+    p.add_argument("--face_minutes", type=float, nargs="*", default=[],
+                   help="memory-test lengths with a face video (mouth ROI on the fly; needs mediapipe and "
+                   "scikit-image)")
     p.add_argument("--no_memory", action="store_true")
     p.add_argument("--beam", type=int, default=5)
     p.add_argument("--batch_size", type=int, default=8)
@@ -168,8 +183,9 @@ def main(argv=None) -> int:
         print(json.dumps(result["face_roi"]), flush=True)
         if not args.no_memory:
             result["memory"] = []
-            for m in args.long_minutes:
-                result["memory"].append(_child_peak(args, m, work))
+            runs = [(m, False) for m in args.long_minutes] + [(m, True) for m in args.face_minutes]
+            for m, face in runs:
+                result["memory"].append(_child_peak(args, m, work, face))
                 print(json.dumps(result["memory"][-1]), flush=True)
     out = args.out or tempfile.mkdtemp(prefix="longform_results_")
     os.makedirs(out, exist_ok=True)

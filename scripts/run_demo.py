@@ -11,7 +11,7 @@ Steps (each prints its progress; child-process output is also kept in ``OUT/logs
 3. ``finetune_avhubert_ami.py --config_name tiny_cpu``: train from scratch with modality dropout and
    noise augmentation, validating (WER) every ``--eval_steps`` updates;
 4. decode the test split with ``fairseq-generate`` (its ``main`` run in this process; WER from its
-   ``wer`` scorer, CER from its hypotheses with the plugin's normalisation) for audio+video,
+   ``ami_wer`` scorer, CER from its hypotheses, both with the plugin's ``basic`` normaliser) for audio+video,
    audio-only and video-only, on clean and on noisy audio (``OUT/decode/<setting>/generate-test.txt``);
 5. write ``OUT/results.md`` (WER/CER table), ``OUT/results.json`` and ``OUT/valid_wer.png``
    (validation WER over updates, from fairseq's json training log).
@@ -78,14 +78,15 @@ SIZES: Dict[str, Dict[str, object]] = {
 def generate_argv(checkpoint: str, data: str, modalities: Sequence[str], beam: int, results_path: str) -> List[str]:
     """The README's fairseq-generate command line for one decoding setting."""
     return [data, "--user-dir", os.path.join(REPO, "avhubert_ami"), "--task", "ami_av", "--path", checkpoint,
-            "--gen-subset", "test", "--beam", str(beam), "--scoring", "wer", "--post-process", "sentencepiece",
+            "--gen-subset", "test", "--beam", str(beam), "--scoring", "ami_wer", "--post-process", "sentencepiece",
             "--batch-size", "16", "--required-batch-size-multiple", "1", "--max-len-a", "1.0", "--max-len-b", "10",
             "--cpu", "--modalities", ",".join(modalities), "--results-path", results_path]
 
 
 def parse_generate_output(text: str) -> Tuple[float, List[str], List[str]]:
     """WER line, references (T-) and detokenised hypotheses (D-) of a fairseq-generate output, in id order."""
-    score = re.search(r"Generate test with beam=\d+: WER: ([0-9.]+)", text)
+    # our ami_wer scorer names its normaliser ("WER (basic normalizer): 12.50"); fairseq's wer does not
+    score = re.search(r"Generate test with beam=\d+: WER(?: \(\w+ normalizer\))?: ([0-9.]+)", text)
     if not score:
         raise StepError("fairseq-generate printed no WER line")
     refs = dict(re.findall(r"^T-(\d+)\t(.*)$", text, flags=re.M))
@@ -263,7 +264,8 @@ class Demo:
             f"Corpus: {c.n_train} train / {c.n_valid} valid / {c.n_test} test utterances (held-out speakers), "
             f"seed {c.seed}; noisy = babble at {c.snr:g} dB SNR. Training: {c.max_updates} updates, "
             f"modality dropout audio {c.audio_drop_prob} / video {c.visual_drop_prob}, "
-            f"noise augmentation p={c.noise_prob} SNR {c.noise_snr} dB. Beam {c.beam}.",
+            f"noise augmentation p={c.noise_prob} SNR {c.noise_snr} dB. Beam {c.beam}. WER and CER after the "
+            "`basic` text normaliser (lower case, punctuation removed; avhubert_ami.scoring).",
             "",
             "| test audio | modalities | WER % | CER % | utterances |",
             "|---|---|---:|---:|---:|",
@@ -276,7 +278,7 @@ class Demo:
         with atomic_write(os.path.join(self.out, "results.md")) as f:
             f.write(text)
         with atomic_write(os.path.join(self.out, "results.json")) as f:
-            json.dump({"config": asdict(c), "results": rows, "chance": {"wer": cw, "cer": cc},
+            json.dump({"config": asdict(c), "normalizer": "basic", "results": rows, "chance": {"wer": cw, "cer": cc},
                        "timings_s": self.timings}, f, indent=1)
         return text
 

@@ -29,15 +29,16 @@ def test_generate_output_parsing_and_command_line(tmp_path):
     text = (
         "S-1\tx\nT-1\tthe budget\nH-1\t-0.3\t▁the ▁budget\nD-1\t-0.3\tthe budget\n"
         "T-0\tokay remote\nH-0\t-0.5\t▁okay\nD-0\t-0.5\tokay\n"
-        "Generate test with beam=5: WER: 25.00\n"
+        "Generate test with beam=5: WER (basic normalizer): 25.00\n"
     )
     wer, refs, hyps = run_demo.parse_generate_output(text)
     assert wer == 25.0 and refs == ["okay remote", "the budget"] and hyps == ["okay", "the budget"]
+    assert run_demo.parse_generate_output(text.replace(" (basic normalizer)", ""))[0] == 25.0  # fairseq's wer
     with pytest.raises(run_demo.StepError):
         run_demo.parse_generate_output("no score here")
     argv = run_demo.generate_argv("ck.pt", "data", ("audio",), 5, str(tmp_path))
     assert argv[:3] == ["data", "--user-dir", os.path.join(REPO, "avhubert_ami")]
-    assert argv[argv.index("--modalities") + 1] == "audio" and argv[argv.index("--scoring") + 1] == "wer"
+    assert argv[argv.index("--modalities") + 1] == "audio" and argv[argv.index("--scoring") + 1] == "ami_wer"
 
 
 def test_size_presets_are_config_fields():

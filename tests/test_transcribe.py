@@ -76,8 +76,19 @@ def test_stitch_orders_segments_and_drops_repeated_words():
 
 def test_subtitle_timestamps():
     segs = [Segment(1.5, 3.25, "hello there"), Segment(3661.0, 3662.004, "bye"), Segment(4000, 4001, "")]
-    assert to_srt(segs, {}) == "1\n00:00:01,500 --> 00:00:03,250\nhello there\n\n2\n01:01:01,000 --> 01:01:02,004\nbye\n"
+    assert to_srt(segs, {}) == ("1\n00:00:01,500 --> 00:00:03,250\nhello there\n\n"
+                                "2\n01:01:01,000 --> 01:01:02,004\nbye\n")
     assert to_vtt(segs, {}).startswith("WEBVTT\n\n00:00:01.500 --> 00:00:03.250\nhello there\n")
+
+
+def test_folder_listing_names_outputs_without_collisions(tmp_path):
+    from avhubert_ami.transcribe.cli import list_inputs
+
+    for rel in ("a.mp4", "a.wav", "sub/a.mp4", "notes.txt", "b.mkv"):
+        (tmp_path / rel).parent.mkdir(exist_ok=True)
+        (tmp_path / rel).write_bytes(b"")
+    names = [n for _, n in list_inputs([str(tmp_path)])]
+    assert names == ["a_mp4", "a_wav", "b", os.path.join("sub", "a")]
 
 
 # ---- with the tiny model -----------------------------------------------------------------------------------
@@ -243,3 +254,49 @@ def test_usage_errors(ckpt, tmp_path, capsys):
     assert rc == 2 and "absent.mp4: no such file" in capsys.readouterr().err
     rc = main(["--path", str(ckpt), str(tmp_path), "--output_dir", str(tmp_path), "--format", "doc"])
     assert rc == 2 and "unknown format" in capsys.readouterr().err
+
+
+# ---- joint CTC/attention and LM fusion (avhubert_ami.tasks.generator, avhubert_ami.tasks.language_model) -----
+def test_ctc_weight_needs_a_ctc_head(ckpt):
+    from avhubert_ami.transcribe import TranscribeError, Transcriber
+
+    with pytest.raises(TranscribeError, match="CTC head"):
+        Transcriber.from_checkpoint(str(ckpt), ctc_weight=0.3, device="cpu")
+
+
+def test_ctc_weight_and_lm_reach_the_search(ckpt, tmp_path, tmp_path_factory):
+    """Segments decoded with joint CTC/attention + LM fusion equal avhubert-decode's hypotheses for the same clip
+    cut exactly (a recording holding one utterance with no padding around it)."""
+    from avhubert_ami.decode import decode_split
+    from avhubert_ami.transcribe import Transcriber
+    from tests.test_lm_fusion import tiny_lm, with_ctc_head
+
+    hybrid = with_ctc_head(ckpt, tmp_path / "hybrid.pt")
+    lm_path = tiny_lm(tmp_path_factory)
+    data = ckpt.parents[2] / "data"
+    t = Transcriber.from_checkpoint(str(hybrid), beam=3, ctc_weight=0.3, lm_path=str(lm_path), lm_weight=0.2,
+                                    device="cpu", data_dir=str(data))
+    assert t.lm is not None and t.task.cfg.ctc_weight == 0.3
+    ref = decode_split(str(hybrid), str(data), "train", beam=3, batch_size=1, cpu=True, ctc_weight=0.3,
+                       lm_path=str(lm_path), lm_weight=0.2)
+    from avhubert_ami.data.manifest import load_split
+    from avhubert_ami.transcribe.media import Wav16k
+    from avhubert_ami.transcribe.transcriber import Plan
+
+    row = load_split(str(data), "train")[0].rows[0]
+    plan = Plan(video=row.video, audio=row.audio, lip_video=True, use=("audio", "video"), fps=25.0)
+    ours = t.decode_batch([t.segment_item(plan, Wav16k(row.audio), 0.0, row.n_video_frames / 25)])
+    assert ours[0].text == next(u.hyp for u in ref.utterances if u.id == row.id)
+    assert ours[0].modalities == ["audio", "video"]
+    assert t.settings_dict()["decoding"]["ctc_weight"] == 0.3 and t.settings_dict()["decoding"]["lm_weight"] == 0.2
+
+
+def test_lip_clip_shorter_than_its_audio_decodes_the_rest_audio_only(transcriber, tmp_path):
+    wave, lips, bounds = speech_with_pauses([0.5, 1.0], [40, 40])
+    write_audio(str(tmp_path / "a.wav"), wave)
+    write_video(str(tmp_path / "lips.mkv"), lips[: int(bounds[0][1] * 25) + 5])  # video stops after utterance 1
+    notes = []
+    segs = transcriber.transcribe(video=str(tmp_path / "lips.mkv"), audio=str(tmp_path / "a.wav"), lip_video=True,
+                                  notes=notes)
+    assert [s.modalities for s in segs] == [["audio", "video"], ["audio"]]
+    assert "no video frames: decoded without video" in segs[1].note

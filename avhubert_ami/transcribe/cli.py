@@ -31,8 +31,9 @@ logger = logging.getLogger("avhubert_ami.transcribe")
 
 def list_inputs(inputs: Sequence[str]) -> List[Tuple[str, str]]:
     """``[(media file, output name)]``: files as given, folders walked (sorted) for media files, the name keeping
-    the path below the folder so equal file names in sub-folders do not collide."""
-    out = []
+    the path below the folder so equal file names in sub-folders do not collide; files that would still share a
+    name (``a.mp4`` and ``a.wav``) get their extension appended (``a_mp4``, ``a_wav``)."""
+    out: List[Tuple[str, str]] = []
     for inp in inputs:
         if os.path.isdir(inp):
             found = []
@@ -48,7 +49,11 @@ def list_inputs(inputs: Sequence[str]) -> List[Tuple[str, str]]:
             out.append((inp, os.path.splitext(os.path.basename(inp))[0]))
         else:
             raise TranscribeError(f"{inp}: no such file or folder")
-    return out
+    counts: Dict[str, int] = {}
+    for _, name in out:
+        counts[name] = counts.get(name, 0) + 1
+    return [(path, name if counts[name] == 1 else f"{name}_{os.path.splitext(path)[1].lstrip('.').lower()}")
+            for path, name in out]
 
 
 def read_references(path: str, names: Sequence[str]) -> Dict[str, str]:
@@ -107,7 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch_size", type=int, default=8, help="segments decoded together")
     p.add_argument("--max_len_a", type=float, default=1.0, help="max output length = a * frames + b")
     p.add_argument("--max_len_b", type=int, default=10)
-    p.add_argument("--ctc_weight", type=float, default=None, help="joint CTC/attention decoding weight (task.ctc_weight)")
+    p.add_argument("--ctc_weight", type=float, default=None,
+                   help="joint CTC/attention decoding weight (task.ctc_weight; needs a CTC head)")
     p.add_argument("--lm_path", default=None, help="language model for shallow fusion")
     p.add_argument("--lm_weight", type=float, default=0.0)
     p.add_argument("--data", default=None, help="manifest folder holding dict.wrd.txt, for checkpoints without it")
@@ -130,7 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point; see the module docstring for the exit status."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s | %(levelname)s | %(name)s | %(message)s")
+    # force: importing fairseq already put a DEBUG handler on the root logger (matplotlib/mediapipe chatter)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s | %(levelname)s | %(name)s | %(message)s", force=True)
     args = build_parser().parse_args(argv)
     from avhubert_ami.scoring import error_counts
 
@@ -162,6 +169,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         except (TranscribeError, MediaError) as err:
             logger.error("%s", err)
             summary.failed.append((path, str(err)))
+            continue
+        except Exception as err:  # noqa: BLE001 - one unexpected failure must not stop a folder; trace logged
+            logger.exception("%s: unexpected error", path)
+            summary.failed.append((path, f"{type(err).__name__}: {err}"))
             continue
         wall = time.perf_counter() - t0
         meta: Dict[str, object] = {"input": os.path.abspath(path),

@@ -46,12 +46,13 @@ def face_mouth_crops(path: str, start: float, end: float, fps: float, backend: s
     return result.frames
 
 
-def lip_clip_frames(path: str, start: float, end: float, fps: float) -> np.ndarray:
+def lip_clip_frames(path: str, start: float, end: float, fps: float) -> Optional[np.ndarray]:
     """Gray ``uint8 (T, 96, 96)`` frames of ``[start, end)`` s of a ready-made mouth clip, resampled to 25 fps and
-    resized to 96x96 like the dataset does for off-size clips."""
+    resized to 96x96 like the dataset does for off-size clips; None when the clip has no frame there (a video
+    shorter than its separate audio)."""
     from avhubert_ami.data.video import conform_video
 
     frames = list(iter_frames(path, start, end, "gray"))
     if not frames:
-        raise MediaError(f"{path}: no video frames between {start:.2f}s and {end:.2f}s")
+        return None
     return conform_video(np.stack(frames), fps, path, resample_fps=True)

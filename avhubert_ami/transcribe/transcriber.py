@@ -14,12 +14,11 @@ import logging
 import os
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from avhubert_ami.data.errors import MediaError
 from avhubert_ami.transcribe.media import Wav16k, decode_audio_to_wav, probe
 from avhubert_ami.transcribe.segments import Segment, stitch
 from avhubert_ami.transcribe.vad import VadConfig, fixed_windows, frame_activity, speech_segments
@@ -106,8 +105,9 @@ class Transcriber:
     """
 
     def __init__(self, models, task, checkpoint: str, settings: DecodeSettings, device: str,
-                 vad: Optional[VadConfig] = None) -> None:
+                 vad: Optional[VadConfig] = None, lm=None) -> None:
         self.models, self.task, self.checkpoint, self.settings, self.device = models, task, checkpoint, settings, device
+        self.lm = lm  # shallow-fusion language model (avhubert_ami.tasks.language_model.load_lm) or None
         c = task.cfg
         self.model_modalities = tuple(sorted(c.modalities))
         max_frames = c.max_sample_size or DEFAULT_MAX_FRAMES
@@ -149,30 +149,44 @@ class Transcriber:
         if data_dir:
             data_dir = os.path.abspath(data_dir)
             overrides.update(data=data_dir, label_dir=data_dir, tokenizer_bpe_model=os.path.join(data_dir, "spm.model"))
-        if ctc_weight is not None:
-            overrides["ctc_weight"] = ctc_weight
         try:
             models, cfg, task = checkpoint_utils.load_model_ensemble_and_task([path], arg_overrides=overrides)
         except FileNotFoundError as err:
-            raise TranscribeError(f"--path {path}: {err} (pass --data DIR, the manifest folder of its dict.wrd.txt)") from err
-        if ctc_weight is not None and not hasattr(task.cfg, "ctc_weight"):
-            raise TranscribeError("--ctc_weight: this build's task has no joint CTC/attention decoding (task.ctc_weight)")
-        if lm_path is not None:
-            raise TranscribeError("--lm_path: language-model fusion is not available in this build yet")
+            raise TranscribeError(f"--path {path}: {err} (pass --data DIR, the manifest folder of its "
+                                  "dict.wrd.txt)") from err
+        if ctc_weight is not None:
+            # set after loading (as avhubert-decode does): a checkpoint saved before ctc_weight existed has no such
+            # key for arg_overrides to replace
+            task.cfg.ctc_weight = float(ctc_weight)
         dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
         for m in models:
             m.eval()
             m.to(dev)
+        lm = None
+        if lm_path is not None and lm_weight != 0:  # weight 0: decode exactly as without an LM
+            from avhubert_ami.tasks.language_model import load_lm
+
+            try:
+                lm = load_lm(lm_path, task.target_dictionary, task.get_label_dir(), torch.device(dev))
+            except (FileNotFoundError, ValueError) as err:
+                raise TranscribeError(f"--lm_path {lm_path}: {err}") from err
         s = DecodeSettings(beam=beam, batch_size=batch_size, ctc_weight=ctc_weight, lm_path=lm_path,
                            lm_weight=lm_weight, max_len_a=max_len_a, max_len_b=max_len_b, **settings)
-        return cls(models, task, os.path.abspath(path), s, dev, vad)
+        try:
+            return cls(models, task, os.path.abspath(path), s, dev, vad, lm)
+        except ValueError as err:  # e.g. --ctc_weight with a model that has no CTC head
+            raise TranscribeError(f"--path {path}: {err}") from err
 
     def _build_generator(self):
         from fairseq.dataclass.configs import GenerationConfig
 
         s = self.settings
-        return self.task.build_generator(self.models, GenerationConfig(beam=s.beam, max_len_a=s.max_len_a,
-                                                                        max_len_b=s.max_len_b))
+        extra = {"lm_model": self.lm, "lm_weight": s.lm_weight} if self.lm is not None else None
+        generator = self.task.build_generator(self.models, GenerationConfig(beam=s.beam, max_len_a=s.max_len_a,
+                                                                             max_len_b=s.max_len_b),
+                                              extra_gen_cls_kwargs=extra)
+        generator.context = f"checkpoint {self.checkpoint}"  # named in the generator's errors
+        return generator
 
     # ---- planning -----------------------------------------------------------------------------
     def plan(self, video: Optional[str] = None, audio: Optional[str] = None, lip_video: bool = False,
@@ -264,11 +278,13 @@ class Transcriber:
             t0 = time.perf_counter()
             if plan.lip_video:
                 frames = lip_clip_frames(plan.video, start, end, plan.fps)
+                missing = "no video frames"
             else:
                 s = self.settings
                 frames = face_mouth_crops(plan.video, start, end, plan.fps, s.landmark_backend, s.min_face_fraction)
-                if frames is None:
-                    note = "no face found: decoded without video" if wave is not None else "no face found: skipped"
+                missing = "no face found"
+            if frames is None:
+                note = f"{missing}: decoded without video" if wave is not None else f"{missing}: skipped"
             self.stats.roi += time.perf_counter() - t0
             if frames is not None:
                 frames = fit_frames(frames, n)
@@ -290,6 +306,15 @@ class Transcriber:
                                                          std=c.image_std, downsample=c.image_downsample))
         return audio, video
 
+    def segment_item(self, plan: Plan, wav: Optional[Wav16k], start: float, end: float) -> dict:
+        """Model input of ``[start, end)`` s: ``{start, end, n (25 fps frames), audio, video, note}``."""
+        n = max(1, int(round((end - start) * FPS)))
+        wave, frames, note = self._segment_input(plan, wav, start, end)
+        t0 = time.perf_counter()
+        audio, video = self._features(wave, frames, n)
+        self.stats.features += time.perf_counter() - t0
+        return dict(start=start, end=end, n=n, audio=audio, video=video, note=note)
+
     def _batches(self, plan: Plan, wav, spans, notes: List[str], progress: bool) -> Iterator[List[dict]]:
         from tqdm import tqdm
 
@@ -297,18 +322,15 @@ class Transcriber:
         bar = tqdm(spans, desc=f"transcribe {os.path.basename(plan.video or plan.audio)}", unit="seg",
                    disable=not progress, leave=False)
         for start, end in bar:
-            n = max(1, int(round((end - start) * FPS)))
-            wave, frames, note = self._segment_input(plan, wav, start, end)
-            if note:
-                notes.append(f"{start:.2f}-{end:.2f}s: {note}")
-            t0 = time.perf_counter()
-            audio, video = self._features(wave, frames, n)
-            self.stats.features += time.perf_counter() - t0
-            batch.append(dict(start=start, end=end, n=n, audio=audio, video=video, note=note))
+            item = self.segment_item(plan, wav, start, end)
+            if item["note"]:
+                notes.append(f"{start:.2f}-{end:.2f}s: {item['note']}")
+            batch.append(item)
             if len(batch) >= self.settings.batch_size:
                 yield batch
                 batch = []
-                bar.set_postfix(rtf=f"{self.stats.processing_s() / max(end, 1e-9):.2f}")
+            # real-time factor so far: seconds spent per second of the recording reached
+            bar.set_postfix(rtf=f"{self.stats.processing_s() / max(end, 1e-9):.3f}", refresh=False)
         if batch:
             yield batch
 
@@ -339,9 +361,10 @@ class Transcriber:
             audio = _pad_stack([it["audio"] for it in items], size).transpose(1, 2)  # B x F x T
         if bool(present[:, 1].any()):
             video = _pad_stack([it["video"] for it in items], size).unsqueeze(1)  # B x 1 x T x H x W
-        sample = {"id": torch.arange(len(items)), "net_input": {
-            "source": {"audio": audio, "video": video, "present": present},
-            "padding_mask": torch.arange(size)[None, :] >= lengths[:, None]}}
+        net_input = {"source": {"audio": audio, "video": video, "present": present},
+                     "padding_mask": torch.arange(size)[None, :] >= lengths[:, None]}
+        sample = {"id": torch.arange(len(items)), "net_input": net_input,
+                  "utt_id": [f"{it['start']:.2f}-{it['end']:.2f}s" for it in items]}  # named in decoding errors
         if self.device != "cpu":
             sample = utils.move_to_cuda(sample, device=torch.device(self.device))
         with torch.no_grad():

@@ -64,7 +64,8 @@ def parse_formats(value: str) -> List[str]:
     return names
 
 
-def write_outputs(out_dir: str, name: str, segments: Sequence[Segment], meta: Dict, formats: Sequence[str]) -> List[str]:
+def write_outputs(out_dir: str, name: str, segments: Sequence[Segment], meta: Dict,
+                  formats: Sequence[str]) -> List[str]:
     """Write ``out_dir/name.<fmt>`` for each format atomically; returns the paths."""
     from avhubert_ami.data.manifest import atomic_write
 
