@@ -90,7 +90,9 @@ def test_shards_then_assembly_equal_one_unsharded_run(hf, tmp_path, monkeypatch)
 
 def test_unfinished_shard_blocks_assembly_naming_it(hf, tmp_path):
     out = str(tmp_path)
-    _convert(hf, out, "--num_shards", "3", "--shard_index", "0")
+    first = _convert(hf, out, "--num_shards", "3", "--shard_index", "0")
+    again = _convert(hf, out, "--num_shards", "3", "--shard_index", "0")  # a shard resumes on its own
+    assert first.written > 0 and again.written == 0 and again.already_done == first.written
     _convert(hf, out, "--num_shards", "3", "--shard_index", "2")
     with pytest.raises(SystemExit, match=r"shard 1 of 3 \(shard-1-of-3\) has not run .*--num_shards 3 --shard_index 1"):
         _convert(hf, out)
