@@ -8,8 +8,8 @@
 
 An exclusive holder removes its lock file on release; every locker re-checks after locking that the
 file it locked is still the one at the path (else it retries), so a removed file never lets two
-holders in. A killed holder's lock is released by the kernel. Works on local and NFSv4 file systems
-(``flock`` is emulated with POSIX locks there).
+holders in. A killed holder's lock is released by the kernel. On NFS, Linux emulates ``flock`` with
+POSIX locks, which exclude other processes (each run is one) but not other descriptors of one process.
 """
 
 from __future__ import annotations
