@@ -41,14 +41,15 @@ def _pid_in(path: str) -> str:
 
 
 def _holders(folder: str, name: str) -> str:
-    """Who holds ``folder/name``: the running shards (their own lock files) when the main lock is
-    held shared by them, else the pid in the file."""
-    if name == LOCK_NAME:
+    """Who holds ``folder/name``: the pid in the file (an exclusive holder writes it), else, for the
+    main lock held shared, the shards whose own lock files are there."""
+    pid = _pid_in(os.path.join(folder, name))
+    if name == LOCK_NAME and pid == "pid unknown":
         shards = sorted(f"{m.group(1)} {_pid_in(os.path.join(folder, f))}"
                         for f in os.listdir(folder) for m in [_SHARD_LOCK.match(f)] if m)
         if shards:
             return "shard runs: " + ", ".join(shards)
-    return _pid_in(os.path.join(folder, name))
+    return pid
 
 
 def _open_for_lock(folder: str, path: str) -> int:
@@ -97,8 +98,8 @@ def output_lock(folder: str, wait: bool = False, name: str = LOCK_NAME, create: 
         if current is not None and (current.st_ino, current.st_dev) == (held.st_ino, held.st_dev):
             break
         os.close(fd)  # the previous holder removed this file while we waited: lock the new one
+    os.ftruncate(fd, 0)  # a killed exclusive holder's pid must not be reported for shared holders
     if not shared:
-        os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         _HELD.add((folder, name))
     try:
