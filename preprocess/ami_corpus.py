@@ -27,10 +27,10 @@ import argparse
 import collections
 import os
 import sys
-from typing import Iterator, List, Optional, Tuple
+from typing import Iterable, Iterator, List, Optional, Set, Tuple
 
 from avhubert_ami.data.errors import MediaError
-from preprocess import common, media
+from preprocess import common, media, shards
 from preprocess.landmarks import add_backend_arg
 from preprocess.ami_annotations import Annotations, Speaker, read_camera_map, read_segments, read_speakers
 
@@ -90,6 +90,13 @@ def media_files(corpus: str, spk: Speaker, mic: str) -> Tuple[str, Optional[str]
     return audio, video
 
 
+def shard_meetings(meetings: Iterable[str], partition_meetings: Iterable[str], shard: shards.Shard) -> Set[str]:
+    """The ``meetings`` a shard prepares: whole meetings, round robin over the partition's sorted meeting
+    list (stable whichever meetings are present)."""
+    order = {m: i for i, m in enumerate(sorted(partition_meetings))}
+    return {m for m in meetings if shard.owns_key(order[m])}
+
+
 def process_segment(job: dict) -> dict:
     """Cut, convert and write one segment; returns its journal entry."""
     import soundfile as sf
@@ -136,11 +143,12 @@ def convert(args: argparse.Namespace) -> common.Summary:
     """Run the AMI conversion for parsed CLI ``args`` (holding the output folder's lock); returns the
     summary."""
     locate(args.ami_dir, args.annotations_dir)  # input errors before the output folder is created
-    with common.output_lock(args.output_dir, getattr(args, "wait", False)):
-        return _convert_locked(args)
+    shard = shards.shard_from_args(args)
+    with shards.claim_output(args.output_dir, shard, getattr(args, "wait", False)):
+        return _convert_locked(args, shard)
 
 
-def _convert_locked(args: argparse.Namespace) -> common.Summary:
+def _convert_locked(args: argparse.Namespace, shard: Optional[shards.Shard] = None) -> common.Summary:
     summary = common.Summary()
     corpus, ann_path = locate(args.ami_dir, args.annotations_dir)
     ann = Annotations(ann_path)
@@ -152,7 +160,8 @@ def _convert_locked(args: argparse.Namespace) -> common.Summary:
     for m in sorted(present - listed):
         summary.notes.append(f"note: meeting {m} is not in partition {args.partition}: ignored")
     output_dir = os.path.abspath(args.output_dir)
-    common.sweep_stale_temporaries(output_dir, summary)
+    if shard is None:  # a shard must not touch the others' in-flight temporaries: the assembly sweeps
+        common.sweep_stale_temporaries(output_dir, summary)
     video_ext, codec = common.VIDEO_FORMATS[args.video_format]
     opts = dict(output_dir=output_dir, video_ext=video_ext, codec=codec, av_tolerance_s=args.av_tolerance_s,
                 backend=args.backend, precompute_features=args.precompute_features)
@@ -186,7 +195,10 @@ def _convert_locked(args: argparse.Namespace) -> common.Summary:
         if not here:
             continue
         segments = [s for s in all_segments if s.speaker.meeting in here]
-        run = common.SplitRun(output_dir, split, fingerprint, summary, args.overwrite, "duplicate segment")
+        if shard is not None:
+            here = shard_meetings(here, listed, shard)
+            segments = [s for s in segments if s.speaker.meeting in here]
+        run = common.SplitRun(output_dir, split, fingerprint, summary, args.overwrite, "duplicate segment", shard)
 
         def jobs() -> Iterator[Tuple[str, dict]]:
             for seg in segments:

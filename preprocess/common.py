@@ -9,7 +9,8 @@
 * :class:`Summary` -- written / skipped / dropped (with reasons) / failed counts, printed at the end.
 * :func:`finish_split` -- writes ``{split}.tsv`` + ``{split}.wrd`` from the journal, only when the
   content changed (a re-run with nothing new writes nothing).
-* :func:`output_lock` -- one run per output folder (``flock``; the holder's pid in the lock file).
+* :func:`output_lock` (``preprocess.locking``) -- one run per output folder (``flock``; the holder's pid
+  in the lock file).
 * :func:`run_cli` -- the CLIs' error boundary: user and environment errors (a full disk, a read-only
   folder, a missing input) end in one line and a non-zero exit, never a traceback.
 """
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import contextlib
 import errno
 import filecmp
 import hashlib
@@ -26,7 +26,6 @@ import json
 import multiprocessing
 import os
 import re
-import sys
 import unicodedata
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
@@ -34,6 +33,9 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequ
 from tqdm import tqdm
 
 from avhubert_ami.data import manifest as mf
+from preprocess import shards
+from preprocess.locking import LOCK_NAME, holds_folder, output_lock  # noqa: F401  (the CLIs' lock)
+from preprocess.shards import Shard
 
 SAMPLE_RATE = 16000
 FPS = 25.0
@@ -161,7 +163,8 @@ class Journal:
     was killed mid-write) is cut off on open.
     """
 
-    def __init__(self, path: str, options: Dict[str, Any], overwrite: bool = False) -> None:
+    def __init__(self, path: str, options: Dict[str, Any], overwrite: bool = False, also: Sequence[str] = ()) -> None:
+        """``also``: other journals (finished shards') whose utterances count as done; read only."""
         self.path = path
         self.entries: Dict[str, Dict[str, Any]] = {}
         fingerprint = json.dumps(options, sort_keys=True)
@@ -185,10 +188,22 @@ class Journal:
                 for line in lines[1:]:
                     entry = json.loads(line)
                     self.entries[entry["id"]] = entry
+        for other in also:
+            self._merge(other, fingerprint)
         if not os.path.exists(path) or os.path.getsize(path) == 0:
             with mf.atomic_write(path) as f:
                 f.write(fingerprint + "\n")
         self._f = open(path, "a", encoding="utf-8")
+
+    def _merge(self, path: str, fingerprint: str) -> None:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().split("\n")[:-1]  # a torn last line has no newline yet: not finished
+        if lines and lines[0] != fingerprint:
+            raise SystemExit(f"error: {path}: this shard was run with other options\n  shard: {lines[0]}\n"
+                             f"  now:   {fingerprint}\nre-run the shards with the same options, or --overwrite")
+        for line in lines[1:]:
+            entry = json.loads(line)
+            self.entries.setdefault(entry["id"], entry)
 
     def done(self, uid: str, root: str) -> Optional[Dict[str, Any]]:
         """The finished entry of ``uid`` if its media files are still there, else ``None``."""
@@ -295,13 +310,22 @@ class SplitRun:
     journal already holds, the workers' results, and the final tsv/wrd."""
 
     def __init__(self, output_dir: str, split: str, fingerprint: Dict[str, Any], summary: Summary,
-                 overwrite: bool = False, duplicate: str = "duplicate id") -> None:
+                 overwrite: bool = False, duplicate: str = "duplicate id", shard: Optional[Shard] = None) -> None:
+        """``shard``: journal to the shard's own file and write no manifest; otherwise (an unsharded run
+        or the assembly after shards) the finished shards' journals count as done."""
         self.output_dir, self.split, self.summary, self.duplicate = output_dir, split, summary, duplicate
-        self.journal = Journal(journal_path(output_dir, split), fingerprint, overwrite=overwrite)
-        # Until finish() the split's manifest is not to be trusted (a killed run or a full disk would
-        # leave an older or partial one): load_split and the tokenizer refuse it while this marker exists.
-        with mf.atomic_write(mf.incomplete_marker(output_dir, split)) as f:
-            f.write(f"preparation of {split!r} started by pid {os.getpid()} has not finished; re-run it\n")
+        self.shard = shard
+        if shard is not None:
+            self.journal = Journal(shards.journal_path(output_dir, split, shard), fingerprint, overwrite=overwrite)
+        else:
+            if overwrite:
+                shards.forget(output_dir)
+            self.journal = Journal(journal_path(output_dir, split), fingerprint, overwrite=overwrite,
+                                   also=shards.finished_journals(output_dir, split))
+            # Until finish() the split's manifest is not to be trusted (a killed run or a full disk would
+            # leave an older or partial one): load_split and the tokenizer refuse it while this marker exists.
+            with mf.atomic_write(mf.incomplete_marker(output_dir, split)) as f:
+                f.write(f"preparation of {split!r} started by pid {os.getpid()} has not finished; re-run it\n")
         self.order: List[str] = []
         self._seen: set = set()
 
@@ -337,8 +361,13 @@ class SplitRun:
                     self.summary.notes.append(f"{uid}: {entry['note']}")
 
     def finish(self) -> None:
-        """Close the journal and write ``{split}.tsv``/``.wrd`` from it."""
+        """Close the journal and write ``{split}.tsv``/``.wrd`` from it (a shard writes no manifest)."""
         self.journal.close()
+        if self.shard is not None:
+            self.summary.notes.append(
+                f"{self.split}: {self.shard.tag}: {len(self.journal.entries)} utterances in {self.journal.path}; once "
+                "every shard has finished, the same command without --num_shards/--shard_index writes the manifests")
+            return
         n_rows, _ = finish_split(self.output_dir, self.split, self.order, self.journal)
         os.unlink(mf.incomplete_marker(self.output_dir, self.split))
         self.summary.notes.append(f"{self.split}: {n_rows} rows in {os.path.join(self.output_dir, self.split + '.tsv')}")
@@ -352,8 +381,7 @@ def sweep_stale_temporaries(folder: str, summary: "Summary", only: Optional[str]
     mid-write: under ``folder``, or just those of the file ``only`` in ``folder``. The count goes to the
     summary's notes. Only while this process holds :func:`output_lock` on ``folder`` (or a folder above
     it): another run's temporaries are in flight, not stale."""
-    here = os.path.abspath(folder)
-    if not any(here == h or here.startswith(h.rstrip(os.sep) + os.sep) for h in _HELD_LOCKS):
+    if not holds_folder(folder, only or ""):
         raise RuntimeError(f"sweeping {folder} without holding its output lock")
     if not os.path.isdir(folder):
         return
@@ -366,71 +394,6 @@ def sweep_stale_temporaries(folder: str, summary: "Summary", only: Optional[str]
                 n += 1
     if n:
         summary.notes.append(f"note: removed {n} temporary file(s) left by an interrupted run")
-
-
-LOCK_NAME = ".avhubert_ami.lock"
-_HELD_LOCKS: set = set()  # folders this process holds an output_lock on
-
-
-def _lock_holder(fd: int) -> str:
-    text = os.pread(fd, 64, 0).decode("ascii", "replace").strip()
-    return f"pid {text}" if text.isdigit() else "pid unknown"
-
-
-@contextlib.contextmanager
-def output_lock(folder: str, wait: bool = False, name: str = LOCK_NAME, create: bool = True) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on ``folder/name`` (the holder's pid written in it) for one run.
-
-    Another holder makes this stop with a message naming its pid, or block until it is done when
-    ``wait``. The folder is created when ``create``. The lock file is removed on release; a waiter that
-    locked a removed file retries on the new one. A killed holder's lock is released by the kernel.
-    """
-    import fcntl
-
-    folder = os.path.abspath(folder)
-    if not os.path.isdir(folder):
-        if not create:
-            raise SystemExit(f"error: {folder}: no such folder")
-        try:
-            os.makedirs(folder, exist_ok=True)
-        except OSError as e:
-            raise SystemExit(f"error: cannot create the output folder {folder}: {e.strerror}") from None
-    path = os.path.join(folder, name)
-    while True:
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-        except OSError as e:
-            raise SystemExit(f"error: cannot write in {folder}: {e.strerror} (choose a writable output folder)") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            if not wait:
-                holder = _lock_holder(fd)
-                os.close(fd)
-                raise SystemExit(
-                    f"error: another run ({holder}) is writing to {folder}; let it finish, or pass --wait to "
-                    "start when it is done"
-                ) from None
-            print(f"waiting: another run ({_lock_holder(fd)}) is writing to {folder} ...", file=sys.stderr, flush=True)
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        try:
-            current = os.stat(path)
-        except FileNotFoundError:
-            current = None
-        held = os.fstat(fd)
-        if current is not None and (current.st_ino, current.st_dev) == (held.st_ino, held.st_dev):
-            break
-        os.close(fd)  # the previous holder removed this file while we waited: lock the new one
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-    _HELD_LOCKS.add(folder)
-    try:
-        yield
-    finally:
-        _HELD_LOCKS.discard(folder)
-        with contextlib.suppress(OSError):
-            os.unlink(path)  # still holding the lock: a waiter re-checks the inode
-        os.close(fd)
 
 
 #: errno values that make every later write fail too: the run stops at the first one.
@@ -447,8 +410,8 @@ def describe_os_error(e: OSError) -> str:
     where = f" ({e.filename})" if getattr(e, "filename", None) else ""
     if e.errno in (errno.ENOSPC, errno.EDQUOT):
         return (f"{os.strerror(e.errno)}{where}: stopped at the first failed write. Finished work is kept and an "
-                "unfinished split stays marked {split}.incomplete (refused by training and the tokenizer); free "
-                "space and re-run the same command to finish")
+                "unfinished split keeps its <split>.incomplete marker (training and the tokenizer refuse it); "
+                "free space and re-run the same command to finish")
     if e.strerror:
         return f"{e.filename}: {e.strerror}" if getattr(e, "filename", None) else e.strerror
     return str(e) or type(e).__name__
@@ -515,10 +478,11 @@ def add_media_args(parser: argparse.ArgumentParser) -> None:
 
 
 def add_utterance_writer_args(parser: argparse.ArgumentParser) -> None:
-    """Media, transcript-normalisation and worker flags of the CLIs that write manifests."""
+    """Media, transcript-normalisation, worker and shard flags of the CLIs that write manifests."""
     add_media_args(parser)
     add_text_args(parser)
     add_worker_args(parser)
+    shards.add_shard_args(parser)
 
 
 def cli_main(parser: argparse.ArgumentParser, convert, title: str, argv: Optional[List[str]] = None) -> int:

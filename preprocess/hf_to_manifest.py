@@ -28,7 +28,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from avhubert_ami.data.errors import MediaError
-from preprocess import common, media
+from preprocess import common, media, shards
 from preprocess.landmarks import add_backend_arg
 
 SPLIT_NAMES = {"train": "train", "validation": "valid", "valid": "valid", "dev": "valid", "test": "test"}
@@ -254,15 +254,17 @@ def convert(args: argparse.Namespace) -> common.Summary:
     summary.notes.extend(notes)
     for split, ds in splits.items():  # every split's columns before any work
         _check_columns(args, split, ds, summary)
-    with common.output_lock(args.output_dir, getattr(args, "wait", False)):
-        return _convert_locked(args, splits, base, summary)
+    shard = shards.shard_from_args(args)
+    with shards.claim_output(args.output_dir, shard, getattr(args, "wait", False)):
+        return _convert_locked(args, splits, base, summary, shard)
 
 
-def _convert_locked(args: argparse.Namespace, splits: Dict[str, Any], base: str, summary: common.Summary
-                    ) -> common.Summary:
+def _convert_locked(args: argparse.Namespace, splits: Dict[str, Any], base: str, summary: common.Summary,
+                    shard: Optional[shards.Shard] = None) -> common.Summary:
     video_ext, codec = common.VIDEO_FORMATS[args.video_format]
     output_dir = os.path.abspath(args.output_dir)
-    common.sweep_stale_temporaries(output_dir, summary)
+    if shard is None:  # a shard must not touch the others' in-flight temporaries: the assembly sweeps
+        common.sweep_stale_temporaries(output_dir, summary)
     opts = dict(output_dir=output_dir, base=base, video_ext=video_ext, codec=codec, array_fps=args.array_fps,
                 detect_roi=args.detect_roi, backend=args.backend, av_tolerance_s=args.av_tolerance_s,
                 precompute_features=args.precompute_features)
@@ -271,12 +273,21 @@ def _convert_locked(args: argparse.Namespace, splits: Dict[str, Any], base: str,
     fingerprint.update(text_opts, columns=[args.audio_column, args.video_column, args.text_column])
     for split, ds in splits.items():
         ds = _undecoded(_undecoded(ds, args.audio_column), args.video_column)
-        run = common.SplitRun(output_dir, split, fingerprint, summary, args.overwrite)
+        run = common.SplitRun(output_dir, split, fingerprint, summary, args.overwrite, shard=shard)
         ids = ds[args.id_column] if args.id_column in ds.column_names else [f"{split}-{i:06d}" for i in range(len(ds))]
 
+        uids = [str(raw_id).strip() or f"{split}-{i:06d}" for i, raw_id in enumerate(ids)]
+        first: Dict[str, int] = {}
+        for i, uid in enumerate(uids):
+            first.setdefault(uid, i)
+
         def jobs():
-            for i, raw_id in enumerate(ids):
-                uid = str(raw_id).strip() or f"{split}-{i:06d}"
+            for i, uid in enumerate(uids):
+                if shard is not None and not shard.owns_range(i, len(uids)):
+                    continue
+                if shard is not None and first[uid] != i:  # the shard of its first row does it
+                    summary.dropped["duplicate id"] += 1
+                    continue
                 where = f"{args.dataset_name} [{split}] row {i} (id {uid!r})"
                 if not run.claim(uid):
                     continue

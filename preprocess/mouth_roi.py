@@ -27,7 +27,7 @@ import numpy as np
 
 from avhubert_ami.data.errors import MediaError
 from avhubert_ami.data.video import resample_frame_indices
-from preprocess import common, media
+from preprocess import common, media, shards
 from preprocess.landmarks import add_backend_arg, shared_detector
 
 VIDEO_EXTS = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".mpg", ".mpeg")
@@ -208,6 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--window", type=int, default=12, help="landmark smoothing window in frames")
     add_backend_arg(p)
     common.add_worker_args(p)
+    shards.add_shard_args(p)
     return p
 
 
@@ -216,8 +217,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     common.quiet_logging()
     pairs = plan(args.input, args.output, args.video_format)
+    shard = shards.shard_from_args(args)
     if os.path.isdir(args.input):  # one run per output folder; one per output file in file mode
-        lock = common.output_lock(args.output, args.wait)
+        if shard is not None:  # a contiguous range of the sorted video list
+            pairs = [p for i, p in enumerate(pairs) if shard.owns_range(i, len(pairs))]
+        lock = shards.claim_output(args.output, shard, args.wait, track=False)
+    elif shard is not None:
+        raise SystemExit("error: --num_shards/--shard_index split a folder of videos (--input DIR)")
     else:
         dst = pairs[0][1]
         lock = common.output_lock(os.path.dirname(os.path.abspath(dst)), args.wait,
@@ -229,7 +235,8 @@ def main(argv: Optional[List[str]] = None) -> int:
 def _run_locked(args: argparse.Namespace, pairs: List[Tuple[str, str]]) -> int:
     summary = common.Summary()
     if os.path.isdir(args.input):
-        common.sweep_stale_temporaries(args.output, summary)
+        if args.shard_index is None:  # shards leave the sweep to an unsharded run
+            common.sweep_stale_temporaries(args.output, summary)
     else:
         for _, dst in pairs:
             common.sweep_stale_temporaries(os.path.dirname(os.path.abspath(dst)), summary, only=os.path.basename(dst))

@@ -15,7 +15,7 @@ from preprocess import ami_corpus, common, hf_to_manifest, mouth_roi, tokenizer
 from tests.preprocess_fixtures import make_hf_dataset
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_HOLD = "import sys, time; from preprocess import common\nwith common.output_lock(sys.argv[1]):\n" \
+_HOLD = "import sys, time; from preprocess import locking\nwith locking.output_lock(sys.argv[1]):\n" \
         "    print('locked', flush=True); time.sleep(float(sys.argv[2]))\n"
 
 

@@ -28,6 +28,17 @@ def is_hf_dataset_dir(path: Path) -> bool:
     return any(p.suffix in _HF_DATA_EXTS for p in path.rglob("*") if p.is_file())
 
 
+def check_complete(data_dir: Path) -> None:
+    """Refuse a manifest dir with a split whose preparation did not finish (``{split}.incomplete``)."""
+    from avhubert_ami.data.manifest import ManifestError, check_complete as check_split
+
+    for split in SPLITS:
+        try:
+            check_split(str(data_dir), split)
+        except ManifestError as e:
+            raise UsageError(str(e)) from None
+
+
 def check_tokenizer(data_dir: Path) -> None:
     """A manifest dir needs ``spm.model`` and ``dict.wrd.txt``; say how to make them when absent."""
     missing = [n for n in ("spm.model", "dict.wrd.txt") if not (data_dir / n).is_file()]
@@ -49,6 +60,7 @@ def resolve_dataset(dataset_name: str, output_dir: Path) -> Path:
     if not src.is_dir():
         raise UsageError(f"--dataset_name {dataset_name}: no such directory")
     if is_manifest_dir(src):
+        check_complete(src)
         check_tokenizer(src)
         return src
     if not is_hf_dataset_dir(src):
@@ -60,6 +72,7 @@ def resolve_dataset(dataset_name: str, output_dir: Path) -> Path:
     marker = out / _DONE
     if marker.is_file() and json.loads(marker.read_text()).get("source") == str(src) and is_manifest_dir(out):
         logger.info("using %s converted earlier from %s", out, src)
+        check_complete(out)
         check_tokenizer(out)
         return out
     from preprocess import hf_to_manifest, tokenizer
