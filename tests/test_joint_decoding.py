@@ -70,14 +70,35 @@ def _teacher_forced(model, s, hyp: torch.Tensor, row: int) -> float:
     return lp.gather(1, hyp.unsqueeze(1)).sum().item(), enc
 
 
-@pytest.mark.parametrize("weight", [0.3, 1.0])
-def test_joint_score_is_weighted_sum_of_attention_and_full_ctc_probability(weight):
-    """Each finished hypothesis scores (1-w) log p_att(y) + w log p_ctc(y), p_ctc from torch's ctc_loss."""
+class BigramLM(torch.nn.Module):
+    """A stand-in for a fairseq LM (same call interface): log p(next | last token) from a random table."""
+
+    def __init__(self, vocab: int) -> None:
+        super().__init__()
+        torch.manual_seed(3)
+        self.table = torch.nn.Embedding(vocab, vocab)
+
+    def forward(self, tokens):
+        return self.table(tokens), None
+
+    def get_normalized_probs(self, net_output, log_probs=True, sample=None):
+        return net_output[0].float().log_softmax(-1)
+
+    def sequence_log_prob(self, eos: int, hyp: torch.Tensor) -> float:
+        prev = torch.cat([torch.tensor([eos]), hyp[:-1]])
+        return self.get_normalized_probs(self(prev.unsqueeze(0)))[0].gather(1, hyp.unsqueeze(1)).sum().item()
+
+
+@pytest.mark.parametrize("weight,lm_weight", [(0.3, 0.0), (1.0, 0.0), (0.4, 0.5)])
+def test_joint_score_is_weighted_sum_of_attention_and_full_ctc_probability(weight, lm_weight):
+    """Each finished hypothesis scores (1-w) log p_att(y) + w log p_ctc(y) (+ lm_weight log p_lm(y)), p_ctc from
+    torch's ctc_loss: end of sentence gets the full CTC probability, the LM is added once."""
     model = tiny_model()
     tgt = model.decoder.dictionary
     s = sample()
+    lm = BigramLM(len(tgt)) if lm_weight else None
     gen = AVSequenceGenerator([model], tgt, ctc_weight=weight, beam_size=3, max_len_a=0.0, max_len_b=5,
-                              normalize_scores=False)
+                              normalize_scores=False, lm_model=lm, lm_weight=lm_weight)
     hypos = gen.generate([model], s)
     lengths = (~s["net_input"]["padding_mask"]).sum(1)
     with torch.no_grad():
@@ -90,7 +111,8 @@ def test_joint_score_is_weighted_sum_of_attention_and_full_ctc_probability(weigh
                 lp = model.ctc_log_probs(enc)[: lengths[row]]
                 ctc = -F.ctc_loss(lp, toks[:-1].unsqueeze(0), lengths[row:row + 1], torch.tensor([len(toks) - 1]),
                                   blank=tgt.bos(), reduction="sum").item()
-                assert h["score"].item() == pytest.approx((1 - weight) * att + weight * ctc, abs=2e-3)
+                fused = lm_weight * lm.sequence_log_prob(tgt.eos(), toks) if lm is not None else 0.0
+                assert h["score"].item() == pytest.approx((1 - weight) * att + weight * ctc + fused, abs=2e-3)
 
 
 def test_ctc_decides_length_and_repeats():
