@@ -151,3 +151,51 @@ def test_nan_model_names_the_utterances_instead_of_an_assertion(weight):
     msg = str(e.value)
     assert "NaN/inf" in msg and "utt0" in msg and "utt2" in msg and "/x/ckpt.pt" in msg
     assert "dataset index 1" in msg
+
+
+@pytest.fixture(scope="module")
+def valid_task(tmp_path_factory):
+    from fairseq import tasks
+    from omegaconf import OmegaConf
+
+    from tests.data_fixtures import make_tiny_split
+
+    d = str(tmp_path_factory.mktemp("jointdata"))
+    make_tiny_split(d, n=3, split="valid", frames=(12, 16, 20))
+    task = tasks.setup_task(OmegaConf.create({"_name": "ami_av", "data": d, "eval_wer": True, "eval_wer_beam": 2,
+                                              "eval_wer_max_len_a": 0.0, "eval_wer_max_len_b": 4}))
+    task.load_dataset("valid")
+    batch = next(iter(task.get_batch_iterator(task.dataset("valid"), max_sentences=3).next_epoch_itr(shuffle=False)))
+    torch.manual_seed(0)
+    cfg = AVHubertSeq2SeqConfig(**{**TINY_ENCODER, **TINY_DECODER, "ctc_head": True})
+    return task, batch, AVHubertSeq2Seq.build_model(cfg, task).eval()
+
+
+def test_validation_wer_uses_the_task_ctc_weight(valid_task, monkeypatch):
+    task, batch, model = valid_task
+    seen = []
+    real = AVSequenceGenerator._generate
+
+    def spy(self, *args, **kwargs):
+        seen.append(self.ctc_weight)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(AVSequenceGenerator, "_generate", spy)
+    task.cfg.ctc_weight = 0.3  # (monkeypatch cannot restore a DictConfig key)
+    try:
+        counts = task.wer_counts(batch, model)
+    finally:
+        task.cfg.ctc_weight = 0.0
+    assert seen == [0.3] and counts["_wer_words"] > 0
+
+
+def test_nan_at_validation_says_it_is_the_validation_decode(valid_task):
+    task, batch, model = valid_task
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    try:
+        with torch.no_grad():
+            model.decoder.embed_tokens.weight.fill_(float("nan"))
+        with pytest.raises(FloatingPointError, match=r"validation decode .*valid_000"):
+            task.wer_counts(batch, model)
+    finally:
+        model.load_state_dict(state)
