@@ -65,25 +65,50 @@ def test_lm_checkpoint_is_a_fairseq_language_model_on_our_dictionary(tmp_path_fa
         load_lm(str(tiny_lm(tmp_path_factory)), other, str(data))
 
 
-def test_fairseq_generate_with_lm_and_ctc_weight_matches_decode_module(tmp_path_factory, tmp_path):
+def test_lm_text_extra_text_held_out_valid_and_bad_bytes(tmp_path_factory, tmp_path):
+    from avhubert_ami.lm import prepare_text
+
+    data = trained_checkpoint(tmp_path_factory).parent / "data"
+    manifest = tmp_path / "m"
+    manifest.mkdir()
+    for name in ("spm.model", "dict.wrd.txt", "train.wrd"):
+        (manifest / name).write_bytes((data / name).read_bytes())
+    extra = tmp_path / "extra.txt"
+    extra.write_text("the remote control is red\n\nwe need a button\n")
+    train, valid = prepare_text(str(manifest), tmp_path / "text", [str(extra)], valid_every=4)
+    n_train, n_valid = (len(p.read_text().splitlines()) for p in (train, valid))
+    assert (n_train, n_valid) == (6, 2)  # 6 transcripts + 2 extra lines; every 4th held out (no valid.wrd)
+    import sentencepiece as spm
+
+    pieces = spm.SentencePieceProcessor(model_file=str(manifest / "spm.model")).encode("we need a button", out_type=str)
+    assert " ".join(pieces) in (train.read_text() + valid.read_text()).splitlines()  # what the task feeds the model
+    extra.write_bytes(b"fine\n\xff\xfe broken\n")
+    with pytest.raises(ValueError, match=r"extra.txt:2: not UTF-8"):
+        prepare_text(str(manifest), tmp_path / "text", [str(extra)])
+
+
+@pytest.mark.parametrize("ctc_weight", [0.0, 0.4])
+def test_fairseq_generate_with_lm_and_ctc_weight_matches_decode_module(tmp_path_factory, tmp_path, ctc_weight):
     from avhubert_ami.decode import decode_split
 
     run_dir = trained_checkpoint(tmp_path_factory)
     data = run_dir.parent / "data"
-    ckpt = with_ctc_head(run_dir / "checkpoints" / "checkpoint_best.pt", tmp_path / "hybrid.pt")
+    ckpt = run_dir / "checkpoints" / "checkpoint_best.pt"
+    if ctc_weight:
+        ckpt = with_ctc_head(ckpt, tmp_path / "hybrid.pt")
     lm_path = tiny_lm(tmp_path_factory)
     p = run([sys.executable, "-m", "fairseq_cli.generate", str(data), "--user-dir", str(USER_DIR), "--task", "ami_av",
              "--path", str(ckpt), "--gen-subset", "test", "--beam", "5", "--scoring", "wer", "--post-process",
              "sentencepiece", "--batch-size", "1", "--required-batch-size-multiple", "1", "--max-len-a", "1.0",
              "--max-len-b", "10", "--cpu",
-             "--ctc-weight", "0.4", "--lm-path", str(lm_path), "--lm-weight", "0.3"])
+             "--ctc-weight", str(ctc_weight), "--lm-path", str(lm_path), "--lm-weight", "0.3"])
     out = p.stdout + p.stderr
     wer = float(re.search(r"Generate test with beam=5: WER: ([0-9.]+)", out).group(1))
     hyps = dict(re.findall(r"^D-(\d+)\t[-0-9.e]+\t(.*)$", out, flags=re.M))
     assert len(hyps) == 3
     ours = decode_split(str(ckpt), str(data), "test", None, beam=5, batch_size=1, max_len_a=1.0, max_len_b=10,
-                        cpu=True, ctc_weight=0.4, lm_path=str(lm_path), lm_weight=0.3)
-    assert ours.ctc_weight == 0.4 and ours.lm_weight == 0.3 and ours.lm_path == str(lm_path)
+                        cpu=True, ctc_weight=ctc_weight, lm_path=str(lm_path), lm_weight=0.3)
+    assert ours.ctc_weight == ctc_weight and ours.lm_weight == 0.3 and ours.lm_path == str(lm_path)
     assert sorted(h.strip() for h in hyps.values()) == sorted(u.hyp.strip() for u in ours.utterances)
     assert wer == pytest.approx(ours.wer, abs=0.01)
     plain = decode_split(str(ckpt), str(data), "test", None, beam=5, batch_size=1, max_len_a=1.0, max_len_b=10,
