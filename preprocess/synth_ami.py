@@ -14,7 +14,8 @@ Writes to ``DIR`` (the dataset is ``DIR`` itself: ``datasets.load_from_disk(DIR)
 * with ``--write_noise``: ``noise/<split>/*.wav`` and ``noise/{train,valid,test}.tsv`` (one absolute
   wav path per line: upstream AV-HuBERT's ``task.noise_wav`` folder format).
 
-Utterances are 2-6 meeting words spoken by synthetic speakers; audio and lips are rendered
+Utterances are 2-10 word meeting phrases from a small stochastic grammar (:mod:`preprocess.synth_grammar`;
+``--text_mode words``: independent meeting words, the old mode) spoken by synthetic speakers; audio and lips are rendered
 from the same phone timeline, so both carry the words and are time aligned
 (``len(audio) == n_video_frames * 640``). Valid/test speakers are held out from train by default.
 Everything is a function of ``--seed``: the same seed gives byte-identical files, and ``--snr``
@@ -39,7 +40,8 @@ import numpy as np
 from preprocess.synth_audio import SAMPLE_RATE, SAMPLES_PER_FRAME, synthesize
 from preprocess.synth_lexicon import WORDS
 from preprocess.synth_noise import NOISE_TYPES, babble, mix_at_snr, white
-from preprocess.synth_speakers import Speaker, sample_speaker, sample_words, utterance_timeline
+from preprocess.synth_grammar import TEXT_MODES, check_length_bounds, sample_text
+from preprocess.synth_speakers import Speaker, sample_speaker, utterance_timeline
 from preprocess.synth_video import NoiseBank, render, viseme_tracks
 
 logger = logging.getLogger("synth_ami")
@@ -60,7 +62,8 @@ class SynthConfig:
     n_speakers: int = 12  # corpus speakers; babble uses others
     heldout_speakers: int = 2  # speakers reserved for each of validation and test (0: shared speakers)
     min_words: int = 2
-    max_words: int = 6
+    max_words: int = 10
+    text_mode: str = "grammar"  # grammar: meeting phrases with word order; words: independent words
     snr: Optional[float] = None  # dB; None = clean audio
     noise_type: str = "babble"
     noise_splits: Tuple[str, ...] = SPLITS  # splits that --snr corrupts
@@ -84,6 +87,10 @@ class SynthConfig:
             raise ValueError(f"--noise_type must be one of {', '.join(NOISE_TYPES)}, got {self.noise_type!r}")
         if not 1 <= self.min_words <= self.max_words:
             raise ValueError(f"need 1 <= min_words <= max_words, got {self.min_words}, {self.max_words}")
+        if self.text_mode not in TEXT_MODES:
+            raise ValueError(f"--text_mode must be one of {', '.join(TEXT_MODES)}, got {self.text_mode!r}")
+        if self.text_mode == "grammar":
+            check_length_bounds(self.min_words, self.max_words)
         if self.n_speakers - 2 * self.heldout_speakers < 1:
             raise ValueError(
                 f"--n_speakers {self.n_speakers} leaves no training speaker after holding out "
@@ -156,7 +163,7 @@ def make_utterance(split: str, index: int, speaker: Speaker) -> dict:
     words_rng, audio_rng, video_rng, noise_rng = (
         np.random.default_rng(s) for s in np.random.SeedSequence([cfg.seed, _SPLIT_CODE[split], index]).spawn(4)
     )
-    words = sample_words(words_rng, cfg.min_words, cfg.max_words)
+    words = sample_text(words_rng, cfg.text_mode, cfg.min_words, cfg.max_words)
     timeline, _ = utterance_timeline(words, speaker, words_rng)
     n_frames = sum(n for _, n in timeline)
     wave = synthesize(timeline, speaker.voice, audio_rng)
@@ -273,6 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="speakers reserved for each of validation and test (0: all splits share all speakers)")
     p.add_argument("--min_words", type=int, default=d.min_words)
     p.add_argument("--max_words", type=int, default=d.max_words)
+    p.add_argument("--text_mode", choices=TEXT_MODES, default=d.text_mode,
+                   help="grammar: meeting phrases with word order (default); words: independent words (old mode)")
     p.add_argument("--snr", type=float, default=None, help="corrupt the audio with noise at this SNR (dB)")
     p.add_argument("--noise_type", choices=NOISE_TYPES, default=d.noise_type)
     p.add_argument("--noise_splits", nargs="+", choices=SPLITS, default=list(d.noise_splits),

@@ -27,7 +27,8 @@ def test_gpu_presets_compose(name, layers, max_tokens):
     assert cfg.model._name == "av_hubert_seq2seq" and cfg.model.decoder_layers == layers
     assert cfg.checkpoint.best_checkpoint_metric == "wer" and cfg.checkpoint.maximize_best_checkpoint_metric is False
     assert cfg.common.fp16 and cfg.dataset.max_tokens == max_tokens and cfg.lr_scheduler._name == "tri_stage"
-    assert cfg.criterion._name == "label_smoothed_cross_entropy" and cfg.model.freeze_finetune_updates > 0
+    assert cfg.criterion._name == "hybrid_ctc_attention" and cfg.model.freeze_finetune_updates > 0
+    assert cfg.criterion.ctc_weight == 0.1 and cfg.model.ctc_head  # auto_avsr's fine-tuning share
     audio_only = _compose(name, ["common.user_dir=/u", "task.data=/d", "model.w2v_path=/w.pt", "task.modalities=[audio]"])
     assert list(audio_only.task.modalities) == ["audio"]
 

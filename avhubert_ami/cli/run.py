@@ -71,6 +71,9 @@ def _continuation_config(preset: str, info, output_dir: Path) -> Path:
     model = {k: v for k, v in info.model_cfg.items() if k in known}
     model["_name"] = "av_hubert_seq2seq"
     cfg = OmegaConf.load(REPO_CONF / f"{preset}.yaml")
+    # the CTC head is part of the training recipe (created fresh when the checkpoint lacks it), not of
+    # the architecture to load into: it follows the preset's criterion.ctc_weight
+    model["ctc_head"] = bool(cfg.model.get("ctc_head", False))
     cfg.model = OmegaConf.create(model)
     out = output_dir / "config"
     out.mkdir(parents=True, exist_ok=True)
@@ -222,7 +225,42 @@ def train(plan: Plan) -> int:
                 p.wait()
     if rc != 0:
         logger.error("fairseq-hydra-train exited with status %d (log: %s)", rc, plan.ctx.output_dir / "hydra_train.log")
+    else:
+        log_early_stop(plan)
     return rc
+
+
+def log_early_stop(plan: Plan) -> bool:
+    """Say so when fairseq stopped this run early (checkpoint.patience), with the metric; True if it did."""
+    patience = plan.args.early_stopping_patience
+    log = plan.ctx.output_dir / "hydra_train.log"
+    if not patience or not log.is_file():
+        return False
+    with open(log, encoding="utf-8", errors="replace") as f:
+        stopped = any("early stop since valid performance" in line for line in f)
+    if stopped:
+        metric = plan.args.metric_for_best_model or "the preset's best_checkpoint_metric"
+        logger.info("training stopped early: valid %s did not improve for %d validations "
+                    "(--early_stopping_patience); best model: %s", metric, patience,
+                    plan.checkpoint_dir / "checkpoint_best.pt")
+    return stopped
+
+
+def decode_options(a) -> Dict[str, object]:
+    """``decode_split`` keyword arguments of the given joint-decoding/LM flags (absent: the checkpoint's own)."""
+    import inspect
+
+    from avhubert_ami.decode import decode_split
+
+    wanted = {"ctc_weight": a.ctc_weight, "lm_path": a.lm_path, "lm_weight": a.lm_weight}
+    wanted = {k: v for k, v in wanted.items() if v is not None}
+    known = inspect.signature(decode_split).parameters
+    missing = [k for k in wanted if k not in known]
+    if missing:
+        raise UsageError(f"this version of avhubert_ami.decode cannot apply --{', --'.join(missing)}")
+    if "lm_path" in wanted:
+        wanted["lm_path"] = str(Path(wanted["lm_path"]).expanduser().resolve())
+    return wanted
 
 
 def eval_checkpoint(plan: Plan) -> Path:
@@ -248,10 +286,12 @@ def evaluate(plan: Plan) -> Dict[str, object]:
     trained_with = sorted(inspect_checkpoint(str(ckpt)).modalities)
     modes = EVAL_MODES if trained_with == ["audio", "video"] else {f"{trained_with[0]}_only": trained_with}
     beam = a.generation_num_beams or 5
-    results: Dict[str, object] = {"checkpoint": str(ckpt), "split": split, "beam": beam}
+    options = decode_options(a)
+    results: Dict[str, object] = {"checkpoint": str(ckpt), "split": split, "beam": beam, **options}
     for name, mods in modes.items():
         r = decode_split(str(ckpt), str(data_dir), split, mods, beam=beam,
-                         batch_size=a.per_device_eval_batch_size or 8, cpu=not plan.ctx.cuda or bool(a.cpu))
+                         batch_size=a.per_device_eval_batch_size or 8, cpu=not plan.ctx.cuda or bool(a.cpu),
+                         **options)
         write_results(r, str(plan.ctx.output_dir / "eval" / f"{split}_{name}"))
         results[name] = {"wer": r.wer, "cer": r.cer, "n_utterances": r.n_utterances}
         logger.info("eval %s %s: WER %.2f CER %.2f (%d utterances)", split, name, r.wer, r.cer, r.n_utterances)

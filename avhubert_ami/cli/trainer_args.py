@@ -136,6 +136,41 @@ def _evaluation_strategy(v: str, a: argparse.Namespace, _c: RunContext) -> Dict[
     return {"dataset.validate_interval": 1_000_000}
 
 
+def non_negative_float(value: str) -> float:
+    """A float >= 0."""
+    v = float(value)
+    if not v >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return v
+
+
+def _task_has_field(name: str) -> bool:
+    """Whether the ``ami_av`` task config declares ``name`` (a hydra override of an unknown task key fails)."""
+    from dataclasses import fields
+
+    from avhubert_ami.tasks.ami_av import AMIAVConfig
+
+    return name in {f.name for f in fields(AMIAVConfig)}
+
+
+def _ctc_weight(v: float, _a: argparse.Namespace, _c: RunContext) -> Dict[str, Any]:
+    """One weight for training (criterion share, CTC head on/off) and for validation decoding (task)."""
+    out: Dict[str, Any] = {"criterion._name": "hybrid_ctc_attention", "criterion.ctc_weight": v,
+                           "model.ctc_head": v > 0}
+    if _task_has_field("ctc_weight"):
+        out["task.ctc_weight"] = v
+    return out
+
+
+def _early_stopping(v: int, a: argparse.Namespace, _c: RunContext) -> Dict[str, Any]:
+    out: Dict[str, Any] = {"checkpoint.patience": v}
+    if a.evaluation_strategy == "steps" and a.save_steps is None:
+        # save at every validation, so checkpoint_best.pt is the best validated model (fairseq only
+        # records "best" when a validation and a save happen at the same update)
+        out["checkpoint.save_interval_updates"] = a.eval_steps
+    return out
+
+
 def _init_checkpoint(_v: Any, _a: argparse.Namespace, c: RunContext) -> Dict[str, Any]:
     if c.init_kind == "pretrain":
         return {"model.w2v_path": str(c.init_path)}
@@ -216,7 +251,20 @@ FLAGS: Tuple[Flag, ...] = (
          _set("model.modality_fuse"), choices=("concat", "add")),
     Flag("freeze_encoder", str2bool, "keep the encoder frozen for the whole run, train only the decoder "
          "(model.freeze_encoder)", _set("model.freeze_encoder"), is_bool=True),
+    Flag("ctc_weight", probability, "hybrid CTC/attention: share of the CTC loss in training, (1-w)*CE + w*CTC "
+         "(criterion.ctc_weight; 0 = attention-only, no CTC head), and the CTC weight of joint decoding in "
+         "validation and --do_eval (default: the preset's, 0.3 tiny_cpu / 0.1 base_ami, large_ami)", _ctc_weight),
+    Flag("early_stopping_patience", positive_int, "stop when the validation metric (--metric_for_best_model) has "
+         "not improved for N validations (checkpoint.patience); --do_eval then decodes checkpoint_best.pt",
+         _early_stopping),
+    Flag("metric_for_best_model", str, "validation metric that picks checkpoint_best.pt and drives early stopping, "
+         "lower is better (checkpoint.best_checkpoint_metric; default wer)",
+         lambda v, a, c: {"checkpoint.best_checkpoint_metric": v, "checkpoint.maximize_best_checkpoint_metric": False},
+         choices=("wer", "cer", "loss")),
     Flag("generation_num_beams", positive_int, "beam size for --do_eval decoding (default 5)"),
+    Flag("lm_path", str, "--do_eval: shallow fusion with this language model checkpoint (avhubert-train-lm's "
+         "LMDIR/checkpoint_best.pt)"),
+    Flag("lm_weight", non_negative_float, "--do_eval: weight of the --lm_path language model's log-probabilities"),
     Flag("eval_split", str, "split decoded by --do_eval (default: test, or valid when there is no test.tsv)"),
     Flag("cpu", str2bool, "train on CPU even when a GPU is visible (common.cpu)", is_bool=True),
     Flag("cpu_ddp_world_size", positive_int, "CPU data-parallel training with N gloo processes on this machine "
@@ -297,11 +345,32 @@ def validate(a: argparse.Namespace, cuda: bool) -> Checked:
                             "encoder: only the decoder learns")
     if not a.do_eval and (a.generation_num_beams is not None or a.eval_split is not None):
         out.warnings.append("--generation_num_beams/--eval_split only apply with --do_eval")
+    _validate_eval_and_stopping(a, out)
     for ov in a.override or []:
         key, sep, _ = ov.partition("=")
         if not sep or not key.strip():
             raise UsageError(f"--override {ov!r} is not KEY=VALUE")
     return out
+
+
+def _validate_eval_and_stopping(a: argparse.Namespace, out: Checked) -> None:
+    """Early stopping needs validations; LM fusion needs a model file and only applies to --do_eval."""
+    if a.early_stopping_patience is not None:
+        if a.evaluation_strategy == "no":
+            raise UsageError("--early_stopping_patience needs validations: it contradicts --evaluation_strategy no")
+        if a.evaluation_strategy == "steps" and a.save_steps is not None and a.save_steps != a.eval_steps:
+            raise UsageError(f"--early_stopping_patience with --evaluation_strategy steps saves at every evaluation "
+                             f"(so checkpoint_best.pt is the best evaluated model): --save_steps {a.save_steps} "
+                             f"must equal --eval_steps {a.eval_steps}, or drop it")
+        if not a.do_train:
+            out.warnings.append("--early_stopping_patience only applies with --do_train")
+    if a.lm_weight is not None and not a.lm_path:
+        raise UsageError("--lm_weight needs --lm_path (the language model to fuse)")
+    if a.lm_path:
+        if not Path(a.lm_path).expanduser().is_file():
+            raise UsageError(f"--lm_path {a.lm_path}: no such file (avhubert-train-lm writes LMDIR/checkpoint_best.pt)")
+        if not a.do_eval:
+            out.warnings.append("--lm_path/--lm_weight only apply with --do_eval (decoding)")
 
 
 def overrides_for(a: argparse.Namespace, ctx: RunContext) -> List[str]:

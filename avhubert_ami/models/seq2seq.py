@@ -226,7 +226,12 @@ class AVHubertSeq2Seq(FairseqEncoderDecoderModel):
         self.ctc_proj: Optional[torch.nn.Linear] = None
         if bool(_get(cfg, "ctc_head", False)):
             self.ctc_proj = torch.nn.Linear(encoder.w2v_model.encoder_embed_dim, len(tgt_dict))
+            torch.nn.init.xavier_uniform_(self.ctc_proj.weight)  # as fairseq's wav2vec CTC projection
+            torch.nn.init.zeros_(self.ctc_proj.bias)
         self.ctc_blank = tgt_dict.bos()
+        if self.ctc_proj is not None:
+            logger.info("CTC head: ctc_proj %d -> %d (blank = %d, %s)", self.ctc_proj.in_features,
+                        self.ctc_proj.out_features, self.ctc_blank, tgt_dict[self.ctc_blank])
 
     @classmethod
     def build_model(cls, cfg: AVHubertSeq2SeqConfig, task) -> "AVHubertSeq2Seq":

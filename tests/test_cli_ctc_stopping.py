@@ -1,0 +1,99 @@
+"""Guide-CLI flags of issue 12: --ctc_weight, --lm_path/--lm_weight, --early_stopping_patience,
+--metric_for_best_model (mapping and validation; no training here, see test_early_stopping.py)."""
+
+from pathlib import Path
+
+import pytest
+
+from avhubert_ami.cli import trainer_args
+from avhubert_ami.cli.trainer_args import RunContext, UsageError, overrides_for, parse_args, validate
+
+BASE = ["--output_dir", "o", "--do_train", "--dataset_name", "d"]
+
+
+def _map(argv):
+    a = parse_args(argv)
+    validate(a, cuda=False)
+    out = overrides_for(a, RunContext(output_dir=Path("/out"), data_dir=Path("/data")))
+    return dict(o.removeprefix("++").split("=", 1) for o in out)
+
+
+def test_ctc_weight_sets_criterion_head_and_decoding_weight(monkeypatch):
+    monkeypatch.setattr(trainer_args, "_task_has_field", lambda name: True)
+    m = _map([*BASE, "--ctc_weight", "0.3"])
+    assert m["criterion._name"] == "hybrid_ctc_attention" and m["criterion.ctc_weight"] == "0.3"
+    assert m["model.ctc_head"] == "true" and m["task.ctc_weight"] == "0.3"
+    m = _map([*BASE, "--ctc_weight", "0"])
+    assert m["criterion.ctc_weight"] == "0.0" and m["model.ctc_head"] == "false"
+    monkeypatch.setattr(trainer_args, "_task_has_field", lambda name: False)
+    assert "task.ctc_weight" not in _map([*BASE, "--ctc_weight", "0.3"])  # a task without joint decoding
+
+
+def test_early_stopping_and_metric_mapping():
+    m = _map([*BASE, "--early_stopping_patience", "3", "--metric_for_best_model", "cer",
+              "--evaluation_strategy", "epoch"])
+    assert m["checkpoint.patience"] == "3" and m["checkpoint.best_checkpoint_metric"] == "cer"
+    assert m["checkpoint.maximize_best_checkpoint_metric"] == "false"
+    assert "checkpoint.save_interval_updates" not in m
+    # steps: every validation also saves, so checkpoint_best.pt is the best validated model
+    m = _map([*BASE, "--early_stopping_patience", "2", "--eval_steps", "50"])
+    assert m["checkpoint.patience"] == "2" and m["checkpoint.save_interval_updates"] == "50"
+    m = _map([*BASE, "--early_stopping_patience", "2", "--eval_steps", "50", "--save_steps", "50"])
+    assert m["checkpoint.save_interval_updates"] == "50"
+
+
+def test_without_the_flags_no_patience_and_preset_metric():
+    m = _map([*BASE, "--eval_steps", "50"])
+    assert not any(k.startswith("checkpoint.patience") or k.startswith("checkpoint.best") for k in m)
+    assert not any(k.startswith(("criterion.", "model.ctc")) for k in m)
+
+
+@pytest.mark.parametrize("argv,match", [
+    ([*BASE, "--early_stopping_patience", "2", "--evaluation_strategy", "no"], "needs validations"),
+    ([*BASE, "--early_stopping_patience", "2", "--eval_steps", "5", "--save_steps", "7"], "must equal"),
+    (["--output_dir", "o", "--do_eval", "--lm_weight", "0.5"], "needs --lm_path"),
+    (["--output_dir", "o", "--do_eval", "--lm_path", "/no/such/lm.pt"], "no such file"),
+])
+def test_bad_combinations(argv, match):
+    with pytest.raises(UsageError, match=match):
+        validate(parse_args(argv), cuda=False)
+
+
+@pytest.mark.parametrize("argv", [["--ctc_weight", "1.5"], ["--metric_for_best_model", "bleu"],
+                                  ["--early_stopping_patience", "0"], ["--lm_weight", "-1"]])
+def test_bad_values_rejected_by_parser(argv, capsys):
+    with pytest.raises(SystemExit):
+        parse_args(["--output_dir", "o", "--do_eval", *argv])
+    assert "error" in capsys.readouterr().err
+
+
+def test_lm_flags_warn_without_do_eval(tmp_path):
+    lm = tmp_path / "lm.pt"
+    lm.write_bytes(b"x")
+    checked = validate(parse_args([*BASE, "--lm_path", str(lm), "--lm_weight", "0.2"]), cuda=False)
+    assert any("only apply with --do_eval" in w for w in checked.warnings)
+
+
+def test_decode_options_pass_only_given_flags(monkeypatch, tmp_path):
+    from avhubert_ami.cli import run
+
+    a = parse_args(["--output_dir", "o", "--do_eval"])
+    assert run.decode_options(a) == {}
+    lm = tmp_path / "lm.pt"
+    lm.write_bytes(b"x")
+    a = parse_args(["--output_dir", "o", "--do_eval", "--ctc_weight", "0.3", "--lm_path", str(lm),
+                    "--lm_weight", "0.2"])
+
+    def fake_decode_split(ckpt, data, split, mods, beam=5, batch_size=8, cpu=True, ctc_weight=None,
+                          lm_path=None, lm_weight=0.0):
+        raise AssertionError("not called")
+
+    monkeypatch.setattr("avhubert_ami.decode.decode_split", fake_decode_split)
+    assert run.decode_options(a) == {"ctc_weight": 0.3, "lm_path": str(lm.resolve()), "lm_weight": 0.2}
+
+    def old_decode_split(ckpt, data, split, mods, beam=5, batch_size=8, cpu=True):
+        raise AssertionError("not called")
+
+    monkeypatch.setattr("avhubert_ami.decode.decode_split", old_decode_split)
+    with pytest.raises(UsageError, match="cannot apply --ctc_weight"):
+        run.decode_options(a)
