@@ -116,13 +116,28 @@ def test_fairseq_generate_with_lm_and_ctc_weight_matches_decode_module(tmp_path_
     assert [u.hyp for u in plain.utterances] != [u.hyp for u in ours.utterances]  # the weights do something
 
 
-def test_decode_ctc_weight_without_ctc_head_is_a_clear_error(tmp_path_factory):
-    from avhubert_ami.decode import decode_split
+def without_ctc_head(checkpoint: Path, out: Path) -> Path:
+    """The trained tiny checkpoint as an attention-only model (no ctc_proj, model.ctc_head false)."""
+    from avhubert_ami.models.checkpoint import load_checkpoint_state
+
+    state = load_checkpoint_state(str(checkpoint))
+    state["cfg"]["model"]["ctc_head"] = False
+    state["model"] = {k: v for k, v in state["model"].items() if not k.startswith("ctc_proj.")}
+    torch.save(state, out)
+    return out
+
+
+def test_decode_ctc_weight_without_ctc_head_is_a_clear_error(tmp_path_factory, tmp_path):
+    from avhubert_ami import decode
 
     run_dir = trained_checkpoint(tmp_path_factory)
+    plain = without_ctc_head(run_dir / "checkpoints" / "checkpoint_best.pt", tmp_path / "attention_only.pt")
     with pytest.raises(ValueError, match="CTC head"):
-        decode_split(str(run_dir / "checkpoints" / "checkpoint_best.pt"), str(run_dir.parent / "data"), "test",
-                     beam=2, batch_size=1, cpu=True, ctc_weight=0.3)
+        decode.decode_split(str(plain), str(run_dir.parent / "data"), "test", beam=2, batch_size=1, cpu=True,
+                            ctc_weight=0.3)
+    # --tune_weights on such a model only tries ctc_weight 0, and refuses a CTC grid
+    assert decode.main(["--path", str(plain), "--data", str(run_dir.parent / "data"), "--tune_weights",
+                        "--ctc_weights", "0,0.3", "--cpu"]) == 2
 
 
 def test_tune_weights_on_valid_then_decode_test(tmp_path_factory, tmp_path):
