@@ -160,3 +160,15 @@ def test_tune_weights_on_valid_then_decode_test(tmp_path_factory, tmp_path):
     res = json.loads((out / "results.json").read_text())
     assert res["split"] == "test" and res["ctc_weight"] == tuned["chosen"]["ctc_weight"]
     assert res["lm_weight"] == tuned["chosen"]["lm_weight"]
+
+
+def test_lm_task_works_with_fairseqs_argparse_clis(tmp_path):
+    """fairseq-train / fairseq-eval-lm build argparse options from the task dataclass (real types needed)."""
+    from fairseq import options
+    from fairseq.dataclass.utils import convert_namespace_to_omegaconf
+
+    for parser, extra in ((options.get_training_parser(), ["--arch", "transformer_lm"]), (options.get_eval_lm_parser(), [])):
+        args = options.parse_args_and_arch(parser, [str(tmp_path), "--user-dir", str(USER_DIR), "--task", "ami_av_lm",
+                                                    "--sample-break-mode", "eos", *extra])
+        cfg = convert_namespace_to_omegaconf(args)
+        assert cfg.task._name == "ami_av_lm" and cfg.task.sample_break_mode == "eos" and cfg.task.seed == 1
