@@ -172,3 +172,23 @@ def test_lm_task_works_with_fairseqs_argparse_clis(tmp_path):
                                                     "--sample-break-mode", "eos", *extra])
         cfg = convert_namespace_to_omegaconf(args)
         assert cfg.task._name == "ami_av_lm" and cfg.task.sample_break_mode == "eos" and cfg.task.seed == 1
+
+
+def test_decode_defaults_to_the_checkpoints_ctc_weight(tmp_path_factory, tmp_path):
+    """No ctc_weight given: the checkpoint's own task.ctc_weight (its validation setting); 0 is attention only."""
+    from avhubert_ami.decode import decode_split
+    from avhubert_ami.models.checkpoint import load_checkpoint_state
+
+    run_dir = trained_checkpoint(tmp_path_factory)
+    data = str(run_dir.parent / "data")
+    hybrid = with_ctc_head(run_dir / "checkpoints" / "checkpoint_best.pt", tmp_path / "hybrid.pt")
+    state = load_checkpoint_state(str(hybrid))
+    state["cfg"]["task"]["ctc_weight"] = 0.4
+    torch.save(state, hybrid)
+    kw = dict(beam=3, batch_size=1, max_len_a=1.0, max_len_b=10, cpu=True)
+    default = decode_split(str(hybrid), data, "test", **kw)
+    explicit = decode_split(str(hybrid), data, "test", ctc_weight=0.4, **kw)
+    attention = decode_split(str(hybrid), data, "test", ctc_weight=0.0, **kw)
+    assert default.ctc_weight == 0.4 and attention.ctc_weight == 0.0
+    assert [u.hyp for u in default.utterances] == [u.hyp for u in explicit.utterances]
+    assert [u.hyp for u in default.utterances] != [u.hyp for u in attention.utterances]
