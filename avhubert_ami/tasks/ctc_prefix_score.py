@@ -83,12 +83,12 @@ class CTCPrefixScorer:
             new[0, 0] = xc[0]
         # h = g + c has n_labels + 1 labels: r(h) is -inf before frame n_labels
         # per-frame views made once (unbind): indexing tensors inside the loop costs more than the arithmetic
-        rn, rb, ph, yc, yb = (v.unbind(0) for v in (new[:, 0], new[:, 1], phi, xc, xb))
+        rn, rb, ph = (v.unbind(0) for v in (new[:, 0], new[:, 1], phi))
+        both, y = new.unbind(0), torch.stack([xc, xb], 1).unbind(0)  # label and blank emission in one add
         for t in range(max(self.n_labels, 1), self.T):
             torch.logaddexp(rn[t - 1], ph[t - 1], out=rn[t])
             torch.logaddexp(rn[t - 1], rb[t - 1], out=rb[t])
-            rn[t].add_(yc[t])
-            rb[t].add_(yb[t])
+            both[t].add_(y[t])
         # psi(h): probability mass entering label c at each frame (at frame 0 only for an empty prefix)
         start = xc.new_full((1,) + xc.shape[1:], 0.0 if self.n_labels == 0 else NEG_INF)
         enter = torch.cat([start, phi[:-1]], dim=0) + xc
