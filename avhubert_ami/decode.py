@@ -133,15 +133,16 @@ def decode_split(
     max_len_a: float = 1.0,
     max_len_b: int = 10,
     cpu: bool = False,
-    ctc_weight: float = 0.0,
+    ctc_weight: Optional[float] = None,
     lm_path: Optional[str] = None,
     lm_weight: float = 0.0,
     normalizer: str = DEFAULT_NORMALIZER,
 ) -> DecodeResult:
     """Beam-search decode ``data_dir/{split}.tsv`` with ``checkpoint`` and score it against the raw transcripts.
 
-    ``ctc_weight``: joint CTC/attention search weight (0 = attention only); ``lm_path``/``lm_weight``: shallow
-    fusion with an ``avhubert-train-lm`` checkpoint (ignored when ``lm_path`` is None).
+    ``ctc_weight``: joint CTC/attention search weight (0 = attention only; None = the checkpoint's
+    ``task.ctc_weight``, its validation setting, 0 when it has none); ``lm_path``/``lm_weight``: shallow fusion
+    with an ``avhubert-train-lm`` checkpoint (ignored when ``lm_path`` is None or ``lm_weight`` is 0).
     """
     import torch
     from fairseq import checkpoint_utils, utils
@@ -167,7 +168,9 @@ def decode_split(
         if use_cuda:
             m.cuda()
     # set after loading: a checkpoint saved before ctc_weight existed has no such key for arg_overrides to replace
-    task.cfg.ctc_weight = float(ctc_weight)
+    if ctc_weight is not None:
+        task.cfg.ctc_weight = float(ctc_weight)
+    ctc_weight = float(task.cfg.ctc_weight or 0.0)
     task.load_dataset(split, task_cfg=trained_task_cfg)  # as fairseq-generate: warns on untrained modalities
     dataset = task.dataset(split)
     itr = task.get_batch_iterator(
@@ -245,8 +248,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results_dir", default=None, help="output folder (default: decode_<split>_<modalities> "
                    "beside the checkpoint)")
     p.add_argument("--cpu", action="store_true", help="decode on CPU even when a GPU is visible")
-    p.add_argument("--ctc_weight", type=float, default=0.0,
-                   help="joint CTC/attention search: (1-w)*attention + w*CTC (needs a CTC head; 0 = attention only)")
+    p.add_argument("--ctc_weight", type=float, default=None,
+                   help="joint CTC/attention search: (1-w)*attention + w*CTC (needs a CTC head; 0 = attention only; "
+                   "default: the checkpoint's task.ctc_weight, 0 if it has none)")
     p.add_argument("--lm_path", default=None, help="language model from avhubert-train-lm (checkpoint_best.pt)")
     p.add_argument("--lm_weight", type=float, default=0.0, help="shallow-fusion weight of --lm_path")
     p.add_argument("--tune_weights", action="store_true",

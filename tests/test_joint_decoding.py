@@ -70,14 +70,35 @@ def _teacher_forced(model, s, hyp: torch.Tensor, row: int) -> float:
     return lp.gather(1, hyp.unsqueeze(1)).sum().item(), enc
 
 
-@pytest.mark.parametrize("weight", [0.3, 1.0])
-def test_joint_score_is_weighted_sum_of_attention_and_full_ctc_probability(weight):
-    """Each finished hypothesis scores (1-w) log p_att(y) + w log p_ctc(y), p_ctc from torch's ctc_loss."""
+class BigramLM(torch.nn.Module):
+    """A stand-in for a fairseq LM (same call interface): log p(next | last token) from a random table."""
+
+    def __init__(self, vocab: int) -> None:
+        super().__init__()
+        torch.manual_seed(3)
+        self.table = torch.nn.Embedding(vocab, vocab)
+
+    def forward(self, tokens):
+        return self.table(tokens), None
+
+    def get_normalized_probs(self, net_output, log_probs=True, sample=None):
+        return net_output[0].float().log_softmax(-1)
+
+    def sequence_log_prob(self, eos: int, hyp: torch.Tensor) -> float:
+        prev = torch.cat([torch.tensor([eos]), hyp[:-1]])
+        return self.get_normalized_probs(self(prev.unsqueeze(0)))[0].gather(1, hyp.unsqueeze(1)).sum().item()
+
+
+@pytest.mark.parametrize("weight,lm_weight", [(0.3, 0.0), (1.0, 0.0), (0.4, 0.5)])
+def test_joint_score_is_weighted_sum_of_attention_and_full_ctc_probability(weight, lm_weight):
+    """Each finished hypothesis scores (1-w) log p_att(y) + w log p_ctc(y) (+ lm_weight log p_lm(y)), p_ctc from
+    torch's ctc_loss: end of sentence gets the full CTC probability, the LM is added once."""
     model = tiny_model()
     tgt = model.decoder.dictionary
     s = sample()
+    lm = BigramLM(len(tgt)) if lm_weight else None
     gen = AVSequenceGenerator([model], tgt, ctc_weight=weight, beam_size=3, max_len_a=0.0, max_len_b=5,
-                              normalize_scores=False)
+                              normalize_scores=False, lm_model=lm, lm_weight=lm_weight)
     hypos = gen.generate([model], s)
     lengths = (~s["net_input"]["padding_mask"]).sum(1)
     with torch.no_grad():
@@ -90,7 +111,8 @@ def test_joint_score_is_weighted_sum_of_attention_and_full_ctc_probability(weigh
                 lp = model.ctc_log_probs(enc)[: lengths[row]]
                 ctc = -F.ctc_loss(lp, toks[:-1].unsqueeze(0), lengths[row:row + 1], torch.tensor([len(toks) - 1]),
                                   blank=tgt.bos(), reduction="sum").item()
-                assert h["score"].item() == pytest.approx((1 - weight) * att + weight * ctc, abs=2e-3)
+                fused = lm_weight * lm.sequence_log_prob(tgt.eos(), toks) if lm is not None else 0.0
+                assert h["score"].item() == pytest.approx((1 - weight) * att + weight * ctc + fused, abs=2e-3)
 
 
 def test_ctc_decides_length_and_repeats():
@@ -129,3 +151,51 @@ def test_nan_model_names_the_utterances_instead_of_an_assertion(weight):
     msg = str(e.value)
     assert "NaN/inf" in msg and "utt0" in msg and "utt2" in msg and "/x/ckpt.pt" in msg
     assert "dataset index 1" in msg
+
+
+@pytest.fixture(scope="module")
+def valid_task(tmp_path_factory):
+    from fairseq import tasks
+    from omegaconf import OmegaConf
+
+    from tests.data_fixtures import make_tiny_split
+
+    d = str(tmp_path_factory.mktemp("jointdata"))
+    make_tiny_split(d, n=3, split="valid", frames=(12, 16, 20))
+    task = tasks.setup_task(OmegaConf.create({"_name": "ami_av", "data": d, "eval_wer": True, "eval_wer_beam": 2,
+                                              "eval_wer_max_len_a": 0.0, "eval_wer_max_len_b": 4}))
+    task.load_dataset("valid")
+    batch = next(iter(task.get_batch_iterator(task.dataset("valid"), max_sentences=3).next_epoch_itr(shuffle=False)))
+    torch.manual_seed(0)
+    cfg = AVHubertSeq2SeqConfig(**{**TINY_ENCODER, **TINY_DECODER, "ctc_head": True})
+    return task, batch, AVHubertSeq2Seq.build_model(cfg, task).eval()
+
+
+def test_validation_wer_uses_the_task_ctc_weight(valid_task, monkeypatch):
+    task, batch, model = valid_task
+    seen = []
+    real = AVSequenceGenerator._generate
+
+    def spy(self, *args, **kwargs):
+        seen.append(self.ctc_weight)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(AVSequenceGenerator, "_generate", spy)
+    task.cfg.ctc_weight = 0.3  # (monkeypatch cannot restore a DictConfig key)
+    try:
+        counts = task.wer_counts(batch, model)
+    finally:
+        task.cfg.ctc_weight = 0.0
+    assert seen == [0.3] and counts["_wer_words"] > 0
+
+
+def test_nan_at_validation_says_it_is_the_validation_decode(valid_task):
+    task, batch, model = valid_task
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    try:
+        with torch.no_grad():
+            model.decoder.embed_tokens.weight.fill_(float("nan"))
+        with pytest.raises(FloatingPointError, match=r"validation decode .*valid_000"):
+            task.wer_counts(batch, model)
+    finally:
+        model.load_state_dict(state)

@@ -30,18 +30,6 @@ def with_ctc_head(checkpoint: Path, out: Path) -> Path:
     return out
 
 
-def without_ctc_head(checkpoint: Path, out: Path) -> Path:
-    """The trained tiny checkpoint as an attention-only model (the tiny_cpu preset now trains a CTC head)."""
-    from avhubert_ami.models.checkpoint import load_checkpoint_state
-
-    state = load_checkpoint_state(str(checkpoint))
-    state["cfg"]["model"]["ctc_head"] = False
-    for key in ("ctc_proj.weight", "ctc_proj.bias"):
-        state["model"].pop(key, None)
-    torch.save(state, out)
-    return out
-
-
 def tiny_lm(tmp_path_factory) -> Path:
     """avhubert-train-lm on the tiny corpus (once per session); checks the re-run resumes instead of redoing."""
     if "lm" not in _LM:
@@ -77,25 +65,50 @@ def test_lm_checkpoint_is_a_fairseq_language_model_on_our_dictionary(tmp_path_fa
         load_lm(str(tiny_lm(tmp_path_factory)), other, str(data))
 
 
-def test_fairseq_generate_with_lm_and_ctc_weight_matches_decode_module(tmp_path_factory, tmp_path):
+def test_lm_text_extra_text_held_out_valid_and_bad_bytes(tmp_path_factory, tmp_path):
+    from avhubert_ami.lm import prepare_text
+
+    data = trained_checkpoint(tmp_path_factory).parent / "data"
+    manifest = tmp_path / "m"
+    manifest.mkdir()
+    for name in ("spm.model", "dict.wrd.txt", "train.wrd"):
+        (manifest / name).write_bytes((data / name).read_bytes())
+    extra = tmp_path / "extra.txt"
+    extra.write_text("the remote control is red\n\nwe need a button\n")
+    train, valid = prepare_text(str(manifest), tmp_path / "text", [str(extra)], valid_every=4)
+    n_train, n_valid = (len(p.read_text().splitlines()) for p in (train, valid))
+    assert (n_train, n_valid) == (6, 2)  # 6 transcripts + 2 extra lines; every 4th held out (no valid.wrd)
+    import sentencepiece as spm
+
+    pieces = spm.SentencePieceProcessor(model_file=str(manifest / "spm.model")).encode("we need a button", out_type=str)
+    assert " ".join(pieces) in (train.read_text() + valid.read_text()).splitlines()  # what the task feeds the model
+    extra.write_bytes(b"fine\n\xff\xfe broken\n")
+    with pytest.raises(ValueError, match=r"extra.txt:2: not UTF-8"):
+        prepare_text(str(manifest), tmp_path / "text", [str(extra)])
+
+
+@pytest.mark.parametrize("ctc_weight", [0.0, 0.4])
+def test_fairseq_generate_with_lm_and_ctc_weight_matches_decode_module(tmp_path_factory, tmp_path, ctc_weight):
     from avhubert_ami.decode import decode_split
 
     run_dir = trained_checkpoint(tmp_path_factory)
     data = run_dir.parent / "data"
-    ckpt = with_ctc_head(run_dir / "checkpoints" / "checkpoint_best.pt", tmp_path / "hybrid.pt")
+    ckpt = run_dir / "checkpoints" / "checkpoint_best.pt"
+    if ctc_weight:
+        ckpt = with_ctc_head(ckpt, tmp_path / "hybrid.pt")
     lm_path = tiny_lm(tmp_path_factory)
     p = run([sys.executable, "-m", "fairseq_cli.generate", str(data), "--user-dir", str(USER_DIR), "--task", "ami_av",
              "--path", str(ckpt), "--gen-subset", "test", "--beam", "5", "--scoring", "wer", "--post-process",
              "sentencepiece", "--batch-size", "1", "--required-batch-size-multiple", "1", "--max-len-a", "1.0",
              "--max-len-b", "10", "--cpu",
-             "--ctc-weight", "0.4", "--lm-path", str(lm_path), "--lm-weight", "0.3"])
+             "--ctc-weight", str(ctc_weight), "--lm-path", str(lm_path), "--lm-weight", "0.3"])
     out = p.stdout + p.stderr
     wer = float(re.search(r"Generate test with beam=5: WER: ([0-9.]+)", out).group(1))
     hyps = dict(re.findall(r"^D-(\d+)\t[-0-9.e]+\t(.*)$", out, flags=re.M))
     assert len(hyps) == 3
     ours = decode_split(str(ckpt), str(data), "test", None, beam=5, batch_size=1, max_len_a=1.0, max_len_b=10,
-                        cpu=True, ctc_weight=0.4, lm_path=str(lm_path), lm_weight=0.3)
-    assert ours.ctc_weight == 0.4 and ours.lm_weight == 0.3 and ours.lm_path == str(lm_path)
+                        cpu=True, ctc_weight=ctc_weight, lm_path=str(lm_path), lm_weight=0.3)
+    assert ours.ctc_weight == ctc_weight and ours.lm_weight == 0.3 and ours.lm_path == str(lm_path)
     assert sorted(h.strip() for h in hyps.values()) == sorted(u.hyp.strip() for u in ours.utterances)
     assert wer == pytest.approx(ours.wer, abs=0.01)
     plain = decode_split(str(ckpt), str(data), "test", None, beam=5, batch_size=1, max_len_a=1.0, max_len_b=10,
@@ -103,14 +116,28 @@ def test_fairseq_generate_with_lm_and_ctc_weight_matches_decode_module(tmp_path_
     assert [u.hyp for u in plain.utterances] != [u.hyp for u in ours.utterances]  # the weights do something
 
 
+def without_ctc_head(checkpoint: Path, out: Path) -> Path:
+    """The trained tiny checkpoint as an attention-only model (no ctc_proj, model.ctc_head false)."""
+    from avhubert_ami.models.checkpoint import load_checkpoint_state
+
+    state = load_checkpoint_state(str(checkpoint))
+    state["cfg"]["model"]["ctc_head"] = False
+    state["model"] = {k: v for k, v in state["model"].items() if not k.startswith("ctc_proj.")}
+    torch.save(state, out)
+    return out
+
+
 def test_decode_ctc_weight_without_ctc_head_is_a_clear_error(tmp_path_factory, tmp_path):
-    from avhubert_ami.decode import decode_split
+    from avhubert_ami import decode
 
     run_dir = trained_checkpoint(tmp_path_factory)
-    ckpt = without_ctc_head(run_dir / "checkpoints" / "checkpoint_best.pt", tmp_path / "attention_only.pt")
+    plain = without_ctc_head(run_dir / "checkpoints" / "checkpoint_best.pt", tmp_path / "attention_only.pt")
     with pytest.raises(ValueError, match="CTC head"):
-        decode_split(str(ckpt), str(run_dir.parent / "data"), "test",
-                     beam=2, batch_size=1, cpu=True, ctc_weight=0.3)
+        decode.decode_split(str(plain), str(run_dir.parent / "data"), "test", beam=2, batch_size=1, cpu=True,
+                            ctc_weight=0.3)
+    # --tune_weights on such a model only tries ctc_weight 0, and refuses a CTC grid
+    assert decode.main(["--path", str(plain), "--data", str(run_dir.parent / "data"), "--tune_weights",
+                        "--ctc_weights", "0,0.3", "--cpu"]) == 2
 
 
 def test_tune_weights_on_valid_then_decode_test(tmp_path_factory, tmp_path):
@@ -133,3 +160,35 @@ def test_tune_weights_on_valid_then_decode_test(tmp_path_factory, tmp_path):
     res = json.loads((out / "results.json").read_text())
     assert res["split"] == "test" and res["ctc_weight"] == tuned["chosen"]["ctc_weight"]
     assert res["lm_weight"] == tuned["chosen"]["lm_weight"]
+
+
+def test_lm_task_works_with_fairseqs_argparse_clis(tmp_path):
+    """fairseq-train / fairseq-eval-lm build argparse options from the task dataclass (real types needed)."""
+    from fairseq import options
+    from fairseq.dataclass.utils import convert_namespace_to_omegaconf
+
+    for parser, extra in ((options.get_training_parser(), ["--arch", "transformer_lm"]), (options.get_eval_lm_parser(), [])):
+        args = options.parse_args_and_arch(parser, [str(tmp_path), "--user-dir", str(USER_DIR), "--task", "ami_av_lm",
+                                                    "--sample-break-mode", "eos", *extra])
+        cfg = convert_namespace_to_omegaconf(args)
+        assert cfg.task._name == "ami_av_lm" and cfg.task.sample_break_mode == "eos" and cfg.task.seed == 1
+
+
+def test_decode_defaults_to_the_checkpoints_ctc_weight(tmp_path_factory, tmp_path):
+    """No ctc_weight given: the checkpoint's own task.ctc_weight (its validation setting); 0 is attention only."""
+    from avhubert_ami.decode import decode_split
+    from avhubert_ami.models.checkpoint import load_checkpoint_state
+
+    run_dir = trained_checkpoint(tmp_path_factory)
+    data = str(run_dir.parent / "data")
+    hybrid = with_ctc_head(run_dir / "checkpoints" / "checkpoint_best.pt", tmp_path / "hybrid.pt")
+    state = load_checkpoint_state(str(hybrid))
+    state["cfg"]["task"]["ctc_weight"] = 0.4
+    torch.save(state, hybrid)
+    kw = dict(beam=3, batch_size=1, max_len_a=1.0, max_len_b=10, cpu=True)
+    default = decode_split(str(hybrid), data, "test", **kw)
+    explicit = decode_split(str(hybrid), data, "test", ctc_weight=0.4, **kw)
+    attention = decode_split(str(hybrid), data, "test", ctc_weight=0.0, **kw)
+    assert default.ctc_weight == 0.4 and attention.ctc_weight == 0.0
+    assert [u.hyp for u in default.utterances] == [u.hyp for u in explicit.utterances]
+    assert [u.hyp for u in default.utterances] != [u.hyp for u in attention.utterances]

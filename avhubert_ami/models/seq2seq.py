@@ -229,6 +229,9 @@ class AVHubertSeq2Seq(FairseqEncoderDecoderModel):
             torch.nn.init.xavier_uniform_(self.ctc_proj.weight)  # as fairseq's wav2vec CTC projection
             torch.nn.init.zeros_(self.ctc_proj.bias)
         self.ctc_blank = tgt_dict.bos()
+        if self.ctc_proj is not None:
+            logger.info("CTC head: ctc_proj %d -> %d (blank = %d, %s)", self.ctc_proj.in_features,
+                        self.ctc_proj.out_features, self.ctc_blank, tgt_dict[self.ctc_blank])
 
     @classmethod
     def build_model(cls, cfg: AVHubertSeq2SeqConfig, task) -> "AVHubertSeq2Seq":

@@ -8,7 +8,6 @@ stock ``language_modeling`` checkpoint would look for ``dict.txt`` there and fai
 :func:`load_lm` is the one way this plugin loads an LM for decoding (``avhubert-decode``, transcription).
 """
 
-from __future__ import annotations
 
 import contextlib
 import logging
