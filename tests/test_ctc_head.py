@@ -176,3 +176,16 @@ def test_reduce_metrics_logs_ctc_and_attention_parts():
     with metrics.aggregate() as agg:
         HybridCTCAttentionCriterion.reduce_metrics(logs)
     assert agg.get_smoothed_value("ctc_loss") == pytest.approx(round(4.0 / 2 / math.log(2), 3))
+
+
+def test_argparse_fairseq_train_accepts_the_hybrid_criterion():
+    """fairseq-train (argparse) builds flags from the criterion config's field types: string annotations
+    (``from __future__ import annotations``) made it fail with "field should be a type"."""
+    from fairseq import options
+
+    import avhubert_ami  # noqa: F401
+
+    args = options.parse_args_and_arch(options.get_training_parser(), [
+        "/tmp", "--task", "ami_av", "--arch", "av_hubert_seq2seq", "--criterion", "hybrid_ctc_attention",
+        "--ctc-weight", "0.3"])
+    assert args.criterion == "hybrid_ctc_attention" and args.ctc_weight == 0.3

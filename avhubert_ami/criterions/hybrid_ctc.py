@@ -10,8 +10,8 @@ Both terms are sums over the batch, divided by the same ``sample_size`` (sentenc
 ``sentence_avg``, as our presets, otherwise target tokens).
 """
 
-from __future__ import annotations
-
+# no `from __future__ import annotations`: fairseq's argparse bridge (fairseq-train --criterion
+# hybrid_ctc_attention) reads the config fields' types and fails on string annotations
 import math
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Tuple
