@@ -10,24 +10,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.train_fixtures import USER_DIR, run, single_thread, trained_checkpoint  # noqa: F401 (fixture)
+from tests.train_fixtures import (  # noqa: F401 (fixture)
+    USER_DIR, run, single_thread, trained_checkpoint, with_ctc_head, without_ctc_head,
+)
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 _LM = {}
-
-
-def with_ctc_head(checkpoint: Path, out: Path) -> Path:
-    """The trained tiny checkpoint plus a (seeded, untrained) CTC head, as a hybrid model would have."""
-    from avhubert_ami.models.checkpoint import load_checkpoint_state
-
-    state = load_checkpoint_state(str(checkpoint))
-    state["cfg"]["model"]["ctc_head"] = True
-    dim, vocab = state["cfg"]["model"]["encoder_embed_dim"], state["model"]["decoder.embed_tokens.weight"].shape[0]
-    g = torch.Generator().manual_seed(0)
-    state["model"]["ctc_proj.weight"] = torch.randn(vocab, dim, generator=g) * 0.1
-    state["model"]["ctc_proj.bias"] = torch.zeros(vocab)
-    torch.save(state, out)
-    return out
 
 
 def tiny_lm(tmp_path_factory) -> Path:
@@ -114,17 +102,6 @@ def test_fairseq_generate_with_lm_and_ctc_weight_matches_decode_module(tmp_path_
     plain = decode_split(str(ckpt), str(data), "test", None, beam=5, batch_size=1, max_len_a=1.0, max_len_b=10,
                          cpu=True)
     assert [u.hyp for u in plain.utterances] != [u.hyp for u in ours.utterances]  # the weights do something
-
-
-def without_ctc_head(checkpoint: Path, out: Path) -> Path:
-    """The trained tiny checkpoint as an attention-only model (no ctc_proj, model.ctc_head false)."""
-    from avhubert_ami.models.checkpoint import load_checkpoint_state
-
-    state = load_checkpoint_state(str(checkpoint))
-    state["cfg"]["model"]["ctc_head"] = False
-    state["model"] = {k: v for k, v in state["model"].items() if not k.startswith("ctc_proj.")}
-    torch.save(state, out)
-    return out
 
 
 def test_decode_ctc_weight_without_ctc_head_is_a_clear_error(tmp_path_factory, tmp_path):

@@ -257,11 +257,13 @@ def test_usage_errors(ckpt, tmp_path, capsys):
 
 
 # ---- joint CTC/attention and LM fusion (avhubert_ami.tasks.generator, avhubert_ami.tasks.language_model) -----
-def test_ctc_weight_needs_a_ctc_head(ckpt):
+def test_ctc_weight_needs_a_ctc_head(ckpt, tmp_path):
     from avhubert_ami.transcribe import TranscribeError, Transcriber
+    from tests.train_fixtures import without_ctc_head
 
+    attention_only = without_ctc_head(ckpt, tmp_path / "attention_only.pt")  # the tiny_cpu preset trains a head
     with pytest.raises(TranscribeError, match="CTC head"):
-        Transcriber.from_checkpoint(str(ckpt), ctc_weight=0.3, device="cpu")
+        Transcriber.from_checkpoint(str(attention_only), ctc_weight=0.3, device="cpu")
 
 
 def test_ctc_weight_and_lm_reach_the_search(ckpt, tmp_path, tmp_path_factory):
@@ -269,7 +271,8 @@ def test_ctc_weight_and_lm_reach_the_search(ckpt, tmp_path, tmp_path_factory):
     cut exactly (a recording holding one utterance with no padding around it)."""
     from avhubert_ami.decode import decode_split
     from avhubert_ami.transcribe import Transcriber
-    from tests.test_lm_fusion import tiny_lm, with_ctc_head
+    from tests.test_lm_fusion import tiny_lm
+    from tests.train_fixtures import with_ctc_head
 
     hybrid = with_ctc_head(ckpt, tmp_path / "hybrid.pt")
     lm_path = tiny_lm(tmp_path_factory)

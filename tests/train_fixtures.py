@@ -108,3 +108,32 @@ def fake_pretrain_checkpoint(path: Path) -> Path:
                 "optimizer_history": [{"num_updates": 1000}], "task_state": {"dictionaries": [make_dictionary(50)]},
                 "extra_state": {}}, path)
     return path
+
+
+def with_ctc_head(checkpoint: Path, out: Path) -> Path:
+    """The trained tiny checkpoint plus a (seeded, untrained) CTC head, as a hybrid model would have."""
+    import torch
+
+    from avhubert_ami.models.checkpoint import load_checkpoint_state
+
+    state = load_checkpoint_state(str(checkpoint))
+    state["cfg"]["model"]["ctc_head"] = True
+    dim, vocab = state["cfg"]["model"]["encoder_embed_dim"], state["model"]["decoder.embed_tokens.weight"].shape[0]
+    g = torch.Generator().manual_seed(0)
+    state["model"]["ctc_proj.weight"] = torch.randn(vocab, dim, generator=g) * 0.1
+    state["model"]["ctc_proj.bias"] = torch.zeros(vocab)
+    torch.save(state, out)
+    return out
+
+
+def without_ctc_head(checkpoint: Path, out: Path) -> Path:
+    """The trained tiny checkpoint as an attention-only model (no ctc_proj, model.ctc_head false)."""
+    import torch
+
+    from avhubert_ami.models.checkpoint import load_checkpoint_state
+
+    state = load_checkpoint_state(str(checkpoint))
+    state["cfg"]["model"]["ctc_head"] = False
+    state["model"] = {k: v for k, v in state["model"].items() if not k.startswith("ctc_proj.")}
+    torch.save(state, out)
+    return out
