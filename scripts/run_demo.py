@@ -151,6 +151,9 @@ class _Tee:
         self.log.flush()
         self.console.flush()
 
+    def __getattr__(self, name: str):  # isatty(), encoding, fileno() ... as the console has them
+        return getattr(self.console, name)
+
 
 def cpu_seconds() -> float:
     """User + system CPU seconds of this process and its finished children."""

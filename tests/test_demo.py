@@ -150,3 +150,18 @@ def test_tiny_demo_end_to_end(tmp_path):
     for step in ("synth_clean", "manifest_clean", "train", "lm", "tune_weights", "decode"):
         assert (out / "logs" / f"{step}.log").stat().st_size > 0, step
     assert "ctc_weight" in (out / "logs" / "tune_weights.log").read_text()
+
+
+def test_step_log_keeps_prints_and_plugin_logs(tmp_path, capsys):
+    import logging
+
+    demo = run_demo.Demo(run_demo.DemoConfig(out_dir=str(tmp_path)))
+    logging.getLogger().setLevel(logging.WARNING)  # as the preprocessing CLIs leave it
+    with demo.step_log("probe"):
+        print("printed line")
+        assert sys.stdout.isatty() in (True, False)  # the tee answers what the console answers (no AttributeError)
+        logging.getLogger("avhubert_ami.weight_grid").info("grid point")
+    text = (tmp_path / "logs" / "probe.log").read_text()
+    assert "printed line" in text and "grid point" in text
+    assert "printed line" in capsys.readouterr().out
+    assert demo.timings["probe"] >= 0 and "probe" in demo.cpu_times
