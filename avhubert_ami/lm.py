@@ -27,11 +27,10 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from avhubert_ami.presets import LM_CONF, USER_DIR
+
 logger = logging.getLogger("avhubert_ami.lm")
 
-REPO = Path(__file__).resolve().parents[1]
-LM_CONF = REPO / "conf" / "lm"
-USER_DIR = Path(__file__).resolve().parent
 PRESETS = ("tiny", "base")
 
 

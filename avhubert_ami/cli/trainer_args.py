@@ -279,10 +279,10 @@ FLAGS: Tuple[Flag, ...] = (
 FLAG_BY_NAME: Dict[str, Flag] = {f.name: f for f in FLAGS}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "finetune_avhubert_ami.py") -> argparse.ArgumentParser:
     """argparse parser for every flag in :data:`FLAGS` (no defaults: absent flags map to nothing)."""
     p = argparse.ArgumentParser(
-        prog="finetune_avhubert_ami.py",
+        prog=prog,
         description="Fine-tune AV-HuBERT for speech recognition on AMI (HF Trainer-style flags mapped onto "
         "fairseq hydra presets in conf/finetune). Boolean flags accept `--flag`, `--flag True`, `--flag False`.",
     )
@@ -300,9 +300,9 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+def parse_args(argv: Optional[Sequence[str]] = None, prog: str = "finetune_avhubert_ami.py") -> argparse.Namespace:
     """Parse the command line (unknown flags are an error, as argparse reports them)."""
-    return build_parser().parse_args(argv)
+    return build_parser(prog).parse_args(argv)
 
 
 @dataclass
