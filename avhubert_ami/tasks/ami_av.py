@@ -7,7 +7,8 @@ builds a sequence generator that understands audio-visual dict sources, and (wit
 
 ``av_hubert_pretraining`` uses the same code with upstream's defaults and field names, so
 official AV-HuBERT checkpoints (whose ``cfg.task._name`` is that) load; config keys this
-plugin does not know are dropped with a warning instead of failing.
+plugin does not know are dropped with a warning instead of failing (:func:`drop_unknown_keys`, applied by
+the ``setup_task`` filter of :mod:`avhubert_ami.compat`).
 """
 
 
@@ -20,7 +21,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
-from fairseq import metrics, tasks
+from fairseq import metrics
 from fairseq.data import Dictionary, encoders
 from fairseq.dataclass import FairseqDataclass
 from fairseq.tasks import register_task
@@ -156,23 +157,6 @@ def drop_unknown_keys(cfg: Any, dataclass_type: type) -> Any:
                 for k in extra:
                     del cfg[k]
     return cfg
-
-
-def _install_setup_task_filter() -> None:
-    """Make ``fairseq.tasks.setup_task`` drop unknown keys for this plugin's task names only."""
-    if getattr(tasks.setup_task, "_avhubert_ami", False):
-        return
-    original = tasks.setup_task
-
-    def setup_task(cfg, **kwargs):
-        name = getattr(cfg, "_name", None)
-        if isinstance(cfg, DictConfig) and name in _CONFIGS:
-            cfg = drop_unknown_keys(cfg, _CONFIGS[name])
-        return original(cfg, **kwargs)
-
-    setup_task._avhubert_ami = True
-    setup_task.__doc__ = original.__doc__
-    tasks.setup_task = setup_task
 
 
 def as_list(value: Any) -> List[str]:
@@ -447,6 +431,3 @@ class AVHubertPretrainingTask(AMIAVTask):
 
     cfg: AVHubertPretrainingConfig
 
-
-_CONFIGS = {"ami_av": AMIAVConfig, "av_hubert_pretraining": AVHubertPretrainingConfig}
-_install_setup_task_filter()
