@@ -28,11 +28,11 @@ import sys
 from dataclasses import asdict, dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from avhubert_ami.modality import parse_modalities
 from avhubert_ami.scoring import DEFAULT_NORMALIZER, NORMALIZERS, error_counts
 
 logger = logging.getLogger("avhubert_ami.decode")
 
-MODALITIES = ("audio", "video")
 
 
 @dataclass
@@ -103,17 +103,6 @@ def breakdown(utts: Sequence[Utterance]) -> Tuple[Dict[str, Dict[str, float]], D
                            "cer": 100.0 * sum(u.char_errors for u in g) / max(chars, 1),
                            "n_utterances": len(g), "words": words}
     return out
-
-
-def parse_modalities(values: Optional[Sequence[str]]) -> Optional[List[str]]:
-    """``["audio", "video"]``, ``["audio,video"]`` -> sorted unique list; None keeps the checkpoint's."""
-    if not values:
-        return None
-    mods = sorted({m.strip() for v in values for m in v.split(",") if m.strip()})
-    bad = [m for m in mods if m not in MODALITIES]
-    if bad or not mods:
-        raise ValueError(f"modalities must be among {MODALITIES}, got {values}")
-    return mods
 
 
 def _references(data_dir: str, split: str) -> Dict[str, str]:

@@ -177,3 +177,15 @@ def test_decoder_width_follows_a_pretrained_encoder():
     assert decoder_width_overrides("tiny_cpu", 64) == {
         "model.decoder_embed_dim": "64", "model.decoder_ffn_embed_dim": "256", "model.decoder_attention_heads": "4"}
     assert decoder_width_overrides("tiny_cpu", 30)["model.decoder_attention_heads"] == "3"  # heads divide the width
+
+
+def test_override_key_parsing_is_shared_with_the_driver():
+    from avhubert_ami.cli import run, trainer_args
+
+    assert trainer_args.override_key(" ++task.data=/x=y") == "task.data"
+    assert trainer_args.override_key("~model.ctc_head") == "model.ctc_head"
+    assert trainer_args.sets_key(["+a.b=1", "c=2"], "a.b") and not trainer_args.sets_key(["a.bc=1"], "a.b")
+    overrides = ["++common.cpu=true"]
+    run._add_default(overrides, "common.cpu", "false")
+    run._add_default(overrides, "common.fp16", "false")
+    assert overrides == ["++common.cpu=true", "++common.fp16=false"]

@@ -76,3 +76,16 @@ def test_scoring_functions_need_no_fairseq():
                           + code], capture_output=True, text=True, timeout=300, cwd=os.path.dirname(PKG_DIR))
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.split() == ["50.0", "False"]
+
+
+def test_av_constants_have_one_home():
+    """Task defaults, dataset defaults and media IO read the same constants."""
+    from avhubert_ami.data import audio, constants, dataset, video
+    from avhubert_ami.tasks import ami_av
+
+    task, data = ami_av.AMIAVConfig(), dataset.DataOptions()
+    assert (task.image_crop_size, task.image_mean, task.image_std) == (constants.CROP_SIZE, constants.IMAGE_MEAN,
+                                                                       constants.IMAGE_STD)
+    assert (data.image_crop_size, data.image_mean, data.image_std) == (88, 0.421, 0.165)
+    assert video.FPS == 25.0 and video.ROI_SIZE == 96 and audio.SAMPLE_RATE == 16000
+    assert constants.SAMPLES_PER_FRAME == 640 and ami_av.AVHubertPretrainingConfig().sample_rate == 16000

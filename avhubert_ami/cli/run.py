@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-from avhubert_ami.cli.trainer_args import RunContext, UsageError, overrides_for, parse_args, validate
+from avhubert_ami.cli.trainer_args import RunContext, UsageError, overrides_for, parse_args, sets_key, validate
 from avhubert_ami.cli_errors import USER_ERRORS, report_user_error
 from avhubert_ami.presets import FINETUNE_CONF, USER_DIR
 
@@ -46,17 +46,9 @@ class Plan:
         return self.ctx.output_dir / "checkpoints"
 
 
-def _key(override: str) -> str:
-    return override.partition("=")[0].lstrip("+~")
-
-
-def _key_set(overrides: List[str], key: str) -> bool:
-    return any(_key(o) == key for o in overrides)
-
-
 def _add_default(overrides: List[str], key: str, value: str) -> None:
     """Append ``key=value`` unless a flag or --override already set ``key``."""
-    if not _key_set(overrides, key):
+    if not sets_key(overrides, key):
         overrides.append(f"++{key}={value}")
 
 
@@ -164,7 +156,7 @@ def prepare(args) -> Plan:
         _add_default(overrides, "common.bf16", "false")
     if info is not None and info.kind == "pretrain":
         fit = decoder_width_overrides(preset, info.encoder_embed_dim)
-        if fit and not _key_set(overrides, "model.decoder_embed_dim"):
+        if fit and not sets_key(overrides, "model.decoder_embed_dim"):
             logger.info("decoder width follows the %d-d pretrained encoder: %s", info.encoder_embed_dim,
                         ", ".join(f"{k}={v}" for k, v in fit.items()))
         for key, value in fit.items():

@@ -90,6 +90,16 @@ def hydra_str(value: Any) -> str:
     return "'" + s.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+def override_key(override: str) -> str:
+    """The config key of a hydra override: ``++task.data=/x`` -> ``task.data`` (``+``/``++``/``~`` prefixes)."""
+    return override.partition("=")[0].strip().lstrip("+~")
+
+
+def sets_key(overrides: Sequence[str], key: str) -> bool:
+    """True when one of ``overrides`` sets (or deletes) ``key``."""
+    return any(override_key(o) == key for o in overrides)
+
+
 @dataclass
 class RunContext:
     """What the driver resolved before mapping: absolute paths, device, initial checkpoint."""
@@ -392,7 +402,7 @@ def overrides_for(a: argparse.Namespace, ctx: RunContext) -> List[str]:
     # when it composes the config: fairseq imports the user dir only afterwards)
     out = [f"++{k}={hydra_str(v)}" for k, v in mapped.items()]
     for ov in a.override or []:
-        key = ov.partition("=")[0].strip().lstrip("+~")
+        key = override_key(ov)
         if key in source:
             raise UsageError(f"--override {ov!r} sets {key}, which {source[key]} already sets: give it once")
         out.append(ov)

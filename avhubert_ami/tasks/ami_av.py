@@ -28,9 +28,11 @@ from fairseq.tasks import register_task
 from fairseq.tasks.fairseq_task import FairseqTask
 from omegaconf import MISSING, DictConfig, open_dict
 
+from avhubert_ami.data.constants import CROP_SIZE, IMAGE_MEAN, IMAGE_STD, MODALITIES, SAMPLE_RATE
 from avhubert_ami.data.dataset import AVHubertDataset, DataOptions
 from avhubert_ami.data.manifest import load_split, split_paths
 from avhubert_ami.data.noise import build_noise_mixer
+from avhubert_ami.modality import config_list as as_list
 from avhubert_ami.scoring import check_normalizer, error_counts
 from avhubert_ami.tasks.generator import AVSequenceGenerator
 
@@ -67,16 +69,16 @@ class AMIAVConfig(FairseqDataclass):
     stack_order_audio: int = field(default=4, metadata={"help": "filterbank frames stacked per 25 Hz step"})
     skip_verify: Optional[bool] = field(default=False, metadata={"help": "upstream field, unused"})
     image_aug: bool = field(default=True, metadata={"help": "random crop + flip on the train split"})
-    image_crop_size: int = field(default=88, metadata={"help": "mouth ROI crop size"})
+    image_crop_size: int = field(default=CROP_SIZE, metadata={"help": "mouth ROI crop size"})
     image_downsample: int = field(
         default=1,
         metadata={"help": "average-pool the crop by this factor before the model (our extension for CPU presets; "
                   "1 = upstream's input)"},
     )
-    image_mean: float = field(default=0.421, metadata={"help": "pixel mean (after /255)"})
-    image_std: float = field(default=0.165, metadata={"help": "pixel std (after /255)"})
+    image_mean: float = field(default=IMAGE_MEAN, metadata={"help": "pixel mean (after /255)"})
+    image_std: float = field(default=IMAGE_STD, metadata={"help": "pixel std (after /255)"})
     modalities: Any = field(
-        default_factory=lambda: ["audio", "video"],
+        default_factory=lambda: list(MODALITIES),
         metadata={"help": "modalities to load: audio, video or audio,video (a list in yaml)"},
     )
     is_s2s: bool = field(default=True, metadata={"help": "sequence-to-sequence labels (prev_output_tokens)"})
@@ -132,7 +134,7 @@ class AVHubertPretrainingConfig(AMIAVConfig):
     """Upstream defaults, for configs saved by upstream AV-HuBERT under ``av_hubert_pretraining``."""
 
     labels: Any = field(default_factory=lambda: ["ltr"])
-    sample_rate: int = 16_000
+    sample_rate: int = SAMPLE_RATE
     normalize: bool = False
     single_target: Optional[bool] = False
     random_crop: Optional[bool] = True
@@ -157,17 +159,6 @@ def drop_unknown_keys(cfg: Any, dataclass_type: type) -> Any:
                 for k in extra:
                     del cfg[k]
     return cfg
-
-
-def as_list(value: Any) -> List[str]:
-    """A list config value given as a list, ``"a,b"``, ``"[a, b]"`` or ``"['a','b']"`` -> ``["a", "b"]``."""
-    if value is None:
-        return []
-    if isinstance(value, str):
-        items = value.strip().strip("[]").split(",")
-    else:
-        items = list(value)
-    return [str(x).strip().strip("'\"").strip() for x in items if str(x).strip().strip("'\"").strip()]
 
 
 class _SpmLabelEncoder:
@@ -261,7 +252,7 @@ class AMIAVTask(FairseqTask):
         c = self.cfg
         train = split.startswith("train")
         return DataOptions(
-            modalities=as_list(c.modalities) or ["audio", "video"],
+            modalities=as_list(c.modalities) or list(MODALITIES),
             train=train,
             image_aug=bool(c.image_aug) and train,
             image_crop_size=c.image_crop_size,

@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from avhubert_ami.data.errors import MediaError
+from avhubert_ami.modality import parse_modalities
 from avhubert_ami.transcribe.media import AUDIO_EXTS, VIDEO_EXTS
-from avhubert_ami.transcribe.transcriber import TranscribeError, Transcriber, parse_modalities
+from avhubert_ami.transcribe.transcriber import TranscribeError, Transcriber
 from avhubert_ami.transcribe.vad import VadConfig
 from avhubert_ami.transcribe.writers import FORMATS, parse_formats, write_outputs
 
@@ -136,7 +137,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     try:
         formats = parse_formats(args.format)
-        mods = parse_modalities(args.modalities)
+        mods = parse_modalities(args.modalities, allow_auto=True)
         jobs = list_inputs(args.inputs)
         if args.audio is not None and (len(jobs) != 1 or not os.path.isfile(args.audio)):
             raise TranscribeError("--audio goes with exactly one video INPUT and must be a file")

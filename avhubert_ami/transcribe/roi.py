@@ -7,10 +7,9 @@ from typing import Optional
 
 import numpy as np
 
+from avhubert_ami.data.constants import FPS
 from avhubert_ami.data.errors import MediaError
 from avhubert_ami.transcribe.media import iter_frames
-
-FPS = 25.0
 
 
 def fit_frames(frames: np.ndarray, n: int) -> np.ndarray:
