@@ -251,7 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point: decode, write files, print the totals."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s | %(levelname)s | %(name)s | %(message)s")
+    from avhubert_ami.cli_errors import USER_ERRORS, configure_logging, report_user_error
+
+    configure_logging()
     args = build_parser().parse_args(argv)
     try:
         mods = parse_modalities(args.modalities)
@@ -262,8 +264,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if not os.path.exists(path):
             print(f"avhubert-decode: error: {what}: {path} does not exist", file=sys.stderr)
             return 2
-    from avhubert_ami.cli_errors import USER_ERRORS, report_user_error
-
     decode_kwargs = dict(modalities=mods, beam=args.beam, batch_size=args.batch_size, max_len_a=args.max_len_a,
                          max_len_b=args.max_len_b, cpu=args.cpu, lm_path=args.lm_path,
                          normalizer=args.normalizer)

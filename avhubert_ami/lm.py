@@ -186,7 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``avhubert-train-lm``."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s | %(levelname)s | %(name)s | %(message)s")
+    from avhubert_ami.cli_errors import configure_logging
+
+    configure_logging()
     args = build_parser().parse_args(argv)
     overrides = list(args.overrides)
     if args.max_update is not None:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 from avhubert_ami.cli.trainer_args import RunContext, UsageError, overrides_for, parse_args, sets_key, validate
-from avhubert_ami.cli_errors import USER_ERRORS, report_user_error
+from avhubert_ami.cli_errors import USER_ERRORS, configure_logging, report_user_error
 from avhubert_ami.presets import FINETUNE_CONF, USER_DIR
 
 logger = logging.getLogger("finetune_avhubert_ami")
@@ -321,7 +321,7 @@ def evaluate(plan: Plan) -> Dict[str, object]:
 def main(argv: Optional[Sequence[str]] = None, prog: str = PROG) -> int:
     """``finetune_avhubert_ami.py`` entry point; returns the process exit status (``prog`` names the command
     in usage and error lines)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s | %(levelname)s | %(name)s | %(message)s")
+    configure_logging()
     args = parse_args(argv, prog=prog)
     try:
         plan = prepare(args)

@@ -131,7 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point; see the module docstring for the exit status."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s | %(levelname)s | %(name)s | %(message)s")
+    from avhubert_ami.cli_errors import configure_logging
+
+    configure_logging()
     args = build_parser().parse_args(argv)
     from avhubert_ami.scoring import error_counts
 
