@@ -189,3 +189,15 @@ def test_override_key_parsing_is_shared_with_the_driver():
     run._add_default(overrides, "common.cpu", "false")
     run._add_default(overrides, "common.fp16", "false")
     assert overrides == ["++common.cpu=true", "++common.fp16=false"]
+
+
+def test_preset_choices_are_the_packaged_presets():
+    """--config_name / --preset choices name exactly the yaml files inside the package (avhubert_ami/conf)."""
+    from avhubert_ami import lm, presets
+    from avhubert_ami.cli import trainer_args
+
+    assert presets.FINETUNE_CONF.parent.parent == presets.USER_DIR
+    assert set(trainer_args.PRESETS) == {p.stem for p in presets.FINETUNE_CONF.glob("*.yaml")}
+    assert set(lm.PRESETS) == {p.stem for p in presets.LM_CONF.glob("*.yaml")}
+    repo_conf = Path(__file__).resolve().parents[1] / "conf"
+    assert repo_conf.is_symlink() and repo_conf.resolve() == presets.USER_DIR / "conf"  # one copy of each file
