@@ -201,3 +201,20 @@ def test_preset_choices_are_the_packaged_presets():
     assert set(lm.PRESETS) == {p.stem for p in presets.LM_CONF.glob("*.yaml")}
     repo_conf = Path(__file__).resolve().parents[1] / "conf"
     assert repo_conf.is_symlink() and repo_conf.resolve() == presets.USER_DIR / "conf"  # one copy of each file
+
+
+def test_avhubert_finetune_console_script_names_itself(monkeypatch, capsys, tmp_path):
+    """The installed console script is the guide's CLI under its own name (usage and one-line errors)."""
+    import importlib
+    import re
+
+    setup_py = (Path(__file__).resolve().parents[1] / "setup.py").read_text()
+    module, func = re.search(r'"avhubert-finetune=([\w.]+):(\w+)"', setup_py).groups()
+    entry = getattr(importlib.import_module(module), func)
+    monkeypatch.setattr("sys.argv", ["avhubert-finetune", "--output_dir", str(tmp_path)])
+    assert entry() == 2
+    assert capsys.readouterr().err.startswith("avhubert-finetune: error: nothing to do")
+    monkeypatch.setattr("sys.argv", ["avhubert-finetune", "--help"])
+    with pytest.raises(SystemExit) as done:
+        entry()
+    assert done.value.code == 0 and capsys.readouterr().out.startswith("usage: avhubert-finetune")
