@@ -1,8 +1,9 @@
-"""Packaging for avhubert-ami (``pip install -e .``)."""
+"""Packaging for avhubert-ami (``pip install -e .`` in a checkout; ``pip install .`` or a wheel elsewhere)."""
 
 from setuptools import find_packages, setup
 
 CONSOLE_SCRIPTS = [
+    "avhubert-finetune=avhubert_ami.cli.run:console_main",
     "avhubert-hf-to-manifest=preprocess.hf_to_manifest:main",
     "avhubert-ami-corpus=preprocess.ami_corpus:main",
     "avhubert-mouth-roi=preprocess.mouth_roi:main",
@@ -21,6 +22,8 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.8",
     packages=find_packages(include=["avhubert_ami", "avhubert_ami.*", "preprocess", "preprocess.*"]),
+    # the hydra presets travel inside the package (the repository's `conf` links here): avhubert_ami/presets.py
+    package_data={"avhubert_ami": ["conf/finetune/*.yaml", "conf/lm/*.yaml"]},
     install_requires=[
         # 0.12.2 cannot be imported on Python >= 3.11; fairseq-fixed keeps the `fairseq` name and CLIs.
         'fairseq-fixed==0.12.3.1; python_version >= "3.11"',

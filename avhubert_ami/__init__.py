@@ -1,6 +1,7 @@
 """avhubert-ami: a fairseq ``--user-dir`` plugin for AV-HuBERT fine-tuning on AMI.
 
-Importing this package registers its fairseq components (task, models, criteria, scorers),
+Importing this package registers its fairseq components (task, models, criteria, scorers) and installs
+its fairseq compatibility shims (:mod:`avhubert_ami.compat`, the one place that changes fairseq's behaviour),
 so ``--user-dir /path/to/avhubert_ami`` (or ``common.user_dir=...``) makes them
 available to ``fairseq-train``, ``fairseq-hydra-train`` and ``fairseq-generate``.
 
@@ -16,16 +17,17 @@ import importlib
 import importlib.abc
 import sys
 
-_COMPONENTS = ("data", "tasks", "models", "scoring", "criterions")
+_COMPONENTS = ("data", "tasks", "models", "scorers", "criterions")
 
 
 def _register() -> None:
-    """Import the fairseq components (their import registers them)."""
+    """Import the fairseq components (their import registers them), then install the fairseq shims
+    (:func:`avhubert_ami.compat.install`: task config filter, safe-loading allowlist, checkpoint files)."""
     for name in _COMPONENTS:
         importlib.import_module(f"{__name__}.{name}")
-    from avhubert_ami import checkpoint_io
+    from avhubert_ami import compat
 
-    checkpoint_io.install_fairseq_patches()  # atomic checkpoint copies, verified resume, named load errors
+    compat.install()
 
 
 def _without_fairseq() -> bool:

@@ -1,7 +1,7 @@
 """Checkpoint files that survive a full disk or a kill, resumes that pick an intact file, clear load errors.
 
-fairseq compatibility patches, installed once when ``avhubert_ami`` is imported (as the task's
-``setup_task`` filter and the safe-unpickling allowlist of :mod:`avhubert_ami.models.checkpoint` are), so
+fairseq compatibility patches, installed once when ``avhubert_ami`` is imported (by
+:func:`avhubert_ami.compat.install`, with the task's ``setup_task`` filter and the safe-unpickling allowlist), so
 they hold for ``fairseq-hydra-train`` / ``fairseq-train`` / ``fairseq-generate`` / ``fairseq-validate`` with
 ``--user-dir`` as well as for this project's CLIs:
 
@@ -268,7 +268,7 @@ def _install_checkpoint_error_hook() -> None:
 
 
 def install_fairseq_patches() -> None:
-    """Install the patches above (idempotent; called when ``avhubert_ami`` is imported)."""
+    """Install the patches above (idempotent; :func:`avhubert_ami.compat.install` calls it)."""
     _install_atomic_copy()
     _install_verified_resume()
     _install_named_load_errors()

@@ -1,4 +1,5 @@
-"""How the project's command lines end on a user error: one line on stderr and a non-zero exit status.
+"""How the project's command lines report: one log format (:func:`configure_logging`), and a user error ends
+the program with one line on stderr and a non-zero exit status (:func:`report_user_error`).
 
 A user error is bad input or an environment the user can fix (a flag, a missing or unreadable file, a folder that
 cannot be written, a refused checkpoint, a bad manifest row): its message already says what, where and how to fix,
@@ -21,6 +22,14 @@ logger = logging.getLogger(__name__)
 USER_ERRORS = (ValueError, OSError, pickle.UnpicklingError, CheckpointReadError)
 
 EXIT_USER_ERROR = 2
+
+LOG_FORMAT = "%(asctime)s | %(levelname)s | %(name)s | %(message)s"
+
+
+def configure_logging(force: bool = False) -> None:
+    """INFO-level logging in the project's format (called first thing by every ``main``); ``force`` replaces
+    handlers already on the root logger."""
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, force=force)
 
 
 def report_user_error(prog: str, err: BaseException) -> int:

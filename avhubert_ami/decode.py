@@ -28,11 +28,11 @@ import sys
 from dataclasses import asdict, dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from avhubert_ami.modality import parse_modalities
 from avhubert_ami.scoring import DEFAULT_NORMALIZER, NORMALIZERS, error_counts
 
 logger = logging.getLogger("avhubert_ami.decode")
 
-MODALITIES = ("audio", "video")
 
 
 @dataclass
@@ -103,17 +103,6 @@ def breakdown(utts: Sequence[Utterance]) -> Tuple[Dict[str, Dict[str, float]], D
                            "cer": 100.0 * sum(u.char_errors for u in g) / max(chars, 1),
                            "n_utterances": len(g), "words": words}
     return out
-
-
-def parse_modalities(values: Optional[Sequence[str]]) -> Optional[List[str]]:
-    """``["audio", "video"]``, ``["audio,video"]`` -> sorted unique list; None keeps the checkpoint's."""
-    if not values:
-        return None
-    mods = sorted({m.strip() for v in values for m in v.split(",") if m.strip()})
-    bad = [m for m in mods if m not in MODALITIES]
-    if bad or not mods:
-        raise ValueError(f"modalities must be among {MODALITIES}, got {values}")
-    return mods
 
 
 def _references(data_dir: str, split: str) -> Dict[str, str]:
@@ -266,7 +255,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point: decode, write files, print the totals."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s | %(levelname)s | %(name)s | %(message)s")
+    from avhubert_ami.cli_errors import USER_ERRORS, configure_logging, report_user_error
+
+    configure_logging()
     args = build_parser().parse_args(argv)
     try:
         mods = parse_modalities(args.modalities)
@@ -277,8 +268,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if not os.path.exists(path):
             print(f"avhubert-decode: error: {what}: {path} does not exist", file=sys.stderr)
             return 2
-    from avhubert_ami.cli_errors import USER_ERRORS, report_user_error
-
     decode_kwargs = dict(modalities=mods, beam=args.beam, batch_size=args.batch_size, max_len_a=args.max_len_a,
                          max_len_b=args.max_len_b, cpu=args.cpu, lm_path=args.lm_path,
                          normalizer=args.normalizer)

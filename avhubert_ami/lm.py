@@ -27,11 +27,10 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from avhubert_ami.presets import LM_CONF, USER_DIR
+
 logger = logging.getLogger("avhubert_ami.lm")
 
-REPO = Path(__file__).resolve().parents[1]
-LM_CONF = REPO / "conf" / "lm"
-USER_DIR = Path(__file__).resolve().parent
 PRESETS = ("tiny", "base")
 
 
@@ -187,7 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``avhubert-train-lm``."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s | %(levelname)s | %(name)s | %(message)s")
+    from avhubert_ami.cli_errors import configure_logging
+
+    configure_logging()
     args = build_parser().parse_args(argv)
     overrides = list(args.overrides)
     if args.max_update is not None:

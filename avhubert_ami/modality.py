@@ -1,4 +1,8 @@
-"""Per-sample modality presence and modality dropout, shared by the dataset and the model.
+"""Modality names and their parsing, per-sample modality presence and modality dropout.
+
+The one home of the modality vocabulary: :data:`MODALITIES` (from :mod:`avhubert_ami.data.constants`),
+:func:`config_list` for list-valued config fields (``task.modalities``, ``task.labels``) and
+:func:`parse_modalities` for the ``--modalities`` flags of ``avhubert-decode`` and ``avhubert-transcribe``.
 
 Presence is a ``BoolTensor[B, 2]``: column 0 is audio, column 1 is video. A row whose
 modality is absent gets zeros of the fused feature size for it (upstream's behaviour for a
@@ -7,11 +11,41 @@ missing modality), so one batch can mix audio-visual, audio-only and video-only 
 
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import Any, List, Optional, Sequence, Tuple, Union
 
 import torch
 
-AUDIO, VIDEO = 0, 1
+from avhubert_ami.data.constants import MODALITIES
+
+AUDIO, VIDEO = 0, 1  # presence columns, in MODALITIES order
+
+
+def config_list(value: Any) -> List[str]:
+    """A list config value given as a list, ``"a,b"``, ``"[a, b]"`` or ``"['a','b']"`` -> ``["a", "b"]``."""
+    if value is None:
+        return []
+    items = value.strip().strip("[]").split(",") if isinstance(value, str) else list(value)
+    cleaned = (str(x).strip().strip("'\"").strip() for x in items)
+    return [x for x in cleaned if x]
+
+
+def parse_modalities(value: Union[None, str, Sequence[str]], allow_auto: bool = False) -> Optional[Tuple[str, ...]]:
+    """A ``--modalities`` value -> sorted unique tuple of :data:`MODALITIES`; None when not given (the checkpoint's
+    own), or ``auto`` with ``allow_auto``.
+
+    Takes one string (``audio``, ``audio,video``) or argparse's ``nargs="+"`` list (``["audio", "video"]``,
+    ``["audio,video"]``); anything else is a ValueError listing the accepted values.
+    """
+    if value is None or (not isinstance(value, str) and len(value) == 0) or value == "":
+        return None
+    items = config_list(value) if isinstance(value, str) else [m for v in value for m in config_list(v)]
+    if allow_auto and items == ["auto"]:
+        return None
+    mods = tuple(sorted(set(items)))
+    if not mods or any(m not in MODALITIES for m in mods):
+        accepted = ("auto, " if allow_auto else "") + "audio, video or audio,video"
+        raise ValueError(f"--modalities must be {accepted}; got {value!r}")
+    return mods
 
 
 def check_drop_probs(audio_drop_prob: float, visual_drop_prob: float) -> None:

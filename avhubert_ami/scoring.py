@@ -1,5 +1,8 @@
 """Word and character error rates (editdistance), shared by validation, scorers and decoding.
 
+No fairseq here (the transcription and preprocessing paths import it without fairseq): the
+``fairseq-generate --scoring cer|ami_wer`` scorers built on it live in :mod:`avhubert_ami.scorers`.
+
 Three text normalisers (``NORMALIZERS``), applied to hypothesis and reference alike before scoring:
 
 * ``basic`` (default, this plugin's historical one): lower case, punctuation removed (apostrophes kept,
@@ -104,88 +107,3 @@ def sentencepiece_to_text(text: str) -> str:
     if _SPM_SPACE not in text:
         return text
     return " ".join("".join(text.split()).replace(_SPM_SPACE, " ").split())
-
-
-def _register_fairseq_scorers() -> None:
-    """Register ``fairseq-generate --scoring cer`` and ``--scoring ami_wer`` (fairseq's own ``wer`` has no
-    normaliser choice), each with a ``--<name>-normalizer`` option."""
-    from dataclasses import field, make_dataclass
-
-    from fairseq.dataclass import FairseqDataclass
-    from fairseq.scoring import SCORER_REGISTRY, BaseScorer, register_scorer
-
-    if "cer" in SCORER_REGISTRY:
-        return
-
-    def normalizer_field(prefix: str):
-        # a plain str (not a ChoiceEnum) keeps the option printable in results; checked when the scorer is built
-        return (f"{prefix}_normalizer", str, field(
-            default=DEFAULT_NORMALIZER,
-            metadata={"help": f"text normaliser applied to both sides: {', '.join(NORMALIZERS)} "
-                      "(avhubert_ami.scoring)"},
-        ))
-
-    # make_dataclass: real (not string) annotations, which fairseq's argparse generation needs
-    CerScorerConfig = make_dataclass("CerScorerConfig", [(
-        "cer_keep_case_punct", bool, field(
-            default=False,
-            metadata={"help": "score raw characters (default: normalised by --cer-normalizer)"},
-        ),
-    ), normalizer_field("cer")], bases=(FairseqDataclass,))
-    AmiWerScorerConfig = make_dataclass("AmiWerScorerConfig", [normalizer_field("ami_wer")],
-                                        bases=(FairseqDataclass,))
-
-    class _EditScorer(BaseScorer):
-        """Corpus error rate in percent (edits / reference length), sentencepiece-aware."""
-
-        char_level = False
-        label = "WER"
-
-        def __init__(self, cfg):
-            super().__init__(cfg)
-            self.normalizer = check_normalizer(getattr(cfg, self.prefix + "_normalizer", DEFAULT_NORMALIZER))
-            self.reset()
-
-        def reset(self) -> None:
-            self.distance = 0
-            self.ref_length = 0
-
-        def add_string(self, ref: str, pred: str) -> None:
-            ref, pred = sentencepiece_to_text(ref), sentencepiece_to_text(pred)
-            e, n = error_counts(pred, ref, char_level=self.char_level, normalizer=self.normalizer)
-            self.distance += e
-            self.ref_length += n
-
-        def score(self) -> float:
-            return 100.0 * self.distance / self.ref_length if self.ref_length > 0 else 0.0
-
-        def result_string(self) -> str:
-            return f"{self.label} ({self.normalizer} normalizer): {self.score():.2f}"
-
-    @register_scorer("cer", dataclass=CerScorerConfig)
-    class CerScorer(_EditScorer):
-        """Character error rate (spaces excluded)."""
-
-        char_level, label, prefix = True, "CER", "cer"
-
-        def add_string(self, ref: str, pred: str) -> None:
-            if not self.cfg.cer_keep_case_punct:
-                return super().add_string(ref, pred)
-            ref, pred = sentencepiece_to_text(ref), sentencepiece_to_text(pred)
-            r, h = list(ref.replace(" ", "")), list(pred.replace(" ", ""))
-            self.distance += editdistance.eval(h, r)
-            self.ref_length += len(r)
-
-        def result_string(self) -> str:
-            if self.cfg.cer_keep_case_punct:
-                return f"CER (raw characters): {self.score():.2f}"
-            return super().result_string()
-
-    @register_scorer("ami_wer", dataclass=AmiWerScorerConfig)
-    class AmiWerScorer(_EditScorer):
-        """Word error rate with a choice of normaliser (``--ami-wer-normalizer kaldi`` for AMI recipes' numbers)."""
-
-        char_level, label, prefix = False, "WER", "ami_wer"
-
-
-_register_fairseq_scorers()

@@ -177,3 +177,44 @@ def test_decoder_width_follows_a_pretrained_encoder():
     assert decoder_width_overrides("tiny_cpu", 64) == {
         "model.decoder_embed_dim": "64", "model.decoder_ffn_embed_dim": "256", "model.decoder_attention_heads": "4"}
     assert decoder_width_overrides("tiny_cpu", 30)["model.decoder_attention_heads"] == "3"  # heads divide the width
+
+
+def test_override_key_parsing_is_shared_with_the_driver():
+    from avhubert_ami.cli import run, trainer_args
+
+    assert trainer_args.override_key(" ++task.data=/x=y") == "task.data"
+    assert trainer_args.override_key("~model.ctc_head") == "model.ctc_head"
+    assert trainer_args.sets_key(["+a.b=1", "c=2"], "a.b") and not trainer_args.sets_key(["a.bc=1"], "a.b")
+    overrides = ["++common.cpu=true"]
+    run._add_default(overrides, "common.cpu", "false")
+    run._add_default(overrides, "common.fp16", "false")
+    assert overrides == ["++common.cpu=true", "++common.fp16=false"]
+
+
+def test_preset_choices_are_the_packaged_presets():
+    """--config_name / --preset choices name exactly the yaml files inside the package (avhubert_ami/conf)."""
+    from avhubert_ami import lm, presets
+    from avhubert_ami.cli import trainer_args
+
+    assert presets.FINETUNE_CONF.parent.parent == presets.USER_DIR
+    assert set(trainer_args.PRESETS) == {p.stem for p in presets.FINETUNE_CONF.glob("*.yaml")}
+    assert set(lm.PRESETS) == {p.stem for p in presets.LM_CONF.glob("*.yaml")}
+    repo_conf = Path(__file__).resolve().parents[1] / "conf"
+    assert repo_conf.is_symlink() and repo_conf.resolve() == presets.USER_DIR / "conf"  # one copy of each file
+
+
+def test_avhubert_finetune_console_script_names_itself(monkeypatch, capsys, tmp_path):
+    """The installed console script is the guide's CLI under its own name (usage and one-line errors)."""
+    import importlib
+    import re
+
+    setup_py = (Path(__file__).resolve().parents[1] / "setup.py").read_text()
+    module, func = re.search(r'"avhubert-finetune=([\w.]+):(\w+)"', setup_py).groups()
+    entry = getattr(importlib.import_module(module), func)
+    monkeypatch.setattr("sys.argv", ["avhubert-finetune", "--output_dir", str(tmp_path)])
+    assert entry() == 2
+    assert capsys.readouterr().err.startswith("avhubert-finetune: error: nothing to do")
+    monkeypatch.setattr("sys.argv", ["avhubert-finetune", "--help"])
+    with pytest.raises(SystemExit) as done:
+        entry()
+    assert done.value.code == 0 and capsys.readouterr().out.startswith("usage: avhubert-finetune")

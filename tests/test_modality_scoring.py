@@ -39,3 +39,27 @@ def test_error_counts_words_and_chars():
     assert scoring.error_rate(["a b", "c"], ["a b", "d"]) == pytest.approx(100 / 3)
     with pytest.raises(ValueError):
         scoring.error_rate(["a"], ["a", "b"])
+
+
+@pytest.mark.parametrize("value,auto,expected", [
+    (None, False, None), ([], False, None), ("", True, None), ("auto", True, None),
+    ("video", False, ("video",)), ("video,audio", True, ("audio", "video")),
+    (["audio", "video"], False, ("audio", "video")), (["audio,video", "audio"], False, ("audio", "video")),
+])
+def test_parse_modalities_one_rule_for_every_cli(value, auto, expected):
+    assert modality.parse_modalities(value, allow_auto=auto) == expected
+
+
+@pytest.mark.parametrize("value,auto", [("auto", False), (["lips"], False), ("audio,lips", True), (",", True)])
+def test_parse_modalities_rejects_unknown_names(value, auto):
+    with pytest.raises(ValueError, match="--modalities must be .*audio, video or audio,video"):
+        modality.parse_modalities(value, allow_auto=auto)
+
+
+def test_modality_names_have_one_home():
+    from avhubert_ami.data import constants, dataset
+    from avhubert_ami.tasks import ami_av
+
+    assert modality.MODALITIES is constants.MODALITIES is dataset.MODALITIES == ("audio", "video")
+    assert ami_av.AMIAVConfig().modalities == list(constants.MODALITIES)
+    assert ami_av.as_list is modality.config_list

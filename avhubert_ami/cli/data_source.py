@@ -7,10 +7,10 @@ import logging
 from pathlib import Path
 
 from avhubert_ami.cli.trainer_args import UsageError
+from avhubert_ami.data.constants import SPLITS
 
 logger = logging.getLogger(__name__)
 
-SPLITS = ("train", "valid", "test")
 _HF_MARKERS = ("dataset_dict.json", "state.json", "dataset_info.json")
 _HF_DATA_EXTS = (".arrow", ".parquet", ".csv", ".json", ".jsonl")
 _DONE = ".hf_to_manifest.done.json"

@@ -19,14 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-from avhubert_ami.cli.trainer_args import RunContext, UsageError, overrides_for, parse_args, validate
-from avhubert_ami.cli_errors import USER_ERRORS, report_user_error
+from avhubert_ami.cli.trainer_args import RunContext, UsageError, overrides_for, parse_args, sets_key, validate
+from avhubert_ami.cli_errors import USER_ERRORS, configure_logging, report_user_error
+from avhubert_ami.presets import FINETUNE_CONF, USER_DIR
 
 logger = logging.getLogger("finetune_avhubert_ami")
 PROG = "finetune_avhubert_ami.py"
 
-REPO_CONF = Path(__file__).resolve().parents[2] / "conf" / "finetune"
-USER_DIR = Path(__file__).resolve().parents[1]
 EVAL_MODES = {"audio_video": ["audio", "video"], "audio_only": ["audio"], "video_only": ["video"]}
 
 
@@ -47,17 +46,9 @@ class Plan:
         return self.ctx.output_dir / "checkpoints"
 
 
-def _key(override: str) -> str:
-    return override.partition("=")[0].lstrip("+~")
-
-
-def _key_set(overrides: List[str], key: str) -> bool:
-    return any(_key(o) == key for o in overrides)
-
-
 def _add_default(overrides: List[str], key: str, value: str) -> None:
     """Append ``key=value`` unless a flag or --override already set ``key``."""
-    if not _key_set(overrides, key):
+    if not sets_key(overrides, key):
         overrides.append(f"++{key}={value}")
 
 
@@ -72,7 +63,7 @@ def _continuation_config(preset: str, info, output_dir: Path) -> Path:
     known = {f.name for f in fields(AVHubertSeq2SeqConfig)} - {"data", "normalize"}  # those interpolate task.*
     model = {k: v for k, v in info.model_cfg.items() if k in known}
     model["_name"] = "av_hubert_seq2seq"
-    cfg = OmegaConf.load(REPO_CONF / f"{preset}.yaml")
+    cfg = OmegaConf.load(FINETUNE_CONF / f"{preset}.yaml")
     # the CTC head is part of the training recipe (created fresh when the checkpoint lacks it), not of
     # the architecture to load into: it follows the preset's criterion.ctc_weight
     model["ctc_head"] = bool(cfg.model.get("ctc_head", False))
@@ -93,7 +84,7 @@ def decoder_width_overrides(preset: str, encoder_dim: int) -> Dict[str, str]:
 
     from avhubert_ami.models.seq2seq import AVHubertSeq2SeqConfig
 
-    preset_model = OmegaConf.load(REPO_CONF / f"{preset}.yaml").model
+    preset_model = OmegaConf.load(FINETUNE_CONF / f"{preset}.yaml").model
     model = {f.name: int(preset_model.get(f.name, f.default)) for f in fields(AVHubertSeq2SeqConfig)
              if f.name in ("decoder_embed_dim", "decoder_ffn_embed_dim", "decoder_attention_heads")}
     dim = model["decoder_embed_dim"]
@@ -165,12 +156,12 @@ def prepare(args) -> Plan:
         _add_default(overrides, "common.bf16", "false")
     if info is not None and info.kind == "pretrain":
         fit = decoder_width_overrides(preset, info.encoder_embed_dim)
-        if fit and not _key_set(overrides, "model.decoder_embed_dim"):
+        if fit and not sets_key(overrides, "model.decoder_embed_dim"):
             logger.info("decoder width follows the %d-d pretrained encoder: %s", info.encoder_embed_dim,
                         ", ".join(f"{k}={v}" for k, v in fit.items()))
         for key, value in fit.items():
             _add_default(overrides, key, value)
-    config_dir = REPO_CONF
+    config_dir = FINETUNE_CONF
     if info is not None and info.kind == "seq2seq" and args.do_train:
         config_dir = _continuation_config(preset, info, output_dir)
     for w in checked.warnings:
@@ -327,14 +318,15 @@ def evaluate(plan: Plan) -> Dict[str, object]:
     return results
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """``finetune_avhubert_ami.py`` entry point; returns the process exit status."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s | %(levelname)s | %(name)s | %(message)s")
-    args = parse_args(argv)
+def main(argv: Optional[Sequence[str]] = None, prog: str = PROG) -> int:
+    """``finetune_avhubert_ami.py`` entry point; returns the process exit status (``prog`` names the command
+    in usage and error lines)."""
+    configure_logging()
+    args = parse_args(argv, prog=prog)
     try:
         plan = prepare(args)
     except USER_ERRORS as e:
-        return report_user_error(PROG, e)
+        return report_user_error(prog, e)
     if args.do_train:
         rc = train(plan)
         if rc != 0:
@@ -343,5 +335,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         try:
             evaluate(plan)
         except USER_ERRORS as e:
-            return report_user_error(PROG, e)
+            return report_user_error(prog, e)
     return 0
+
+
+def console_main() -> int:
+    """``avhubert-finetune`` (the console script of an installed package): :func:`main` under that name."""
+    return main(prog="avhubert-finetune")

@@ -90,6 +90,16 @@ def hydra_str(value: Any) -> str:
     return "'" + s.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+def override_key(override: str) -> str:
+    """The config key of a hydra override: ``++task.data=/x`` -> ``task.data`` (``+``/``++``/``~`` prefixes)."""
+    return override.partition("=")[0].strip().lstrip("+~")
+
+
+def sets_key(overrides: Sequence[str], key: str) -> bool:
+    """True when one of ``overrides`` sets (or deletes) ``key``."""
+    return any(override_key(o) == key for o in overrides)
+
+
 @dataclass
 class RunContext:
     """What the driver resolved before mapping: absolute paths, device, initial checkpoint."""
@@ -279,10 +289,10 @@ FLAGS: Tuple[Flag, ...] = (
 FLAG_BY_NAME: Dict[str, Flag] = {f.name: f for f in FLAGS}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "finetune_avhubert_ami.py") -> argparse.ArgumentParser:
     """argparse parser for every flag in :data:`FLAGS` (no defaults: absent flags map to nothing)."""
     p = argparse.ArgumentParser(
-        prog="finetune_avhubert_ami.py",
+        prog=prog,
         description="Fine-tune AV-HuBERT for speech recognition on AMI (HF Trainer-style flags mapped onto "
         "fairseq hydra presets in conf/finetune). Boolean flags accept `--flag`, `--flag True`, `--flag False`.",
     )
@@ -300,9 +310,9 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+def parse_args(argv: Optional[Sequence[str]] = None, prog: str = "finetune_avhubert_ami.py") -> argparse.Namespace:
     """Parse the command line (unknown flags are an error, as argparse reports them)."""
-    return build_parser().parse_args(argv)
+    return build_parser(prog).parse_args(argv)
 
 
 @dataclass
@@ -392,7 +402,7 @@ def overrides_for(a: argparse.Namespace, ctx: RunContext) -> List[str]:
     # when it composes the config: fairseq imports the user dir only afterwards)
     out = [f"++{k}={hydra_str(v)}" for k, v in mapped.items()]
     for ov in a.override or []:
-        key = ov.partition("=")[0].strip().lstrip("+~")
+        key = override_key(ov)
         if key in source:
             raise UsageError(f"--override {ov!r} sets {key}, which {source[key]} already sets: give it once")
         out.append(ov)

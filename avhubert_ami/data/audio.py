@@ -10,12 +10,12 @@ from typing import Tuple
 
 import numpy as np
 
+from avhubert_ami.data.constants import SAMPLE_RATE
 from avhubert_ami.data.errors import MediaError
 from avhubert_ami.data.manifest import atomic_write
 
 logger = logging.getLogger(__name__)
 
-SAMPLE_RATE = 16000
 _SOUNDFILE_EXTS = {".wav", ".flac"}
 
 

@@ -22,6 +22,7 @@ from fairseq.data.fairseq_dataset import FairseqDataset
 from tqdm import tqdm
 
 from avhubert_ami.data.audio import read_audio
+from avhubert_ami.data.constants import CROP_SIZE, IMAGE_MEAN, IMAGE_STD, MODALITIES
 from avhubert_ami.data.errors import MediaError
 from avhubert_ami.data.features import audio_features, fbank_path, finish_features, num_feature_frames
 from avhubert_ami.data.manifest import Manifest, ManifestError
@@ -31,8 +32,6 @@ from avhubert_ami.modality import AUDIO, VIDEO, apply_modality_drop, check_drop_
 
 logger = logging.getLogger(__name__)
 
-MODALITIES = ("audio", "video")
-
 
 @dataclass
 class DataOptions:
@@ -41,10 +40,10 @@ class DataOptions:
     modalities: Sequence[str] = MODALITIES
     train: bool = False  # enables image_aug and modality drop
     image_aug: bool = False
-    image_crop_size: int = 88
+    image_crop_size: int = CROP_SIZE
     image_downsample: int = 1  # average-pool the crop by this factor (CPU presets; upstream: 1)
-    image_mean: float = 0.421
-    image_std: float = 0.165
+    image_mean: float = IMAGE_MEAN
+    image_std: float = IMAGE_STD
     normalize: bool = True
     stack_order_audio: int = 4
     pad_audio: bool = True

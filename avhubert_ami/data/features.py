@@ -15,6 +15,8 @@ from typing import Optional
 import numpy as np
 import torch
 
+from avhubert_ami.data.constants import SAMPLE_RATE
+
 N_FILTERS = 26
 STACK_ORDER = 4
 INT16_SCALE = 32768.0
@@ -30,7 +32,7 @@ def _mel_filters(sample_rate: int) -> np.ndarray:
     return np.ascontiguousarray(get_filterbanks(N_FILTERS, NFFT, sample_rate).T)  # (NFFT/2+1, 26)
 
 
-def logfbank(wave: np.ndarray, sample_rate: int = 16000, int16_scale: bool = True) -> np.ndarray:
+def logfbank(wave: np.ndarray, sample_rate: int = SAMPLE_RATE, int16_scale: bool = True) -> np.ndarray:
     """``python_speech_features.logfbank`` (26 filters, 25 ms window, 10 ms hop) -> ``float32 (N, 26)``.
 
     Same arithmetic as the library (pre-emphasis 0.97, rectangular window, 512-point power
@@ -73,7 +75,7 @@ def fit_length(feats: np.ndarray, n_frames: int) -> np.ndarray:
     return feats
 
 
-def num_feature_frames(n_samples: int, sample_rate: int = 16000, stack_order: int = STACK_ORDER) -> int:
+def num_feature_frames(n_samples: int, sample_rate: int = SAMPLE_RATE, stack_order: int = STACK_ORDER) -> int:
     """Number of stacked feature frames :func:`audio_features` yields for ``n_samples`` samples."""
     win, hop = int(round(0.025 * sample_rate)), int(round(0.01 * sample_rate))
     n = 1 if n_samples <= win else 1 + int(np.ceil((n_samples - win) / hop))
@@ -82,7 +84,7 @@ def num_feature_frames(n_samples: int, sample_rate: int = 16000, stack_order: in
 
 def audio_features(
     wave: np.ndarray,
-    sample_rate: int = 16000,
+    sample_rate: int = SAMPLE_RATE,
     stack_order: int = STACK_ORDER,
     n_frames: Optional[int] = None,
     normalize: bool = False,

@@ -18,10 +18,10 @@ from typing import List, Optional, Sequence
 
 from tqdm import tqdm
 
+from avhubert_ami.data.constants import SAMPLE_RATE, SAMPLES_PER_FRAME, SPLITS
 from avhubert_ami.data.errors import MediaError
 from avhubert_ami.data.manifest import Manifest, ManifestError, ManifestRow, load_split
 
-SAMPLES_PER_FRAME = 640  # 16 kHz audio per 25 fps video frame
 _SOUNDFILE_EXTS = (".wav", ".flac")
 
 
@@ -41,7 +41,7 @@ def _row_problem(row: ManifestRow) -> Optional[str]:
                 return f"{row.audio}: audio file not found"
             if row.video is None and row.audio.lower().endswith(_SOUNDFILE_EXTS):
                 info = sf.info(row.audio)
-                n = int(round(info.frames * 16000 / info.samplerate))
+                n = int(round(info.frames * SAMPLE_RATE / info.samplerate))
                 if abs(n - row.n_audio_samples) >= SAMPLES_PER_FRAME:
                     return f"n_audio_samples={row.n_audio_samples} but {row.audio} has {n} samples at 16 kHz"
     except MediaError as e:
@@ -68,7 +68,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--manifest_dir", required=True)
     p.add_argument("--splits", nargs="+", default=None, help="default: every {train,valid,test}.tsv present")
     args = p.parse_args(argv)
-    splits = args.splits or [s for s in ("train", "valid", "test")
+    splits = args.splits or [s for s in SPLITS
                              if os.path.isfile(os.path.join(args.manifest_dir, f"{s}.tsv"))]
     if not splits:
         raise SystemExit(f"error: {args.manifest_dir}: no train/valid/test.tsv")

@@ -21,15 +21,11 @@ from typing import Optional, Tuple
 
 import numpy as np
 
+from avhubert_ami.data.constants import CROP_SIZE, FPS, IMAGE_MEAN, IMAGE_STD, ROI_SIZE
 from avhubert_ami.data.errors import MediaError
 
 logger = logging.getLogger(__name__)
 
-FPS = 25.0
-ROI_SIZE = 96
-CROP_SIZE = 88
-IMAGE_MEAN = 0.421
-IMAGE_STD = 0.165
 
 # extension -> (container format, codecs allowed in it)
 _CONTAINERS = {

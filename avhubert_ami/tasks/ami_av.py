@@ -7,7 +7,8 @@ builds a sequence generator that understands audio-visual dict sources, and (wit
 
 ``av_hubert_pretraining`` uses the same code with upstream's defaults and field names, so
 official AV-HuBERT checkpoints (whose ``cfg.task._name`` is that) load; config keys this
-plugin does not know are dropped with a warning instead of failing.
+plugin does not know are dropped with a warning instead of failing (:func:`drop_unknown_keys`, applied by
+the ``setup_task`` filter of :mod:`avhubert_ami.compat`).
 """
 
 
@@ -20,16 +21,18 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
-from fairseq import metrics, tasks
+from fairseq import metrics
 from fairseq.data import Dictionary, encoders
 from fairseq.dataclass import FairseqDataclass
 from fairseq.tasks import register_task
 from fairseq.tasks.fairseq_task import FairseqTask
 from omegaconf import MISSING, DictConfig, open_dict
 
+from avhubert_ami.data.constants import CROP_SIZE, IMAGE_MEAN, IMAGE_STD, MODALITIES, SAMPLE_RATE
 from avhubert_ami.data.dataset import AVHubertDataset, DataOptions
 from avhubert_ami.data.manifest import load_split, split_paths
 from avhubert_ami.data.noise import build_noise_mixer
+from avhubert_ami.modality import config_list as as_list
 from avhubert_ami.scoring import check_normalizer, error_counts
 from avhubert_ami.tasks.generator import AVSequenceGenerator
 
@@ -66,16 +69,16 @@ class AMIAVConfig(FairseqDataclass):
     stack_order_audio: int = field(default=4, metadata={"help": "filterbank frames stacked per 25 Hz step"})
     skip_verify: Optional[bool] = field(default=False, metadata={"help": "upstream field, unused"})
     image_aug: bool = field(default=True, metadata={"help": "random crop + flip on the train split"})
-    image_crop_size: int = field(default=88, metadata={"help": "mouth ROI crop size"})
+    image_crop_size: int = field(default=CROP_SIZE, metadata={"help": "mouth ROI crop size"})
     image_downsample: int = field(
         default=1,
         metadata={"help": "average-pool the crop by this factor before the model (our extension for CPU presets; "
                   "1 = upstream's input)"},
     )
-    image_mean: float = field(default=0.421, metadata={"help": "pixel mean (after /255)"})
-    image_std: float = field(default=0.165, metadata={"help": "pixel std (after /255)"})
+    image_mean: float = field(default=IMAGE_MEAN, metadata={"help": "pixel mean (after /255)"})
+    image_std: float = field(default=IMAGE_STD, metadata={"help": "pixel std (after /255)"})
     modalities: Any = field(
-        default_factory=lambda: ["audio", "video"],
+        default_factory=lambda: list(MODALITIES),
         metadata={"help": "modalities to load: audio, video or audio,video (a list in yaml)"},
     )
     is_s2s: bool = field(default=True, metadata={"help": "sequence-to-sequence labels (prev_output_tokens)"})
@@ -131,7 +134,7 @@ class AVHubertPretrainingConfig(AMIAVConfig):
     """Upstream defaults, for configs saved by upstream AV-HuBERT under ``av_hubert_pretraining``."""
 
     labels: Any = field(default_factory=lambda: ["ltr"])
-    sample_rate: int = 16_000
+    sample_rate: int = SAMPLE_RATE
     normalize: bool = False
     single_target: Optional[bool] = False
     random_crop: Optional[bool] = True
@@ -156,34 +159,6 @@ def drop_unknown_keys(cfg: Any, dataclass_type: type) -> Any:
                 for k in extra:
                     del cfg[k]
     return cfg
-
-
-def _install_setup_task_filter() -> None:
-    """Make ``fairseq.tasks.setup_task`` drop unknown keys for this plugin's task names only."""
-    if getattr(tasks.setup_task, "_avhubert_ami", False):
-        return
-    original = tasks.setup_task
-
-    def setup_task(cfg, **kwargs):
-        name = getattr(cfg, "_name", None)
-        if isinstance(cfg, DictConfig) and name in _CONFIGS:
-            cfg = drop_unknown_keys(cfg, _CONFIGS[name])
-        return original(cfg, **kwargs)
-
-    setup_task._avhubert_ami = True
-    setup_task.__doc__ = original.__doc__
-    tasks.setup_task = setup_task
-
-
-def as_list(value: Any) -> List[str]:
-    """A list config value given as a list, ``"a,b"``, ``"[a, b]"`` or ``"['a','b']"`` -> ``["a", "b"]``."""
-    if value is None:
-        return []
-    if isinstance(value, str):
-        items = value.strip().strip("[]").split(",")
-    else:
-        items = list(value)
-    return [str(x).strip().strip("'\"").strip() for x in items if str(x).strip().strip("'\"").strip()]
 
 
 class _SpmLabelEncoder:
@@ -277,7 +252,7 @@ class AMIAVTask(FairseqTask):
         c = self.cfg
         train = split.startswith("train")
         return DataOptions(
-            modalities=as_list(c.modalities) or ["audio", "video"],
+            modalities=as_list(c.modalities) or list(MODALITIES),
             train=train,
             image_aug=bool(c.image_aug) and train,
             image_crop_size=c.image_crop_size,
@@ -447,6 +422,3 @@ class AVHubertPretrainingTask(AMIAVTask):
 
     cfg: AVHubertPretrainingConfig
 
-
-_CONFIGS = {"ami_av": AMIAVConfig, "av_hubert_pretraining": AVHubertPretrainingConfig}
-_install_setup_task_filter()

@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from avhubert_ami.data.errors import MediaError
+from avhubert_ami.modality import parse_modalities
 from avhubert_ami.transcribe.media import AUDIO_EXTS, VIDEO_EXTS
-from avhubert_ami.transcribe.transcriber import TranscribeError, Transcriber, parse_modalities
+from avhubert_ami.transcribe.transcriber import TranscribeError, Transcriber
 from avhubert_ami.transcribe.vad import VadConfig
 from avhubert_ami.transcribe.writers import FORMATS, parse_formats, write_outputs
 
@@ -136,14 +137,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point; see the module docstring for the exit status."""
+    from avhubert_ami.cli_errors import configure_logging
+
     # force: importing fairseq already put a DEBUG handler on the root logger (matplotlib/mediapipe chatter)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s | %(levelname)s | %(name)s | %(message)s", force=True)
+    configure_logging(force=True)
     args = build_parser().parse_args(argv)
     from avhubert_ami.scoring import error_counts
 
     try:
         formats = parse_formats(args.format)
-        mods = parse_modalities(args.modalities)
+        mods = parse_modalities(args.modalities, allow_auto=True)
         jobs = list_inputs(args.inputs)
         if args.audio is not None and (len(jobs) != 1 or not os.path.isfile(args.audio)):
             raise TranscribeError("--audio goes with exactly one video INPUT and must be a file")

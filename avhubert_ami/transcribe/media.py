@@ -10,11 +10,11 @@ from typing import Iterator, List, Optional
 
 import numpy as np
 
+from avhubert_ami.data.constants import FPS, SAMPLE_RATE
 from avhubert_ami.data.errors import MediaError
 
 logger = logging.getLogger(__name__)
 
-SAMPLE_RATE = 16000
 VIDEO_EXTS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".mpg", ".mpeg")
 AUDIO_EXTS = (".wav", ".flac", ".mp3", ".m4a", ".ogg", ".opus", ".aac")
 
@@ -52,7 +52,7 @@ def probe(path: str) -> MediaInfo:
             fps = 0.0
             if v is not None:
                 rate = v.average_rate or v.guessed_rate or v.base_rate
-                fps = float(rate) if rate else 25.0
+                fps = float(rate) if rate else FPS
                 if not durations and v.frames:
                     durations.append(v.frames / fps)
             if not durations:  # e.g. a raw stream without header duration: count by demuxing
@@ -151,7 +151,7 @@ def iter_frames(path: str, start: float, end: float, fmt: str = "rgb24") -> Iter
                 raise MediaError(f"{path}: no video stream")
             stream = c.streams.video[0]
             rate = stream.average_rate or stream.guessed_rate
-            fps = float(rate) if rate else 25.0
+            fps = float(rate) if rate else FPS
             if start > 0 and stream.time_base is not None:
                 c.seek(int(max(0.0, start - 1.0) / stream.time_base), stream=stream, backward=True)
             for i, frame in enumerate(c.decode(stream)):

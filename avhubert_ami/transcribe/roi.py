@@ -10,8 +10,6 @@ import numpy as np
 from avhubert_ami.data.errors import MediaError
 from avhubert_ami.transcribe.media import iter_frames
 
-FPS = 25.0
-
 
 def fit_frames(frames: np.ndarray, n: int) -> np.ndarray:
     """Trim, or pad by repeating the last frame, to exactly ``n`` frames (the segment's 25 fps length)."""

@@ -19,14 +19,14 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from avhubert_ami.data.constants import FPS, MODALITIES, SAMPLE_RATE
+from avhubert_ami.data.errors import MediaError
 from avhubert_ami.transcribe.media import Wav16k, decode_audio_to_wav, probe
 from avhubert_ami.transcribe.segments import Segment, stitch
 from avhubert_ami.transcribe.vad import VadConfig, fixed_windows, frame_activity, speech_segments
 
 logger = logging.getLogger(__name__)
 
-FPS = 25.0
-MODALITIES = ("audio", "video")
 DEFAULT_MAX_FRAMES = 500  # upstream AV-HuBERT's max_sample_size when a checkpoint sets none
 
 
@@ -84,16 +84,6 @@ class Plan:
     use: Tuple[str, ...]  # modalities to feed when present
     fps: float = 0.0
     duration: float = 0.0
-
-
-def parse_modalities(value: str) -> Optional[Tuple[str, ...]]:
-    """``auto`` -> None; ``audio``, ``video``, ``audio,video`` -> the tuple; ValueError otherwise."""
-    if value in (None, "", "auto"):
-        return None
-    mods = tuple(sorted({m.strip() for m in value.split(",") if m.strip()}))
-    if not mods or any(m not in MODALITIES for m in mods):
-        raise ValueError(f"--modalities must be auto, audio, video or audio,video; got {value!r}")
-    return mods
 
 
 class Transcriber:
@@ -242,7 +232,7 @@ class Transcriber:
                 n = decode_audio_to_wav(plan.audio, os.path.join(tmp, "audio.wav"), notes)
                 self.stats.audio_decode += time.perf_counter() - t0
                 wav = Wav16k(os.path.join(tmp, "audio.wav"))
-                self.stats.media_s = max(self.stats.media_s, n / 16000)
+                self.stats.media_s = max(self.stats.media_s, n / SAMPLE_RATE)
                 if n == 0:
                     notes.append(f"{os.path.basename(plan.audio)}: the audio is empty: nothing to transcribe")
                     return []

@@ -13,7 +13,8 @@ from typing import Iterable, List, Tuple
 
 import numpy as np
 
-SAMPLE_RATE = 16000
+from avhubert_ami.data.constants import SAMPLE_RATE
+
 FRAME = 320  # 20 ms: one of the frame sizes WebRTC's VAD accepts
 FRAME_S = FRAME / SAMPLE_RATE
 GRID = 2  # frames per 40 ms model frame
