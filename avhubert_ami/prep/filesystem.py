@@ -32,7 +32,7 @@ def write_if_changed(path: str, writer: Callable[[str], Any]) -> bool:
 _STALE_TMP = re.compile(r"^\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp$")  # tempfile.mkstemp names of atomic writers
 
 
-def sweep_stale_temporaries(folder: str, summary: "Summary", only: Optional[str] = None) -> None:
+def sweep_stale_temporaries(folder: str, summary: Summary, only: Optional[str] = None) -> None:
     """Delete the hidden ``.NAME.XXXXXXXX.tmp`` files atomic writers leave when a run is killed
     mid-write: under ``folder``, or just those of the file ``only`` in ``folder``. The count goes to the
     summary's notes. Only while this process holds :func:`output_lock` on ``folder`` (or a folder above

@@ -14,7 +14,7 @@ import collections
 import io
 import os
 import re
-from typing import Any, List, Optional, Tuple
+from typing import Any, List, Tuple
 
 from avhubert_ami.data import manifest as mf
 from avhubert_ami.data.errors import PreparationError
