@@ -46,7 +46,7 @@ STAGES = {
 PROFILE_ONE = r"""
 import cProfile, json, pstats, sys, time
 t0 = time.perf_counter()
-from preprocess import mouth_roi
+from avhubert_ami.prep import mouth_roi
 t_import = time.perf_counter() - t0
 prof = cProfile.Profile()
 prof.enable()

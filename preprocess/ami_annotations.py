@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Set, Tuple
 
+from avhubert_ami.data.errors import PreparationError
+
 MEETINGS_XML = "corpusResources/meetings.xml"
 _PARSED_DIRS = ("corpusResources/", "words/", "segments/")
 _CAMERA = re.compile(r"^\s*(?:closeup|c)?\s*([1-4])\s*$", re.IGNORECASE)
@@ -67,11 +69,11 @@ class Annotations:
             names = self._zip.namelist()
             anchor = next((n for n in names if n.endswith(MEETINGS_XML)), None)
             if anchor is None:
-                raise SystemExit(f"{path}: no {MEETINGS_XML} inside (is it ami_public_manual_1.6.2.zip?)")
+                raise PreparationError(f"{path}: no {MEETINGS_XML} inside (is it ami_public_manual_1.6.2.zip?)")
             self._prefix = anchor[: -len(MEETINGS_XML)]
             self._names = names
         elif not os.path.isfile(os.path.join(path, MEETINGS_XML)):
-            raise SystemExit(f"{path}: no {MEETINGS_XML} (give --annotations_dir "
+            raise PreparationError(f"{path}: no {MEETINGS_XML} (give --annotations_dir "
                              "ami_public_manual_1.6.2 folder or .zip)")
 
     def parse(self, rel: str) -> ET.Element:
@@ -82,7 +84,7 @@ class Annotations:
             with self._zip.open(self._prefix + rel) as f:
                 return ET.parse(f).getroot()
         except ET.ParseError as e:
-            raise SystemExit(f"{self.path}: {rel}: malformed XML ({e})") from None
+            raise PreparationError(f"{self.path}: {rel}: malformed XML ({e})") from None
 
     @contextlib.contextmanager
     def as_folder(self) -> Iterator[Path]:
@@ -122,7 +124,7 @@ def read_camera_map(path: str) -> Dict[Tuple[str, str], int]:
             parts = line.split()
             cam = parse_camera(parts[2]) if len(parts) == 3 else None
             if cam is None:
-                raise SystemExit(f"{path}:{lineno}: expected 'meeting agent camera' (camera Closeup1..4 or 1..4), "
+                raise PreparationError(f"{path}:{lineno}: expected 'meeting agent camera' (camera Closeup1..4 or 1..4), "
                                  f"got {line!r}")
             out[(parts[0], parts[1])] = cam
     return out
@@ -144,16 +146,16 @@ def read_speakers(ann: Annotations, camera_map: Dict[Tuple[str, str], int]) -> D
                 continue
             missing = [a for a in ("nxt_agent", "global_name", "channel") if spk.get(a) is None]
             if missing:
-                raise SystemExit(f"{where}: meeting {mid}: a <speaker> lacks {', '.join(missing)} "
+                raise PreparationError(f"{where}: meeting {mid}: a <speaker> lacks {', '.join(missing)} "
                                  f"(has {dict(spk.attrib)})")
             agent, channel = spk.get("nxt_agent"), spk.get("channel")
             if not channel.strip().isdigit():
-                raise SystemExit(f"{where}: meeting {mid} agent {agent}: channel {channel!r} is not a number")
+                raise PreparationError(f"{where}: meeting {mid} agent {agent}: channel {channel!r} is not a number")
             cam = camera_map.get((mid, agent))
             if cam is None and spk.get("camera") is not None:
                 cam = parse_camera(spk.get("camera"))
                 if cam is None:
-                    raise SystemExit(f"{where}: meeting {mid} agent {agent}: camera {spk.get('camera')!r} is not "
+                    raise PreparationError(f"{where}: meeting {mid} agent {agent}: camera {spk.get('camera')!r} is not "
                                      "Closeup1..4 (fix it with --camera_map FILE)")
             out[(mid, agent)] = Speaker(mid, agent, spk.get("global_name"), int(channel), cam)
     return out
@@ -181,7 +183,7 @@ def _lhotse_parser():
     try:
         from lhotse.recipes.ami import parse_ami_annotations
     except ImportError as e:
-        raise SystemExit(f"preprocess.ami_corpus parses AMI annotations with lhotse's AMI recipe: "
+        raise PreparationError(f"preprocess.ami_corpus parses AMI annotations with lhotse's AMI recipe: "
                          f"pip install -e '.[ami]' (or pip install '{LHOTSE_SPEC}') -- {e}") from None
     return parse_ami_annotations
 
@@ -210,12 +212,12 @@ def read_segments(ann: Annotations, speakers: Dict[Tuple[str, str], Speaker], me
             try:
                 parsed = parse(folder, normalize="none", keep_punctuation=True)
             except ET.ParseError:
-                raise SystemExit(f"{ann.path}: {_first_malformed(folder)}") from None
+                raise PreparationError(f"{ann.path}: {_first_malformed(folder)}") from None
             except ValueError as e:  # lhotse unpacks MEETING.AGENT.KIND from every file name it lists
-                raise SystemExit(f"{ann.path}: words/ and segments/ may hold only MEETING.AGENT.words.xml / "
+                raise PreparationError(f"{ann.path}: words/ and segments/ may hold only MEETING.AGENT.words.xml / "
                                  f"MEETING.AGENT.segments.xml files ({e})") from None
             except KeyError as e:
-                raise SystemExit(f"{ann.path}: lhotse's AMI parser found no {e} (does every segments file "
+                raise PreparationError(f"{ann.path}: lhotse's AMI parser found no {e} (does every segments file "
                                  "have its words file, every <meeting> an observation?)") from None
     finally:
         root.removeFilter(counter)

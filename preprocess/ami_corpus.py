@@ -18,237 +18,49 @@ channel and -> close-up camera come only from ``meetings.xml`` (``<speaker nxt_a
 camera=CloseupK>``, bare ``K`` accepted); when a camera attribute is missing, give ``--camera_map FILE``
 with ``meeting agent camera`` lines. Audio and the speaker's close-up are cut to the utterance; the
 close-up goes through the landmark mouth-ROI step (``preprocess.mouth_roi``). Splits train/valid/test =
-the partition's train/dev/eval meeting lists.
+the partition's train/dev/eval meeting lists. A thin wrapper of :func:`preprocess.ami.prepare_ami`.
 """
 
 from __future__ import annotations
 
 import argparse
-import collections
-import os
 import sys
-from typing import Iterable, Iterator, List, Optional, Set, Tuple
+from typing import List, Optional
 
-from avhubert_ami.data.errors import MediaError
-from preprocess import common, media, shards
-from preprocess.landmarks import add_backend_arg
-from preprocess.ami_annotations import Annotations, Speaker, read_camera_map, read_segments, read_speakers
-
-# Official AMI full-corpus-ASR partition (meeting ids, as in Kaldi's and lhotse's AMI recipes).
-PARTITIONS = {
-    "full-corpus-asr": {
-        "train": """
-            EN2001a EN2001b EN2001d EN2001e EN2003a EN2004a EN2005a EN2006a EN2006b EN2009b EN2009c
-            EN2009d ES2002a ES2002b ES2002c ES2002d ES2003a ES2003b ES2003c ES2003d ES2005a ES2005b
-            ES2005c ES2005d ES2006a ES2006b ES2006c ES2006d ES2007a ES2007b ES2007c ES2007d ES2008a
-            ES2008b ES2008c ES2008d ES2009a ES2009b ES2009c ES2009d ES2010a ES2010b ES2010c ES2010d
-            ES2012a ES2012b ES2012c ES2012d ES2013a ES2013b ES2013c ES2013d ES2014a ES2014b ES2014c
-            ES2014d ES2015a ES2015b ES2015c ES2015d ES2016a ES2016b ES2016c ES2016d IN1001 IN1002
-            IN1005 IN1007 IN1008 IN1009 IN1012 IN1013 IN1014 IN1016 IS1000a IS1000b IS1000c IS1000d
-            IS1001a IS1001b IS1001c IS1001d IS1002b IS1002c IS1002d IS1003a IS1003b IS1003c IS1003d
-            IS1004a IS1004b IS1004c IS1004d IS1005a IS1005b IS1005c IS1006a IS1006b IS1006c IS1006d
-            IS1007a IS1007b IS1007c IS1007d TS3005a TS3005b TS3005c TS3005d TS3006a TS3006b TS3006c
-            TS3006d TS3007a TS3007b TS3007c TS3007d TS3008a TS3008b TS3008c TS3008d TS3009a TS3009b
-            TS3009c TS3009d TS3010a TS3010b TS3010c TS3010d TS3011a TS3011b TS3011c TS3011d TS3012a
-            TS3012b TS3012c TS3012d
-        """.split(),
-        "dev": """
-            ES2011a ES2011b ES2011c ES2011d IB4001 IB4002 IB4003 IB4004 IB4010 IB4011 IS1008a
-            IS1008b IS1008c IS1008d TS3004a TS3004b TS3004c TS3004d
-        """.split(),
-        "test": """
-            EN2002a EN2002b EN2002c EN2002d ES2004a ES2004b ES2004c ES2004d IS1009a IS1009b IS1009c
-            IS1009d TS3003a TS3003b TS3003c TS3003d
-        """.split(),
-    }
-}
-SPLIT_OF = {"train": "train", "dev": "valid", "test": "test"}
+from avhubert_ami.prep.summary import Summary
+from preprocess.ami import MICS, PARTITIONS, prepare_ami
+from preprocess.cli import cli_main
+from preprocess.cli_args import add_utterance_writer_args, writer_options
 
 
-def locate(ami_dir: str, annotations_dir: Optional[str]) -> Tuple[str, str]:
-    """``(amicorpus folder, annotations folder or zip)`` from the CLI arguments."""
-    corpus = ami_dir if os.path.basename(os.path.normpath(ami_dir)) == "amicorpus" else os.path.join(ami_dir, "amicorpus")
-    if not os.path.isdir(corpus):
-        raise SystemExit(f"--ami_dir {ami_dir}: no amicorpus/ folder (expected DIR/amicorpus/<meeting>/audio/...)")
-    if annotations_dir:
-        return corpus, annotations_dir
-    parent = os.path.dirname(os.path.abspath(corpus))
-    for cand in ("ami_public_manual_1.6.2", "ami_public_manual_1.6.2.zip"):
-        if os.path.exists(os.path.join(parent, cand)):
-            return corpus, os.path.join(parent, cand)
-    raise SystemExit(f"no ami_public_manual_1.6.2/ (or .zip) beside {corpus}: give --annotations_dir")
-
-
-def media_files(corpus: str, spk: Speaker, mic: str) -> Tuple[str, Optional[str]]:
-    """``(audio path, close-up video path or None)`` of a speaker (audio may not exist)."""
-    mdir = os.path.join(corpus, spk.meeting)
-    if mic == "ihm":
-        audio = os.path.join(mdir, "audio", f"{spk.meeting}.Headset-{spk.channel}.wav")
-    else:
-        audio = os.path.join(mdir, "audio", f"{spk.meeting}.Array1-01.wav")
-    video = None if spk.camera is None else os.path.join(mdir, "video", f"{spk.meeting}.Closeup{spk.camera}.avi")
-    return audio, video
-
-
-def shard_meetings(meetings: Iterable[str], partition_meetings: Iterable[str], shard: shards.Shard) -> Set[str]:
-    """The ``meetings`` a shard prepares: whole meetings, round robin over the partition's sorted meeting
-    list (stable whichever meetings are present)."""
-    order = {m: i for i, m in enumerate(sorted(partition_meetings))}
-    return {m for m in meetings if shard.owns_key(order[m])}
-
-
-def process_segment(job: dict) -> dict:
-    """Cut, convert and write one segment; returns its journal entry."""
-    import soundfile as sf
-
-    from avhubert_ami.data.audio import resample_wave
-
-    opts = job["opts"]
-    start, end, uid = job["start"], job["end"], job["id"]
-    video_rel, audio_rel = common.media_paths(job["split"], uid, opts["video_ext"])
-    wave = frames = None
-    note = None
-    if job["audio"]:
-        try:
-            with sf.SoundFile(job["audio"]) as f:
-                rate = f.samplerate
-                a, b = int(round(start * rate)), min(int(round(end * rate)), f.frames)
-                f.seek(min(a, f.frames))
-                data = f.read(max(0, b - a), dtype="float32", always_2d=True)
-        except (RuntimeError, OSError) as e:
-            raise MediaError(f"{job['audio']}: cannot read audio ({e})") from None
-        wave = data.mean(axis=1)
-        if rate != common.SAMPLE_RATE:
-            wave = resample_wave(wave, rate, common.SAMPLE_RATE)
-        if wave.size == 0:
-            raise MediaError(f"{job['audio']}: no audio between {start}s and {end}s")
-    if job["video"]:
-        from preprocess.mouth_roi import crop_mouth
-
-        rgb, fps = media.read_rgb(job["video"], start, end)
-        try:
-            frames = crop_mouth(rgb, fps, where=f"{job['video']} [{start:.2f}-{end:.2f}s]", backend=opts["backend"])
-        except MediaError as e:
-            if wave is None or "no face found" not in str(e):
-                raise
-            note = "video left out: no face found in the segment (kept audio-only)"
-    entry = media.write_utterance(opts["output_dir"], uid, job["text"], video_rel, audio_rel, frames, wave,
-                                  opts["codec"], opts["av_tolerance_s"], opts["precompute_features"])
-    if note:
-        entry["note"] = note
-    return entry
-
-
-def convert(args: argparse.Namespace) -> common.Summary:
-    """Run the AMI conversion for parsed CLI ``args`` (holding the output folder's lock); returns the
-    summary."""
-    locate(args.ami_dir, args.annotations_dir)  # input errors before the output folder is created
-    shard = shards.shard_from_args(args)
-    with shards.claim_output(args.output_dir, shard, getattr(args, "wait", False)):
-        return _convert_locked(args, shard)
-
-
-def _convert_locked(args: argparse.Namespace, shard: Optional[shards.Shard] = None) -> common.Summary:
-    summary = common.Summary()
-    corpus, ann_path = locate(args.ami_dir, args.annotations_dir)
-    ann = Annotations(ann_path)
-    camera_map = read_camera_map(args.camera_map) if args.camera_map else {}
-    speakers = read_speakers(ann, camera_map)
-    present = {m for m in os.listdir(corpus) if os.path.isdir(os.path.join(corpus, m))}
-    partition = PARTITIONS[args.partition]
-    listed = {m for ms in partition.values() for m in ms}
-    for m in sorted(present - listed):
-        summary.notes.append(f"note: meeting {m} is not in partition {args.partition}: ignored")
-    output_dir = os.path.abspath(args.output_dir)
-    if shard is None:  # a shard must not touch the others' in-flight temporaries: the assembly sweeps
-        common.sweep_stale_temporaries(output_dir, summary)
-    video_ext, codec = common.VIDEO_FORMATS[args.video_format]
-    opts = dict(output_dir=output_dir, video_ext=video_ext, codec=codec, av_tolerance_s=args.av_tolerance_s,
-                backend=args.backend, precompute_features=args.precompute_features)
-    text_opts = common.text_options(args)
-    fingerprint = dict(mic=args.mic, partition=args.partition, codec=codec, backend=args.backend,
-                       tolerance=args.av_tolerance_s, segmentation="lhotse",
-                       precompute_features=args.precompute_features, **text_opts)
-    in_partition = sorted(present & listed)
-    all_segments = read_segments(ann, speakers, set(in_partition), summary.notes) if in_partition else []
-    missing_cam = sorted({(s.speaker.meeting, s.speaker.agent) for s in all_segments if s.speaker.camera is None
-                          and os.path.isdir(os.path.join(corpus, s.speaker.meeting, "video"))})
-    if missing_cam:
-        raise SystemExit(
-            f"{ann_path}: corpusResources/meetings.xml has no camera attribute for "
-            + ", ".join(f"{m} agent {a}" for m, a in missing_cam[:8])
-            + (" ..." if len(missing_cam) > 8 else "")
-            + "; give --camera_map FILE with 'meeting agent camera' lines (camera Closeup1..4)"
-        )
-    missing_media: collections.Counter = collections.Counter()  # absent file -> segments that needed it
-
-    def existing(path: Optional[str]) -> Optional[str]:
-        if path is None or os.path.isfile(path):
-            return path
-        missing_media[path] += 1
-        return None
-
-    for part_split, meetings in partition.items():
-        split = SPLIT_OF[part_split]
-        here = set(meetings) & present
-        summary.notes.append(f"{split}: {len(here)} of {len(meetings)} {part_split} meetings present")
-        if not here:
-            continue
-        segments = [s for s in all_segments if s.speaker.meeting in here]
-        if shard is not None:
-            here = shard_meetings(here, listed, shard)
-            segments = [s for s in segments if s.speaker.meeting in here]
-        run = common.SplitRun(output_dir, split, fingerprint, summary, args.overwrite, "duplicate segment", shard)
-
-        def jobs() -> Iterator[Tuple[str, dict]]:
-            for seg in segments:
-                uid = seg.uid
-                if not run.claim(uid):
-                    continue
-                dur = seg.end - seg.start
-                text = common.normalize_transcript(seg.text, **text_opts)
-                if not text:
-                    summary.dropped["empty transcript"] += 1
-                    continue
-                if dur < args.min_duration or dur > args.max_duration:
-                    summary.dropped[f"duration outside [{args.min_duration}, {args.max_duration}] s"] += 1
-                    continue
-                audio, video = tuple(existing(p) for p in media_files(corpus, seg.speaker, args.mic))
-                if audio is None and video is None:
-                    summary.dropped["no audio and no close-up video file"] += 1
-                    continue
-                yield uid, dict(id=uid, split=split, start=seg.start, end=seg.end, text=text,
-                                audio=audio, video=video, opts=opts)
-
-        run.collect(common.run_jobs(process_segment, jobs(), args.num_workers, split, total=len(segments)))
-        run.finish()
-    for path, n in sorted(missing_media.items())[:20]:
-        summary.notes.append(f"note: no {path}: {n} segment(s) of it kept without that modality (or dropped)")
-    if len(missing_media) > 20:
-        summary.notes.append(f"note: ... and {len(missing_media) - 20} more missing media files")
-    return summary
+def convert(args: argparse.Namespace) -> Summary:
+    """Run :func:`prepare_ami` with parsed :func:`build_parser` flags."""
+    return prepare_ami(args.ami_dir, args.output_dir, mic=args.mic, partition=args.partition,
+                       annotations_dir=args.annotations_dir, camera_map=args.camera_map,
+                       min_duration=args.min_duration, max_duration=args.max_duration, backend=args.backend,
+                       writer=writer_options(args))
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The flags of ``python -m preprocess.ami_corpus``."""
     p = argparse.ArgumentParser(prog="python -m preprocess.ami_corpus", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--ami_dir", required=True, help="folder holding amicorpus/ (or amicorpus/ itself)")
     p.add_argument("--annotations_dir", default=None,
                    help="ami_public_manual_1.6.2 folder or .zip (default: beside amicorpus/)")
     p.add_argument("--output_dir", required=True, help="where {split}.tsv/.wrd and media are written")
-    p.add_argument("--mic", default="ihm", choices=["ihm", "sdm"], help="ihm: Headset-N.wav, sdm: Array1-01.wav")
+    p.add_argument("--mic", default="ihm", choices=MICS, help="ihm: Headset-N.wav, sdm: Array1-01.wav")
     p.add_argument("--partition", default="full-corpus-asr", choices=sorted(PARTITIONS))
     p.add_argument("--camera_map", default=None, help="file of 'meeting agent camera' lines (overrides meetings.xml)")
     p.add_argument("--min_duration", type=float, default=0.0, help="drop segments shorter than this (s)")
     p.add_argument("--max_duration", type=float, default=float("inf"), help="drop segments longer than this (s)")
-    add_backend_arg(p)
-    common.add_utterance_writer_args(p)
+    add_utterance_writer_args(p)
     return p
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Console entry point (``avhubert-ami-corpus``)."""
-    return common.cli_main(build_parser(), convert, "ami_corpus", argv)
+    return cli_main(build_parser(), convert, "ami_corpus", argv)
 
 
 if __name__ == "__main__":

@@ -1,205 +1,25 @@
-"""Face landmarks -> 96x96 gray mouth crops at 25 fps (the AV-HuBERT / LRS3 mouth ROI).
+"""Face videos -> 96x96 gray mouth-ROI videos at 25 fps (the AV-HuBERT / LRS3 mouth ROI).
 
     python -m preprocess.mouth_roi --input VIDEO|DIR --output ROI.mkv|DIR
 
-The video is resampled to 25 fps (one output frame per resampled input frame). Per frame a face
-landmark backend (``preprocess.landmarks``: MediaPipe face mesh, or upstream's dlib 68-point recipe,
-or OpenCV's Haar cascade as a coarse fallback; every model ships inside its wheel) gives eye
-corners, nose and lip points. Frames without a detection are filled by linear interpolation from
-their neighbours (a video with no face at all fails); landmarks are smoothed over a sliding window;
-each frame is similarity-aligned to upstream's 256x256 mean face (eyes + nose) and a 96x96 patch is
-cut around the aligned lip centre, as upstream ``align_mouth.py`` does. Differences, on purpose: the
-smoothing window is centred (upstream's looks ahead only), the lip centre comes from the smoothed
-points too (less jitter), borders are replicated instead of shifting the crop, output is gray.
-The real-time factor is printed.
+A thin wrapper of :func:`avhubert_ami.prep.mouth_roi.extract_mouth_roi`; ``--help`` describes the method.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import time
-from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import List, Optional
 
-import numpy as np
-
-from avhubert_ami.data.errors import MediaError
-from avhubert_ami.data.video import resample_frame_indices
-from preprocess import common, media, shards
-from preprocess.landmarks import add_backend_arg, shared_detector
-
-VIDEO_EXTS = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".mpg", ".mpeg")
-N_STABLE = 5  # stable points lead every backend's landmark array (preprocess.landmarks)
-
-
-def similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """Least-squares similarity transform (Umeyama) mapping ``src`` points onto ``dst``: a 2x3 matrix."""
-    mu_s, mu_d = src.mean(0), dst.mean(0)
-    s, d = src - mu_s, dst - mu_d
-    cov = d.T @ s / len(src)
-    u, sig, vt = np.linalg.svd(cov)
-    sign = np.diag([1.0, np.sign(np.linalg.det(u @ vt)) or 1.0])
-    rot = u @ sign @ vt
-    scale = np.trace(np.diag(sig) @ sign) / (s ** 2).sum(1).mean()
-    m = np.zeros((2, 3))
-    m[:, :2] = scale * rot
-    m[:, 2] = mu_d - m[:, :2] @ mu_s
-    return m
-
-
-def fill_missing(points: Sequence[Optional[np.ndarray]], where: str) -> Tuple[np.ndarray, np.ndarray]:
-    """Linear interpolation of frames with no detection (edges copy the nearest detection);
-    returns ``(points (T, K, 2), detected mask)``. No detection at all -> MediaError."""
-    found = np.array([p is not None for p in points])
-    if not found.any():
-        raise MediaError(f"{where}: no face found in any of its {len(points)} frames "
-                         "(is it a face video? for ready-made lip clips skip landmark detection)")
-    idx = np.flatnonzero(found)
-    stacked = np.stack([points[i] for i in idx])  # (n_found, K, 2)
-    t = np.arange(len(points))
-    flat = stacked.reshape(len(idx), -1)
-    filled = np.stack([np.interp(t, idx, flat[:, j]) for j in range(flat.shape[1])], axis=1)
-    return filled.reshape(len(points), *stacked.shape[1:]), found
-
-
-def smooth(points: np.ndarray, window: int) -> np.ndarray:
-    """Centred moving average over ``window`` frames (shrinking at the ends)."""
-    if window <= 1 or len(points) <= 1:
-        return points
-    half = window // 2
-    csum = np.concatenate([np.zeros((1,) + points.shape[1:]), np.cumsum(points, axis=0)])
-    lo = np.clip(np.arange(len(points)) - half, 0, len(points))
-    hi = np.clip(np.arange(len(points)) + half + 1, 0, len(points))
-    return (csum[hi] - csum[lo]) / (hi - lo)[:, None, None]
-
-
-@dataclass
-class RoiResult:
-    """Mouth crops and how they were made (for checks and debugging)."""
-
-    frames: np.ndarray  # (T, size, size) uint8 gray, 25 fps
-    transforms: np.ndarray  # (T, 2, 3): source pixel -> crop pixel
-    detected: np.ndarray  # (T,) bool: landmarks found (others interpolated)
-    backend: str
-
-
-def _at_25fps(frames: Iterable[np.ndarray], n_src: int, fps: float) -> Iterator[np.ndarray]:
-    """Stream ``frames`` (``n_src`` of them at ``fps``) resampled to 25 fps by frame selection."""
-    if abs(fps - common.FPS) < 1e-3:
-        repeats = np.ones(n_src, dtype=np.int64)
-    else:
-        repeats = np.bincount(resample_frame_indices(n_src, fps, common.FPS), minlength=n_src)
-    for i, frame in enumerate(frames):
-        if i >= n_src:
-            break
-        for _ in range(repeats[i]):
-            yield frame
-
-
-# Gray source frames kept from the landmark pass for the crop pass, up to this many bytes (~5 min of
-# CIF video); a longer video is decoded a second time instead of sitting in memory.
-GRAY_BUFFER_BYTES = 512 << 20
-
-
-def crop_mouth_stream(
-    frames: Callable[[], Iterable[np.ndarray]], n_src: int, fps: float, where: str = "video", window: int = 12,
-    size: int = common.ROI_SIZE, backend: str = "auto", buffer_bytes: int = GRAY_BUFFER_BYTES,
-) -> RoiResult:
-    """Landmarks over ``frames()`` (RGB (H,W,3) frames at ``fps``), then the crops; returns the 25 fps
-    :class:`RoiResult`. The crop pass reuses the gray frames of the first pass while they take at most
-    ``buffer_bytes`` (one decode), else it calls ``frames()`` again (a long video never sits in memory)."""
-    import cv2
-
-    detector = shared_detector(backend)  # (kept open for the next video of this process)
-    found: List[Optional[np.ndarray]] = []
-    grays: Optional[List[np.ndarray]] = []
-    for frame in _at_25fps(frames(), n_src, fps):
-        found.append(detector.detect(frame))
-        if grays is not None:
-            grays.append(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY))
-            if len(grays) * grays[0].nbytes > buffer_bytes:
-                grays = None
-    points, detected = fill_missing(found, where)
-    points = smooth(points, window)
-    if grays is None:
-        grays = (cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY) for frame in _at_25fps(frames(), n_src, fps))
-    n_stable = N_STABLE
-    out = np.empty((len(points), size, size), dtype=np.uint8)
-    transforms = np.empty((len(points), 2, 3))
-    for i, gray in enumerate(grays):
-        if i >= len(points):
-            break
-        m = similarity(points[i, :n_stable], detector.template)
-        mouth = points[i, n_stable:] @ m[:, :2].T + m[:, 2]
-        m[:, 2] += size / 2.0 - mouth.mean(0)  # mouth centre -> crop centre
-        transforms[i] = m
-        out[i] = cv2.warpAffine(gray, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    return RoiResult(out, transforms, detected, detector.backend)
-
-
-def crop_mouth_result(
-    rgb: np.ndarray, fps: float, where: str = "video", window: int = 12, size: int = common.ROI_SIZE,
-    backend: str = "auto",
-) -> RoiResult:
-    """RGB frames (T,H,W,3) at ``fps`` -> :class:`RoiResult` at 25 fps."""
-    return crop_mouth_stream(lambda: iter(rgb), len(rgb), fps, where, window, size, backend)
-
-
-def crop_mouth(rgb: np.ndarray, fps: float, where: str = "video", **kwargs) -> np.ndarray:
-    """RGB frames (T,H,W,3) at ``fps`` -> (T', 96, 96) uint8 gray mouth crops at 25 fps."""
-    return crop_mouth_result(rgb, fps, where, **kwargs).frames
-
-
-def process_file(src: str, dst: str, codec: str, window: int = 12, backend: str = "auto") -> Tuple[int, float]:
-    """Crop one video file to ``dst`` (streamed: memory grows with the 96x96 output only);
-    returns ``(frames written, real-time factor)``."""
-    from avhubert_ami.data.video import probe_video, write_video
-
-    t0 = time.perf_counter()
-    info = probe_video(src)
-    if info.n_frames == 0:
-        raise MediaError(f"{src}: video has 0 frames")
-    result = crop_mouth_stream(lambda: media.iter_rgb(src), info.n_frames, info.fps or common.FPS, where=src,
-                               window=window, backend=backend)
-    write_video(dst, result.frames, fps=common.FPS, codec=codec)
-    return len(result.frames), (time.perf_counter() - t0) / (info.n_frames / (info.fps or common.FPS))
-
-
-def _codec_for(path: str) -> str:
-    return "libx264" if path.lower().endswith(".mp4") else "ffv1"
-
-
-def _job(payload: Tuple[str, str, int, str]) -> Tuple[int, float]:
-    src, dst, window, backend = payload
-    return process_file(src, dst, _codec_for(dst), window, backend)
-
-
-def plan(inp: str, out: str, video_format: str) -> List[Tuple[str, str]]:
-    """``[(source video, output path)]`` for a file or a folder (same relative names)."""
-    if os.path.isfile(inp):
-        if os.path.isdir(out) or out.endswith(os.sep):
-            out = os.path.join(out, os.path.splitext(os.path.basename(inp))[0] + ".mkv")
-        return [(inp, out)]
-    if not os.path.isdir(inp):
-        raise SystemExit(f"--input {inp}: no such file or folder")
-    pairs = []
-    for d, _, files in sorted(os.walk(inp)):
-        for f in sorted(files):
-            if f.lower().endswith(VIDEO_EXTS):
-                rel = os.path.relpath(os.path.join(d, f), inp)
-                stem, ext = os.path.splitext(rel)
-                ext = ext if video_format == "keep" and ext.lower() in (".mkv", ".avi", ".mp4") else (
-                    "." + (video_format if video_format != "keep" else "mkv"))
-                pairs.append((os.path.join(d, f), os.path.join(out, stem + ext)))
-    if not pairs:
-        raise SystemExit(f"--input {inp}: no videos ({', '.join(VIDEO_EXTS)}) under it")
-    return pairs
+from avhubert_ami.prep import mouth_roi as roi
+from avhubert_ami.prep.mouth_roi import extract_mouth_roi
+from preprocess.cli import finalize_run, quiet_logging, run_cli
+from preprocess.cli_args import add_backend_arg, add_shard_args, add_worker_args, shard_from_args
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m preprocess.mouth_roi", description=__doc__,
+    """The flags of ``python -m preprocess.mouth_roi``."""
+    p = argparse.ArgumentParser(prog="python -m preprocess.mouth_roi", description=roi.__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--input", required=True, help="a face video, or a folder of them")
     p.add_argument("--output", required=True, help="ROI video (.mkv ffv1 / .mp4 libx264), or a folder")
@@ -207,60 +27,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder mode: output container (keep = same name when .mkv/.avi/.mp4, else .mkv)")
     p.add_argument("--window", type=int, default=12, help="landmark smoothing window in frames")
     add_backend_arg(p)
-    common.add_worker_args(p)
-    shards.add_shard_args(p)
+    add_worker_args(p)
+    add_shard_args(p)
     return p
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Console entry point (``avhubert-mouth-roi``)."""
     args = build_parser().parse_args(argv)
-    common.quiet_logging()
-    pairs = plan(args.input, args.output, args.video_format)
-    shard = shards.shard_from_args(args)
-    if os.path.isdir(args.input):  # one run per output folder; one per output file in file mode
-        if shard is not None:  # a contiguous range of the sorted video list
-            pairs = [p for i, p in enumerate(pairs) if shard.owns_range(i, len(pairs))]
-        lock = shards.claim_output(args.output, shard, args.wait, track=False)
-    elif shard is not None:
-        raise SystemExit("error: --num_shards/--shard_index split a folder of videos (--input DIR)")
-    else:
-        dst = pairs[0][1]
-        lock = common.output_lock(os.path.dirname(os.path.abspath(dst)), args.wait,
-                                  name=f".{os.path.basename(dst)}.lock")
-    with lock:
-        return common.run_cli(lambda: _run_locked(args, pairs))
-
-
-def _run_locked(args: argparse.Namespace, pairs: List[Tuple[str, str]]) -> int:
-    summary = common.Summary()
-    if os.path.isdir(args.input):
-        if args.shard_index is None:  # shards leave the sweep to an unsharded run
-            common.sweep_stale_temporaries(args.output, summary)
-    else:
-        for _, dst in pairs:
-            common.sweep_stale_temporaries(os.path.dirname(os.path.abspath(dst)), summary, only=os.path.basename(dst))
-    todo = []
-    for src, dst in pairs:
-        if os.path.exists(dst) and not args.overwrite:
-            summary.already_done += 1
-        else:
-            todo.append((dst, (src, dst, args.window, args.backend)))
-    t0, n_frames, rtfs = time.perf_counter(), 0, []
-    for dst, result, error in common.run_jobs(_job, todo, args.num_workers, "mouth ROI", total=len(todo)):
-        if error is not None:
-            summary.failed.append((dst, error))
-        else:
-            summary.written += 1
-            n_frames += result[0]
-            rtfs.append(result[1])
-    if rtfs:
-        wall = time.perf_counter() - t0
-        summary.notes.append(
-            f"real-time factor: {np.mean(rtfs):.3f} per video (processing s / video s); "
-            f"{n_frames} frames in {wall:.1f} s wall = {wall / (n_frames / common.FPS):.3f} x real time overall"
-        )
-    return common.finalize_run(summary, "mouth_roi")
+    quiet_logging()
+    return run_cli(lambda: finalize_run(extract_mouth_roi(
+        args.input, args.output, video_format=args.video_format, window=args.window, backend=args.backend,
+        num_workers=args.num_workers, overwrite=args.overwrite, wait=args.wait, shard=shard_from_args(args)),
+        "mouth_roi"))
 
 
 if __name__ == "__main__":

@@ -7,130 +7,38 @@ Reads ``DIR/train.wrd`` and writes ``DIR/spm.model`` (+ ``spm.vocab``) and ``DIR
 its count over the encoded training transcripts). The ``.wrd`` files stay raw text: the task
 encodes them with ``tokenizer_bpe_model=DIR/spm.model`` at load time. The vocabulary is capped to
 what the text supports; training is deterministic (one thread, fixed seed, no sampling).
+A thin wrapper of :func:`avhubert_ami.prep.tokenizer.train_tokenizer`.
 """
 
 from __future__ import annotations
 
 import argparse
-import collections
-import io
 import os
-import re
 import sys
-from typing import Any, List, Optional, Tuple
+from typing import List, Optional
 
-from avhubert_ami.data import manifest as mf
-from preprocess import common
-
-# Ids as upstream gen_subword.py / fairseq Dictionary: <s>=0 <pad>=1 </s>=2 <unk>=3.
-SPECIALS = {"bos": ("<s>", 0), "pad": ("<pad>", 1), "eos": ("</s>", 2), "unk": ("<unk>", 3)}
-_TOO_LARGE = re.compile(r"Vocabulary size too high.*?value <= (\d+)", re.S)
-_TOO_SMALL = re.compile(r"Vocabulary size is smaller than required_chars\. \d+ vs (\d+)")
-
-
-def _train(lines: List[str], vocab_size: int, model_type: str) -> bytes:
-    """Serialized model; trained from memory so no temporary path ends up in the model."""
-    import sentencepiece as spm
-
-    model = io.BytesIO()
-    kwargs = dict(
-        sentence_iterator=iter(lines), model_writer=model, model_type=model_type, vocab_size=vocab_size,
-        character_coverage=1.0, num_threads=1, input_sentence_size=0, shuffle_input_sentence=False,
-        seed_sentencepiece_size=1000000, hard_vocab_limit=True, minloglevel=2,
-        **{f"{k}_id": i for k, (_, i) in SPECIALS.items()},
-        **{f"{k}_piece": s for k, (s, _) in SPECIALS.items()},
-    )
-    spm.SentencePieceTrainer.train(**kwargs)
-    return model.getvalue()
-
-
-def train_tokenizer(manifest_dir: str, vocab_size: int = 1000, model_type: str = "unigram") -> Tuple[int, bool]:
-    """Train ``spm.model`` on ``train.wrd`` and write ``dict.wrd.txt``.
-
-    Returns ``(vocab size actually used, whether any file changed)``. When the text cannot support
-    ``vocab_size`` pieces, the largest size sentencepiece accepts is used instead; when it is
-    below the number of distinct characters (+ specials), that minimum is used.
-    """
-    wrd = os.path.join(manifest_dir, "train.wrd")
-    mf.check_complete(manifest_dir, "train")  # a partial train split must not shape the vocabulary
-    if not os.path.isfile(wrd):
-        raise SystemExit(f"{wrd}: missing -- run a preprocess CLI (hf_to_manifest, ami_corpus, synth_ami) first")
-    lines = [line for line in mf.read_wrd(wrd, allow_empty=True) if line.strip()]
-    if not lines:
-        raise SystemExit(f"{wrd}: no non-empty transcripts to train a tokenizer on")
-    size = vocab_size
-    if model_type in ("char", "word"):
-        size = min(size, _closed_vocab_size(lines, model_type))
-    for _ in range(3):
-        try:
-            blob = _train(lines, size, model_type)
-            break
-        except RuntimeError as e:
-            big, small = _TOO_LARGE.search(str(e)), _TOO_SMALL.search(str(e))
-            if big and int(big.group(1)) < size:
-                size = int(big.group(1))
-                print(f"note: {wrd} supports at most {size} pieces; using --vocab_size {size}", flush=True)
-            elif small and int(small.group(1)) > size:
-                size = int(small.group(1))
-                print(f"note: {wrd} has more characters than --vocab_size allows; using {size}", flush=True)
-            else:
-                raise
-    model = os.path.join(manifest_dir, "spm.model")
-    changed = common.write_if_changed(model, lambda p: _write_bytes(p, blob))
-    sp = _processor(model)
-    vocab = "".join(f"{sp.id_to_piece(i)}\t{sp.get_score(i):g}\n" for i in range(sp.get_piece_size()))
-    changed |= common.write_if_changed(model[: -len(".model")] + ".vocab", lambda p: _write_bytes(p, vocab.encode()))
-    entries = piece_counts(model, lines)
-    changed |= common.write_if_changed(os.path.join(manifest_dir, "dict.wrd.txt"), lambda p: mf.write_dict(p, entries))
-    return size, changed
-
-
-def _closed_vocab_size(lines: List[str], model_type: str) -> int:
-    units = set("".join(lines).replace(" ", "")) if model_type == "char" else {w for ln in lines for w in ln.split()}
-    return len(units) + len(SPECIALS) + 1  # + the word-boundary piece
-
-
-def _write_bytes(path: str, data: bytes) -> None:
-    with open(path, "wb") as f:
-        f.write(data)
-
-
-def _processor(model: str) -> Any:
-    import sentencepiece as spm
-
-    return spm.SentencePieceProcessor(model_file=model)
-
-
-def piece_counts(model: str, lines: List[str]) -> List[Tuple[str, int]]:
-    """``[(piece, count over lines)]`` in model id order, specials excluded (fairseq dict entries)."""
-    sp = _processor(model)
-    counts = collections.Counter(p for line in lines for p in sp.encode(line, out_type=str))
-    specials = {s for s, _ in SPECIALS.values()}
-    return [
-        (sp.id_to_piece(i), counts.get(sp.id_to_piece(i), 0))
-        for i in range(sp.get_piece_size())
-        if sp.id_to_piece(i) not in specials
-    ]
+from avhubert_ami.prep.tokenizer import MODEL_TYPES, train_tokenizer
+from preprocess.cli import quiet_logging, run_cli
+from preprocess.cli_args import add_wait_arg
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The flags of ``python -m preprocess.tokenizer``."""
     p = argparse.ArgumentParser(prog="python -m preprocess.tokenizer", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--manifest_dir", required=True, help="folder holding train.wrd (output of a preprocess CLI)")
     p.add_argument("--vocab_size", type=int, default=1000, help="upper bound; capped to what the text supports")
-    p.add_argument("--model_type", default="unigram", choices=["unigram", "bpe", "char", "word"])
-    common.add_wait_arg(p)
+    p.add_argument("--model_type", default="unigram", choices=list(MODEL_TYPES))
+    add_wait_arg(p)
     return p
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Console entry point (``avhubert-tokenizer``)."""
     args = build_parser().parse_args(argv)
-    common.quiet_logging()
-    if args.vocab_size < len(SPECIALS) + 1:
-        raise SystemExit(f"--vocab_size must be > {len(SPECIALS)} (the special symbols), got {args.vocab_size}")
-    with common.output_lock(args.manifest_dir, args.wait, create=False):  # not while a run writes there
-        size, changed = common.run_cli(lambda: train_tokenizer(args.manifest_dir, args.vocab_size, args.model_type))
+    quiet_logging()
+    size, changed = run_cli(lambda: train_tokenizer(args.manifest_dir, args.vocab_size, args.model_type,
+                                                    wait=args.wait))
     what = "wrote" if changed else "unchanged:"
     print(f"{what} {os.path.join(args.manifest_dir, 'spm.model')} (vocab {size}) and dict.wrd.txt")
     return 0

@@ -1,4 +1,4 @@
-"""Re-derive the MediaPipe and Haar constants of ``preprocess/landmarks.py`` from upstream's dlib recipe.
+"""Re-derive the MediaPipe and Haar constants of ``avhubert_ami/prep/landmarks.py`` from upstream's dlib recipe.
 
     python scripts/calibrate_roi_template.py      # needs the [roi] and [dlib] extras, scikit-image, matplotlib
 
@@ -17,8 +17,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from preprocess.landmarks import DLIB_TEMPLATE, LandmarkDetector  # noqa: E402
-from preprocess.mouth_roi import N_STABLE, similarity  # noqa: E402
+from avhubert_ami.prep.landmarks import DLIB_TEMPLATE, LandmarkDetector  # noqa: E402
+from avhubert_ami.prep.mouth_roi import N_STABLE, similarity  # noqa: E402
 
 
 def faces() -> dict:

@@ -8,6 +8,7 @@ import zipfile
 
 import pytest
 
+from avhubert_ami.data.errors import PreparationError
 from preprocess.ami_annotations import Annotations, read_segments, read_speakers
 from tests.preprocess_fixtures import NXT, _ami_words
 
@@ -77,7 +78,7 @@ def test_zero_duration_words_are_counted_not_logged(tmp_path, caplog):
 ])
 def test_bad_meetings_xml_is_named(tmp_path, speaker, message):
     ann = Annotations(_tree(str(tmp_path), speakers_xml=speaker))
-    with pytest.raises(SystemExit, match=message):
+    with pytest.raises(PreparationError, match=message):
         read_speakers(ann, {})
 
 
@@ -86,12 +87,12 @@ def test_malformed_words_file_is_named(tmp_path):
     with open(os.path.join(ann_dir, "words", "ES2002a.B.words.xml"), "a") as f:
         f.write("<w unclosed")
     ann = Annotations(ann_dir)
-    with pytest.raises(SystemExit, match=r"words/ES2002a\.B\.words\.xml: malformed XML"):
+    with pytest.raises(PreparationError, match=r"words/ES2002a\.B\.words\.xml: malformed XML"):
         read_segments(ann, read_speakers(ann, {}), {"ES2002a"})
 
 
 def test_missing_lhotse_says_how_to_install(tmp_path, monkeypatch):
     ann = Annotations(_tree(str(tmp_path)))
     monkeypatch.setitem(sys.modules, "lhotse.recipes.ami", None)
-    with pytest.raises(SystemExit, match=r"pip install -e '\.\[ami\]'"):
+    with pytest.raises(PreparationError, match=r"pip install -e '\.\[ami\]'"):
         read_segments(ann, read_speakers(ann, {}), {"ES2002a"})

@@ -274,7 +274,7 @@ def test_bad_row_without_modalities_rejected_by_manifest(tiny):
 
 
 def test_precomputed_features_stand_in_for_the_wave(tmp_path):
-    from preprocess.media import write_fbank
+    from avhubert_ami.prep.media import write_fbank
 
     d = str(tmp_path)
     make_tiny_split(d, n=2, split="train", frames=(20, 24))

@@ -11,7 +11,8 @@ import pytest
 from avhubert_ami.data import manifest as mf
 from avhubert_ami.data.audio import write_audio
 from avhubert_ami.data.video import write_video
-from preprocess import common, hf_to_manifest, tokenizer
+from avhubert_ami.prep.filesystem import write_if_changed
+from preprocess import hf_to_manifest, tokenizer
 from tests.preprocess_fixtures import make_hf_dataset
 
 
@@ -32,7 +33,7 @@ def test_atomic_writers_respect_umask(tmp_path, umask):
         f.write("x")
     write_audio(str(tmp_path / "a.wav"), np.zeros(1600, np.float32))
     write_video(str(tmp_path / "v.mkv"), np.zeros((3, 16, 16), np.uint8))
-    common.write_if_changed(str(tmp_path / "b.txt"), lambda p: open(p, "w").write("y"))
+    write_if_changed(str(tmp_path / "b.txt"), lambda p: open(p, "w").write("y"))
     mf.write_tsv(str(tmp_path / "t.tsv"), str(tmp_path), [("u", "v.mkv", "", 3, 1920)])
     for name in ("a.txt", "a.wav", "v.mkv", "b.txt", "t.tsv"):
         assert _mode(str(tmp_path / name)) == want, name

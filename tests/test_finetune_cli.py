@@ -133,7 +133,7 @@ def test_continue_from_seq2seq_checkpoint_resets_optimizer(tmp_path_factory, tmp
 
 def test_hf_dataset_is_converted_once_into_output_dir(tmp_path, monkeypatch):
     from avhubert_ami.cli.data_source import resolve_dataset
-    from preprocess import hf_to_manifest
+    from avhubert_ami.prep import hf_dataset
     from tests.preprocess_fixtures import make_hf_dataset
 
     hf = make_hf_dataset(str(tmp_path / "src"), video_form="path", bad_rows=False)
@@ -143,10 +143,10 @@ def test_hf_dataset_is_converted_once_into_output_dir(tmp_path, monkeypatch):
     for name in ("train.tsv", "train.wrd", "valid.tsv", "test.tsv", "spm.model", "dict.wrd.txt"):
         assert (data / name).is_file(), name
 
-    def must_not_run(argv=None):
+    def must_not_run(*args, **kwargs):
         raise AssertionError("converted twice")
 
-    monkeypatch.setattr(hf_to_manifest, "main", must_not_run)
+    monkeypatch.setattr(hf_dataset, "prepare_hf_dataset", must_not_run)
     assert resolve_dataset(hf, out) == data  # re-run of the same command: no second conversion
 
 

@@ -12,8 +12,11 @@ import pytest
 import soundfile as sf
 
 from avhubert_ami.data import manifest as mf
+from avhubert_ami.data.errors import PreparationError
 from avhubert_ami.data.video import probe_video
-from preprocess import ami_corpus, common
+from avhubert_ami.prep.journal import journal_path
+from preprocess import ami_corpus
+from preprocess.ami_annotations import read_camera_map
 from tests.preprocess_fixtures import make_ami_tree
 
 pytest.importorskip("cv2")
@@ -67,7 +70,7 @@ def test_camera_only_from_meetings_xml_or_camera_map(tmp_path):
     root = make_ami_tree(str(tmp_path), zip_annotations=True, drop_camera=True)
     assert os.path.isfile(os.path.join(root, "ami_public_manual_1.6.2.zip"))
     out = str(tmp_path / "out")
-    with pytest.raises(SystemExit, match=r"no camera attribute for ES2002a agent B.*--camera_map"):
+    with pytest.raises(PreparationError, match=r"no camera attribute for ES2002a agent B.*--camera_map"):
         _run("--ami_dir", root, "--output_dir", out)
     cmap = tmp_path / "cams.txt"
     cmap.write_text("# meeting agent camera\nES2002a B Closeup2\n")
@@ -83,8 +86,8 @@ def test_camera_only_from_meetings_xml_or_camera_map(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["ami_public_manual_1.6.2.zip", "amicorpus", "cams.txt", "out", "out2"]
     bad = tmp_path / "bad.txt"
     bad.write_text("ES2002a B left\n")
-    with pytest.raises(SystemExit, match="bad.txt:1"):
-        ami_corpus.read_camera_map(str(bad))
+    with pytest.raises(PreparationError, match="bad.txt:1"):
+        read_camera_map(str(bad))
 
 
 def test_sdm_cuts_the_array_recording(tmp_path):
@@ -109,14 +112,14 @@ def test_sdm_cuts_the_array_recording(tmp_path):
     assert [(r.audio, bool(r.video)) for r in valid] == [(None, True)]
     assert any("ES2011a.Array1-01.wav" in n and "1 segment" in n for n in summary.notes)
     # mic is part of the journal fingerprint: an ihm run into the sdm output is refused, not mixed
-    with pytest.raises(SystemExit, match="overwrite"):
+    with pytest.raises(PreparationError, match="overwrite"):
         _run("--ami_dir", root, "--output_dir", out, "--mic", "ihm")
 
 
 def test_killed_run_resumes(tmp_path):
     root = make_ami_tree(str(tmp_path))
     out = str(tmp_path / "out")
-    journal = common.journal_path(out, "train")
+    journal = journal_path(out, "train")
     proc = subprocess.Popen([sys.executable, "-m", "preprocess.ami_corpus", "--ami_dir", root, "--output_dir", out],
                             cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -13,7 +13,9 @@ import pytest
 
 import avhubert_ami.data.video as video_io
 from avhubert_ami.data import manifest as mf
-from preprocess import common, hf_to_manifest, tokenizer
+from avhubert_ami.prep import workers
+from avhubert_ami.prep.constants import SPLITS
+from preprocess import hf_to_manifest, tokenizer
 from tests.preprocess_fixtures import make_hf_dataset
 
 
@@ -62,7 +64,7 @@ def test_stops_at_first_enospc_and_rerun_finishes(tmp_path, monkeypatch, capsys)
     monkeypatch.undo()  # space freed
     summary = _convert(dataset, out)
     assert summary.already_done == 2 and summary.written == 6 and not summary.failed
-    for split in common.SPLITS:
+    for split in SPLITS:
         assert not os.path.exists(mf.incomplete_marker(out, split))
         manifest, _ = mf.load_split(out, split)
         assert len(manifest) == {"train": 4, "valid": 2, "test": 2}[split]
@@ -86,12 +88,12 @@ def test_worker_pool_stops_too(tmp_path, monkeypatch):
     def full(_):
         raise av.error.OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "/x/.u.mkv.abcdefgh.tmp")
 
-    common._init_worker(full)
+    workers._init_worker(full)
     with pytest.raises(OSError) as exc:
-        common._call(("u1", None))
+        workers._call(("u1", None))
     assert type(exc.value) is OSError and exc.value.errno == errno.ENOSPC  # plain: pickles across processes
-    common._init_worker(lambda _: (_ for _ in ()).throw(OSError(errno.ENOENT, "No such file", "in.mp4")))
-    assert common._call(("u2", None))[2].startswith("FileNotFoundError")  # bad input stays per row
+    workers._init_worker(lambda _: (_ for _ in ()).throw(OSError(errno.ENOENT, "No such file", "in.mp4")))
+    assert workers._call(("u2", None))[2].startswith("FileNotFoundError")  # bad input stays per row
 
 
 def _mount_tmpfs(path, size):
@@ -110,11 +112,11 @@ def test_real_full_tmpfs(tmp_path):
     try:
         with pytest.raises(SystemExit, match="^error: No space left on device"):
             hf_to_manifest.main(["--dataset_name", dataset, "--output_dir", out])
-        complete = [s for s in common.SPLITS if os.path.exists(os.path.join(out, f"{s}.tsv"))
+        complete = [s for s in SPLITS if os.path.exists(os.path.join(out, f"{s}.tsv"))
                     and not os.path.exists(mf.incomplete_marker(out, s))]
         assert "test" not in complete  # the disk filled before the last split
         subprocess.run(["mount", "-o", "remount,size=20m", out], check=True)
         assert hf_to_manifest.main(["--dataset_name", dataset, "--output_dir", out]) == 0
-        assert [len(mf.load_split(out, s)[0]) for s in common.SPLITS] == [4, 2, 2]
+        assert [len(mf.load_split(out, s)[0]) for s in SPLITS] == [4, 2, 2]
     finally:
         subprocess.run(["umount", out], check=False)

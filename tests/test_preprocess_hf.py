@@ -13,8 +13,16 @@ import pytest
 import soundfile as sf
 
 from avhubert_ami.data import manifest as mf
+from avhubert_ami.data.errors import PreparationError
 from avhubert_ami.data.video import probe_video, read_video
-from preprocess import common, hf_to_manifest, tokenizer
+from avhubert_ami.prep.constants import SPLITS
+from avhubert_ami.prep.filesystem import sweep_stale_temporaries
+from avhubert_ami.prep.hf_dataset import local_data_files
+from avhubert_ami.prep.journal import Journal, journal_path
+from avhubert_ami.prep.locking import output_lock
+from avhubert_ami.prep.summary import Summary
+from avhubert_ami.prep.text import normalize_transcript
+from preprocess import hf_to_manifest, tokenizer
 from tests.preprocess_fixtures import make_hf_dataset
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -32,7 +40,7 @@ def _run(dataset, out, *extra):
     return hf_to_manifest.convert(args)
 
 
-def _check_outputs(out, splits=common.SPLITS):
+def _check_outputs(out, splits=SPLITS):
     for split in splits:
         manifest, labels = mf.load_split(out, split)
         assert manifest.root == os.path.abspath(out)
@@ -98,13 +106,13 @@ def test_folder_of_data_files_beside_media(tmp_path, fmt):
                 wav.write_bytes(r["audio"]["bytes"])
                 f.write(json.dumps({"id": r["id"], "audio": str(wav), "lip_video": r["lip_video"],
                                     "transcript": r["transcript"]}) + "\n")
-    assert list(hf_to_manifest.local_data_files(str(tables))[1]) == ["train", "validation", "test"]
+    assert list(local_data_files(str(tables))[1]) == ["train", "validation", "test"]
     out, ref = str(tmp_path / "out"), str(tmp_path / "ref")
     summary = _run(str(tables), out)
     assert (summary.written, summary.failed) == (sum(len(d) for d in saved.values()), [])
     _check_outputs(out)
     _run(saved_path, ref)
-    for split in common.SPLITS:
+    for split in SPLITS:
         got, want = mf.load_split(out, split), mf.load_split(ref, split)
         assert got[1] == want[1]
         assert [(r.id, r.n_video_frames, r.n_audio_samples) for r in got[0].rows] == [
@@ -119,7 +127,7 @@ def test_rerun_is_idempotent_and_options_are_checked(tmp_path):
     again = _run(dataset, out)
     assert (again.written, again.already_done) == (0, 8)
     assert _mtimes(out) == before  # nothing rewritten
-    with pytest.raises(SystemExit, match="other options"):
+    with pytest.raises(PreparationError, match="other options"):
         _run(dataset, out, "--video_format", "mp4")
     redo = _run(dataset, out, "--video_format", "mp4", "--overwrite")
     assert redo.written == 8
@@ -141,7 +149,7 @@ def test_normalisation_flags_and_features(tmp_path):
 
 
 def test_normalize_transcript_unit():
-    n = common.normalize_transcript
+    n = normalize_transcript
     assert n("Um, I THINK -- so. <vocalsound>") == "um i think so vocalsound"
     assert n("Um, I THINK -- so. <vocalsound>", keep_disfluencies=False) == "i think so"
     assert n("Mm-hmm it's th- the", keep_disfluencies=False) == "it's the"
@@ -150,16 +158,16 @@ def test_normalize_transcript_unit():
 
 def test_journal_survives_torn_line(tmp_path):
     path = str(tmp_path / "j.jsonl")
-    j = common.Journal(path, {"a": 1})
+    j = Journal(path, {"a": 1})
     j.add({"id": "u1", "text": "x"})
     j.close()
     with open(path, "a") as f:
         f.write('{"id": "u2", "te')  # killed mid-write
-    j = common.Journal(path, {"a": 1})
+    j = Journal(path, {"a": 1})
     assert list(j.entries) == ["u1"]
     j.add({"id": "u3", "text": "y"})
     j.close()
-    assert list(common.Journal(path, {"a": 1}).entries) == ["u1", "u3"]
+    assert list(Journal(path, {"a": 1}).entries) == ["u1", "u3"]
 
 
 def test_interrupted_run_resumes(tmp_path):
@@ -174,7 +182,7 @@ def test_interrupted_run_resumes(tmp_path):
     dd.save_to_disk(dataset2)
     os.symlink(os.path.join(dataset, "clips"), os.path.join(dataset2, "clips"))  # relative video paths
     out = str(tmp_path / "out")
-    journal = common.journal_path(out, "train")
+    journal = journal_path(out, "train")
     proc = subprocess.Popen(
         [sys.executable, "-m", "preprocess.hf_to_manifest", "--dataset_name", dataset2, "--output_dir", out],
         cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -277,12 +285,12 @@ def test_stale_temporaries_of_a_killed_run_are_swept(tmp_path):
     fd, stale = tempfile.mkstemp(prefix=".u1.mkv.", suffix=".tmp", dir=tmp_path / "train" / "video")
     os.close(fd)
     (tmp_path / ".users_own.tmp").write_text("not ours")  # not an atomic writer's name: kept
-    summary = common.Summary()
+    summary = Summary()
     with pytest.raises(RuntimeError, match="without holding its output lock"):  # another run's may be in flight
-        common.sweep_stale_temporaries(str(tmp_path), summary)
-    with common.output_lock(str(tmp_path)):
-        common.sweep_stale_temporaries(str(tmp_path), summary, only="other.mkv")
+        sweep_stale_temporaries(str(tmp_path), summary)
+    with output_lock(str(tmp_path)):
+        sweep_stale_temporaries(str(tmp_path), summary, only="other.mkv")
         assert os.path.exists(stale) and summary.notes == []
-        common.sweep_stale_temporaries(str(tmp_path), summary)
+        sweep_stale_temporaries(str(tmp_path), summary)
     assert not os.path.exists(stale) and (tmp_path / ".users_own.tmp").exists()
     assert summary.notes == ["note: removed 1 temporary file(s) left by an interrupted run"]

@@ -11,11 +11,14 @@ import time
 
 import pytest
 
-from preprocess import ami_corpus, common, hf_to_manifest, mouth_roi, tokenizer
+from avhubert_ami.data.errors import PreparationError
+from avhubert_ami.prep.constants import SPLITS
+from avhubert_ami.prep.locking import LOCK_NAME, output_lock
+from preprocess import ami_corpus, hf_to_manifest, mouth_roi, tokenizer
 from tests.preprocess_fixtures import make_hf_dataset
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_HOLD = "import sys, time; from preprocess import locking\nwith locking.output_lock(sys.argv[1]):\n" \
+_HOLD = "import sys, time; import preprocess; from avhubert_ami.prep import locking\nwith locking.output_lock(sys.argv[1]):\n" \
         "    print('locked', flush=True); time.sleep(float(sys.argv[2]))\n"
 
 
@@ -32,18 +35,18 @@ def test_second_holder_is_refused_then_waits(tmp_path):
     folder = str(tmp_path / "out")
     proc = _holder(folder, 1.5)
     try:
-        with pytest.raises(SystemExit, match=rf"another run \(pid {proc.pid}\) is writing to .*out.*--wait"):
-            with common.output_lock(folder):
+        with pytest.raises(PreparationError, match=rf"another run \(pid {proc.pid}\) is writing to .*out.*--wait"):
+            with output_lock(folder):
                 pass
         t0 = time.time()
-        with common.output_lock(folder, wait=True):
+        with output_lock(folder, wait=True):
             assert time.time() - t0 > 1.0  # got it only once the holder let go (it holds it 1.5 s)
-            with open(os.path.join(folder, common.LOCK_NAME)) as f:
+            with open(os.path.join(folder, LOCK_NAME)) as f:
                 assert f.read().strip() == str(os.getpid())
     finally:
         proc.kill()
         proc.wait()
-    assert not os.path.exists(os.path.join(folder, common.LOCK_NAME))  # removed on release
+    assert not os.path.exists(os.path.join(folder, LOCK_NAME))  # removed on release
 
 
 def test_waiters_queue_one_at_a_time(tmp_path):
@@ -52,7 +55,7 @@ def test_waiters_queue_one_at_a_time(tmp_path):
 
     def worker():
         for _ in range(20):
-            with common.output_lock(folder, wait=True):
+            with output_lock(folder, wait=True):
                 inside.append(1)
                 overlap.append(len(inside))
                 time.sleep(0.001)
@@ -105,5 +108,5 @@ def test_two_concurrent_conversions_into_one_folder(tmp_path):
     assert "Traceback" not in outs[0][1] + outs[1][1]
     from avhubert_ami.data import manifest as mf
 
-    for split in common.SPLITS:
+    for split in SPLITS:
         assert len(mf.load_split(out, split)[0]) > 0

@@ -9,6 +9,7 @@ import pytest
 
 from avhubert_ami.data.errors import MediaError
 from avhubert_ami.data.video import probe_video, read_video, write_video
+from avhubert_ami.prep.mouth_roi import crop_mouth, crop_mouth_result
 from preprocess import mouth_roi
 from tests.preprocess_fixtures import astronaut_frames
 
@@ -38,7 +39,7 @@ def _need(backend):
 def test_crop_is_centred_on_the_mouth(backend):
     _need(backend)
     rgb, mouths = astronaut_frames(36, blank=(15, 16))  # 30 fps, two frames without a face
-    result = mouth_roi.crop_mouth_result(rgb, 30.0, backend=backend)
+    result = crop_mouth_result(rgb, 30.0, backend=backend)
     assert result.backend == backend
     assert result.frames.shape == (30, 96, 96) and result.frames.dtype == np.uint8  # 36 @ 30 fps -> 30 @ 25
     assert not result.detected[13] and result.detected.sum() >= 27  # blank input frames 15, 16 -> output 12/13
@@ -55,7 +56,7 @@ def test_small_faces_are_found(backend):
     """A face ~45-55 px wide in a 352x288 close-up (MediaPipe's full-frame detector misses it)."""
     _need(backend)
     rgb, mouths = astronaut_frames(10, zoom=0.4)
-    result = mouth_roi.crop_mouth_result(rgb, 25.0, backend=backend, window=1)  # (the clip moves fast)
+    result = crop_mouth_result(rgb, 25.0, backend=backend, window=1)  # (the clip moves fast)
     assert result.detected.all()
     assert np.median(_centre_errors(result, mouths, 25.0)) < 8.0
 
@@ -65,7 +66,7 @@ def test_mesh_crops_match_upstreams_dlib_recipe():
     _need("mediapipe")
     _need("dlib")
     rgb, _ = astronaut_frames(30)
-    mesh, dlib = (mouth_roi.crop_mouth_result(rgb, 25.0, backend=b) for b in ("mediapipe", "dlib"))
+    mesh, dlib = (crop_mouth_result(rgb, 25.0, backend=b) for b in ("mediapipe", "dlib"))
     assert (mesh.backend, dlib.backend) == ("mediapipe", "dlib") and dlib.detected.all()
     scale = [np.sqrt(np.abs(np.linalg.det(r.transforms[:, :, :2]))).mean() for r in (mesh, dlib)]
     assert abs(scale[0] / scale[1] - 1) < 0.03, scale
@@ -75,7 +76,7 @@ def test_mesh_crops_match_upstreams_dlib_recipe():
 
 def test_no_face_fails_clearly():
     with pytest.raises(MediaError, match="no face found"):
-        mouth_roi.crop_mouth(np.full((5, 64, 64, 3), 128, np.uint8), 25.0, where="blank.mp4", backend="haar")
+        crop_mouth(np.full((5, 64, 64, 3), 128, np.uint8), 25.0, where="blank.mp4", backend="haar")
 
 
 def test_cli_file_and_folder(tmp_path, capsys):
@@ -129,7 +130,7 @@ def test_killed_folder_run_resumes(tmp_path):
 def test_dlib_models_load_once_per_process():
     """One detector per AMI segment: the ~100 MB predictor must not be re-read each time."""
     _need("dlib")
-    from preprocess.landmarks import LandmarkDetector
+    from avhubert_ami.prep.landmarks import LandmarkDetector
 
     a, b = LandmarkDetector("dlib"), LandmarkDetector("dlib")
     assert a._predictor is b._predictor and a._hog is b._hog

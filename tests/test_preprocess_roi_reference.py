@@ -16,7 +16,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from preprocess import mouth_roi  # noqa: E402
+from avhubert_ami.prep import mouth_roi  # noqa: E402
 from tests.preprocess_fixtures import astronaut_frames  # noqa: E402
 
 REFERENCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "roi_reference.npz")
@@ -91,7 +91,7 @@ def test_long_video_decodes_twice_with_the_same_crops():
 
 def test_detector_is_built_once_per_process():
     pytest.importorskip("cv2")
-    from preprocess.landmarks import shared_detector
+    from avhubert_ami.prep.landmarks import shared_detector
 
     assert shared_detector("haar") is shared_detector("haar")
 

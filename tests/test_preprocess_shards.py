@@ -10,7 +10,11 @@ import sys
 import pytest
 
 from avhubert_ami.data import manifest as mf
-from preprocess import ami_corpus, common, hf_to_manifest, mouth_roi, shards
+from avhubert_ami.data.errors import PreparationError
+from avhubert_ami.prep import mouth_roi as roi_lib
+from avhubert_ami.prep import shards
+from avhubert_ami.prep.constants import SPLITS
+from preprocess import ami, ami_corpus, hf_to_manifest, mouth_roi
 from tests.preprocess_fixtures import make_hf_dataset
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -24,7 +28,7 @@ def _convert(dataset, out, *extra):
 def _manifests(out):
     """Each split's rows with paths relative to the root, and its transcripts."""
     result = {}
-    for split in common.SPLITS:
+    for split in SPLITS:
         manifest, texts = mf.load_split(out, split)
         rows = [(r.id, os.path.relpath(r.video, out) if r.video else "", os.path.relpath(r.audio, out) if r.audio else "",
                  r.n_video_frames, r.n_audio_samples) for r in manifest.rows]
@@ -48,12 +52,12 @@ def test_shards_partition_deterministically():
             owners = [[k for k in range(count) if shards.Shard(k, count).owns_range(i, total)] for i in range(total)]
             assert all(len(o) == 1 for o in owners)
             assert owners == sorted(owners)  # contiguous blocks in order
-    listed = [m for ms in ami_corpus.PARTITIONS["full-corpus-asr"].values() for m in ms]
-    parts = [ami_corpus.shard_meetings(listed, listed, shards.Shard(k, 8)) for k in range(8)]
+    listed = [m for ms in ami.PARTITIONS["full-corpus-asr"].values() for m in ms]
+    parts = [ami.shard_meetings(listed, listed, shards.Shard(k, 8)) for k in range(8)]
     assert sum(len(p) for p in parts) == len(listed) == len(set().union(*parts))
     assert max(map(len, parts)) - min(map(len, parts)) <= 1
     present = set(listed[::3])  # assignment does not depend on which meetings are present
-    assert ami_corpus.shard_meetings(present, listed, shards.Shard(3, 8)) == parts[3] & present
+    assert ami.shard_meetings(present, listed, shards.Shard(3, 8)) == parts[3] & present
 
 
 def test_shard_flags_are_checked(hf, tmp_path):
@@ -68,7 +72,7 @@ def test_shards_then_assembly_equal_one_unsharded_run(hf, tmp_path, monkeypatch)
     whole, sharded = str(tmp_path / "whole"), str(tmp_path / "sharded")
     one = _convert(hf, whole)
     s0 = _convert(hf, sharded, "--num_shards", "2", "--shard_index", "0")
-    assert not any(os.path.exists(os.path.join(sharded, f"{s}.tsv")) for s in common.SPLITS)  # shards write none
+    assert not any(os.path.exists(os.path.join(sharded, f"{s}.tsv")) for s in SPLITS)  # shards write none
     s1 = _convert(hf, sharded, "--num_shards", "2", "--shard_index", "1")
     assert s0.written + s1.written == one.written and s0.written and s1.written
     before = _media_mtimes(sharded)
@@ -94,11 +98,11 @@ def test_unfinished_shard_blocks_assembly_naming_it(hf, tmp_path):
     again = _convert(hf, out, "--num_shards", "3", "--shard_index", "0")  # a shard resumes on its own
     assert first.written > 0 and again.written == 0 and again.already_done == first.written
     _convert(hf, out, "--num_shards", "3", "--shard_index", "2")
-    with pytest.raises(SystemExit, match=r"shard 1 of 3 \(shard-1-of-3\) has not run .*--num_shards 3 --shard_index 1"):
+    with pytest.raises(PreparationError, match=r"shard 1 of 3 \(shard-1-of-3\) has not run .*--num_shards 3 --shard_index 1"):
         _convert(hf, out)
     with open(os.path.join(out, ".progress", "shard-1-of-3.running"), "w") as f:  # as a killed shard leaves it
         f.write("12345\n")
-    with pytest.raises(SystemExit, match=r"shard 1 of 3 \(shard-1-of-3\) is still running or was interrupted"):
+    with pytest.raises(PreparationError, match=r"shard 1 of 3 \(shard-1-of-3\) is still running or was interrupted"):
         _convert(hf, out)
     assert not os.path.exists(os.path.join(out, "train.tsv"))
     _convert(hf, out, "--num_shards", "3", "--shard_index", "1")
@@ -109,10 +113,10 @@ def test_unfinished_shard_blocks_assembly_naming_it(hf, tmp_path):
 def test_shards_run_side_by_side_but_not_with_an_unsharded_run(tmp_path):
     out = str(tmp_path)
     with shards.claim_output(out, shards.Shard(0, 2)):
-        with pytest.raises(SystemExit, match=rf"another run \(shard runs: shard-0-of-2 pid {os.getpid()}\)"):
+        with pytest.raises(PreparationError, match=rf"another run \(shard runs: shard-0-of-2 pid {os.getpid()}\)"):
             with shards.claim_output(out, None):
                 pass
-        with pytest.raises(SystemExit, match=rf"another run \(pid {os.getpid()}\)"):  # the same shard twice
+        with pytest.raises(PreparationError, match=rf"another run \(pid {os.getpid()}\)"):  # the same shard twice
             with shards.claim_output(out, shards.Shard(0, 2)):
                 pass
         with shards.claim_output(out, shards.Shard(1, 2)):  # another shard: fine
@@ -134,7 +138,7 @@ def test_mouth_roi_folder_shards(tmp_path, monkeypatch):
         open(dst, "wb").close()
         return 1, 0.1
 
-    monkeypatch.setattr(mouth_roi, "process_file", fake)
+    monkeypatch.setattr(roi_lib, "process_file", fake)
     parts = []
     for k in range(2):
         done.clear()
@@ -177,18 +181,18 @@ def test_ami_shards_by_meeting_then_assembly(tmp_path):
     def run(*flags):
         return ami_corpus.convert(ami_corpus.build_parser().parse_args(["--ami_dir", ami, "--output_dir", out, *flags]))
 
-    listed = [m for ms in ami_corpus.PARTITIONS["full-corpus-asr"].values() for m in ms]
+    listed = [m for ms in ami.PARTITIONS["full-corpus-asr"].values() for m in ms]
     done_by = {}
     for k in range(2):
         run("--num_shards", "2", "--shard_index", str(k))
-        for split in common.SPLITS:
+        for split in SPLITS:
             path = shards.journal_path(out, split, shards.Shard(k, 2))
             for line in open(path).read().splitlines()[1:] if os.path.exists(path) else []:
                 meeting = line.split('"id": "')[1].split("_")[0]
                 done_by.setdefault(meeting, set()).add(k)
     assert done_by and all(len(ks) == 1 for ks in done_by.values())  # whole meetings, one shard each
     for meeting, (k,) in done_by.items():
-        assert meeting in ami_corpus.shard_meetings([meeting], listed, shards.Shard(k, 2))
+        assert meeting in ami.shard_meetings([meeting], listed, shards.Shard(k, 2))
     summary = run()
     assert summary.written == 0 and summary.already_done > 0
-    assert sum(len(mf.load_split(out, s)[0]) for s in common.SPLITS) == summary.already_done
+    assert sum(len(mf.load_split(out, s)[0]) for s in SPLITS) == summary.already_done

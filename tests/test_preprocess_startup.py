@@ -8,7 +8,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 AFTER_PREPROCESS = """
 import sys
-import preprocess.mouth_roi, preprocess.ami_corpus, preprocess.hf_to_manifest, preprocess.media
+import preprocess.mouth_roi, preprocess.ami_corpus, preprocess.hf_to_manifest, preprocess.tokenizer, preprocess.synth_ami
 print("light", "fairseq" in sys.modules, "torch" in sys.modules)
 import avhubert_ami
 from fairseq import options

@@ -52,8 +52,8 @@ def check_tokenizer(data_dir: Path) -> None:
 def resolve_dataset(dataset_name: str, output_dir: Path) -> Path:
     """Return the manifest directory for ``--dataset_name`` (absolute), converting an HF dataset if needed.
 
-    HF datasets are converted by ``preprocess.hf_to_manifest`` then ``preprocess.tokenizer`` into
-    ``output_dir/data``; a marker file records a finished conversion of the same source, so a re-run
+    HF datasets are converted by :func:`~avhubert_ami.prep.hf_dataset.prepare_hf_dataset` then
+    :func:`~avhubert_ami.prep.tokenizer.train_tokenizer` into ``output_dir/data``; a marker file records a finished conversion of the same source, so a re-run
     skips it (and an interrupted one resumes, both tools being idempotent).
     """
     src = Path(dataset_name).expanduser().resolve()
@@ -75,14 +75,23 @@ def resolve_dataset(dataset_name: str, output_dir: Path) -> Path:
         check_complete(out)
         check_tokenizer(out)
         return out
-    from preprocess import hf_to_manifest, tokenizer
+    from avhubert_ami.data.errors import MediaError, PreparationError
+    from avhubert_ami.data.manifest import ManifestError
+    from avhubert_ami.prep.filesystem import describe_os_error
+    from avhubert_ami.prep.hf_dataset import prepare_hf_dataset
+    from avhubert_ami.prep.tokenizer import train_tokenizer
 
     logger.info("converting HuggingFace dataset %s -> %s", src, out)
-    rc = hf_to_manifest.main(["--dataset_name", str(src), "--output_dir", str(out)])
-    if rc != 0 or not is_manifest_dir(out):
-        raise UsageError(f"preprocess.hf_to_manifest failed on {src} (exit {rc}); see its messages above")
-    rc = tokenizer.main(["--manifest_dir", str(out)])  # deterministic: same transcripts -> same spm/dict
-    if rc != 0:
-        raise UsageError(f"preprocess.tokenizer failed on {out} (exit {rc}); see its messages above")
+    try:
+        summary = prepare_hf_dataset(str(src), str(out))
+        print(summary.report("hf_to_manifest"), flush=True)
+        if summary.failed or not is_manifest_dir(out):
+            raise UsageError(f"converting {src} failed for {len(summary.failed)} row(s) (listed above); fix them "
+                             f"or convert it yourself with `python -m preprocess.hf_to_manifest`")
+        train_tokenizer(str(out))  # deterministic: same transcripts -> same spm/dict
+    except OSError as e:  # a full disk, a read-only folder: one line, like the preprocessing CLIs
+        raise UsageError(f"converting {src}: {describe_os_error(e)}") from None
+    except (PreparationError, ManifestError, MediaError) as e:
+        raise UsageError(f"converting {src}: {e}") from None
     marker.write_text(json.dumps({"source": str(src)}))
     return out

@@ -119,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lm_weight", type=float, default=0.0)
     p.add_argument("--data", default=None, help="manifest folder holding dict.wrd.txt, for checkpoints without it")
     p.add_argument("--backend", default="auto", choices=("auto", "mediapipe", "dlib", "haar"),
-                   help="face landmark detector for the mouth ROI (preprocess.landmarks)")
+                   help="face landmark detector for the mouth ROI (avhubert_ami.prep.landmarks)")
     p.add_argument("--vad_aggressiveness", type=int, default=2, choices=(0, 1, 2, 3), help="WebRTC VAD mode")
     p.add_argument("--min_silence_s", type=float, default=VadConfig.min_silence_s,
                    help="pauses shorter than this do not end a segment")

@@ -23,12 +23,10 @@ def face_mouth_crops(path: str, start: float, end: float, fps: float, backend: s
     """Gray ``uint8 (T, 96, 96)`` mouth crops of ``[start, end)`` s of a face video at ``fps``, or None when a face
     is found in fewer than ``min_face_fraction`` of the frames (the segment is then decoded without video).
 
-    Frames are streamed twice through ``preprocess.mouth_roi.crop_mouth_stream`` (landmarks, then crops), so only
-    the 96x96 output of one segment is held.
+    Frames are streamed twice through :func:`avhubert_ami.prep.mouth_roi.crop_mouth_stream` (landmarks, then
+    crops), so only the 96x96 output of one segment is held.
     """
-    # Imported here, not at module level: the ROI code lives in preprocess/ today and a later restructuring may move
-    # it; it also pulls in OpenCV/MediaPipe, which audio-only transcription never needs.
-    from preprocess.mouth_roi import crop_mouth_stream
+    from avhubert_ami.prep.mouth_roi import crop_mouth_stream
 
     n_src = max(1, int(round((end - start) * fps)))
     where = f"{path} [{start:.2f}-{end:.2f}s]"

@@ -3,7 +3,7 @@
 Audio is decoded once to a 16 kHz mono wav in a temporary folder (streamed), segmented by voice activity
 (:mod:`avhubert_ami.transcribe.vad`); a video without audio is cut into overlapping fixed windows. Each segment
 gets the model input of the training data -- ``avhubert_ami.data.features`` for audio, the mouth ROI of
-``preprocess.mouth_roi`` and ``avhubert_ami.data.video.crop_flip_normalize`` for video, with the checkpoint's own
+``avhubert_ami.prep.mouth_roi`` and ``avhubert_ami.data.video.crop_flip_normalize`` for video, with the checkpoint's own
 input settings -- and segments are decoded in batches with the task's beam search, then stitched in time order.
 Only one batch of segments is in memory at a time.
 """

@@ -1,6 +1,6 @@
 """Mouth-ROI rendering for the synthetic corpus: viseme tracks -> 96x96 gray frames at 25 fps.
 
-Each phone's viseme (:data:`preprocess.synth_lexicon.VISEMES`) gives mouth-shape targets at the
+Each phone's viseme (:data:`preprocess.synth.lexicon.VISEMES`) gives mouth-shape targets at the
 10 ms hop rate; they are smoothed (lips move slower than sound, and lead it slightly) and sampled
 at every video frame. Frames are drawn analytically on a pixel grid for the whole clip at once:
 skin with a lighting gradient, lips as soft-edged super-ellipses (cupid's bow, thicker lower lip),
@@ -16,8 +16,8 @@ from typing import Sequence, Tuple
 
 import numpy as np
 
-from preprocess.synth_audio import HOPS_PER_FRAME, _smooth
-from preprocess.synth_lexicon import PHONES, VISEME_FIELDS, VISEMES
+from preprocess.synth.audio import HOPS_PER_FRAME, smooth
+from preprocess.synth.lexicon import PHONES, VISEME_FIELDS, VISEMES
 
 SIZE = 96
 _FIELD = {name: i for i, name in enumerate(VISEME_FIELDS)}
@@ -48,7 +48,7 @@ def viseme_tracks(timeline: Sequence[Tuple[str, int]], lead_hops: int = 2, smoot
     rows = [np.repeat(_TARGETS[PHONES[p].viseme][None], n * HOPS_PER_FRAME, axis=0) for p, n in timeline]
     hops = np.concatenate(rows, axis=0)
     hops = np.concatenate([hops[lead_hops:], np.repeat(hops[-1:], lead_hops, 0)], axis=0)  # lips lead audio
-    hops = _smooth(hops, smooth_hops)
+    hops = smooth(hops, smooth_hops)
     return hops[HOPS_PER_FRAME // 2 :: HOPS_PER_FRAME]
 
 

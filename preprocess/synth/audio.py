@@ -16,7 +16,7 @@ from typing import Sequence, Tuple
 
 import numpy as np
 
-from preprocess.synth_lexicon import PHONES
+from preprocess.synth.lexicon import PHONES
 
 SAMPLE_RATE = 16000
 FPS = 25
@@ -44,7 +44,7 @@ class Voice:
     gain_db: float
 
 
-def _smooth(x: np.ndarray, width: int) -> np.ndarray:
+def smooth(x: np.ndarray, width: int) -> np.ndarray:
     """Centred moving average along axis 0 with edge padding (``width`` odd)."""
     if width <= 1:
         return x
@@ -88,9 +88,9 @@ def parameter_tracks(timeline: Timeline, voice: Voice) -> dict:
                 else:
                     av[tail] = 0.5
         pos += h
-    formants = _smooth(formants, 7) * voice.formant_scale
-    av = _smooth(av, 3)
-    ah = _smooth(ah, 3) + voice.breathiness * 0.08 * av
+    formants = smooth(formants, 7) * voice.formant_scale
+    av = smooth(av, 3)
+    ah = smooth(ah, 3) + voice.breathiness * 0.08 * av
     return {"formants": formants, "av": av, "an": an, "ah": ah, "nc": nc * voice.formant_scale, "nbw": nbw}
 
 
@@ -118,7 +118,7 @@ def _overlap_add(frames: np.ndarray, n_hops: int) -> np.ndarray:
 def f0_track(n_hops: int, voice: Voice, rng: np.random.Generator) -> np.ndarray:
     """Declining f0 contour with slow random wobble (Hz per hop)."""
     t = np.linspace(0.0, 1.0, n_hops)
-    wobble = _smooth(rng.normal(0.0, 1.0, n_hops + 40), 41)[:n_hops]
+    wobble = smooth(rng.normal(0.0, 1.0, n_hops + 40), 41)[:n_hops]
     wobble /= max(float(np.abs(wobble).max()), 1e-6)
     base = voice.f0 * rng.uniform(0.93, 1.07)
     return base * (1.08 - 0.16 * t) * (1.0 + 0.06 * wobble)

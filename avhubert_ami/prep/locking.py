@@ -21,6 +21,8 @@ import re
 import sys
 from typing import Iterator, Set, Tuple
 
+from avhubert_ami.data.errors import PreparationError
+
 LOCK_NAME = ".avhubert_ami.lock"
 _SHARD_LOCK = re.compile(r"^\.avhubert_ami\.(shard-\d+-of-\d+)\.lock$")
 _HELD: Set[Tuple[str, str]] = set()  # (folder, lock file name) held exclusively by this process
@@ -56,7 +58,7 @@ def _open_for_lock(folder: str, path: str) -> int:
     try:
         return os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
     except OSError as e:
-        raise SystemExit(f"error: cannot write in {folder}: {e.strerror} (choose a writable output folder)") from None
+        raise PreparationError(f"cannot write in {folder}: {e.strerror} (choose a writable output folder)") from None
 
 
 @contextlib.contextmanager
@@ -71,11 +73,11 @@ def output_lock(folder: str, wait: bool = False, name: str = LOCK_NAME, create: 
     folder = os.path.abspath(folder)
     if not os.path.isdir(folder):
         if not create:
-            raise SystemExit(f"error: {folder}: no such folder")
+            raise PreparationError(f"{folder}: no such folder")
         try:
             os.makedirs(folder, exist_ok=True)
         except OSError as e:
-            raise SystemExit(f"error: cannot create the output folder {folder}: {e.strerror}") from None
+            raise PreparationError(f"cannot create the output folder {folder}: {e.strerror}") from None
     path = os.path.join(folder, name)
     mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
     while True:
@@ -86,7 +88,7 @@ def output_lock(folder: str, wait: bool = False, name: str = LOCK_NAME, create: 
             holders = _holders(folder, name)
             if not wait:
                 os.close(fd)
-                raise SystemExit(f"error: another run ({holders}) is writing to {folder}; let it finish, or pass "
+                raise PreparationError(f"another run ({holders}) is writing to {folder}; let it finish, or pass "
                                  "--wait to start when it is done") from None
             print(f"waiting: another run ({holders}) is writing to {folder} ...", file=sys.stderr, flush=True)
             fcntl.flock(fd, mode)

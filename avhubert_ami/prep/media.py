@@ -1,5 +1,6 @@
-"""Frame-level helpers of the preprocessing CLIs: fps resampling, gray conversion,
-RGB (segment) reading with PyAV, and turning HF array columns into frame stacks.
+"""Media helpers of the preparation recipes: fps resampling, gray conversion, RGB (segment) reading with PyAV,
+turning HF array columns into frame stacks, and writing one utterance (ROI video, wav, optional fbank) with
+its audio matched to the video length.
 
 File-level reading/writing of the project formats lives in ``avhubert_ami.data.video`` /
 ``avhubert_ami.data.audio``; this module only adds what preprocessing needs on top.
@@ -9,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Iterator, Optional, Tuple
 
-__all__ = ["resample_fps", "resize_frames", "to_gray", "read_rgb", "iter_rgb", "frames_from_array", "write_fbank"]
+__all__ = ["resample_fps", "resize_frames", "to_gray", "read_rgb", "iter_rgb", "frames_from_array", "write_fbank",
+           "match_av_lengths", "write_utterance"]
 
 import os
 
@@ -19,6 +21,7 @@ import numpy as np
 from avhubert_ami.data.errors import MediaError
 from avhubert_ami.data.manifest import atomic_write
 from avhubert_ami.data.video import FPS, VideoReformatter, resample_frame_indices, resize_frames
+from avhubert_ami.prep.constants import SAMPLE_RATE, SAMPLES_PER_FRAME
 
 
 def resample_fps(frames: np.ndarray, src_fps: float, dst_fps: float = FPS) -> np.ndarray:
@@ -123,6 +126,15 @@ def write_fbank(audio_path: str) -> str:
     return out
 
 
+def match_av_lengths(n_frames: int, n_samples: int, tolerance_s: float) -> Optional[int]:
+    """Audio length (samples) that makes audio and video agree, or ``None`` when they differ by
+    more than ``tolerance_s`` (then the row is dropped)."""
+    target = n_frames * SAMPLES_PER_FRAME
+    if abs(n_samples - target) > tolerance_s * SAMPLE_RATE:
+        return None
+    return target
+
+
 def write_utterance(
     root: str, uid: str, text: str, video_rel: str, audio_rel: str,
     frames: Optional[np.ndarray], wave: Optional[np.ndarray], codec: str, tolerance_s: float,
@@ -137,28 +149,27 @@ def write_utterance(
     from avhubert_ami.data.audio import write_audio
     from avhubert_ami.data.features import fbank_path
     from avhubert_ami.data.video import probe_video, write_video
-    from preprocess import common
 
     if frames is not None and wave is not None:
-        n = common.match_av_lengths(len(frames), len(wave), tolerance_s)
+        n = match_av_lengths(len(frames), len(wave), tolerance_s)
         if n is None:
-            diff = len(wave) / common.SAMPLE_RATE - len(frames) / common.FPS
+            diff = len(wave) / SAMPLE_RATE - len(frames) / FPS
             return {"id": uid, "drop": f"audio and video lengths differ by more than {tolerance_s} s",
                     "detail": f"audio - video = {diff:+.3f} s"}
         wave = np.pad(wave[:n], (0, max(0, n - len(wave))))
     entry = {"id": uid, "text": text, "video": "", "audio": "", "n_video_frames": 0, "n_audio_samples": 0}
     if frames is not None:
-        write_video(os.path.join(root, video_rel), frames, fps=common.FPS, codec=codec)
+        write_video(os.path.join(root, video_rel), frames, fps=FPS, codec=codec)
         entry["video"], entry["n_video_frames"] = video_rel, probe_video(os.path.join(root, video_rel)).n_frames
     if wave is not None:
         audio_path = os.path.join(root, audio_rel)
-        write_audio(audio_path, wave, sample_rate=common.SAMPLE_RATE)
+        write_audio(audio_path, wave, sample_rate=SAMPLE_RATE)
         entry["audio"], entry["n_audio_samples"] = audio_rel, sf.info(audio_path).frames
         if precompute_features:
             write_fbank(audio_path)
             entry["fbank"] = fbank_path(audio_rel)
     if entry["video"] and not entry["audio"]:
-        entry["n_audio_samples"] = entry["n_video_frames"] * common.SAMPLES_PER_FRAME
+        entry["n_audio_samples"] = entry["n_video_frames"] * SAMPLES_PER_FRAME
     elif entry["audio"] and not entry["video"]:
-        entry["n_video_frames"] = -(-entry["n_audio_samples"] // common.SAMPLES_PER_FRAME)
+        entry["n_video_frames"] = -(-entry["n_audio_samples"] // SAMPLES_PER_FRAME)
     return entry

@@ -13,7 +13,6 @@ naming the shard.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import glob
 import os
@@ -21,7 +20,8 @@ import re
 from dataclasses import dataclass
 from typing import Dict, Iterator, List, Optional
 
-from preprocess.locking import output_lock, shard_lock_name
+from avhubert_ami.data.errors import PreparationError
+from avhubert_ami.prep.locking import output_lock, shard_lock_name
 
 _STATE = re.compile(r"^shard-(\d+)-of-(\d+)\.(running|done)$")
 _JOURNAL = re.compile(r"^(?P<split>[^.]+)\.shard-(\d+)-of-(\d+)\.jsonl$")
@@ -50,24 +50,16 @@ class Shard:
         return f"--num_shards {self.count} --shard_index {self.index}"
 
 
-def add_shard_args(parser: argparse.ArgumentParser) -> None:
-    """``--num_shards`` / ``--shard_index``."""
-    g = parser.add_argument_group("sharding (several processes or machines; see preprocess/shards.py)")
-    g.add_argument("--num_shards", type=int, default=1,
-                   help="split the work into this many shards (run each with --shard_index, then once without)")
-    g.add_argument("--shard_index", type=int, default=None, help="which shard this run does, 0..num_shards-1")
-
-
-def shard_from_args(args: argparse.Namespace) -> Optional[Shard]:
-    """The shard a run does, or ``None`` for an unsharded (or assembly) run; bad values exit."""
-    count, index = getattr(args, "num_shards", 1), getattr(args, "shard_index", None)
+def shard_from_flags(count: int = 1, index: Optional[int] = None) -> Optional[Shard]:
+    """The shard of ``--num_shards count --shard_index index``, or ``None`` for an unsharded (or assembly)
+    run; raises :class:`PreparationError` for values that name no shard."""
     if index is None:
         if count != 1:
-            raise SystemExit(f"error: --num_shards {count} needs --shard_index 0..{count - 1} (or drop both flags "
-                             "to assemble the finished shards)")
+            raise PreparationError(f"--num_shards {count} needs --shard_index 0..{count - 1} (or drop both flags "
+                                   "to assemble the finished shards)")
         return None
     if count < 2 or not 0 <= index < count:
-        raise SystemExit(f"error: --shard_index {index} needs --num_shards N > 1 with 0 <= index < N (got N={count})")
+        raise PreparationError(f"--shard_index {index} needs --num_shards N > 1 with 0 <= index < N (got N={count})")
     return Shard(index, count)
 
 
@@ -98,18 +90,18 @@ def _states(output_dir: str) -> Dict[int, Dict[int, str]]:
 def finished_journals(output_dir: str, split: str) -> List[str]:
     """For an unsharded run: the journals of ``split`` written by shards, all of which must be done.
 
-    Raises SystemExit naming the first unfinished (or never run) shard."""
+    Raises PreparationError naming the first unfinished (or never run) shard."""
     states = _states(output_dir)
     if not states:
         return []
     if len(states) > 1:
-        raise SystemExit(f"error: {output_dir} holds shards of --num_shards {' and '.join(map(str, sorted(states)))}: "
+        raise PreparationError(f"{output_dir} holds shards of --num_shards {' and '.join(map(str, sorted(states)))}: "
                          "finish one set (or pass --overwrite to redo everything)")
     (count, per), = states.items()
     for index in range(count):
         if per.get(index) != "done":
             what = "is still running or was interrupted" if index in per else "has not run"
-            raise SystemExit(f"error: shard {index} of {count} ({Shard(index, count).tag}) {what} in {output_dir}: run "
+            raise PreparationError(f"shard {index} of {count} ({Shard(index, count).tag}) {what} in {output_dir}: run "
                              f"the same command with --num_shards {count} --shard_index {index} until it finishes, "
                              "then this one")
     return sorted(p for p in glob.glob(os.path.join(_progress(output_dir), f"{glob.escape(split)}.shard-*.jsonl"))

@@ -7,9 +7,9 @@ from typing import List, Sequence, Tuple
 
 import numpy as np
 
-from preprocess.synth_audio import Voice
-from preprocess.synth_lexicon import LEXICON, PHONES, WORD_WEIGHTS, WORDS
-from preprocess.synth_video import Face
+from preprocess.synth.audio import Voice
+from preprocess.synth.lexicon import LEXICON, PHONES, WORD_WEIGHTS, WORDS
+from preprocess.synth.video import Face
 
 
 @dataclass(frozen=True)

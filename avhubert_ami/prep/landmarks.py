@@ -19,7 +19,6 @@ orientation whichever backend found the points:
 
 from __future__ import annotations
 
-import argparse
 import functools
 import importlib.util
 import os
@@ -41,13 +40,6 @@ MESH_MOUTH_IDS = (61, 291, 0, 17, 37, 267, 84, 314, 40, 270, 91, 321)
 # Haar fallback: the mesh's stable points and the lip centre as fractions of the face box (x, y), calibrated.
 _BOX_POINTS = np.array([[0.21, 0.39], [0.39, 0.39], [0.61, 0.39], [0.79, 0.38], [0.51, 0.64], [0.51, 0.78]])
 BACKENDS = ("auto", "mediapipe", "dlib", "haar")
-
-
-def add_backend_arg(parser: argparse.ArgumentParser, when: str = "") -> None:
-    """The ``--backend`` flag of the CLIs that find mouths (``when``: e.g. " for --detect_roi")."""
-    parser.add_argument("--backend", default="auto", choices=BACKENDS,
-                        help=f"landmark detector{when}: mediapipe (face mesh), dlib (upstream's 68-point recipe, "
-                             "[dlib] extra), haar (coarse); auto = mediapipe, else dlib, else haar")
 
 
 def _dlib_model(name: str) -> str:

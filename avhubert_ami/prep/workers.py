@@ -1,0 +1,66 @@
+"""The per-utterance worker loop of the recipes: in this process or a process pool, with tqdm progress."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+from typing import Any, Callable, Iterable, Iterator, Optional, Tuple
+
+from tqdm import tqdm
+
+from avhubert_ami.prep.filesystem import is_fatal_write_error
+
+_WORKER_FN: Optional[Callable] = None
+
+
+def _init_worker(fn: Callable) -> None:
+    global _WORKER_FN
+    _WORKER_FN = fn
+
+
+def _call(job: Tuple[str, Any]) -> Tuple[str, Any, Optional[str]]:
+    uid, payload = job
+    import av
+
+    try:
+        return uid, _WORKER_FN(payload), None
+    except (ValueError, OSError, RuntimeError, av.FFmpegError) as e:  # MediaError is a ValueError
+        if is_fatal_write_error(e):  # every later utterance would fail the same way: stop the run
+            raise OSError(e.errno, os.strerror(e.errno), getattr(e, "filename", None)) from None  # picklable
+        return uid, None, f"{type(e).__name__}: {e}"
+
+
+def run_jobs(
+    fn: Callable[[Any], Any], jobs: Iterable[Tuple[str, Any]], num_workers: int, desc: str, total: Optional[int] = None
+) -> Iterator[Tuple[str, Any, Optional[str]]]:
+    """Run ``fn(payload)`` for every ``(uid, payload)``; yield ``(uid, result, error)`` as they finish.
+
+    Bad-input errors (ValueError/OSError/RuntimeError/av.FFmpegError) become ``error`` strings; a full disk,
+    an exceeded quota or a read-only file system (:func:`is_fatal_write_error`) and anything else propagate,
+    stopping the run at the first one. ``fn`` must be a module-level function when ``num_workers > 1``.
+    """
+    bar = tqdm(total=total, desc=desc, unit="utt", dynamic_ncols=True)
+    try:
+        if num_workers <= 1:
+            _init_worker(fn)
+            for job in jobs:
+                yield _call(job)
+                bar.update()
+        else:
+            # Not plain fork: a parent that already ran threaded code (torch, mediapipe, arrow) can
+            # deadlock its forked children. A fork server imports the worker's module once (~10 s with
+            # fairseq) and forks clean workers from it.
+            methods = multiprocessing.get_all_start_methods()
+            ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+            if "forkserver" in methods:
+                # "preprocess" first when a preprocessing CLI runs: it keeps the server's avhubert_ami import
+                # fairseq-free (avhubert_ami/__init__.py), as in the CLI's own process.
+                first = ["preprocess"] if "preprocess" in sys.modules else []
+                ctx.set_forkserver_preload(first + [fn.__module__, "avhubert_ami.prep.media"])
+            with ctx.Pool(num_workers, initializer=_init_worker, initargs=(fn,)) as pool:
+                for out in pool.imap_unordered(_call, jobs, chunksize=1):
+                    yield out
+                    bar.update()
+    finally:
+        bar.close()

@@ -1,0 +1,52 @@
+"""The preprocessing CLIs' error boundary and reporting: a :class:`~avhubert_ami.data.errors.PreparationError`,
+a bad media or manifest file, a full disk or a read-only folder ends in one ``error: ...`` line and a non-zero
+exit, never a traceback. ``SystemExit`` is raised here and in the CLIs' ``main()`` only."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Callable, List, Optional, TypeVar
+
+from avhubert_ami.data import manifest as mf
+from avhubert_ami.data.errors import MediaError, PreparationError
+from avhubert_ami.prep.filesystem import describe_os_error
+from avhubert_ami.prep.summary import Summary
+
+T = TypeVar("T")
+
+
+def run_cli(body: Callable[[], T]) -> T:
+    """Run a CLI's ``body`` and return its result: refused preparations (PreparationError), bad input files
+    (ManifestError, MediaError) and environment errors (OSError) end in one ``error: ...`` line on stderr
+    and exit status 1 instead of a traceback."""
+    try:
+        return body()
+    except OSError as e:
+        raise SystemExit(f"error: {describe_os_error(e)}") from None
+    except (PreparationError, mf.ManifestError, MediaError) as e:
+        raise SystemExit(f"error: {e}") from None
+
+
+def quiet_logging() -> None:
+    """CLI start-up: importing fairseq leaves the root logger at DEBUG (matplotlib/PIL chatter);
+    mediapipe's C++ side logs through glog/absl. Keep warnings and the tools' own output."""
+    import logging
+
+    logging.getLogger().setLevel(logging.WARNING)
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def cli_main(parser: argparse.ArgumentParser, convert: Callable[[argparse.Namespace], Summary], title: str, argv: Optional[List[str]] = None) -> int:
+    """Parse ``argv``, quiet library logging, run ``convert(args)`` and print its summary (exit status);
+    errors end as :func:`run_cli` says."""
+    args = parser.parse_args(argv)
+    quiet_logging()
+    return run_cli(lambda: finalize_run(convert(args), title))
+
+
+def finalize_run(summary: Summary, title: str) -> int:
+    """Print the summary; exit status 1 when some utterances failed, else 0."""
+    print(summary.report(title), flush=True)
+    return 1 if summary.failed else 0
