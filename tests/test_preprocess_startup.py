@@ -8,6 +8,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 AFTER_PREPROCESS = """
 import sys
+import preprocess
+preprocess.AVHUBERT_AMI_WITHOUT_FAIRSEQ = True  # as in a command-line process (python -m preprocess.X)
 import preprocess.mouth_roi, preprocess.ami_corpus, preprocess.hf_to_manifest, preprocess.tokenizer, preprocess.synth_ami
 print("light", "fairseq" in sys.modules, "torch" in sys.modules)
 import avhubert_ami
@@ -42,3 +44,22 @@ def test_plain_import_still_registers_at_once():
                "print('fairseq' in sys.modules, 'ami_av' in TASK_REGISTRY)")
     assert out.returncode == 0, out.stderr[-3000:]
     assert "True True" in out.stdout
+
+
+def test_command_lines_start_without_fairseq():
+    """``python -m preprocess.X`` marks its process as a command line: fairseq and torch stay out."""
+    out = subprocess.run([sys.executable, "-X", "importtime", "-m", "preprocess.tokenizer", "--help"],
+                         capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert out.returncode == 0, out.stderr[-3000:]
+    imported = {line.rsplit("|", 1)[-1].strip() for line in out.stderr.splitlines() if "|" in line}
+    assert "avhubert_ami" in imported  # (the tokenizer itself runs as __main__, not imported)
+    assert "fairseq" not in imported and "torch" not in imported
+
+
+def test_library_import_of_preprocess_keeps_eager_registration():
+    """A process that imports preprocess as a library and then a plugin module that imports fairseq: the
+    deferred registration fired inside models/checkpoint.py and failed on a circular import."""
+    out = _run("import preprocess.tokenizer, preprocess.mouth_roi; import avhubert_ami.cli_errors; "
+               "from fairseq.tasks import TASK_REGISTRY; print('ok', 'ami_av' in TASK_REGISTRY)")
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "ok True" in out.stdout
