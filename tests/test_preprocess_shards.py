@@ -14,7 +14,8 @@ from avhubert_ami.data.errors import PreparationError
 from avhubert_ami.prep import mouth_roi as roi_lib
 from avhubert_ami.prep import shards
 from avhubert_ami.prep.constants import SPLITS
-from preprocess import ami, ami_corpus, hf_to_manifest, mouth_roi
+from preprocess import ami as ami_recipe
+from preprocess import ami_corpus, hf_to_manifest, mouth_roi
 from tests.preprocess_fixtures import make_hf_dataset
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -52,12 +53,12 @@ def test_shards_partition_deterministically():
             owners = [[k for k in range(count) if shards.Shard(k, count).owns_range(i, total)] for i in range(total)]
             assert all(len(o) == 1 for o in owners)
             assert owners == sorted(owners)  # contiguous blocks in order
-    listed = [m for ms in ami.PARTITIONS["full-corpus-asr"].values() for m in ms]
-    parts = [ami.shard_meetings(listed, listed, shards.Shard(k, 8)) for k in range(8)]
+    listed = [m for ms in ami_recipe.PARTITIONS["full-corpus-asr"].values() for m in ms]
+    parts = [ami_recipe.shard_meetings(listed, listed, shards.Shard(k, 8)) for k in range(8)]
     assert sum(len(p) for p in parts) == len(listed) == len(set().union(*parts))
     assert max(map(len, parts)) - min(map(len, parts)) <= 1
     present = set(listed[::3])  # assignment does not depend on which meetings are present
-    assert ami.shard_meetings(present, listed, shards.Shard(3, 8)) == parts[3] & present
+    assert ami_recipe.shard_meetings(present, listed, shards.Shard(3, 8)) == parts[3] & present
 
 
 def test_shard_flags_are_checked(hf, tmp_path):
@@ -181,7 +182,7 @@ def test_ami_shards_by_meeting_then_assembly(tmp_path):
     def run(*flags):
         return ami_corpus.convert(ami_corpus.build_parser().parse_args(["--ami_dir", ami, "--output_dir", out, *flags]))
 
-    listed = [m for ms in ami.PARTITIONS["full-corpus-asr"].values() for m in ms]
+    listed = [m for ms in ami_recipe.PARTITIONS["full-corpus-asr"].values() for m in ms]
     done_by = {}
     for k in range(2):
         run("--num_shards", "2", "--shard_index", str(k))
@@ -192,7 +193,7 @@ def test_ami_shards_by_meeting_then_assembly(tmp_path):
                 done_by.setdefault(meeting, set()).add(k)
     assert done_by and all(len(ks) == 1 for ks in done_by.values())  # whole meetings, one shard each
     for meeting, (k,) in done_by.items():
-        assert meeting in ami.shard_meetings([meeting], listed, shards.Shard(k, 2))
+        assert meeting in ami_recipe.shard_meetings([meeting], listed, shards.Shard(k, 2))
     summary = run()
     assert summary.written == 0 and summary.already_done > 0
     assert sum(len(mf.load_split(out, s)[0]) for s in SPLITS) == summary.already_done
