@@ -73,6 +73,11 @@ class TunedWeights:
         return path
 
 
+def best_point(points: Sequence[Dict[str, float]]) -> Dict[str, float]:
+    """The grid point to keep: lowest WER, then the smaller weights, then the lower CER."""
+    return dict(min(points, key=lambda g: (g["wer"], g["ctc_weight"] + g["lm_weight"], g["cer"])))
+
+
 def tune_weights(checkpoint: str, data_dir: str, grid: Sequence[Tuple[float, float]], tune_split: str = "valid",
                  **decode_kwargs) -> TunedWeights:
     """Decode ``tune_split`` at each ``(ctc_weight, lm_weight)`` of ``grid``; the lowest WER wins."""
@@ -86,5 +91,5 @@ def tune_weights(checkpoint: str, data_dir: str, grid: Sequence[Tuple[float, flo
         out.grid.append({"ctc_weight": ctc_weight, "lm_weight": lm_weight, "wer": res.wer, "cer": res.cer})
         logger.info("%s: ctc_weight %.2f lm_weight %.2f -> WER %.2f CER %.2f", tune_split, ctc_weight, lm_weight,
                     res.wer, res.cer)
-    out.chosen = dict(min(out.grid, key=lambda g: (g["wer"], g["ctc_weight"] + g["lm_weight"], g["cer"])))
+    out.chosen = best_point(out.grid)
     return out

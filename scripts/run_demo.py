@@ -174,12 +174,6 @@ def lm_extra_text(seed: int, n: int, text_mode: str, min_words: int, max_words: 
     return [" ".join(sample_text(rng, text_mode, min_words, max_words)) for _ in range(n)]
 
 
-def best_point(points: Sequence[Dict[str, float]]) -> Dict[str, float]:
-    """The grid point :func:`avhubert_ami.weight_grid.tune_weights` would choose: lowest WER, then the smaller
-    weights, then CER."""
-    return dict(min(points, key=lambda g: (g["wer"], g["ctc_weight"] + g["lm_weight"], g["cer"])))
-
-
 class Demo:
     """Runs the pipeline steps in order, timing each."""
 
@@ -336,7 +330,7 @@ class Demo:
     def tune(self, lm_path: str) -> None:
         """Choose ``ctc_weight`` then ``lm_weight`` on the validation split (never test), per modality set
         (``tune_each_modality``) or once on audio+video; written to ``OUT/weights.json``."""
-        from avhubert_ami.weight_grid import parse_weights, tune_weights
+        from avhubert_ami.weight_grid import best_point, parse_weights, tune_weights
 
         c = self.cfg
         ckpt = self.checkpoint("hybrid")

@@ -64,11 +64,14 @@ def test_weights_per_row_follow_the_valid_choice():
     assert demo.weights_for(v, lm) == (0.5, 0.4) and demo.weights_for(av, lm) == (0.3, 0.2)
 
 
-def test_best_point_matches_weight_grid_tie_rule():
+def test_best_point_tie_rule():
+    """The demo's two-stage grid and avhubert-decode --tune_weights keep points by this one rule."""
+    from avhubert_ami.weight_grid import best_point
+
     pts = [{"ctc_weight": 0.3, "lm_weight": 0.2, "wer": 10.0, "cer": 5.0},
            {"ctc_weight": 0.3, "lm_weight": 0.0, "wer": 10.0, "cer": 6.0},
            {"ctc_weight": 0.3, "lm_weight": 0.4, "wer": 12.0, "cer": 1.0}]
-    assert run_demo.best_point(pts)["lm_weight"] == 0.0  # equal WER: the smaller weights win
+    assert best_point(pts)["lm_weight"] == 0.0  # equal WER: the smaller weights win
 
 
 def test_lm_extra_text_is_grammar_text_of_its_own_seed():
