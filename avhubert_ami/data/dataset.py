@@ -22,7 +22,7 @@ from fairseq.data.fairseq_dataset import FairseqDataset
 from tqdm import tqdm
 
 from avhubert_ami.data.audio import read_audio
-from avhubert_ami.data.constants import CROP_SIZE, IMAGE_MEAN, IMAGE_STD, MODALITIES
+from avhubert_ami.data.constants import CROP_SIZE, IMAGE_MEAN, IMAGE_STD, MODALITIES, SAMPLES_PER_FRAME
 from avhubert_ami.data.errors import MediaError
 from avhubert_ami.data.features import audio_features, fbank_path, finish_features, num_feature_frames
 from avhubert_ami.data.manifest import Manifest, ManifestError
@@ -216,7 +216,7 @@ class AVHubertDataset(FairseqDataset):
         """Audio sizes only audio-only rows (with a video it is trimmed/padded to the video, as upstream):
         accept a count within one video frame (640 samples) of the 16 kHz wave's."""
         listed = self.manifest.rows[self.row_index[index]].n_audio_samples
-        if abs(listed - n_samples) >= 640:
+        if abs(listed - n_samples) >= SAMPLES_PER_FRAME:
             self._check_count(index, "n_audio_samples", listed, path, (n_samples,), "samples at 16 kHz")
 
     def _load_audio(
