@@ -58,8 +58,16 @@ setup(
         # lhotse 1.33 imports urllib3 without declaring it.
         "ami": ["lhotse>=1.33,<2", "urllib3", 'mediapipe==0.10.14; python_version < "3.13"'],
         # tests: a real face photo bundled in scikit-image drives the mouth-ROI tests offline.
-        "dev": ["pytest", "scikit-image", "lhotse>=1.33,<2", "urllib3", 'mediapipe==0.10.14; python_version < "3.13"',
-                "dlib-bin>=19.24", "face-recognition-models==0.3.0", "webrtcvad-wheels>=2.0.14"],
+        "dev": [
+            "pytest",
+            "scikit-image",
+            "lhotse>=1.33,<2",
+            "urllib3",
+            'mediapipe==0.10.14; python_version < "3.13"',
+            "dlib-bin>=19.24",
+            "face-recognition-models==0.3.0",
+            "webrtcvad-wheels>=2.0.14",
+        ],
     },
     entry_points={"console_scripts": CONSOLE_SCRIPTS},
 )

@@ -32,7 +32,9 @@ def _register() -> None:
 
 def _without_fairseq() -> bool:
     """True when a preprocessing CLI asked for the fairseq-free import and fairseq is not loaded yet."""
-    return getattr(sys.modules.get("preprocess"), "AVHUBERT_AMI_WITHOUT_FAIRSEQ", False) and "fairseq" not in sys.modules
+    return (
+        getattr(sys.modules.get("preprocess"), "AVHUBERT_AMI_WITHOUT_FAIRSEQ", False) and "fairseq" not in sys.modules
+    )
 
 
 class _RegisterAfterFairseq(importlib.abc.MetaPathFinder):

@@ -142,7 +142,8 @@ def resume_candidate(save_dir: str, suffix: str = "") -> Tuple[Optional[str], Op
 def _nothing_intact(last: str, problem: str, save_dir: str) -> CheckpointReadError:
     return CheckpointReadError(
         f"{last} is {problem} and {save_dir} holds no intact checkpoint*.pt to resume from: move it away to start "
-        "training over")
+        "training over"
+    )
 
 
 def check_resume(save_dir: str) -> Optional[str]:
@@ -182,8 +183,13 @@ def _verified_restore_cfg(cfg, suffix: str):
     last = os.path.join(cfg.save_dir, f"checkpoint_last{suffix}.pt")
     if path is None:
         raise _nothing_intact(last, problem, cfg.save_dir)
-    logger.warning("%s is %s: resuming from %s, the newest intact checkpoint (the next save replaces %s)",
-                   last, problem, path, os.path.basename(last))
+    logger.warning(
+        "%s is %s: resuming from %s, the newest intact checkpoint (the next save replaces %s)",
+        last,
+        problem,
+        path,
+        os.path.basename(last),
+    )
     cfg = copy.deepcopy(cfg)
     with open_dict(cfg):
         cfg.restore_file = _strip_suffix(path, suffix)
@@ -215,8 +221,12 @@ def _install_verified_resume() -> None:
         extra_state, epoch_itr = original(cfg, trainer, **passthrough_args)
         reason = finished_reason(trainer, epoch_itr) if extra_state is not None else None
         if reason is not None:
-            logger.info("training already finished (%s, %s): nothing to train; raise max_update / max_epoch "
-                        "(--max_steps / --num_train_epochs) to train further", reason, cfg.save_dir)
+            logger.info(
+                "training already finished (%s, %s): nothing to train; raise max_update / max_epoch "
+                "(--max_steps / --num_train_epochs) to train further",
+                reason,
+                cfg.save_dir,
+            )
             raise SystemExit(0)
         return extra_state, epoch_itr
 
@@ -242,8 +252,9 @@ def _install_named_load_errors() -> None:
             problem = checkpoint_problem(path) if os.path.isfile(path) else None
             if problem is None and "PytorchStreamReader" not in str(err):
                 raise
-            raise CheckpointReadError(f"{path}: unreadable checkpoint, {problem or 'corrupt'} "
-                                      f"({str(err).splitlines()[0]})") from err
+            raise CheckpointReadError(
+                f"{path}: unreadable checkpoint, {problem or 'corrupt'} ({str(err).splitlines()[0]})"
+            ) from err
 
     setattr(load_checkpoint_to_cpu, _PATCHED, True)
     load_checkpoint_to_cpu.__doc__ = original.__doc__

@@ -34,7 +34,6 @@ from avhubert_ami.scoring import DEFAULT_NORMALIZER, NORMALIZERS, error_counts
 logger = logging.getLogger("avhubert_ami.decode")
 
 
-
 @dataclass
 class Utterance:
     """One decoded utterance and its error counts."""
@@ -99,9 +98,12 @@ def breakdown(utts: Sequence[Utterance]) -> Tuple[Dict[str, Dict[str, float]], D
         for key in sorted(groups):
             g = groups[key]
             words, chars = sum(u.words for u in g), sum(u.chars for u in g)
-            out[k][key] = {"wer": 100.0 * sum(u.word_errors for u in g) / max(words, 1),
-                           "cer": 100.0 * sum(u.char_errors for u in g) / max(chars, 1),
-                           "n_utterances": len(g), "words": words}
+            out[k][key] = {
+                "wer": 100.0 * sum(u.word_errors for u in g) / max(words, 1),
+                "cer": 100.0 * sum(u.char_errors for u in g) / max(chars, 1),
+                "n_utterances": len(g),
+                "words": words,
+            }
     return out
 
 
@@ -143,8 +145,13 @@ def decode_split(
 
     data_dir = os.path.abspath(data_dir)
     # the checkpoint's task config carries training-time noise augmentation: decode the audio as it is
-    overrides = {"data": data_dir, "label_dir": data_dir, "tokenizer_bpe_model": os.path.join(data_dir, "spm.model"),
-                 "noise_prob": 0.0, "noise_wav": None}
+    overrides = {
+        "data": data_dir,
+        "label_dir": data_dir,
+        "tokenizer_bpe_model": os.path.join(data_dir, "spm.model"),
+        "noise_prob": 0.0,
+        "noise_wav": None,
+    }
     if modalities:
         overrides["modalities"] = list(modalities)
     state = checkpoint_utils.load_checkpoint_to_cpu(checkpoint)
@@ -163,8 +170,12 @@ def decode_split(
     task.load_dataset(split, task_cfg=trained_task_cfg)  # as fairseq-generate: warns on untrained modalities
     dataset = task.dataset(split)
     itr = task.get_batch_iterator(
-        dataset=dataset, max_sentences=batch_size, max_positions=None, ignore_invalid_inputs=False,
-        required_batch_size_multiple=1, num_workers=0,
+        dataset=dataset,
+        max_sentences=batch_size,
+        max_positions=None,
+        ignore_invalid_inputs=False,
+        required_batch_size_multiple=1,
+        num_workers=0,
     ).next_epoch_itr(shuffle=False)
     lm_kwargs = None
     lm_path = lm_path if lm_path and lm_weight != 0 else None  # weight 0: decode exactly as without an LM
@@ -173,8 +184,9 @@ def decode_split(
 
         lm = load_lm(lm_path, task.target_dictionary, task.get_label_dir(), torch.device("cuda" if use_cuda else "cpu"))
         lm_kwargs = {"lm_model": lm, "lm_weight": lm_weight}
-    generator = task.build_generator(models, GenerationConfig(beam=beam, max_len_a=max_len_a, max_len_b=max_len_b),
-                                     extra_gen_cls_kwargs=lm_kwargs)
+    generator = task.build_generator(
+        models, GenerationConfig(beam=beam, max_len_a=max_len_a, max_len_b=max_len_b), extra_gen_cls_kwargs=lm_kwargs
+    )
     generator.context = f"checkpoint {os.path.abspath(checkpoint)}"
     tgt_dict = task.target_dictionary
     refs = _references(data_dir, split)
@@ -192,19 +204,31 @@ def decode_split(
             ce, nc = error_counts(hyp, ref, char_level=True, normalizer=normalizer)
             utts.append(Utterance(uid, ref, hyp, we, nw, ce, nc))
     if len(utts) != len(refs):
-        logger.warning("%d of %d utterances of %s were decoded (the others were filtered by the dataset's size "
-                       "limits)", len(utts), len(refs), split)
+        logger.warning(
+            "%d of %d utterances of %s were decoded (the others were filtered by the dataset's size limits)",
+            len(utts),
+            len(refs),
+            split,
+        )
     order = {uid: k for k, uid in enumerate(refs)}
     utts.sort(key=lambda u: order[u.id])
     words, chars = sum(u.words for u in utts), sum(u.chars for u in utts)
     by_meeting, by_speaker = breakdown(utts)
     return DecodeResult(
-        checkpoint=os.path.abspath(checkpoint), split=split, modalities=list(cfg.task.modalities), beam=beam,
+        checkpoint=os.path.abspath(checkpoint),
+        split=split,
+        modalities=list(cfg.task.modalities),
+        beam=beam,
         wer=100.0 * sum(u.word_errors for u in utts) / max(words, 1),
         cer=100.0 * sum(u.char_errors for u in utts) / max(chars, 1),
-        n_utterances=len(utts), utterances=utts, ctc_weight=float(ctc_weight),
-        lm_path=os.path.abspath(lm_path) if lm_path else None, lm_weight=float(lm_weight) if lm_path else 0.0,
-        normalizer=normalizer, by_meeting=by_meeting, by_speaker=by_speaker,
+        n_utterances=len(utts),
+        utterances=utts,
+        ctc_weight=float(ctc_weight),
+        lm_path=os.path.abspath(lm_path) if lm_path else None,
+        lm_weight=float(lm_weight) if lm_path else 0.0,
+        normalizer=normalizer,
+        by_meeting=by_meeting,
+        by_speaker=by_speaker,
     )
 
 
@@ -228,28 +252,47 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--path", required=True, help="fine-tuned av_hubert_seq2seq checkpoint (.pt)")
     p.add_argument("--data", required=True, help="manifest directory ({split}.tsv/.wrd, spm.model, dict.wrd.txt)")
     p.add_argument("--split", default="test", help="split to decode (default: test)")
-    p.add_argument("--modalities", nargs="+", default=None, metavar="M",
-                   help="audio and/or video (space or comma separated; default: what the model was trained with)")
+    p.add_argument(
+        "--modalities",
+        nargs="+",
+        default=None,
+        metavar="M",
+        help="audio and/or video (space or comma separated; default: what the model was trained with)",
+    )
     p.add_argument("--beam", type=int, default=5)
     p.add_argument("--batch_size", type=int, default=8, help="utterances per batch")
     p.add_argument("--max_len_a", type=float, default=1.0, help="max output length = a * frames + b")
     p.add_argument("--max_len_b", type=int, default=10)
-    p.add_argument("--results_dir", default=None, help="output folder (default: decode_<split>_<modalities> "
-                   "beside the checkpoint)")
+    p.add_argument(
+        "--results_dir", default=None, help="output folder (default: decode_<split>_<modalities> beside the checkpoint)"
+    )
     p.add_argument("--cpu", action="store_true", help="decode on CPU even when a GPU is visible")
-    p.add_argument("--ctc_weight", type=float, default=None,
-                   help="joint CTC/attention search: (1-w)*attention + w*CTC (needs a CTC head; 0 = attention only; "
-                   "default: the checkpoint's task.ctc_weight, 0 if it has none)")
+    p.add_argument(
+        "--ctc_weight",
+        type=float,
+        default=None,
+        help="joint CTC/attention search: (1-w)*attention + w*CTC (needs a CTC head; 0 = attention only; "
+        "default: the checkpoint's task.ctc_weight, 0 if it has none)",
+    )
     p.add_argument("--lm_path", default=None, help="language model from avhubert-train-lm (checkpoint_best.pt)")
     p.add_argument("--lm_weight", type=float, default=0.0, help="shallow-fusion weight of --lm_path")
-    p.add_argument("--tune_weights", action="store_true",
-                   help="choose ctc_weight x lm_weight on --tune_split (never on test), then decode --split with them")
-    p.add_argument("--ctc_weights", default=None, help="grid for --tune_weights (default 0,0.1,0.3,0.5 with a CTC head)")
+    p.add_argument(
+        "--tune_weights",
+        action="store_true",
+        help="choose ctc_weight x lm_weight on --tune_split (never on test), then decode --split with them",
+    )
+    p.add_argument(
+        "--ctc_weights", default=None, help="grid for --tune_weights (default 0,0.1,0.3,0.5 with a CTC head)"
+    )
     p.add_argument("--lm_weights", default=None, help="grid for --tune_weights (default 0,0.1,0.2,0.4 with --lm_path)")
     p.add_argument("--tune_split", default="valid", help="split the weights are tuned on (default: valid)")
-    p.add_argument("--normalizer", default=DEFAULT_NORMALIZER, choices=NORMALIZERS,
-                   help="text normaliser before scoring: basic (lower case, no punctuation), kaldi (AMI recipes: upper "
-                   "case, hyphens as spaces, filled pauses scored), whisper (Open ASR Leaderboard)")
+    p.add_argument(
+        "--normalizer",
+        default=DEFAULT_NORMALIZER,
+        choices=NORMALIZERS,
+        help="text normaliser before scoring: basic (lower case, no punctuation), kaldi (AMI recipes: upper "
+        "case, hyphens as spaces, filled pauses scored), whisper (Open ASR Leaderboard)",
+    )
     return p
 
 
@@ -268,9 +311,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if not os.path.exists(path):
             print(f"avhubert-decode: error: {what}: {path} does not exist", file=sys.stderr)
             return 2
-    decode_kwargs = dict(modalities=mods, beam=args.beam, batch_size=args.batch_size, max_len_a=args.max_len_a,
-                         max_len_b=args.max_len_b, cpu=args.cpu, lm_path=args.lm_path,
-                         normalizer=args.normalizer)
+    decode_kwargs = dict(
+        modalities=mods,
+        beam=args.beam,
+        batch_size=args.batch_size,
+        max_len_a=args.max_len_a,
+        max_len_b=args.max_len_b,
+        cpu=args.cpu,
+        lm_path=args.lm_path,
+        normalizer=args.normalizer,
+    )
     tuned = None
     try:
         if args.results_dir:  # fail before decoding, not after
@@ -278,26 +328,31 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.tune_weights:
             from avhubert_ami.weight_grid import grid_values, tune_weights
 
-            grid = grid_values(args.path, args.lm_path, args.ctc_weights, args.lm_weights, args.tune_split,
-                               args.split)
+            grid = grid_values(args.path, args.lm_path, args.ctc_weights, args.lm_weights, args.tune_split, args.split)
             tuned = tune_weights(args.path, args.data, grid, args.tune_split, **decode_kwargs)
             args.ctc_weight, args.lm_weight = tuned.chosen["ctc_weight"], tuned.chosen["lm_weight"]
-        result = decode_split(args.path, args.data, args.split, ctc_weight=args.ctc_weight,
-                              lm_weight=args.lm_weight, **decode_kwargs)
+        result = decode_split(
+            args.path, args.data, args.split, ctc_weight=args.ctc_weight, lm_weight=args.lm_weight, **decode_kwargs
+        )
         out = args.results_dir or os.path.join(
-            os.path.dirname(os.path.abspath(args.path)), f"decode_{args.split}_{'+'.join(result.modalities)}")
+            os.path.dirname(os.path.abspath(args.path)), f"decode_{args.split}_{'+'.join(result.modalities)}"
+        )
         write_results(result, out)
         if tuned is not None:
             tuned.write(out)
     except USER_ERRORS as e:  # refused/unreadable checkpoint, bad manifest row, unwritable dir, bad grid: one line
         return report_user_error("avhubert-decode", e)
     if tuned is not None:
-        print(f"weights tuned on {args.tune_split}: ctc_weight {args.ctc_weight} lm_weight {args.lm_weight} "
-              f"({args.tune_split} WER {tuned.chosen['wer']:.2f}) -> {os.path.join(out, 'weights.json')}")
+        print(
+            f"weights tuned on {args.tune_split}: ctc_weight {args.ctc_weight} lm_weight {args.lm_weight} "
+            f"({args.tune_split} WER {tuned.chosen['wer']:.2f}) -> {os.path.join(out, 'weights.json')}"
+        )
     print(json.dumps(result.summary()))
-    print(f"{args.split} ({'+'.join(result.modalities)}): WER {result.wer:.2f} CER {result.cer:.2f} "
-          f"({result.normalizer} normalizer) "
-          f"on {result.n_utterances} utterances -> {out}")
+    print(
+        f"{args.split} ({'+'.join(result.modalities)}): WER {result.wer:.2f} CER {result.cer:.2f} "
+        f"({result.normalizer} normalizer) "
+        f"on {result.n_utterances} utterances -> {out}"
+    )
     return 0
 
 

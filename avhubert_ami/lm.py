@@ -66,8 +66,9 @@ def read_sentences(path: str) -> List[str]:
     return out
 
 
-def prepare_text(manifest_dir: str, text_dir: Path, extra_text: Sequence[str] = (), lowercase: bool = False,
-                 valid_every: int = 20) -> Tuple[Path, Path]:
+def prepare_text(
+    manifest_dir: str, text_dir: Path, extra_text: Sequence[str] = (), lowercase: bool = False, valid_every: int = 20
+) -> Tuple[Path, Path]:
     """Sentencepiece-encode training (+ extra) and validation text; returns the ``.pieces`` files.
 
     Without ``M/valid.wrd`` every ``valid_every``-th training sentence is held out for validation.
@@ -111,22 +112,52 @@ def binarize(train: Path, valid: Path, dict_path: str, dest: Path) -> None:
     from fairseq_cli import preprocess
 
     # without --source-lang, preprocess reads the prefixes as file names and writes {split}.bin/.idx, dict.txt
-    args = options.get_preprocessing_parser().parse_args([
-        "--only-source", "--srcdict", dict_path, "--trainpref", str(train), "--validpref", str(valid),
-        "--destdir", str(dest), "--workers", "1", "--dataset-impl", "mmap",
-    ])
+    args = options.get_preprocessing_parser().parse_args(
+        [
+            "--only-source",
+            "--srcdict",
+            dict_path,
+            "--trainpref",
+            str(train),
+            "--validpref",
+            str(valid),
+            "--destdir",
+            str(dest),
+            "--workers",
+            "1",
+            "--dataset-impl",
+            "mmap",
+        ]
+    )
     preprocess.main(args)
 
 
 def train_command(preset: str, data_bin: Path, output_dir: Path, overrides: Sequence[str] = ()) -> List[str]:
     """The fairseq-hydra-train command line (as ``python -m fairseq_cli.hydra_train``) for ``preset``."""
-    return [sys.executable, "-m", "fairseq_cli.hydra_train", "--config-dir", str(LM_CONF), "--config-name", preset,
-            f"common.user_dir={USER_DIR}", f"task.data={data_bin}", f"checkpoint.save_dir={output_dir}",
-            f"hydra.run.dir={output_dir / 'hydra'}", *overrides]
+    return [
+        sys.executable,
+        "-m",
+        "fairseq_cli.hydra_train",
+        "--config-dir",
+        str(LM_CONF),
+        "--config-name",
+        preset,
+        f"common.user_dir={USER_DIR}",
+        f"task.data={data_bin}",
+        f"checkpoint.save_dir={output_dir}",
+        f"hydra.run.dir={output_dir / 'hydra'}",
+        *overrides,
+    ]
 
 
-def train_lm(manifest_dir: str, output_dir: str, extra_text: Sequence[str] = (), preset: str = "tiny",
-             overrides: Sequence[str] = (), lowercase: bool = False) -> Path:
+def train_lm(
+    manifest_dir: str,
+    output_dir: str,
+    extra_text: Sequence[str] = (),
+    preset: str = "tiny",
+    overrides: Sequence[str] = (),
+    lowercase: bool = False,
+) -> Path:
     """Prepare, binarise and train (each step skipped when already done); returns ``checkpoint_best.pt``."""
     if preset not in PRESETS:
         raise ValueError(f"--preset must be one of {PRESETS}, got {preset!r}")
@@ -137,8 +168,11 @@ def train_lm(manifest_dir: str, output_dir: str, extra_text: Sequence[str] = (),
     if not os.path.isfile(dict_path):
         raise FileNotFoundError(f"{dict_path}: the recogniser's dictionary is needed (run avhubert-tokenizer)")
     inputs = [os.path.join(manifest_dir, n) for n in ("spm.model", "dict.wrd.txt", "train.wrd", "valid.wrd")]
-    data_record = {"inputs": [_file_signature(p) for p in [*inputs, *extra_text] if os.path.isfile(p)],
-                   "extra_text": [os.path.abspath(p) for p in extra_text], "lowercase": lowercase}
+    data_record = {
+        "inputs": [_file_signature(p) for p in [*inputs, *extra_text] if os.path.isfile(p)],
+        "extra_text": [os.path.abspath(p) for p in extra_text],
+        "lowercase": lowercase,
+    }
     data_bin = out / "data-bin"
     data_stamp = out / "data-bin.done.json"
     if _stamp_matches(data_stamp, data_record) and (data_bin / "train.bin").is_file():
@@ -150,8 +184,11 @@ def train_lm(manifest_dir: str, output_dir: str, extra_text: Sequence[str] = (),
         binarize(train, valid, dict_path, data_bin)
         _write_stamp(data_stamp, data_record)
     best = out / "checkpoint_best.pt"
-    train_record = {"preset": preset, "overrides": list(overrides),
-                    "data": hashlib.sha1(data_stamp.read_bytes()).hexdigest()}
+    train_record = {
+        "preset": preset,
+        "overrides": list(overrides),
+        "data": hashlib.sha1(data_stamp.read_bytes()).hexdigest(),
+    }
     train_stamp = out / "train.done.json"
     if _stamp_matches(train_stamp, train_record) and best.is_file():
         logger.info("step 3/3: already trained (%s); delete %s to train again", best, train_stamp)
@@ -171,15 +208,26 @@ def train_lm(manifest_dir: str, output_dir: str, extra_text: Sequence[str] = (),
 def build_parser() -> argparse.ArgumentParser:
     """Command-line options of ``avhubert-train-lm`` / ``python -m avhubert_ami.lm``."""
     p = argparse.ArgumentParser(prog="avhubert-train-lm", description=__doc__.split("\n\n")[0])
-    p.add_argument("--manifest_dir", required=True, help="the recogniser's manifest dir (train.wrd, valid.wrd, "
-                   "spm.model, dict.wrd.txt)")
+    p.add_argument(
+        "--manifest_dir",
+        required=True,
+        help="the recogniser's manifest dir (train.wrd, valid.wrd, spm.model, dict.wrd.txt)",
+    )
     p.add_argument("--output_dir", required=True, help="LM folder: data-bin/, checkpoint_best.pt, checkpoint_last.pt")
-    p.add_argument("--extra_text", nargs="*", default=[], metavar="FILE",
-                   help="more training text, one sentence a line (never the test transcripts)")
+    p.add_argument(
+        "--extra_text",
+        nargs="*",
+        default=[],
+        metavar="FILE",
+        help="more training text, one sentence a line (never the test transcripts)",
+    )
     p.add_argument("--preset", choices=PRESETS, default="tiny", help="conf/lm/{preset}.yaml (tiny: CPU; base: GPU)")
     p.add_argument("--max_update", type=int, default=None, help="override the preset's optimization.max_update")
-    p.add_argument("--lowercase", action="store_true",
-                   help="lower-case text before sentencepiece (as the recogniser's task.label_lowercase)")
+    p.add_argument(
+        "--lowercase",
+        action="store_true",
+        help="lower-case text before sentencepiece (as the recogniser's task.label_lowercase)",
+    )
     p.add_argument("overrides", nargs="*", help="hydra overrides for fairseq, e.g. optimization.lr=[0.001]")
     return p
 
@@ -198,8 +246,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (FileNotFoundError, ValueError, RuntimeError) as e:
         print(f"avhubert-train-lm: error: {e}", file=sys.stderr)
         return 1
-    print(f"language model: {best}\n  use: fairseq-generate ... --lm-path {best} --lm-weight 0.2   or   "
-          f"avhubert-decode ... --lm_path {best} --lm_weight 0.2")
+    print(
+        f"language model: {best}\n  use: fairseq-generate ... --lm-path {best} --lm-weight 0.2   or   "
+        f"avhubert-decode ... --lm_path {best} --lm_weight 0.2"
+    )
     return 0
 
 

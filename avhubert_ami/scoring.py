@@ -47,8 +47,10 @@ def _whisper_normalizer() -> Callable[[str], str]:
     try:
         from whisper_normalizer.english import EnglishTextNormalizer
     except ImportError as err:  # a clear message instead of a bare ModuleNotFoundError deep in scoring
-        raise ImportError("the 'whisper' normalizer needs the whisper-normalizer package: "
-                          "pip install whisper-normalizer (or pip install -e '.[transcribe]')") from err
+        raise ImportError(
+            "the 'whisper' normalizer needs the whisper-normalizer package: "
+            "pip install whisper-normalizer (or pip install -e '.[transcribe]')"
+        ) from err
     return EnglishTextNormalizer()
 
 
@@ -81,8 +83,9 @@ def error_counts(hyp: str, ref: str, char_level: bool = False, normalizer: str =
     return editdistance.eval(h, r), len(r)
 
 
-def error_rate(hyps: Iterable[str], refs: Iterable[str], char_level: bool = False,
-               normalizer: str = DEFAULT_NORMALIZER) -> float:
+def error_rate(
+    hyps: Iterable[str], refs: Iterable[str], char_level: bool = False, normalizer: str = DEFAULT_NORMALIZER
+) -> float:
     """Corpus-level WER (or CER) in percent: total edits / total reference length."""
     hyps, refs = list(hyps), list(refs)
     if len(hyps) != len(refs):

@@ -38,8 +38,14 @@ def _has_ctc_head(checkpoint: str) -> bool:
     return bool(model_cfg.get("ctc_head", False)) or any(k.startswith("ctc_proj.") for k in state.get("model", {}))
 
 
-def grid_values(checkpoint: str, lm_path: Optional[str], ctc_weights: Optional[str], lm_weights: Optional[str],
-                tune_split: str, test_split: str) -> List[Tuple[float, float]]:
+def grid_values(
+    checkpoint: str,
+    lm_path: Optional[str],
+    ctc_weights: Optional[str],
+    lm_weights: Optional[str],
+    tune_split: str,
+    test_split: str,
+) -> List[Tuple[float, float]]:
     """The (ctc_weight, lm_weight) pairs to try: defaults fit the model (CTC head?) and whether an LM is given."""
     if tune_split == test_split or tune_split.startswith("test"):
         raise ValueError(f"--tune_split {tune_split}: weights are never tuned on the test split")
@@ -69,7 +75,9 @@ class TunedWeights:
 
         path = os.path.join(results_dir, "weights.json")
         with atomic_write(path) as f:
-            f.write(json.dumps({"tuned_on": self.tune_split, "chosen": self.chosen, "grid": self.grid}, indent=1) + "\n")
+            f.write(
+                json.dumps({"tuned_on": self.tune_split, "chosen": self.chosen, "grid": self.grid}, indent=1) + "\n"
+            )
         return path
 
 
@@ -78,8 +86,9 @@ def best_point(points: Sequence[Dict[str, float]]) -> Dict[str, float]:
     return dict(min(points, key=lambda g: (g["wer"], g["ctc_weight"] + g["lm_weight"], g["cer"])))
 
 
-def tune_weights(checkpoint: str, data_dir: str, grid: Sequence[Tuple[float, float]], tune_split: str = "valid",
-                 **decode_kwargs) -> TunedWeights:
+def tune_weights(
+    checkpoint: str, data_dir: str, grid: Sequence[Tuple[float, float]], tune_split: str = "valid", **decode_kwargs
+) -> TunedWeights:
     """Decode ``tune_split`` at each ``(ctc_weight, lm_weight)`` of ``grid``; the lowest WER wins."""
     from tqdm import tqdm
 
@@ -87,9 +96,17 @@ def tune_weights(checkpoint: str, data_dir: str, grid: Sequence[Tuple[float, flo
 
     out = TunedWeights(tune_split)
     for ctc_weight, lm_weight in tqdm(grid, desc=f"weight grid on {tune_split}", unit="point"):
-        res = decode_split(checkpoint, data_dir, tune_split, ctc_weight=ctc_weight, lm_weight=lm_weight, **decode_kwargs)
+        res = decode_split(
+            checkpoint, data_dir, tune_split, ctc_weight=ctc_weight, lm_weight=lm_weight, **decode_kwargs
+        )
         out.grid.append({"ctc_weight": ctc_weight, "lm_weight": lm_weight, "wer": res.wer, "cer": res.cer})
-        logger.info("%s: ctc_weight %.2f lm_weight %.2f -> WER %.2f CER %.2f", tune_split, ctc_weight, lm_weight,
-                    res.wer, res.cer)
+        logger.info(
+            "%s: ctc_weight %.2f lm_weight %.2f -> WER %.2f CER %.2f",
+            tune_split,
+            ctc_weight,
+            lm_weight,
+            res.wer,
+            res.cer,
+        )
     out.chosen = best_point(out.grid)
     return out

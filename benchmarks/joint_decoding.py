@@ -28,17 +28,30 @@ import torch
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+from models_fixtures import fake_task  # noqa: E402
+
 import avhubert_ami  # noqa: E402,F401
 from avhubert_ami.models.seq2seq import AVHubertSeq2Seq, AVHubertSeq2SeqConfig  # noqa: E402
 from avhubert_ami.tasks.generator import AVSequenceGenerator  # noqa: E402
-from models_fixtures import fake_task  # noqa: E402
 
 #: the model section of conf/finetune/tiny_cpu.yaml (the demo's recogniser), architecture part
 DEMO_MODEL = dict(
-    encoder_layers=2, encoder_embed_dim=128, encoder_ffn_embed_dim=512, encoder_attention_heads=4, conv_pos=16,
-    conv_pos_groups=4, resnet_width=8, resnet_blocks=[1, 1, 1, 1], modality_fuse="concat", audio_feat_dim=104,
-    decoder_layers=1, decoder_embed_dim=128, decoder_ffn_embed_dim=512, decoder_attention_heads=4,
-    share_decoder_input_output_embed=True, decoder_normalize_before=True,
+    encoder_layers=2,
+    encoder_embed_dim=128,
+    encoder_ffn_embed_dim=512,
+    encoder_attention_heads=4,
+    conv_pos=16,
+    conv_pos_groups=4,
+    resnet_width=8,
+    resnet_blocks=[1, 1, 1, 1],
+    modality_fuse="concat",
+    audio_feat_dim=104,
+    decoder_layers=1,
+    decoder_embed_dim=128,
+    decoder_ffn_embed_dim=512,
+    decoder_attention_heads=4,
+    share_decoder_input_output_embed=True,
+    decoder_normalize_before=True,
 )
 
 
@@ -55,12 +68,14 @@ def make_batches(n_utts: int, batch: int, crop: int, seed: int = 0) -> List[Dict
     lengths = torch.randint(50, 101, (n_utts,), generator=g).tolist()
     out = []
     for start in range(0, n_utts, batch):
-        lens = lengths[start:start + batch]
+        lens = lengths[start : start + batch]
         t = max(lens)
         pad = torch.arange(t).unsqueeze(0) >= torch.tensor(lens).unsqueeze(1)
-        source = {"audio": torch.randn(len(lens), 104, t, generator=g),
-                  "video": torch.randn(len(lens), 1, t, crop, crop, generator=g),
-                  "present": torch.ones(len(lens), 2, dtype=torch.bool)}
+        source = {
+            "audio": torch.randn(len(lens), 104, t, generator=g),
+            "video": torch.randn(len(lens), 1, t, crop, crop, generator=g),
+            "present": torch.ones(len(lens), 2, dtype=torch.bool),
+        }
         out.append({"id": torch.arange(start, start + len(lens)), "net_input": {"source": source, "padding_mask": pad}})
     return out
 
@@ -91,15 +106,23 @@ def main(argv=None) -> None:
     model = build_model(args.vocab)
     batches = make_batches(args.utts, args.batch, args.crop)
     tgt = model.decoder.dictionary
-    length = dict(max_len_a=0.0, max_len_b=args.tokens + (0 if not args.free_length else 10),
-                  min_len=1 if args.free_length else args.tokens)
-    print(f"model: demo size (tiny_cpu), vocab {len(tgt)}; {args.utts} utterances of 50-100 frames in batches of "
-          f"{args.batch}; {'free length' if args.free_length else f'{args.tokens} tokens per hypothesis'}; "
-          f"ctc_weight {args.ctc_weight}; torch threads {torch.get_num_threads()}", flush=True)
+    length = dict(
+        max_len_a=0.0,
+        max_len_b=args.tokens + (0 if not args.free_length else 10),
+        min_len=1 if args.free_length else args.tokens,
+    )
+    print(
+        f"model: demo size (tiny_cpu), vocab {len(tgt)}; {args.utts} utterances of 50-100 frames in batches of "
+        f"{args.batch}; {'free length' if args.free_length else f'{args.tokens} tokens per hypothesis'}; "
+        f"ctc_weight {args.ctc_weight}; torch threads {torch.get_num_threads()}",
+        flush=True,
+    )
     ratios = {}
     for beam in args.beams:
-        gens = {"attention": AVSequenceGenerator([model], tgt, beam_size=beam, **length),
-                "joint": AVSequenceGenerator([model], tgt, beam_size=beam, ctc_weight=args.ctc_weight, **length)}
+        gens = {
+            "attention": AVSequenceGenerator([model], tgt, beam_size=beam, **length),
+            "joint": AVSequenceGenerator([model], tgt, beam_size=beam, ctc_weight=args.ctc_weight, **length),
+        }
         for g in gens.values():  # warm-up
             decode_all(g, model, batches[:1])
         times = {k: [] for k in gens}
@@ -108,9 +131,12 @@ def main(argv=None) -> None:
                 times[k].append(decode_all(g, model, batches))
         (att, att_cpu), (joint, joint_cpu) = ([statistics.median(x) for x in zip(*times[k])] for k in gens)
         ratios[beam] = joint_cpu / att_cpu
-        print(f"beam {beam:3d}: attention-only {att:.3f} s wall / {att_cpu:.3f} s CPU, joint CTC/attention "
-              f"{joint:.3f} s wall / {joint_cpu:.3f} s CPU (medians of {args.repeats}); ratio {joint / att:.2f}x wall, "
-              f"{joint_cpu / att_cpu:.2f}x CPU", flush=True)
+        print(
+            f"beam {beam:3d}: attention-only {att:.3f} s wall / {att_cpu:.3f} s CPU, joint CTC/attention "
+            f"{joint:.3f} s wall / {joint_cpu:.3f} s CPU (medians of {args.repeats}); ratio {joint / att:.2f}x wall, "
+            f"{joint_cpu / att_cpu:.2f}x CPU",
+            flush=True,
+        )
     print("joint/attention CPU-time ratio: " + ", ".join(f"beam {b}: {r:.2f}x" for b, r in ratios.items()))
 
 

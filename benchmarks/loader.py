@@ -44,7 +44,9 @@ class NaiveLoader:
         with av.open(path) as container:
             for frame in container.decode(video=0):
                 bgr = frame.to_ndarray(format="bgr24").astype(np.float32)
-                frames.append((0.114 * bgr[..., 0] + 0.587 * bgr[..., 1] + 0.299 * bgr[..., 2]).round().astype(np.uint8))
+                frames.append(
+                    (0.114 * bgr[..., 0] + 0.587 * bgr[..., 1] + 0.299 * bgr[..., 2]).round().astype(np.uint8)
+                )
         out = []
         h, w = frames[0].shape
         dh, dw = random.randint(0, h - self.crop), random.randint(0, w - self.crop)
@@ -82,8 +84,15 @@ class NaiveLoader:
         row = self.ds.manifest.rows[self.ds.row_index[index]]
         video = torch.from_numpy(self.load_video(row.video))
         audio = self.load_audio(row.audio, len(video))
-        return {"id": index, "utt_id": row.id, "audio": audio, "video": video, "present": (True, True),
-                "length": len(video), "label": self.ds.labels[index]}
+        return {
+            "id": index,
+            "utt_id": row.id,
+            "audio": audio,
+            "video": video,
+            "present": (True, True),
+            "length": len(video),
+            "label": self.ds.labels[index],
+        }
 
 
 def one_pass(loader, collate, n: int, batch: int = 4) -> np.ndarray:
@@ -100,27 +109,39 @@ def main(argv=None) -> None:
     parser.add_argument("--frames", type=int, default=75, help="video frames per utterance (25 fps)")
     parser.add_argument("--codec", choices=["libx264", "ffv1"], default="libx264")
     parser.add_argument("--reps", type=int, default=3)
-    parser.add_argument("--torch_threads", type=int, default=1,
-                        help="torch intra-op threads (DataLoader workers run with 1)")
-    parser.add_argument("--clock", choices=["cpu", "wall"], default="cpu",
-                        help="which timing gives the final ratio (cpu: robust on a shared machine)")
+    parser.add_argument(
+        "--torch_threads", type=int, default=1, help="torch intra-op threads (DataLoader workers run with 1)"
+    )
+    parser.add_argument(
+        "--clock",
+        choices=["cpu", "wall"],
+        default="cpu",
+        help="which timing gives the final ratio (cpu: robust on a shared machine)",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.torch_threads)
 
     with tempfile.TemporaryDirectory() as d:
-        make_tiny_split(d, n=args.n, split="train", frames=(args.frames,),
-                        video_ext=".mp4" if args.codec == "libx264" else ".mkv")
+        make_tiny_split(
+            d, n=args.n, split="train", frames=(args.frames,), video_ext=".mp4" if args.codec == "libx264" else ".mkv"
+        )
         manifest, texts = load_split(d, "train")
         import sentencepiece as spm
         from fairseq.data import Dictionary
 
         sp = spm.SentencePieceProcessor(model_file=os.path.join(d, "spm.model"))
-        ds = AVHubertDataset(manifest, texts, Dictionary.load(os.path.join(d, "dict.wrd.txt")),
-                             lambda t: " ".join(sp.encode(t, out_type=str)),
-                             DataOptions(train=True, image_aug=True))
+        ds = AVHubertDataset(
+            manifest,
+            texts,
+            Dictionary.load(os.path.join(d, "dict.wrd.txt")),
+            lambda t: " ".join(sp.encode(t, out_type=str)),
+            DataOptions(train=True, image_aug=True),
+        )
         naive = NaiveLoader(ds)
         a, b = ds[0], naive[0]
-        assert a["video"].shape == b["video"].shape and torch.allclose(a["audio"], b["audio"], atol=1e-4), "loaders disagree"
+        assert a["video"].shape == b["video"].shape and torch.allclose(a["audio"], b["audio"], atol=1e-4), (
+            "loaders disagree"
+        )
         one_pass(ds, ds.collater, min(4, args.n))  # warm-up (imports, caches)
         one_pass(naive, ds.collater, min(4, args.n))
         t_base, t_ours = np.zeros(2), np.zeros(2)
@@ -128,8 +149,10 @@ def main(argv=None) -> None:
             t_base += one_pass(naive, ds.collater, args.n)
             t_ours += one_pass(ds, ds.collater, args.n)
         base, ours = args.n * args.reps / t_base, args.n * args.reps / t_ours
-    print(f"utterances: {args.n} x {args.frames} frames ({args.frames / 25:.1f} s), codec {args.codec}, "
-          f"{args.reps} interleaved passes, 1 process, torch threads {args.torch_threads}")
+    print(
+        f"utterances: {args.n} x {args.frames} frames ({args.frames / 25:.1f} s), codec {args.codec}, "
+        f"{args.reps} interleaved passes, 1 process, torch threads {args.torch_threads}"
+    )
     k = 1 if args.clock == "cpu" else 0
     print(f"baseline (upstream-style): {base[0]:.1f} utt/s wall, {base[1]:.1f} utt/s per CPU-second")
     print(f"ours (AVHubertDataset):    {ours[0]:.1f} utt/s wall, {ours[1]:.1f} utt/s per CPU-second")

@@ -19,10 +19,11 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
 
+from models_fixtures import SIZES, TINY_DECODER, TINY_ENCODER, av_batch, fake_task  # noqa: E402
+
 import avhubert_ami  # noqa: E402,F401
 from avhubert_ami.models.attention import set_attention_impl  # noqa: E402
 from avhubert_ami.models.seq2seq import AVHubertSeq2Seq, AVHubertSeq2SeqConfig  # noqa: E402
-from models_fixtures import SIZES, TINY_DECODER, TINY_ENCODER, av_batch, fake_task  # noqa: E402
 
 
 def build(size: str) -> AVHubertSeq2Seq:
@@ -65,8 +66,10 @@ def main(argv=None) -> None:
             times[impl].append(step(model, batch))
             print(f"repeat {r} {impl}: {times[impl][-1]:.3f} s", flush=True)
     sdpa, eager = statistics.median(times["sdpa"]), statistics.median(times["eager"])
-    print(f"{args.size} seq2seq fwd+bwd, batch {args.batch} x {args.frames} frames, AV, threads={torch.get_num_threads()}: "
-          f"sdpa {sdpa:.3f} s, eager {eager:.3f} s (median of {args.repeats})")
+    print(
+        f"{args.size} seq2seq fwd+bwd, batch {args.batch} x {args.frames} frames, AV, threads={torch.get_num_threads()}: "
+        f"sdpa {sdpa:.3f} s, eager {eager:.3f} s (median of {args.repeats})"
+    )
     print(f"eager/sdpa time ratio: {eager / sdpa:.3f}")
 
 

@@ -68,8 +68,12 @@ def build_tree(root: str, n_meetings: int, minutes: float) -> Dict[str, list]:
     stamp = os.path.join(root, f".built_{n_meetings}x{minutes:g}min")
     if not os.path.exists(stamp):
         shutil.rmtree(root, ignore_errors=True)
-        make_ami_tree(root, seconds=seconds, meetings=meetings,
-                      write_closeup=lambda path: write_closeup(path, seconds, FACE_PX[path[-5]]))
+        make_ami_tree(
+            root,
+            seconds=seconds,
+            meetings=meetings,
+            write_closeup=lambda path: write_closeup(path, seconds, FACE_PX[path[-5]]),
+        )
         open(stamp, "w").close()
     return meetings
 
@@ -126,9 +130,26 @@ def run_corpus(tree: str, out: str, workers: int, backend: str) -> dict:
     shutil.rmtree(out, ignore_errors=True)
     env = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS="1", TF_CPP_MIN_LOG_LEVEL="3", GLOG_minloglevel="3")
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "preprocess.ami_corpus", "--ami_dir", tree, "--output_dir", out,
-                             "--num_workers", str(workers), "--backend", backend], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "preprocess.ami_corpus",
+            "--ami_dir",
+            tree,
+            "--output_dir",
+            out,
+            "--num_workers",
+            str(workers),
+            "--backend",
+            backend,
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     sampler = PeakMemory(proc.pid)
     sampler.start()
     report = proc.communicate()[0]
@@ -137,8 +158,13 @@ def run_corpus(tree: str, out: str, workers: int, backend: str) -> dict:
     if proc.returncode != 0:
         raise SystemExit(f"ami_corpus failed:\n{report[-3000:]}")
     workers_mb = sorted((sampler.peak_kb[pid] / 1024 for pid in sampler.workers()), reverse=True) if workers > 1 else []
-    return {"wall": wall, "cpu": sum(sampler.cpu_s.values()),
-            "main_mb": sampler.peak_kb.get(proc.pid, 0) / 1024, "workers_mb": workers_mb[:workers], "report": report}
+    return {
+        "wall": wall,
+        "cpu": sum(sampler.cpu_s.values()),
+        "main_mb": sampler.peak_kb.get(proc.pid, 0) / 1024,
+        "workers_mb": workers_mb[:workers],
+        "report": report,
+    }
 
 
 def startup_seconds() -> float:
@@ -146,8 +172,13 @@ def startup_seconds() -> float:
     per run, not per utterance: left out of the projection's rate)."""
     env = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS="1")
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import preprocess.ami_corpus, lhotse.recipes.ami"], cwd=REPO, env=env,
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-c", "import preprocess.ami_corpus, lhotse.recipes.ami"],
+        cwd=REPO,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     return time.perf_counter() - t0
 
 
@@ -184,21 +215,30 @@ def main(argv: Optional[List[str]] = None) -> None:
     t0 = time.perf_counter()
     meetings = build_tree(tree, args.meetings, args.minutes)
     n_segs = sum(len(spk[4]) for speakers in meetings.values() for spk in speakers)
-    print(f"tree: {args.meetings} meetings x 4 close-ups x {args.minutes:g} min, {n_segs} segments "
-          f"({time.perf_counter() - t0:.0f} s to build or reuse) in {tree}")
+    print(
+        f"tree: {args.meetings} meetings x 4 close-ups x {args.minutes:g} min, {n_segs} segments "
+        f"({time.perf_counter() - t0:.0f} s to build or reuse) in {tree}"
+    )
     startup = startup_seconds()
-    print(f"start-up (imports incl. lhotse): {startup:.1f} s (load {os.getloadavg()[0]:.2f}); 'steady' columns leave it out")
-    print(f"{'workers':>7} {'utts':>5} {'speech s':>8} {'wall s':>7} {'speech s/s':>10} {'steady':>7} "
-          f"{'frames/s/proc':>13} {'CPU s':>6} {'main MB':>7} {'worker MB':>14} {'load':>5}")
+    print(
+        f"start-up (imports incl. lhotse): {startup:.1f} s (load {os.getloadavg()[0]:.2f}); 'steady' columns leave it out"
+    )
+    print(
+        f"{'workers':>7} {'utts':>5} {'speech s':>8} {'wall s':>7} {'speech s/s':>10} {'steady':>7} "
+        f"{'frames/s/proc':>13} {'CPU s':>6} {'main MB':>7} {'worker MB':>14} {'load':>5}"
+    )
     for workers in args.workers:
         out = os.path.join(workdir, f"out_{workers}w")
         r = run_corpus(tree, out, workers, args.backend)
         w = written(out)
         peaks = " ".join(f"{mb:.0f}" for mb in r["workers_mb"]) or "-"
         steady = max(r["wall"] - startup, 1e-3)
-        print(f"{workers:7d} {w['utterances']:5d} {w['speech_s']:8.1f} {r['wall']:7.1f} {w['speech_s'] / r['wall']:10.2f} "
-              f"{w['speech_s'] / steady:7.2f} {w['frames'] / steady / workers:13.0f} {r['cpu']:6.1f} {r['main_mb']:7.0f} {peaks:>14} "
-              f"{os.getloadavg()[0]:5.2f}", flush=True)
+        print(
+            f"{workers:7d} {w['utterances']:5d} {w['speech_s']:8.1f} {r['wall']:7.1f} {w['speech_s'] / r['wall']:10.2f} "
+            f"{w['speech_s'] / steady:7.2f} {w['frames'] / steady / workers:13.0f} {r['cpu']:6.1f} {r['main_mb']:7.0f} {peaks:>14} "
+            f"{os.getloadavg()[0]:5.2f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -87,8 +87,13 @@ def run_cli(tree: str, clip: str, backend: str, out_dir: str) -> Dict[str, float
     out = os.path.join(out_dir, f"roi_{os.getpid()}_{time.monotonic_ns()}.mkv")
     with tempfile.TemporaryFile("w+") as log:
         t0 = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-m", "preprocess.mouth_roi", "--input", clip, "--output", out,
-                                 "--backend", backend], cwd=tree, env=_env(tree), stdout=log, stderr=log)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "preprocess.mouth_roi", "--input", clip, "--output", out, "--backend", backend],
+            cwd=tree,
+            env=_env(tree),
+            stdout=log,
+            stderr=log,
+        )
         _, status, usage = os.wait4(proc.pid, 0)  # this process's own CPU time and peak memory
         wall = time.perf_counter() - t0
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -102,13 +107,18 @@ def run_cli(tree: str, clip: str, backend: str, out_dir: str) -> Dict[str, float
 def profile_one(tree: str, clip: str, backend: str, out_dir: str) -> Dict[str, float]:
     """Seconds per pipeline stage of one video in one process (cProfile cumulative times)."""
     out = os.path.join(out_dir, "profiled.mkv")
-    proc = subprocess.run([sys.executable, "-c", PROFILE_ONE, clip, out, backend], cwd=tree, env=_env(tree),
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", PROFILE_ONE, clip, out, backend],
+        cwd=tree,
+        env=_env(tree),
+        capture_output=True,
+        text=True,
+    )
     line = [ln for ln in proc.stdout.splitlines() if ln.startswith("PROFILE ")]
     if proc.returncode != 0 or not line:
         raise SystemExit(f"profiling failed ({tree}, {backend}):\n{proc.stderr[-3000:]}")
     os.unlink(out)
-    raw = json.loads(line[0][len("PROFILE "):])
+    raw = json.loads(line[0][len("PROFILE ") :])
     stages = {"import (start-up)": raw["import"]}
     for stage, names in STAGES.items():
         stages[stage] = sum(raw.get(n, 0.0) for n in names)
@@ -129,16 +139,22 @@ def main(argv: Optional[List[str]] = None) -> None:
     p.add_argument("--faces", type=float, nargs="+", default=[50.0, 80.0, 130.0], help="face widths (px)")
     p.add_argument("--backends", nargs="+", default=["auto", "dlib"])
     p.add_argument("--baseline_tree", default=None, help="a source tree of the code to compare with")
-    p.add_argument("--baseline_backends", nargs="+", default=None,
-                   help="backends to run the baseline with (default: --backends; its dlib takes minutes a clip)")
+    p.add_argument(
+        "--baseline_backends",
+        nargs="+",
+        default=None,
+        help="backends to run the baseline with (default: --backends; its dlib takes minutes a clip)",
+    )
     p.add_argument("--profile", action="store_true", help="also print the time per stage")
     p.add_argument("--workdir", default=None, help="where clips are cached (default: a temporary folder)")
     args = p.parse_args(argv)
     workdir = args.workdir or tempfile.mkdtemp(prefix="roi_speed_")
     os.makedirs(workdir, exist_ok=True)
     trees = [("new", REPO)] + ([("baseline", os.path.abspath(args.baseline_tree))] if args.baseline_tree else [])
-    print(f"{'face':>5} {'backend':>9} {'code':>9} {'frames/s':>9} {'CPU s':>7} {'peak MB':>8} "
-          f"{'PyAV fps':>9} {'ratio':>6} {'load':>5}")
+    print(
+        f"{'face':>5} {'backend':>9} {'code':>9} {'frames/s':>9} {'CPU s':>7} {'peak MB':>8} "
+        f"{'PyAV fps':>9} {'ratio':>6} {'load':>5}"
+    )
     for face in args.faces:
         clip = os.path.join(workdir, f"closeup_{args.seconds:g}s_face{face:g}.avi")
         if not os.path.exists(clip):
@@ -151,14 +167,20 @@ def main(argv: Optional[List[str]] = None) -> None:
                 decode = pyav_rate(clip)
                 r = run_cli(tree, clip, backend, workdir)
                 fps = n / r["wall"]
-                print(f"{face:5g} {backend:>9} {name:>9} {fps:9.0f} {r['cpu']:7.1f} {r['rss_mb']:8.0f} "
-                      f"{decode:9.0f} {fps / decode:6.3f} {load():>5}  (wall {r['wall']:.1f} s, {n} frames, "
-                      f"{n / r['cpu']:.0f} frames per CPU-s)", flush=True)
+                print(
+                    f"{face:5g} {backend:>9} {name:>9} {fps:9.0f} {r['cpu']:7.1f} {r['rss_mb']:8.0f} "
+                    f"{decode:9.0f} {fps / decode:6.3f} {load():>5}  (wall {r['wall']:.1f} s, {n} frames, "
+                    f"{n / r['cpu']:.0f} frames per CPU-s)",
+                    flush=True,
+                )
     if args.profile:
         clip = os.path.join(workdir, f"closeup_{args.seconds:g}s_face{args.faces[len(args.faces) // 2]:g}.avi")
         for backend in args.backends:
-            table = {name: profile_one(tree, clip, backend, workdir) for name, tree in trees
-                     if name == "new" or backend in (args.baseline_backends or args.backends)}
+            table = {
+                name: profile_one(tree, clip, backend, workdir)
+                for name, tree in trees
+                if name == "new" or backend in (args.baseline_backends or args.backends)
+            }
             print(f"\nseconds per stage, {os.path.basename(clip)}, backend {backend} (load {load()}):")
             print(f"{'stage':<26}" + "".join(f"{name:>10}" for name in table))
             for stage in next(iter(table.values())):

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -69,9 +68,14 @@ def boundary_errors(segments, bounds):
             errs.append((abs(best.start - ts), abs(best.end - te)))
     starts, ends = np.array([e[0] for e in errs]), np.array([e[1] for e in errs])
     both = np.maximum(starts, ends)
-    return {"n_utterances": len(bounds), "n_segments": len(segments),
-            "start_err_mean_s": round(float(np.mean(starts)), 3), "end_err_mean_s": round(float(np.mean(ends)), 3),
-            "max_err_s": round(float(both.max()), 3), "within_0.3s": round(float(np.mean(both <= 0.3)), 4)}
+    return {
+        "n_utterances": len(bounds),
+        "n_segments": len(segments),
+        "start_err_mean_s": round(float(np.mean(starts)), 3),
+        "end_err_mean_s": round(float(np.mean(ends)), 3),
+        "max_err_s": round(float(both.max()), 3),
+        "within_0.3s": round(float(np.mean(both <= 0.3)), 4),
+    }
 
 
 def accuracy_and_rtf(args, work: str) -> dict:
@@ -82,8 +86,13 @@ def accuracy_and_rtf(args, work: str) -> dict:
     ids, refs, clips, pauses = pick_utterances(args.data, args.split, args.minutes, args.seed)
     video, wav = os.path.join(work, "longform.mkv"), os.path.join(work, "longform.wav")
     bounds = write_long_recording(iter(clips), pauses, video, wav)
-    t = Transcriber.from_checkpoint(args.path, beam=args.beam, batch_size=args.batch_size, data_dir=args.data_dir,
-                                    device="cpu" if args.cpu else None)
+    t = Transcriber.from_checkpoint(
+        args.path,
+        beam=args.beam,
+        batch_size=args.batch_size,
+        data_dir=args.data_dir,
+        device="cpu" if args.cpu else None,
+    )
     t0 = time.perf_counter()
     segments = t.transcribe(video=video, audio=wav, lip_video=True, progress=True)
     wall = time.perf_counter() - t0
@@ -94,8 +103,9 @@ def accuracy_and_rtf(args, work: str) -> dict:
     out = {"recording_s": round(t.stats.media_s, 1), "n_utterances": len(ids), "beam": args.beam}
     for norm in ("basic", "kaldi"):
         out[f"wer_longform_{norm}"] = round(error_rate([long_hyp], [" ".join(refs)], normalizer=norm), 2)
-        out[f"wer_per_utterance_{norm}"] = round(error_rate([u.hyp for u in utts], [u.ref for u in utts],
-                                                            normalizer=norm), 2)
+        out[f"wer_per_utterance_{norm}"] = round(
+            error_rate([u.hyp for u in utts], [u.ref for u in utts], normalizer=norm), 2
+        )
     out["boundaries"] = boundary_errors(segments, bounds)
     out["rtf_lip_clip_input"] = {**t.stats.rtf(), "wall_total": round(wall / t.stats.media_s, 4)}
     out["device"] = t.device
@@ -134,8 +144,9 @@ def _child_peak(args, minutes: float, work: str, face: bool = False) -> dict:
         from tests.preprocess_fixtures import astronaut_frames
 
         os.unlink(video)
-        video = write_face_video(os.path.join(work, f"face{minutes:g}.mp4"), astronaut_frames(100, zoom=0.6)[0],
-                                 probe(wav).duration)
+        video = write_face_video(
+            os.path.join(work, f"face{minutes:g}.mp4"), astronaut_frames(100, zoom=0.6)[0], probe(wav).duration
+        )
     code = (
         "import json, resource, sys, time\n"
         "from avhubert_ami.transcribe import Transcriber\n"
@@ -165,9 +176,13 @@ def main(argv=None) -> int:
     p.add_argument("--data_dir", default=None, help="dict.wrd.txt folder when the checkpoint lacks it (default: none)")
     p.add_argument("--minutes", type=float, default=2.5, help="length of the accuracy recording")
     p.add_argument("--long_minutes", type=float, nargs="*", default=[5, 10, 30], help="memory-test lengths")
-    p.add_argument("--face_minutes", type=float, nargs="*", default=[],
-                   help="memory-test lengths with a face video (mouth ROI on the fly; needs mediapipe and "
-                   "scikit-image)")
+    p.add_argument(
+        "--face_minutes",
+        type=float,
+        nargs="*",
+        default=[],
+        help="memory-test lengths with a face video (mouth ROI on the fly; needs mediapipe and scikit-image)",
+    )
     p.add_argument("--no_memory", action="store_true")
     p.add_argument("--beam", type=int, default=5)
     p.add_argument("--batch_size", type=int, default=8)

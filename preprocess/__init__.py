@@ -4,8 +4,13 @@ import os
 import sys
 
 #: console scripts of setup.py whose module is a preprocessing command line
-_CONSOLE_SCRIPTS = {"avhubert-hf-to-manifest", "avhubert-ami-corpus", "avhubert-mouth-roi", "avhubert-tokenizer",
-                    "avhubert-synth-ami"}
+_CONSOLE_SCRIPTS = {
+    "avhubert-hf-to-manifest",
+    "avhubert-ami-corpus",
+    "avhubert-mouth-roi",
+    "avhubert-tokenizer",
+    "avhubert-synth-ami",
+}
 
 # A preprocessing command line needs only avhubert_ami's data IO and preparation library: it asks the
 # package not to import fairseq (seconds of start-up per process; the plugin still registers its fairseq
@@ -13,4 +18,6 @@ _CONSOLE_SCRIPTS = {"avhubert-hf-to-manifest", "avhubert-ami-corpus", "avhubert-
 # argv[0] is "-m" while the package is located; or one of the console scripts): a library or test process
 # that imports ``preprocess`` keeps the plugin's eager registration, where a first fairseq import inside
 # one of the plugin's own modules cannot start a registration in the middle of that module.
-AVHUBERT_AMI_WITHOUT_FAIRSEQ = sys.argv[:1] == ["-m"] or os.path.basename(sys.argv[0] if sys.argv else "") in _CONSOLE_SCRIPTS
+AVHUBERT_AMI_WITHOUT_FAIRSEQ = (
+    sys.argv[:1] == ["-m"] or os.path.basename(sys.argv[0] if sys.argv else "") in _CONSOLE_SCRIPTS
+)

@@ -2,7 +2,6 @@
 ``python -m preprocess.ami_corpus`` (whose help describes the corpus layout, the segmentation and the options).
 """
 
-
 from __future__ import annotations
 
 import collections
@@ -55,9 +54,13 @@ MICS = ("ihm", "sdm")
 
 def locate(ami_dir: str, annotations_dir: Optional[str]) -> Tuple[str, str]:
     """``(amicorpus folder, annotations folder or zip)`` of ``--ami_dir`` / ``--annotations_dir``."""
-    corpus = ami_dir if os.path.basename(os.path.normpath(ami_dir)) == "amicorpus" else os.path.join(ami_dir, "amicorpus")
+    corpus = (
+        ami_dir if os.path.basename(os.path.normpath(ami_dir)) == "amicorpus" else os.path.join(ami_dir, "amicorpus")
+    )
     if not os.path.isdir(corpus):
-        raise PreparationError(f"--ami_dir {ami_dir}: no amicorpus/ folder (expected DIR/amicorpus/<meeting>/audio/...)")
+        raise PreparationError(
+            f"--ami_dir {ami_dir}: no amicorpus/ folder (expected DIR/amicorpus/<meeting>/audio/...)"
+        )
     if annotations_dir:
         return corpus, annotations_dir
     parent = os.path.dirname(os.path.abspath(corpus))
@@ -120,17 +123,36 @@ def process_segment(job: dict) -> dict:
             if wave is None or "no face found" not in str(e):
                 raise
             note = "video left out: no face found in the segment (kept audio-only)"
-    entry = media.write_utterance(opts["output_dir"], uid, job["text"], video_rel, audio_rel, frames, wave,
-                                  opts["codec"], opts["av_tolerance_s"], opts["precompute_features"])
+    entry = media.write_utterance(
+        opts["output_dir"],
+        uid,
+        job["text"],
+        video_rel,
+        audio_rel,
+        frames,
+        wave,
+        opts["codec"],
+        opts["av_tolerance_s"],
+        opts["precompute_features"],
+    )
     if note:
         entry["note"] = note
     return entry
 
 
-def prepare_ami(ami_dir: str, output_dir: str, *, mic: str = "ihm", partition: str = "full-corpus-asr",
-                annotations_dir: Optional[str] = None, camera_map: Optional[str] = None, min_duration: float = 0.0,
-                max_duration: float = float("inf"), backend: str = "auto",
-                writer: WriterOptions = WriterOptions()) -> Summary:
+def prepare_ami(
+    ami_dir: str,
+    output_dir: str,
+    *,
+    mic: str = "ihm",
+    partition: str = "full-corpus-asr",
+    annotations_dir: Optional[str] = None,
+    camera_map: Optional[str] = None,
+    min_duration: float = 0.0,
+    max_duration: float = float("inf"),
+    backend: str = "auto",
+    writer: WriterOptions = WriterOptions(),
+) -> Summary:
     """Convert the raw AMI corpus under ``ami_dir`` into ``output_dir/{train,valid,test}.tsv`` + ``.wrd`` and media.
 
     ``mic``: ``ihm`` (headset) or ``sdm`` (first array microphone); ``partition``: a key of :data:`PARTITIONS`;
@@ -146,13 +168,32 @@ def prepare_ami(ami_dir: str, output_dir: str, *, mic: str = "ihm", partition: s
         raise PreparationError(f"partition {partition!r}: expected one of {', '.join(sorted(PARTITIONS))}")
     locate(ami_dir, annotations_dir)  # input errors before the output folder is created
     with shards.claim_output(output_dir, writer.shard, writer.wait):
-        return _prepare_locked(ami_dir, output_dir, mic, partition, annotations_dir, camera_map, min_duration,
-                               max_duration, backend, writer)
+        return _prepare_locked(
+            ami_dir,
+            output_dir,
+            mic,
+            partition,
+            annotations_dir,
+            camera_map,
+            min_duration,
+            max_duration,
+            backend,
+            writer,
+        )
 
 
-def _prepare_locked(ami_dir: str, output_dir: str, mic: str, partition_name: str, annotations_dir: Optional[str],
-                    camera_map_file: Optional[str], min_duration: float, max_duration: float, backend: str,
-                    writer: WriterOptions) -> Summary:
+def _prepare_locked(
+    ami_dir: str,
+    output_dir: str,
+    mic: str,
+    partition_name: str,
+    annotations_dir: Optional[str],
+    camera_map_file: Optional[str],
+    min_duration: float,
+    max_duration: float,
+    backend: str,
+    writer: WriterOptions,
+) -> Summary:
     shard = writer.shard
     summary = Summary()
     corpus, ann_path = locate(ami_dir, annotations_dir)
@@ -168,16 +209,34 @@ def _prepare_locked(ami_dir: str, output_dir: str, mic: str, partition_name: str
     if shard is None:  # a shard must not touch the others' in-flight temporaries: the assembly sweeps
         sweep_stale_temporaries(output_dir, summary)
     video_ext, codec = VIDEO_FORMATS[writer.video_format]
-    opts = dict(output_dir=output_dir, video_ext=video_ext, codec=codec, av_tolerance_s=writer.av_tolerance_s,
-                backend=backend, precompute_features=writer.precompute_features)
+    opts = dict(
+        output_dir=output_dir,
+        video_ext=video_ext,
+        codec=codec,
+        av_tolerance_s=writer.av_tolerance_s,
+        backend=backend,
+        precompute_features=writer.precompute_features,
+    )
     text_opts = writer.text_options()
-    fingerprint = dict(mic=mic, partition=partition_name, codec=codec, backend=backend,
-                       tolerance=writer.av_tolerance_s, segmentation="lhotse",
-                       precompute_features=writer.precompute_features, **text_opts)
+    fingerprint = dict(
+        mic=mic,
+        partition=partition_name,
+        codec=codec,
+        backend=backend,
+        tolerance=writer.av_tolerance_s,
+        segmentation="lhotse",
+        precompute_features=writer.precompute_features,
+        **text_opts,
+    )
     in_partition = sorted(present & listed)
     all_segments = read_segments(ann, speakers, set(in_partition), summary.notes) if in_partition else []
-    missing_cam = sorted({(s.speaker.meeting, s.speaker.agent) for s in all_segments if s.speaker.camera is None
-                          and os.path.isdir(os.path.join(corpus, s.speaker.meeting, "video"))})
+    missing_cam = sorted(
+        {
+            (s.speaker.meeting, s.speaker.agent)
+            for s in all_segments
+            if s.speaker.camera is None and os.path.isdir(os.path.join(corpus, s.speaker.meeting, "video"))
+        }
+    )
     if missing_cam:
         raise PreparationError(
             f"{ann_path}: corpusResources/meetings.xml has no camera attribute for "
@@ -222,8 +281,19 @@ def _prepare_locked(ami_dir: str, output_dir: str, mic: str, partition_name: str
                 if audio is None and video is None:
                     summary.dropped["no audio and no close-up video file"] += 1
                     continue
-                yield uid, dict(id=uid, split=split, start=seg.start, end=seg.end, text=text,
-                                audio=audio, video=video, opts=opts)
+                yield (
+                    uid,
+                    dict(
+                        id=uid,
+                        split=split,
+                        start=seg.start,
+                        end=seg.end,
+                        text=text,
+                        audio=audio,
+                        video=video,
+                        opts=opts,
+                    ),
+                )
 
         run.collect(run_jobs(process_segment, jobs(), writer.num_workers, split, total=len(segments)))
         run.finish()

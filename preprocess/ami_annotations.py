@@ -55,8 +55,10 @@ class Segment:
 
     @property
     def uid(self) -> str:
-        return (f"{self.speaker.meeting}_{self.speaker.name}_"
-                f"{int(round(self.start * 100)):07d}_{int(round(self.end * 100)):07d}")
+        return (
+            f"{self.speaker.meeting}_{self.speaker.name}_"
+            f"{int(round(self.start * 100)):07d}_{int(round(self.end * 100)):07d}"
+        )
 
 
 class Annotations:
@@ -73,8 +75,9 @@ class Annotations:
             self._prefix = anchor[: -len(MEETINGS_XML)]
             self._names = names
         elif not os.path.isfile(os.path.join(path, MEETINGS_XML)):
-            raise PreparationError(f"{path}: no {MEETINGS_XML} (give --annotations_dir "
-                             "ami_public_manual_1.6.2 folder or .zip)")
+            raise PreparationError(
+                f"{path}: no {MEETINGS_XML} (give --annotations_dir ami_public_manual_1.6.2 folder or .zip)"
+            )
 
     def parse(self, rel: str) -> ET.Element:
         """Root element of the XML file ``rel`` (relative to the tree's root)."""
@@ -94,7 +97,7 @@ class Annotations:
             return
         with tempfile.TemporaryDirectory(prefix="ami_annotations_") as tmp:
             for name in self._names:
-                rel = name[len(self._prefix):]
+                rel = name[len(self._prefix) :]
                 if name.startswith(self._prefix) and rel.startswith(_PARSED_DIRS) and not name.endswith("/"):
                     self._zip.extract(name, tmp)
             root = Path(tmp, self._prefix)
@@ -124,8 +127,9 @@ def read_camera_map(path: str) -> Dict[Tuple[str, str], int]:
             parts = line.split()
             cam = parse_camera(parts[2]) if len(parts) == 3 else None
             if cam is None:
-                raise PreparationError(f"{path}:{lineno}: expected 'meeting agent camera' (camera Closeup1..4 or 1..4), "
-                                 f"got {line!r}")
+                raise PreparationError(
+                    f"{path}:{lineno}: expected 'meeting agent camera' (camera Closeup1..4 or 1..4), got {line!r}"
+                )
             out[(parts[0], parts[1])] = cam
     return out
 
@@ -146,8 +150,9 @@ def read_speakers(ann: Annotations, camera_map: Dict[Tuple[str, str], int]) -> D
                 continue
             missing = [a for a in ("nxt_agent", "global_name", "channel") if spk.get(a) is None]
             if missing:
-                raise PreparationError(f"{where}: meeting {mid}: a <speaker> lacks {', '.join(missing)} "
-                                 f"(has {dict(spk.attrib)})")
+                raise PreparationError(
+                    f"{where}: meeting {mid}: a <speaker> lacks {', '.join(missing)} (has {dict(spk.attrib)})"
+                )
             agent, channel = spk.get("nxt_agent"), spk.get("channel")
             if not channel.strip().isdigit():
                 raise PreparationError(f"{where}: meeting {mid} agent {agent}: channel {channel!r} is not a number")
@@ -155,8 +160,10 @@ def read_speakers(ann: Annotations, camera_map: Dict[Tuple[str, str], int]) -> D
             if cam is None and spk.get("camera") is not None:
                 cam = parse_camera(spk.get("camera"))
                 if cam is None:
-                    raise PreparationError(f"{where}: meeting {mid} agent {agent}: camera {spk.get('camera')!r} is not "
-                                     "Closeup1..4 (fix it with --camera_map FILE)")
+                    raise PreparationError(
+                        f"{where}: meeting {mid} agent {agent}: camera {spk.get('camera')!r} is not "
+                        "Closeup1..4 (fix it with --camera_map FILE)"
+                    )
             out[(mid, agent)] = Speaker(mid, agent, spk.get("global_name"), int(channel), cam)
     return out
 
@@ -183,8 +190,10 @@ def _lhotse_parser():
     try:
         from lhotse.recipes.ami import parse_ami_annotations
     except ImportError as e:
-        raise PreparationError(f"preprocess.ami_corpus parses AMI annotations with lhotse's AMI recipe: "
-                         f"pip install -e '.[ami]' (or pip install '{LHOTSE_SPEC}') -- {e}") from None
+        raise PreparationError(
+            f"preprocess.ami_corpus parses AMI annotations with lhotse's AMI recipe: "
+            f"pip install -e '.[ami]' (or pip install '{LHOTSE_SPEC}') -- {e}"
+        ) from None
     return parse_ami_annotations
 
 
@@ -198,8 +207,9 @@ def _first_malformed(folder: Path) -> str:
     return "malformed XML"
 
 
-def read_segments(ann: Annotations, speakers: Dict[Tuple[str, str], Speaker], meetings: Set[str],
-                  notes: Optional[List[str]] = None) -> List[Segment]:
+def read_segments(
+    ann: Annotations, speakers: Dict[Tuple[str, str], Speaker], meetings: Set[str], notes: Optional[List[str]] = None
+) -> List[Segment]:
     """Utterances of ``meetings`` (lhotse's segmentation), sorted by meeting, start and agent.
     Counts of what lhotse left out are appended to ``notes``."""
     parse = _lhotse_parser()
@@ -214,11 +224,15 @@ def read_segments(ann: Annotations, speakers: Dict[Tuple[str, str], Speaker], me
             except ET.ParseError:
                 raise PreparationError(f"{ann.path}: {_first_malformed(folder)}") from None
             except ValueError as e:  # lhotse unpacks MEETING.AGENT.KIND from every file name it lists
-                raise PreparationError(f"{ann.path}: words/ and segments/ may hold only MEETING.AGENT.words.xml / "
-                                 f"MEETING.AGENT.segments.xml files ({e})") from None
+                raise PreparationError(
+                    f"{ann.path}: words/ and segments/ may hold only MEETING.AGENT.words.xml / "
+                    f"MEETING.AGENT.segments.xml files ({e})"
+                ) from None
             except KeyError as e:
-                raise PreparationError(f"{ann.path}: lhotse's AMI parser found no {e} (does every segments file "
-                                 "have its words file, every <meeting> an observation?)") from None
+                raise PreparationError(
+                    f"{ann.path}: lhotse's AMI parser found no {e} (does every segments file "
+                    "have its words file, every <meeting> an observation?)"
+                ) from None
     finally:
         root.removeFilter(counter)
     segments = []

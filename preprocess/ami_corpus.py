@@ -35,19 +35,31 @@ from preprocess.cli_args import add_utterance_writer_args, writer_options
 
 def convert(args: argparse.Namespace) -> Summary:
     """Run :func:`prepare_ami` with parsed :func:`build_parser` flags."""
-    return prepare_ami(args.ami_dir, args.output_dir, mic=args.mic, partition=args.partition,
-                       annotations_dir=args.annotations_dir, camera_map=args.camera_map,
-                       min_duration=args.min_duration, max_duration=args.max_duration, backend=args.backend,
-                       writer=writer_options(args))
+    return prepare_ami(
+        args.ami_dir,
+        args.output_dir,
+        mic=args.mic,
+        partition=args.partition,
+        annotations_dir=args.annotations_dir,
+        camera_map=args.camera_map,
+        min_duration=args.min_duration,
+        max_duration=args.max_duration,
+        backend=args.backend,
+        writer=writer_options(args),
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The flags of ``python -m preprocess.ami_corpus``."""
-    p = argparse.ArgumentParser(prog="python -m preprocess.ami_corpus", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m preprocess.ami_corpus",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--ami_dir", required=True, help="folder holding amicorpus/ (or amicorpus/ itself)")
-    p.add_argument("--annotations_dir", default=None,
-                   help="ami_public_manual_1.6.2 folder or .zip (default: beside amicorpus/)")
+    p.add_argument(
+        "--annotations_dir", default=None, help="ami_public_manual_1.6.2 folder or .zip (default: beside amicorpus/)"
+    )
     p.add_argument("--output_dir", required=True, help="where {split}.tsv/.wrd and media are written")
     p.add_argument("--mic", default="ihm", choices=MICS, help="ihm: Headset-N.wav, sdm: Array1-01.wav")
     p.add_argument("--partition", default="full-corpus-asr", choices=sorted(PARTITIONS))

@@ -38,7 +38,12 @@ def quiet_logging() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def cli_main(parser: argparse.ArgumentParser, convert: Callable[[argparse.Namespace], Summary], title: str, argv: Optional[List[str]] = None) -> int:
+def cli_main(
+    parser: argparse.ArgumentParser,
+    convert: Callable[[argparse.Namespace], Summary],
+    title: str,
+    argv: Optional[List[str]] = None,
+) -> int:
     """Parse ``argv``, quiet library logging, run ``convert(args)`` and print its summary (exit status);
     errors end as :func:`run_cli` says."""
     args = parser.parse_args(argv)

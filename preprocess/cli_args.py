@@ -27,11 +27,16 @@ def add_text_args(parser: argparse.ArgumentParser) -> None:
 def add_worker_args(parser: argparse.ArgumentParser) -> None:
     """``--num-workers`` / ``--overwrite`` flags shared by the CLIs."""
     parser.add_argument(
-        "--num-workers", "--num_workers", dest="num_workers", type=int, default=1,
+        "--num-workers",
+        "--num_workers",
+        dest="num_workers",
+        type=int,
+        default=1,
         help="worker processes (1 = in this process)",
     )
     parser.add_argument(
-        "--overwrite", action="store_true",
+        "--overwrite",
+        action="store_true",
         help="forget earlier progress in --output_dir and redo every utterance",
     )
     add_wait_arg(parser)
@@ -40,7 +45,8 @@ def add_worker_args(parser: argparse.ArgumentParser) -> None:
 def add_wait_arg(parser: argparse.ArgumentParser) -> None:
     """``--wait``: queue behind another run writing the same output folder instead of stopping."""
     parser.add_argument(
-        "--wait", action="store_true",
+        "--wait",
+        action="store_true",
         help="when another run is writing the output folder, wait for it to finish instead of stopping",
     )
 
@@ -48,14 +54,25 @@ def add_wait_arg(parser: argparse.ArgumentParser) -> None:
 def add_media_args(parser: argparse.ArgumentParser) -> None:
     """``--video_format`` / ``--av_tolerance_s`` / ``--precompute_features`` flags shared by the CLIs that
     write utterances."""
-    parser.add_argument("--video_format", default="mkv", choices=sorted(VIDEO_FORMATS),
-                        help="mkv = lossless ffv1 (default), mp4 = libx264")
-    parser.add_argument("--av_tolerance_s", type=float, default=0.12,
-                        help="audio is trimmed/padded to the video length when they differ by at most this; "
-                             "rows that differ more are dropped")
-    parser.add_argument("--precompute_features", action="store_true",
-                        help="also write <audio without .wav>.fbank.npy (104-dim stacked log-fbank at 25 Hz), "
-                             "which the dataset reads instead of the wav")
+    parser.add_argument(
+        "--video_format",
+        default="mkv",
+        choices=sorted(VIDEO_FORMATS),
+        help="mkv = lossless ffv1 (default), mp4 = libx264",
+    )
+    parser.add_argument(
+        "--av_tolerance_s",
+        type=float,
+        default=0.12,
+        help="audio is trimmed/padded to the video length when they differ by at most this; "
+        "rows that differ more are dropped",
+    )
+    parser.add_argument(
+        "--precompute_features",
+        action="store_true",
+        help="also write <audio without .wav>.fbank.npy (104-dim stacked log-fbank at 25 Hz), "
+        "which the dataset reads instead of the wav",
+    )
 
 
 def add_utterance_writer_args(parser: argparse.ArgumentParser, backend_when: str = "") -> None:
@@ -70,16 +87,24 @@ def add_utterance_writer_args(parser: argparse.ArgumentParser, backend_when: str
 
 def add_backend_arg(parser: argparse.ArgumentParser, when: str = "") -> None:
     """The ``--backend`` flag of the CLIs that find mouths (``when``: e.g. " for --detect_roi")."""
-    parser.add_argument("--backend", default="auto", choices=BACKENDS,
-                        help=f"landmark detector{when}: mediapipe (face mesh), dlib (upstream's 68-point recipe, "
-                             "[dlib] extra), haar (coarse); auto = mediapipe, else dlib, else haar")
+    parser.add_argument(
+        "--backend",
+        default="auto",
+        choices=BACKENDS,
+        help=f"landmark detector{when}: mediapipe (face mesh), dlib (upstream's 68-point recipe, "
+        "[dlib] extra), haar (coarse); auto = mediapipe, else dlib, else haar",
+    )
 
 
 def add_shard_args(parser: argparse.ArgumentParser) -> None:
     """``--num_shards`` / ``--shard_index`` (see ``avhubert_ami/prep/shards.py``)."""
     g = parser.add_argument_group("sharding (several processes or machines; see avhubert_ami/prep/shards.py)")
-    g.add_argument("--num_shards", type=int, default=1,
-                   help="split the work into this many shards (run each with --shard_index, then once without)")
+    g.add_argument(
+        "--num_shards",
+        type=int,
+        default=1,
+        help="split the work into this many shards (run each with --shard_index, then once without)",
+    )
     g.add_argument("--shard_index", type=int, default=None, help="which shard this run does, 0..num_shards-1")
 
 
@@ -91,8 +116,14 @@ def shard_from_args(args: argparse.Namespace) -> Optional[Shard]:
 def writer_options(args: argparse.Namespace) -> WriterOptions:
     """:class:`WriterOptions` from parsed :func:`add_utterance_writer_args` flags."""
     return WriterOptions(
-        video_format=args.video_format, av_tolerance_s=args.av_tolerance_s,
-        precompute_features=args.precompute_features, lowercase=not args.keep_case,
-        strip_punctuation=not args.keep_punctuation, keep_disfluencies=not args.drop_disfluencies,
-        num_workers=args.num_workers, overwrite=args.overwrite, wait=args.wait, shard=shard_from_args(args),
+        video_format=args.video_format,
+        av_tolerance_s=args.av_tolerance_s,
+        precompute_features=args.precompute_features,
+        lowercase=not args.keep_case,
+        strip_punctuation=not args.keep_punctuation,
+        keep_disfluencies=not args.drop_disfluencies,
+        num_workers=args.num_workers,
+        overwrite=args.overwrite,
+        wait=args.wait,
+        shard=shard_from_args(args),
     )

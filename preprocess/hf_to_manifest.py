@@ -34,15 +34,26 @@ from preprocess.cli_args import add_utterance_writer_args, writer_options
 def convert(args: argparse.Namespace) -> Summary:
     """Run :func:`prepare_hf_dataset` with parsed :func:`build_parser` flags."""
     columns = Columns(audio=args.audio_column, video=args.video_column, text=args.text_column, id=args.id_column)
-    return prepare_hf_dataset(args.dataset_name, args.output_dir, dataset_config=args.dataset_config, columns=columns,
-                              single_split=args.single_split, array_fps=args.array_fps, detect_roi=args.detect_roi,
-                              backend=args.backend, writer=writer_options(args))
+    return prepare_hf_dataset(
+        args.dataset_name,
+        args.output_dir,
+        dataset_config=args.dataset_config,
+        columns=columns,
+        single_split=args.single_split,
+        array_fps=args.array_fps,
+        detect_roi=args.detect_roi,
+        backend=args.backend,
+        writer=writer_options(args),
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The flags of ``python -m preprocess.hf_to_manifest``."""
-    p = argparse.ArgumentParser(prog="python -m preprocess.hf_to_manifest", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m preprocess.hf_to_manifest",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--dataset_name", required=True, help="save_to_disk folder, local data folder or hub name")
     p.add_argument("--dataset_config", default=None, help="configuration name for load_dataset (e.g. 'ihm')")
     p.add_argument("--output_dir", required=True, help="where {split}.tsv/.wrd and media are written")
@@ -50,11 +61,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--video_column", default="lip_video")
     p.add_argument("--text_column", default="transcript")
     p.add_argument("--id_column", default="id", help="utterance ids (default: <split>-<row index> if absent)")
-    p.add_argument("--single_split", default="train", choices=SPLITS,
-                   help="split name for a dataset that is not a DatasetDict")
+    p.add_argument(
+        "--single_split", default="train", choices=SPLITS, help="split name for a dataset that is not a DatasetDict"
+    )
     p.add_argument("--array_fps", type=float, default=25.0, help="frame rate of lip_video given as frame arrays")
-    p.add_argument("--detect_roi", action="store_true",
-                   help="lip_video is a face video: find the mouth with face landmarks (preprocess.mouth_roi)")
+    p.add_argument(
+        "--detect_roi",
+        action="store_true",
+        help="lip_video is a face video: find the mouth with face landmarks (preprocess.mouth_roi)",
+    )
     add_utterance_writer_args(p, backend_when=" for --detect_roi")
     return p
 

@@ -24,8 +24,9 @@ from preprocess.cli_args import add_wait_arg
 
 def build_parser() -> argparse.ArgumentParser:
     """The flags of ``python -m preprocess.tokenizer``."""
-    p = argparse.ArgumentParser(prog="python -m preprocess.tokenizer", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m preprocess.tokenizer", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--manifest_dir", required=True, help="folder holding train.wrd (output of a preprocess CLI)")
     p.add_argument("--vocab_size", type=int, default=1000, help="upper bound; capped to what the text supports")
     p.add_argument("--model_type", default="unigram", choices=list(MODEL_TYPES))
@@ -37,8 +38,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     """Console entry point (``avhubert-tokenizer``)."""
     args = build_parser().parse_args(argv)
     quiet_logging()
-    size, changed = run_cli(lambda: train_tokenizer(args.manifest_dir, args.vocab_size, args.model_type,
-                                                    wait=args.wait))
+    size, changed = run_cli(
+        lambda: train_tokenizer(args.manifest_dir, args.vocab_size, args.model_type, wait=args.wait)
+    )
     what = "wrote" if changed else "unchanged:"
     print(f"{what} {os.path.join(args.manifest_dir, 'spm.model')} (vocab {size}) and dict.wrd.txt")
     return 0

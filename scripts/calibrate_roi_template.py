@@ -76,7 +76,13 @@ def main() -> int:
     lip_offsets, box_fractions = np.array(lip_offsets)[keep], np.array(box_fractions)[keep]
     np.set_printoptions(precision=2, suppress=True)
     print(f"{len(mesh_in_frame)} photo variants")
-    print("MESH_TEMPLATE =", np.round(np.mean(mesh_in_frame, 0), 1).tolist(), " (spread", np.std(mesh_in_frame, 0).max().round(2), ")")
+    print(
+        "MESH_TEMPLATE =",
+        np.round(np.mean(mesh_in_frame, 0), 1).tolist(),
+        " (spread",
+        np.std(mesh_in_frame, 0).max().round(2),
+        ")",
+    )
     print("lip centre dlib - mesh (mean-face px):", np.mean(lip_offsets, 0), "spread", np.std(lip_offsets, 0))
     print("_BOX_POINTS =", np.round(np.mean(box_fractions, 0), 2).tolist())
     return 0

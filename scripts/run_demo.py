@@ -128,8 +128,20 @@ class DemoConfig:
 
 SIZES: Dict[str, Dict[str, object]] = {
     "demo": {},
-    "tiny": dict(n_train=16, n_valid=4, n_test=4, max_updates=4, eval_steps=2, batch_size=4, beam=2,
-                 lm_updates=4, lm_extra_sentences=40, lm_eval_epochs=1, ctc_weights="0,0.3", lm_weights="0.2"),
+    "tiny": dict(
+        n_train=16,
+        n_valid=4,
+        n_test=4,
+        max_updates=4,
+        eval_steps=2,
+        batch_size=4,
+        beam=2,
+        lm_updates=4,
+        lm_extra_sentences=40,
+        lm_eval_epochs=1,
+        ctc_weights="0,0.3",
+        lm_weights="0.2",
+    ),
 }
 
 
@@ -159,8 +171,11 @@ def cpu_seconds() -> float:
     """User + system CPU seconds of this process and its finished children."""
     import resource
 
-    return sum(getattr(resource.getrusage(who), f) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
-               for f in ("ru_utime", "ru_stime"))
+    return sum(
+        getattr(resource.getrusage(who), f)
+        for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+        for f in ("ru_utime", "ru_stime")
+    )
 
 
 def lm_extra_text(seed: int, n: int, text_mode: str, min_words: int, max_words: int) -> List[str]:
@@ -180,9 +195,20 @@ class Demo:
     def __init__(self, cfg: DemoConfig):
         self.cfg = cfg
         self.out = os.path.abspath(cfg.out_dir)
-        self.paths = {k: os.path.join(self.out, k) for k in
-                      ("corpus", "corpus_noisy", "manifest", "manifest_noisy", "train", "train_attention", "lm",
-                       "logs", "decode")}
+        self.paths = {
+            k: os.path.join(self.out, k)
+            for k in (
+                "corpus",
+                "corpus_noisy",
+                "manifest",
+                "manifest_noisy",
+                "train",
+                "train_attention",
+                "lm",
+                "logs",
+                "decode",
+            )
+        }
         self.timings: Dict[str, float] = {}
         self.cpu_times: Dict[str, float] = {}  # user+sys CPU seconds per step (comparable on a loaded machine)
         self.t0 = time.time()
@@ -219,8 +245,10 @@ class Demo:
             self.say(f"{step}: python -m {module} {' '.join(args)}")
             rc = importlib.import_module(module).main(list(args))
         if rc:
-            raise StepError(f"step {step!r} ({module}) failed with exit status {rc}; see "
-                            f"{os.path.join(self.paths['logs'], step + '.log')}")
+            raise StepError(
+                f"step {step!r} ({module}) failed with exit status {rc}; see "
+                f"{os.path.join(self.paths['logs'], step + '.log')}"
+            )
         self.say(f"{step}: done in {self.timings[step]:.0f}s")
 
     def run(self, step: str, args: Sequence[str]) -> None:
@@ -232,8 +260,9 @@ class Demo:
         start, cpu = time.time(), cpu_seconds()
         env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
         with open(log_path, "w", encoding="utf-8") as log:
-            proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                    text=True, bufsize=1)
+            proc = subprocess.Popen(
+                cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+            )
             assert proc.stdout is not None
             for line in proc.stdout:
                 log.write(line)
@@ -249,21 +278,53 @@ class Demo:
     # ------------------------------------------------------------------ steps
     def generate(self) -> None:
         c = self.cfg
-        common = ["--seed", str(c.seed), "--n_train", str(c.n_train), "--n_valid", str(c.n_valid),
-                  "--n_test", str(c.n_test), "--workers", str(c.workers), "--text_mode", c.text_mode,
-                  "--min_words", str(c.min_words), "--max_words", str(c.max_words)]
-        self.call("synth_clean", "preprocess.synth_ami",
-                  ["--output_dir", self.paths["corpus"], "--write_noise"] + common)
-        self.call("synth_noisy", "preprocess.synth_ami",
-                  ["--output_dir", self.paths["corpus_noisy"], "--splits", "test", "--snr", str(c.snr)] + common)
+        common = [
+            "--seed",
+            str(c.seed),
+            "--n_train",
+            str(c.n_train),
+            "--n_valid",
+            str(c.n_valid),
+            "--n_test",
+            str(c.n_test),
+            "--workers",
+            str(c.workers),
+            "--text_mode",
+            c.text_mode,
+            "--min_words",
+            str(c.min_words),
+            "--max_words",
+            str(c.max_words),
+        ]
+        self.call(
+            "synth_clean", "preprocess.synth_ami", ["--output_dir", self.paths["corpus"], "--write_noise"] + common
+        )
+        self.call(
+            "synth_noisy",
+            "preprocess.synth_ami",
+            ["--output_dir", self.paths["corpus_noisy"], "--splits", "test", "--snr", str(c.snr)] + common,
+        )
 
     def manifests(self) -> None:
         w = str(self.cfg.workers)
-        for step, corpus, manifest in (("manifest_clean", "corpus", "manifest"),
-                                       ("manifest_noisy", "corpus_noisy", "manifest_noisy")):
-            self.call(step, "preprocess.hf_to_manifest", ["--dataset_name", self.paths[corpus], "--output_dir",
-                                                          self.paths[manifest], "--id_column", "utt_id",
-                                                          "--num_workers", w])
+        for step, corpus, manifest in (
+            ("manifest_clean", "corpus", "manifest"),
+            ("manifest_noisy", "corpus_noisy", "manifest_noisy"),
+        ):
+            self.call(
+                step,
+                "preprocess.hf_to_manifest",
+                [
+                    "--dataset_name",
+                    self.paths[corpus],
+                    "--output_dir",
+                    self.paths[manifest],
+                    "--id_column",
+                    "utt_id",
+                    "--num_workers",
+                    w,
+                ],
+            )
             if step == "manifest_clean":
                 self.call("tokenizer", "preprocess.tokenizer", ["--manifest_dir", self.paths["manifest"]])
         for name in ("spm.model", "spm.vocab", "dict.wrd.txt"):  # same labels for the noisy test set
@@ -279,24 +340,60 @@ class Demo:
         noise_dir = os.path.join(self.paths["corpus"], "noise")
         warmup = max(1, c.max_updates // 10)
         hold = c.max_updates // 2
-        self.run("train" if model == "hybrid" else "train_attention", [
-            "finetune_avhubert_ami.py", "--config_name", "tiny_cpu", "--cpu",
-            "--dataset_name", self.paths["manifest"], "--output_dir", out,
-            "--do_train", "--do_eval", "False", "--seed", str(c.seed), "--ctc_weight", str(ctc_weight),
-            "--normalizer", c.normalizer,
-            "--max_steps", str(c.max_updates), "--eval_steps", str(c.eval_steps),
-            "--evaluation_strategy", "steps", "--save_steps", str(c.eval_steps),
-            "--warmup_steps", str(warmup),
-            "--per_device_train_batch_size", str(c.batch_size), "--learning_rate", str(c.learning_rate),
-            "--audio_drop_prob", str(c.audio_drop_prob), "--visual_drop_prob", str(c.visual_drop_prob),
-            "--logging_steps", str(max(1, c.eval_steps // 4)),
-            "--override", f"++task.noise_wav={noise_dir}", "--override", f"++task.noise_prob={c.noise_prob}",
-            "--override", f"++task.noise_snr='{c.noise_snr}'",
-            # the preset's tri_stage stages are sized for its own max_update: fit them to ours, holding the peak
-            # rate for half the run (an exponential decay from the start stalled learning at ~65% token accuracy)
-            "--override", f"++lr_scheduler.hold_steps={hold}",
-            "--override", f"++lr_scheduler.decay_steps={max(1, c.max_updates - warmup - hold)}",
-        ])
+        self.run(
+            "train" if model == "hybrid" else "train_attention",
+            [
+                "finetune_avhubert_ami.py",
+                "--config_name",
+                "tiny_cpu",
+                "--cpu",
+                "--dataset_name",
+                self.paths["manifest"],
+                "--output_dir",
+                out,
+                "--do_train",
+                "--do_eval",
+                "False",
+                "--seed",
+                str(c.seed),
+                "--ctc_weight",
+                str(ctc_weight),
+                "--normalizer",
+                c.normalizer,
+                "--max_steps",
+                str(c.max_updates),
+                "--eval_steps",
+                str(c.eval_steps),
+                "--evaluation_strategy",
+                "steps",
+                "--save_steps",
+                str(c.eval_steps),
+                "--warmup_steps",
+                str(warmup),
+                "--per_device_train_batch_size",
+                str(c.batch_size),
+                "--learning_rate",
+                str(c.learning_rate),
+                "--audio_drop_prob",
+                str(c.audio_drop_prob),
+                "--visual_drop_prob",
+                str(c.visual_drop_prob),
+                "--logging_steps",
+                str(max(1, c.eval_steps // 4)),
+                "--override",
+                f"++task.noise_wav={noise_dir}",
+                "--override",
+                f"++task.noise_prob={c.noise_prob}",
+                "--override",
+                f"++task.noise_snr='{c.noise_snr}'",
+                # the preset's tri_stage stages are sized for its own max_update: fit them to ours, holding the peak
+                # rate for half the run (an exponential decay from the start stalled learning at ~65% token accuracy)
+                "--override",
+                f"++lr_scheduler.hold_steps={hold}",
+                "--override",
+                f"++lr_scheduler.decay_steps={max(1, c.max_updates - warmup - hold)}",
+            ],
+        )
 
     def train_lm(self) -> str:
         """The LM for shallow fusion: training transcripts + grammar text of another seed; its checkpoint."""
@@ -306,12 +403,28 @@ class Demo:
         os.makedirs(self.paths["lm"], exist_ok=True)
         extra = os.path.join(self.paths["lm"], "extra_text.txt")
         with atomic_write(extra) as f:
-            f.writelines(s + "\n" for s in lm_extra_text(c.seed, c.lm_extra_sentences, c.text_mode, c.min_words,
-                                                          c.max_words))
-        self.run("lm", ["-m", "avhubert_ami.lm", "--manifest_dir", self.paths["manifest"], "--output_dir",
-                        self.paths["lm"], "--extra_text", extra, "--preset", "tiny", "--max_update",
-                        str(c.lm_updates), f"dataset.validate_interval={c.lm_eval_epochs}",
-                        f"checkpoint.save_interval={c.lm_eval_epochs}"])
+            f.writelines(
+                s + "\n" for s in lm_extra_text(c.seed, c.lm_extra_sentences, c.text_mode, c.min_words, c.max_words)
+            )
+        self.run(
+            "lm",
+            [
+                "-m",
+                "avhubert_ami.lm",
+                "--manifest_dir",
+                self.paths["manifest"],
+                "--output_dir",
+                self.paths["lm"],
+                "--extra_text",
+                extra,
+                "--preset",
+                "tiny",
+                "--max_update",
+                str(c.lm_updates),
+                f"dataset.validate_interval={c.lm_eval_epochs}",
+                f"checkpoint.save_interval={c.lm_eval_epochs}",
+            ],
+        )
         return os.path.join(self.paths["lm"], "checkpoint_best.pt")
 
     def checkpoint(self, model: str = "hybrid") -> str:
@@ -324,8 +437,9 @@ class Demo:
 
     def _decode_kwargs(self, modalities: Sequence[str]) -> Dict[str, object]:
         c = self.cfg
-        return dict(modalities=list(modalities), beam=c.beam, batch_size=c.decode_batch_size, cpu=True,
-                    normalizer=c.normalizer)
+        return dict(
+            modalities=list(modalities), beam=c.beam, batch_size=c.decode_batch_size, cpu=True, normalizer=c.normalizer
+        )
 
     def tune(self, lm_path: str) -> None:
         """Choose ``ctc_weight`` then ``lm_weight`` on the validation split (never test), per modality set
@@ -342,18 +456,28 @@ class Demo:
                 kw = self._decode_kwargs(next(s.modalities for s in SETTINGS if s.label == label))
                 joint = tune_weights(ckpt, self.paths["manifest"], [(w, 0.0) for w in ctc_grid], "valid", **kw)
                 ctc = joint.chosen["ctc_weight"]
-                fused = tune_weights(ckpt, self.paths["manifest"], [(ctc, w) for w in lm_grid], "valid",
-                                     lm_path=lm_path, **kw)
+                fused = tune_weights(
+                    ckpt, self.paths["manifest"], [(ctc, w) for w in lm_grid], "valid", lm_path=lm_path, **kw
+                )
                 lm = best_point([joint.chosen] + fused.grid)  # lm_weight 0 stays a candidate
                 self.weights[label] = {"joint": joint.chosen, "lm": lm, "grid": joint.grid + fused.grid}
-                self.say(f"valid {label}: ctc_weight {ctc:g} (WER {joint.chosen['wer']:.2f}), then lm_weight "
-                         f"{lm['lm_weight']:g} (WER {lm['wer']:.2f})")
-        self._write_json("weights.json", {
-            "tuned_on": "valid", "normalizer": c.normalizer, "beam": c.beam, "lm_path": lm_path,
-            "method": "ctc_weight over ctc_weights with no LM; then lm_weight over lm_weights at that ctc_weight "
-                      "(lm_weight 0 included); lowest WER, ties to the smaller weights",
-            "applies_to": {s.label: (s.label if c.tune_each_modality else "audio+video") for s in SETTINGS},
-            "by_modalities": self.weights})
+                self.say(
+                    f"valid {label}: ctc_weight {ctc:g} (WER {joint.chosen['wer']:.2f}), then lm_weight "
+                    f"{lm['lm_weight']:g} (WER {lm['wer']:.2f})"
+                )
+        self._write_json(
+            "weights.json",
+            {
+                "tuned_on": "valid",
+                "normalizer": c.normalizer,
+                "beam": c.beam,
+                "lm_path": lm_path,
+                "method": "ctc_weight over ctc_weights with no LM; then lm_weight over lm_weights at that ctc_weight "
+                "(lm_weight 0 included); lowest WER, ties to the smaller weights",
+                "applies_to": {s.label: (s.label if c.tune_each_modality else "audio+video") for s in SETTINGS},
+                "by_modalities": self.weights,
+            },
+        )
 
     def weights_for(self, setting: Setting, system: System) -> Tuple[float, float]:
         """``(ctc_weight, lm_weight)`` of a row (tuned on valid for the joint and LM systems)."""
@@ -374,17 +498,38 @@ class Demo:
                 for s in SETTINGS:
                     ctc, lm = self.weights_for(s, system)
                     data = self.paths["manifest"] if s.condition == "clean" else self.paths["manifest_noisy"]
-                    res = decode_split(ckpt, data, "test", ctc_weight=ctc, lm_path=lm_path if lm else None,
-                                       lm_weight=lm, **self._decode_kwargs(s.modalities))
+                    res = decode_split(
+                        ckpt,
+                        data,
+                        "test",
+                        ctc_weight=ctc,
+                        lm_path=lm_path if lm else None,
+                        lm_weight=lm,
+                        **self._decode_kwargs(s.modalities),
+                    )
                     out_dir = os.path.join(self.paths["decode"], f"{s.condition}_{s.label}_{slug(system)}")
                     write_results(res, out_dir)
-                    rows.append({"condition": s.condition, "modalities": s.label, "system": system.name,
-                                 "training": "attention-only" if system.model == "attention" else
-                                 f"hybrid ctc_weight {self.cfg.ctc_weight:g}", "ctc_weight": ctc, "lm_weight": lm,
-                                 "normalizer": res.normalizer, "wer": res.wer, "cer": res.cer,
-                                 "n_utterances": res.n_utterances, "decode_dir": os.path.relpath(out_dir, self.out)})
-                    self.say(f"decode test {s.condition:5s} {s.label:11s} {system.name}: WER {res.wer:6.2f}  "
-                             f"CER {res.cer:6.2f}  (ctc {ctc:g}, lm {lm:g}, {res.normalizer} normalizer)")
+                    rows.append(
+                        {
+                            "condition": s.condition,
+                            "modalities": s.label,
+                            "system": system.name,
+                            "training": "attention-only"
+                            if system.model == "attention"
+                            else f"hybrid ctc_weight {self.cfg.ctc_weight:g}",
+                            "ctc_weight": ctc,
+                            "lm_weight": lm,
+                            "normalizer": res.normalizer,
+                            "wer": res.wer,
+                            "cer": res.cer,
+                            "n_utterances": res.n_utterances,
+                            "decode_dir": os.path.relpath(out_dir, self.out),
+                        }
+                    )
+                    self.say(
+                        f"decode test {s.condition:5s} {s.label:11s} {system.name}: WER {res.wer:6.2f}  "
+                        f"CER {res.cer:6.2f}  (ctc {ctc:g}, lm {lm:g}, {res.normalizer} normalizer)"
+                    )
         return rows
 
     # ------------------------------------------------------------------ reports
@@ -398,10 +543,18 @@ class Demo:
         _, test = load_split(self.paths["manifest"], "test")
         top = Counter(w for t in train for w in t.split()).most_common(1)[0][0]
         hyps, refs = [top] * len(test), list(test)
-        return {"condition": "-", "modalities": "-", "system": CHANCE_SYSTEM, "training": "-", "ctc_weight": 0.0,
-                "lm_weight": 0.0, "normalizer": c.normalizer, "n_utterances": len(test),
-                "wer": error_rate(hyps, refs, normalizer=c.normalizer),
-                "cer": error_rate(hyps, refs, char_level=True, normalizer=c.normalizer)}
+        return {
+            "condition": "-",
+            "modalities": "-",
+            "system": CHANCE_SYSTEM,
+            "training": "-",
+            "ctc_weight": 0.0,
+            "lm_weight": 0.0,
+            "normalizer": c.normalizer,
+            "n_utterances": len(test),
+            "wer": error_rate(hyps, refs, normalizer=c.normalizer),
+            "cer": error_rate(hyps, refs, char_level=True, normalizer=c.normalizer),
+        }
 
     def test_overlap(self) -> Dict[str, float]:
         """Share (%) of test utterances whose exact text also occurs in the training transcripts and in the LM's
@@ -429,8 +582,10 @@ class Demo:
         c = self.cfg
         chance = self.chance()
         overlap = self.test_overlap()
-        tuned = ", ".join(f"{label}: ctc {w['joint']['ctc_weight']:g}; ctc {w['lm']['ctc_weight']:g} + lm "
-                          f"{w['lm']['lm_weight']:g}" for label, w in self.weights.items())
+        tuned = ", ".join(
+            f"{label}: ctc {w['joint']['ctc_weight']:g}; ctc {w['lm']['ctc_weight']:g} + lm {w['lm']['lm_weight']:g}"
+            for label, w in self.weights.items()
+        )
         lines = [
             "# Synthetic AMI-like demo: tiny_cpu AV-HuBERT seq2seq trained from scratch",
             "",
@@ -448,20 +603,34 @@ class Demo:
             "",
         ]
         lines += results_table(rows + [chance])
-        lines += ["", "Step times, wall (CPU) s: " + ", ".join(f"{k} {v:.0f} ({self.cpu_times.get(k, 0):.0f})"
-                                                           for k, v in self.timings.items())]
+        lines += [
+            "",
+            "Step times, wall (CPU) s: "
+            + ", ".join(f"{k} {v:.0f} ({self.cpu_times.get(k, 0):.0f})" for k, v in self.timings.items()),
+        ]
         text = "\n".join(lines) + "\n"
         with atomic_write(os.path.join(self.out, "results.md")) as f:
             f.write(text)
-        self._write_json("results.json", {"config": asdict(c), "results": rows, "chance": chance,
-                                          "weights": self.weights, "test_overlap_percent": overlap,
-                                          "timings_s": self.timings, "cpu_s": self.cpu_times})
+        self._write_json(
+            "results.json",
+            {
+                "config": asdict(c),
+                "results": rows,
+                "chance": chance,
+                "weights": self.weights,
+                "test_overlap_percent": overlap,
+                "timings_s": self.timings,
+                "cpu_s": self.cpu_times,
+            },
+        )
         return text
 
     def plot(self) -> Optional[str]:
         """``valid_wer.png`` from the training log(s); None when no log has a validation entry."""
-        curves = {name: validation_curve(os.path.join(self.paths[key], "hydra_train.log"))
-                  for name, key in (("hybrid", "train"), ("attention-only", "train_attention"))}
+        curves = {
+            name: validation_curve(os.path.join(self.paths[key], "hydra_train.log"))
+            for name, key in (("hybrid", "train"), ("attention-only", "train_attention"))
+        }
         curves = {k: v for k, v in curves.items() if v}
         if not curves:
             self.say("no validation WER in the training log; skipping the plot")
@@ -528,7 +697,7 @@ def validation_curve(log_path: str) -> List[Tuple[int, float]]:
             if "valid_wer" not in line or "{" not in line:
                 continue
             try:
-                rec = json.loads(line[line.index("{"):])
+                rec = json.loads(line[line.index("{") :])
             except ValueError:
                 continue
             if "valid_wer" in rec and "valid_num_updates" in rec:
@@ -559,8 +728,12 @@ def build_parser() -> argparse.ArgumentParser:
     d = DemoConfig()
     p = argparse.ArgumentParser(prog="python scripts/run_demo.py", description=__doc__.split("\n\n")[0])
     p.add_argument("--size", choices=sorted(SIZES), default="demo", help="preset sizes (tiny: a smoke test)")
-    p.add_argument("--seeds", default=None, help="run the whole demo once per seed (e.g. 0,1,2) under OUT/seed<N>/ "
-                   "and write OUT/spread.md (mean/min/max of every row); overrides --seed")
+    p.add_argument(
+        "--seeds",
+        default=None,
+        help="run the whole demo once per seed (e.g. 0,1,2) under OUT/seed<N>/ "
+        "and write OUT/spread.md (mean/min/max of every row); overrides --seed",
+    )
     for name, value in asdict(d).items():
         kind = _bool if isinstance(value, bool) else type(value)
         p.add_argument(f"--{name}", type=kind, default=None, help=f"default {value!r} (or the preset's)")
@@ -572,8 +745,13 @@ def write_spread(out_dir: str, runs: Dict[int, List[dict]]) -> str:
     from avhubert_ami.data.manifest import atomic_write
 
     entries = spread(runs)
-    text = "\n".join([f"# Spread over seeds {', '.join(map(str, sorted(runs)))} (each row: mean, min, max)", ""]
-                     + spread_table(entries)) + "\n"
+    text = (
+        "\n".join(
+            [f"# Spread over seeds {', '.join(map(str, sorted(runs)))} (each row: mean, min, max)", ""]
+            + spread_table(entries)
+        )
+        + "\n"
+    )
     with atomic_write(os.path.join(out_dir, "spread.md")) as f:
         f.write(text)
     with atomic_write(os.path.join(out_dir, "spread.json")) as f:
@@ -595,8 +773,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     runs: Dict[int, List[dict]] = {}
     try:
         for seed in seeds or [values.get("seed", DemoConfig.seed)]:
-            cfg = DemoConfig(**dict(values, seed=seed, out_dir=os.path.join(out_dir, f"seed{seed}") if seeds
-                                    else out_dir))
+            cfg = DemoConfig(
+                **dict(values, seed=seed, out_dir=os.path.join(out_dir, f"seed{seed}") if seeds else out_dir)
+            )
             demo = Demo(cfg)
             runs[seed] = demo.run_all() + [demo.chance()]
     except StepError as err:

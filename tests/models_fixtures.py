@@ -15,25 +15,55 @@ REFERENCE_DIR = os.environ.get("AVHUBERT_REFERENCE_DIR", "/work/shared/reference
 
 # official pretraining configs (conf/pretrain/{base,large}_vox_iter5.yaml), architecture part
 BASE_ENCODER = dict(
-    encoder_layers=12, encoder_embed_dim=768, encoder_ffn_embed_dim=3072, encoder_attention_heads=12,
-    final_dim=256, untie_final_proj=True, layer_norm_first=True, audio_feat_dim=104, modality_fuse="concat",
+    encoder_layers=12,
+    encoder_embed_dim=768,
+    encoder_ffn_embed_dim=3072,
+    encoder_attention_heads=12,
+    final_dim=256,
+    untie_final_proj=True,
+    layer_norm_first=True,
+    audio_feat_dim=104,
+    modality_fuse="concat",
 )
-LARGE_ENCODER = dict(BASE_ENCODER, encoder_layers=24, encoder_embed_dim=1024, encoder_ffn_embed_dim=4096,
-                     encoder_attention_heads=16)
+LARGE_ENCODER = dict(
+    BASE_ENCODER, encoder_layers=24, encoder_embed_dim=1024, encoder_ffn_embed_dim=4096, encoder_attention_heads=16
+)
 # official fine-tuning configs (conf/finetune/{base,large}_vox_433h.yaml), decoder part
-BASE_DECODER = dict(decoder_embed_dim=768, decoder_ffn_embed_dim=3072, decoder_layers=6, decoder_attention_heads=4,
-                    share_decoder_input_output_embed=True, decoder_normalize_before=True)
-LARGE_DECODER = dict(BASE_DECODER, decoder_embed_dim=1024, decoder_ffn_embed_dim=4096, decoder_layers=9,
-                     decoder_attention_heads=8)
+BASE_DECODER = dict(
+    decoder_embed_dim=768,
+    decoder_ffn_embed_dim=3072,
+    decoder_layers=6,
+    decoder_attention_heads=4,
+    share_decoder_input_output_embed=True,
+    decoder_normalize_before=True,
+)
+LARGE_DECODER = dict(
+    BASE_DECODER, decoder_embed_dim=1024, decoder_ffn_embed_dim=4096, decoder_layers=9, decoder_attention_heads=8
+)
 SIZES = {"base": (BASE_ENCODER, BASE_DECODER), "large": (LARGE_ENCODER, LARGE_DECODER)}
 
 TINY_ENCODER = dict(
-    encoder_layers=2, encoder_embed_dim=64, encoder_ffn_embed_dim=128, encoder_attention_heads=4, final_dim=32,
-    untie_final_proj=True, layer_norm_first=True, audio_feat_dim=104, conv_pos=16, conv_pos_groups=4,
-    resnet_width=8, resnet_blocks=[1, 1, 1, 1],
+    encoder_layers=2,
+    encoder_embed_dim=64,
+    encoder_ffn_embed_dim=128,
+    encoder_attention_heads=4,
+    final_dim=32,
+    untie_final_proj=True,
+    layer_norm_first=True,
+    audio_feat_dim=104,
+    conv_pos=16,
+    conv_pos_groups=4,
+    resnet_width=8,
+    resnet_blocks=[1, 1, 1, 1],
 )
-TINY_DECODER = dict(decoder_embed_dim=64, decoder_ffn_embed_dim=128, decoder_layers=2, decoder_attention_heads=4,
-                    share_decoder_input_output_embed=True, decoder_normalize_before=True)
+TINY_DECODER = dict(
+    decoder_embed_dim=64,
+    decoder_ffn_embed_dim=128,
+    decoder_layers=2,
+    decoder_attention_heads=4,
+    share_decoder_input_output_embed=True,
+    decoder_normalize_before=True,
+)
 
 
 def reference_keys(size: str) -> Dict[str, Dict[str, List[int]]]:
@@ -65,7 +95,9 @@ def state_layout(model: torch.nn.Module) -> Dict[str, List[int]]:
     return {k: list(v.shape) for k, v in model.state_dict().items()}
 
 
-def av_batch(batch: int = 2, frames: int = 12, size: int = 88, tgt_len: int = 5, vocab: int = 41, audio=True, video=True):
+def av_batch(
+    batch: int = 2, frames: int = 12, size: int = 88, tgt_len: int = 5, vocab: int = 41, audio=True, video=True
+):
     """A random collated batch in the project's format (see DESIGN)."""
     g = torch.Generator().manual_seed(0)
     src = {
@@ -74,7 +106,7 @@ def av_batch(batch: int = 2, frames: int = 12, size: int = 88, tgt_len: int = 5,
         "present": torch.tensor([[audio, video]] * batch),
     }
     padding = torch.zeros(batch, frames, dtype=torch.bool)
-    padding[-1, frames - 3:] = True
+    padding[-1, frames - 3 :] = True
     prev = torch.randint(4, vocab, (batch, tgt_len), generator=g)
     prev[:, 0] = 2  # eos starts the decoder input
     return {"source": src, "padding_mask": padding, "prev_output_tokens": prev}
@@ -84,7 +116,7 @@ def av_batch(batch: int = 2, frames: int = 12, size: int = 88, tgt_len: int = 5,
 # Weights and inputs of the parity test come from integer hashing (exact on every platform and torch
 # version), so the committed fixture (tests/data/models_parity.pt) only holds upstream's outputs.
 PARITY_FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "models_parity.pt")
-_M31 = 2 ** 31
+_M31 = 2**31
 
 
 def det_tensor(shape, seed: int, scale: float = 1.0, offset: float = 0.0) -> torch.Tensor:
@@ -129,35 +161,77 @@ def _det_param(key: str, val: torch.Tensor) -> torch.Tensor:
         return det_tensor(val.shape, seed, 0.2, 1.0)
     if val.dim() >= 2:
         fan_in = max(1, val.numel() // max(1, val.shape[0]))
-        return det_tensor(val.shape, seed, fan_in ** -0.5)
+        return det_tensor(val.shape, seed, fan_in**-0.5)
     if leaf == "weight":
         return det_tensor(val.shape, seed, 0.3, 0.8)
     return det_tensor(val.shape, seed, 0.1)
 
 
 PARITY_ENCODER = dict(
-    encoder_layers=2, encoder_embed_dim=64, encoder_ffn_embed_dim=128, encoder_attention_heads=4, final_dim=32,
-    untie_final_proj=True, layer_norm_first=True, audio_feat_dim=104, conv_pos=16, conv_pos_groups=4,
-    dropout=0.0, attention_dropout=0.0, activation_dropout=0.0, dropout_input=0.0, dropout_features=0.0,
+    encoder_layers=2,
+    encoder_embed_dim=64,
+    encoder_ffn_embed_dim=128,
+    encoder_attention_heads=4,
+    final_dim=32,
+    untie_final_proj=True,
+    layer_norm_first=True,
+    audio_feat_dim=104,
+    conv_pos=16,
+    conv_pos_groups=4,
+    dropout=0.0,
+    attention_dropout=0.0,
+    activation_dropout=0.0,
+    dropout_input=0.0,
+    dropout_features=0.0,
     label_rate=25,
 )
 PARITY_DECODER = dict(
-    decoder_embed_dim=64, decoder_ffn_embed_dim=128, decoder_layers=2, decoder_attention_heads=4,
-    share_decoder_input_output_embed=True, decoder_normalize_before=True, decoder_learned_pos=False,
-    no_scale_embedding=True, decoder_dropout=0.0, decoder_attention_dropout=0.0, decoder_activation_dropout=0.0,
+    decoder_embed_dim=64,
+    decoder_ffn_embed_dim=128,
+    decoder_layers=2,
+    decoder_attention_heads=4,
+    share_decoder_input_output_embed=True,
+    decoder_normalize_before=True,
+    decoder_learned_pos=False,
+    no_scale_embedding=True,
+    decoder_dropout=0.0,
+    decoder_attention_dropout=0.0,
+    decoder_activation_dropout=0.0,
 )
 # case name -> (encoder overrides, decoder overrides or None for encoder-only cases)
 PARITY_CASES = {
     "concat_prenorm": (dict(), dict()),
     "add_postnorm_sub": (
-        dict(modality_fuse="add", layer_norm_first=False, sub_encoder_layers=1, encoder_embed_dim=96,
-             encoder_attention_heads=3, conv_pos=12, conv_pos_groups=3, encoder_layers=3),
-        dict(decoder_embed_dim=96, decoder_attention_heads=3, decoder_normalize_before=False,
-             share_decoder_input_output_embed=False, decoder_learned_pos=True, no_scale_embedding=False),
+        dict(
+            modality_fuse="add",
+            layer_norm_first=False,
+            sub_encoder_layers=1,
+            encoder_embed_dim=96,
+            encoder_attention_heads=3,
+            conv_pos=12,
+            conv_pos_groups=3,
+            encoder_layers=3,
+        ),
+        dict(
+            decoder_embed_dim=96,
+            decoder_attention_heads=3,
+            decoder_normalize_before=False,
+            share_decoder_input_output_embed=False,
+            decoder_learned_pos=True,
+            no_scale_embedding=False,
+        ),
     ),
     "relu_resnet_feature_mask": (
-        dict(resnet_relu_type="relu", masking_type="feature", untie_final_proj=False, encoder_embed_dim=128,
-             encoder_ffn_embed_dim=256, encoder_attention_heads=8, conv_pos=32, conv_pos_groups=8),
+        dict(
+            resnet_relu_type="relu",
+            masking_type="feature",
+            untie_final_proj=False,
+            encoder_embed_dim=128,
+            encoder_ffn_embed_dim=256,
+            encoder_attention_heads=8,
+            conv_pos=32,
+            conv_pos_groups=8,
+        ),
         None,
     ),
 }
@@ -168,7 +242,7 @@ def parity_inputs() -> Dict[str, torch.Tensor]:
     """Audio B x 104 x T, video B x 1 x T x 88 x 88, a padding mask (last row padded), decoder tokens."""
     b, t = PARITY_BATCH, PARITY_FRAMES
     padding = torch.zeros(b, t, dtype=torch.bool)
-    padding[-1, t - 3:] = True
+    padding[-1, t - 3 :] = True
     n_sym = PARITY_VOCAB - 4
     prev = (det_tensor((b, PARITY_TGT_LEN), 7, 0.5, 0.5) * n_sym).long().clamp(max=n_sym - 1) + 4
     prev[:, 0] = 2  # eos starts the decoder input
@@ -188,9 +262,14 @@ PARITY_MASK = dict(mask_prob_image=0.3, mask_length_image=2, mask_prob_audio=0.5
 PARITY_MASK_SCENARIOS = {
     "input_same_other_seq": ("concat_prenorm", dict(selection_type="same_other_seq")),
     "input_same_seq": ("add_postnorm_sub", dict(selection_type="same_seq")),
-    "input_same_seq_uniform": ("concat_prenorm", dict(selection_type="same_seq", mask_selection="uniform", mask_other=1)),
-    "feature_channel": ("relu_resnet_feature_mask", dict(mask_prob_audio=0.3, mask_length_audio=2,
-                                                         mask_channel_prob=0.2, mask_channel_length=4)),
+    "input_same_seq_uniform": (
+        "concat_prenorm",
+        dict(selection_type="same_seq", mask_selection="uniform", mask_other=1),
+    ),
+    "feature_channel": (
+        "relu_resnet_feature_mask",
+        dict(mask_prob_audio=0.3, mask_length_audio=2, mask_channel_prob=0.2, mask_channel_length=4),
+    ),
 }
 PARITY_MASK_SEEDS = (0, 1)
 

@@ -60,8 +60,16 @@ def make_hf_dataset(root: str, video_form: str = "path", bad_rows: bool = True) 
     path = os.path.join(root, "hf")
     os.makedirs(os.path.join(path, "clips"), exist_ok=True)
 
-    def row(split: str, i: int, seconds: float, text: str, audio: bool = True, video: bool = True,
-            audio_seconds: Optional[float] = None, corrupt: bool = False) -> Dict:
+    def row(
+        split: str,
+        i: int,
+        seconds: float,
+        text: str,
+        audio: bool = True,
+        video: bool = True,
+        audio_seconds: Optional[float] = None,
+        corrupt: bool = False,
+    ) -> Dict:
         sr = 44100
         a = None
         if audio:
@@ -88,18 +96,23 @@ def make_hf_dataset(root: str, video_form: str = "path", bad_rows: bool = True) 
             row("train", 14, 1.0, "corrupt audio", corrupt=True),
             row("train", 15, 1.0, "way too long audio", audio_seconds=2.0),
         ]
-    video_feature = (datasets.Value("string") if video_form == "path"
-                     else datasets.Array4D(shape=(None, 64, 80, 3), dtype="uint8"))
-    features = datasets.Features({
-        "id": datasets.Value("string"),
-        "audio": {"bytes": datasets.Value("binary"), "path": datasets.Value("string")},
-        "lip_video": video_feature,
-        "transcript": datasets.Value("string"),
-    })
-    dd = datasets.DatasetDict({  # encoding into Audio() needs torchcodec: cast the {bytes, path} struct instead
-        split: datasets.Dataset.from_list(rows, features=features.copy()).cast_column("audio", datasets.Audio())
-        for split, rows in splits.items()
-    })
+    video_feature = (
+        datasets.Value("string") if video_form == "path" else datasets.Array4D(shape=(None, 64, 80, 3), dtype="uint8")
+    )
+    features = datasets.Features(
+        {
+            "id": datasets.Value("string"),
+            "audio": {"bytes": datasets.Value("binary"), "path": datasets.Value("string")},
+            "lip_video": video_feature,
+            "transcript": datasets.Value("string"),
+        }
+    )
+    dd = datasets.DatasetDict(
+        {  # encoding into Audio() needs torchcodec: cast the {bytes, path} struct instead
+            split: datasets.Dataset.from_list(rows, features=features.copy()).cast_column("audio", datasets.Audio())
+            for split, rows in splits.items()
+        }
+    )
     dd.save_to_disk(path)
     return path
 
@@ -141,8 +154,10 @@ NXT = 'xmlns:nite="http://nite.sourceforge.net/"'
 # "word-" is a truncated word, as in AMI's words.xml. ES2004a's segment holds a full stop mid-way
 # (lhotse's segmentation splits it into two utterances).
 AMI_MEETINGS = {
-    "ES2002a": [("A", "MEE006", 1, "Closeup1", [(0.5, 1.7, "Okay , um let's start"), (2.2, 3.4, "the remote con- control")]),
-                ("B", "FEE005", 2, "2", [(1.8, 2.1, "mm-hmm")])],
+    "ES2002a": [
+        ("A", "MEE006", 1, "Closeup1", [(0.5, 1.7, "Okay , um let's start"), (2.2, 3.4, "the remote con- control")]),
+        ("B", "FEE005", 2, "2", [(1.8, 2.1, "mm-hmm")]),
+    ],
     "ES2011a": [("A", "MEE040", 1, "Closeup1", [(0.4, 1.6, "Hello everybody .")])],
     "ES2004a": [("C", "MEE012", 3, "Closeup3", [(0.6, 3.0, "So the design is done . Any questions ?")])],
     "XX9999a": [("A", "MEE000", 1, "Closeup1", [(0.5, 1.5, "not in the partition")])],
@@ -167,12 +182,16 @@ def _ami_words(mid: str, agent: str, segs: list) -> tuple:
                 t, attrs = we, ""
             if tok.endswith("-"):
                 tok, attrs = tok[:-1], ' trunc="true"'
-            words.append(f'  <w nite:id="{mid}.{agent}.words{wid}" starttime="{ws:.2f}" endtime="{we:.2f}"{attrs}>{tok}</w>')
+            words.append(
+                f'  <w nite:id="{mid}.{agent}.words{wid}" starttime="{ws:.2f}" endtime="{we:.2f}"{attrs}>{tok}</w>'
+            )
             wid += 1
             if tok == "um":
                 words.append(f'  <disfmarker nite:id="{mid}.{agent}.words{wid}"/>')
                 wid += 1
-        words.append(f'  <vocalsound nite:id="{mid}.{agent}.words{wid}" starttime="{end:.2f}" endtime="{end:.2f}" type="laugh"/>')
+        words.append(
+            f'  <vocalsound nite:id="{mid}.{agent}.words{wid}" starttime="{end:.2f}" endtime="{end:.2f}" type="laugh"/>'
+        )
         wid += 1
         seg_xml.append(
             f'  <segment nite:id="{mid}.sync.{si}" transcriber_start="{start}" transcriber_end="{end}">\n'
@@ -182,8 +201,14 @@ def _ami_words(mid: str, agent: str, segs: list) -> tuple:
     return words, seg_xml
 
 
-def make_ami_tree(root: str, seconds: float = 4.0, zip_annotations: bool = False, drop_camera: bool = False,
-                  meetings: Optional[dict] = None, write_closeup: Optional[Callable[[str], None]] = None) -> str:
+def make_ami_tree(
+    root: str,
+    seconds: float = 4.0,
+    zip_annotations: bool = False,
+    drop_camera: bool = False,
+    meetings: Optional[dict] = None,
+    write_closeup: Optional[Callable[[str], None]] = None,
+) -> str:
     """A tiny AMI corpus in the real layout under ``root``: ``amicorpus/<meeting>/{audio,video}`` with
     headset wavs (16 kHz), a mixed array wav and 25 fps 352x288 close-ups of the astronaut's face,
     plus hand-written NXT annotations in ``ami_public_manual_1.6.2/`` (or its ``.zip``). Returns ``root``.

@@ -71,11 +71,14 @@ def test_zero_duration_words_are_counted_not_logged(tmp_path, caplog):
     assert [s.text for s in segs] == ["Right", ", we-  we start?"]
 
 
-@pytest.mark.parametrize("speaker,message", [
-    ('<speaker nxt_agent="B" channel="0"/>', "meeting ES2002a: a <speaker> lacks global_name"),
-    ('<speaker nxt_agent="B" global_name="F" channel="left"/>', "agent B: channel 'left' is not a number"),
-    ('<speaker nxt_agent="B" global_name="F" channel="0" camera="room"/>', "camera 'room' is not Closeup1..4"),
-])
+@pytest.mark.parametrize(
+    "speaker,message",
+    [
+        ('<speaker nxt_agent="B" channel="0"/>', "meeting ES2002a: a <speaker> lacks global_name"),
+        ('<speaker nxt_agent="B" global_name="F" channel="left"/>', "agent B: channel 'left' is not a number"),
+        ('<speaker nxt_agent="B" global_name="F" channel="0" camera="room"/>', "camera 'room' is not Closeup1..4"),
+    ],
+)
 def test_bad_meetings_xml_is_named(tmp_path, speaker, message):
     ann = Annotations(_tree(str(tmp_path), speakers_xml=speaker))
     with pytest.raises(PreparationError, match=message):

@@ -13,28 +13,44 @@ import sentencepiece as spm
 import torch
 from fairseq import checkpoint_utils
 from fairseq.data import encoders
+from models_fixtures import TINY_DECODER, TINY_ENCODER, av_batch, fake_task, make_dictionary
 from omegaconf import OmegaConf
 
 import avhubert_ami  # noqa: F401  registers models, task and the safe-load allowlist
 from avhubert_ami.models.checkpoint import UNSAFE_ENV, load_checkpoint_state
 from avhubert_ami.models.encoder import AVHubertConfig, AVHubertModel
 from avhubert_ami.models.seq2seq import AVHubertSeq2Seq, AVHubertSeq2SeqConfig
-from models_fixtures import TINY_DECODER, TINY_ENCODER, av_batch, fake_task, make_dictionary
 
 ABSENT = "/checkpoint/upstream/absent"
 
 
 def _task_cfg(**extra):
-    cfg = {"_name": "av_hubert_pretraining", "data": f"{ABSENT}/data", "label_dir": f"{ABSENT}/labels",
-           "normalize": True, "stack_order_audio": 4, "sample_rate": 25, "max_sample_size": 2000,
-           "input_modality": "image", "legacy_task_key": 3}  # the last two: keys our task does not know
+    cfg = {
+        "_name": "av_hubert_pretraining",
+        "data": f"{ABSENT}/data",
+        "label_dir": f"{ABSENT}/labels",
+        "normalize": True,
+        "stack_order_audio": 4,
+        "sample_rate": 25,
+        "max_sample_size": 2000,
+        "input_modality": "image",
+        "legacy_task_key": 3,
+    }  # the last two: keys our task does not know
     cfg.update(extra)
     return cfg
 
 
 def _pretrain_model_cfg():
-    return {"_name": "av_hubert", **TINY_ENCODER, "label_rate": 25, "modality_dropout": 0.5, "audio_dropout": 0.5,
-            "selection_type": "same_seq", "wav_input": False, "legacy_model_key": "x"}
+    return {
+        "_name": "av_hubert",
+        **TINY_ENCODER,
+        "label_rate": 25,
+        "modality_dropout": 0.5,
+        "audio_dropout": 0.5,
+        "selection_type": "same_seq",
+        "wav_input": False,
+        "legacy_model_key": "x",
+    }
 
 
 def _common_state(model, cfg, task_state, num_updates):
@@ -43,11 +59,20 @@ def _common_state(model, cfg, task_state, num_updates):
         "cfg": cfg,
         "model": {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()},  # fp16 ckpt
         "criterion": None,
-        "optimizer_history": [{"criterion_name": "AVHubertCriterion", "optimizer_name": "FairseqAdam",
-                               "lr_scheduler_state": {"best": None}, "num_updates": num_updates}],
+        "optimizer_history": [
+            {
+                "criterion_name": "AVHubertCriterion",
+                "optimizer_name": "FairseqAdam",
+                "lr_scheduler_state": {"best": None},
+                "num_updates": num_updates,
+            }
+        ],
         "task_state": task_state,
-        "extra_state": {"metrics": {}, "previous_training_time": np.float64(12.5),
-                        "train_iterator": {"epoch": 3, "iterations_in_epoch": 0, "shuffle": True}},
+        "extra_state": {
+            "metrics": {},
+            "previous_training_time": np.float64(12.5),
+            "train_iterator": {"epoch": 3, "iterations_in_epoch": 0, "shuffle": True},
+        },
     }
 
 
@@ -57,8 +82,14 @@ def pretrain_ckpt(tmp_path_factory):
     path = tmp_path_factory.mktemp("ckpt") / "tiny_vox_iter5.pt"
     torch.manual_seed(3)
     model = AVHubertModel.build_model(AVHubertConfig(**TINY_ENCODER), fake_task(n_labels=50))
-    cfg = OmegaConf.create({"common": {"fp16": True, "user_dir": "/private/avhubert"}, "task": _task_cfg(labels=["km"]),
-                            "model": _pretrain_model_cfg()}, flags={"allow_objects": True})
+    cfg = OmegaConf.create(
+        {
+            "common": {"fp16": True, "user_dir": "/private/avhubert"},
+            "task": _task_cfg(labels=["km"]),
+            "model": _pretrain_model_cfg(),
+        },
+        flags={"allow_objects": True},
+    )
     torch.save(_common_state(model, cfg, {"dictionaries": [make_dictionary(50)]}, 800_000), path)
     return path, {k: v.clone() for k, v in model.state_dict().items()}
 
@@ -67,8 +98,9 @@ def pretrain_ckpt(tmp_path_factory):
 def spm_model(tmp_path_factory):
     d = tmp_path_factory.mktemp("spm")
     (d / "text.txt").write_text("\n".join(["hello world this is a meeting", "the quick brown fox"] * 20))
-    spm.SentencePieceTrainer.train(input=str(d / "text.txt"), model_prefix=str(d / "spm"), vocab_size=25,
-                                   model_type="unigram", minloglevel=2)
+    spm.SentencePieceTrainer.train(
+        input=str(d / "text.txt"), model_prefix=str(d / "spm"), vocab_size=25, model_type="unigram", minloglevel=2
+    )
     return d / "spm.model"
 
 
@@ -80,14 +112,30 @@ def seq2seq_ckpt(tmp_path_factory, pretrain_ckpt, spm_model):
     cfg = AVHubertSeq2SeqConfig(w2v_path=str(pretrain_ckpt[0]), **TINY_DECODER, freeze_finetune_updates=100)
     model = AVHubertSeq2Seq.build_model(cfg, fake_task(n_target=37))
     model_cfg = OmegaConf.to_container(OmegaConf.structured(cfg), resolve=False, enum_to_str=True)
-    model_cfg.update({"_name": "av_hubert_seq2seq", "w2v_path": f"{ABSENT}/base_vox_iter5.pt", "normalize": True,
-                      "data": f"{ABSENT}/data", "legacy_s2s_key": 1})
+    model_cfg.update(
+        {
+            "_name": "av_hubert_seq2seq",
+            "w2v_path": f"{ABSENT}/base_vox_iter5.pt",
+            "normalize": True,
+            "data": f"{ABSENT}/data",
+            "legacy_s2s_key": 1,
+        }
+    )
     model_cfg["w2v_args"] = {"model": _pretrain_model_cfg(), "task": _task_cfg(labels=["km"])}
-    task_cfg = _task_cfg(labels=["wrd"], is_s2s=True, fine_tuning=True, tokenizer_bpe_name="sentencepiece",
-                         tokenizer_bpe_model=f"{ABSENT}/spm.model")
+    task_cfg = _task_cfg(
+        labels=["wrd"],
+        is_s2s=True,
+        fine_tuning=True,
+        tokenizer_bpe_name="sentencepiece",
+        tokenizer_bpe_model=f"{ABSENT}/spm.model",
+    )
     bpe = encoders.build_bpe(argparse.Namespace(bpe="sentencepiece", sentencepiece_model=str(spm_model)))
-    state = _common_state(model, {"task": task_cfg, "model": model_cfg},
-                          {"target_dictionary": make_dictionary(37), "s2s_tokenizer": bpe}, 45_000)
+    state = _common_state(
+        model,
+        {"task": task_cfg, "model": model_cfg},
+        {"target_dictionary": make_dictionary(37), "s2s_tokenizer": bpe},
+        45_000,
+    )
     torch.save(state, path)
     return path, {k: v.clone() for k, v in model.state_dict().items()}
 
@@ -141,8 +189,12 @@ def test_seq2seq_from_w2v_path_loads_encoder(pretrain_ckpt, caplog):
     assert w2v.final_proj is None and w2v.label_embs_concat.shape == (54, 32)
     assert w2v.audio_drop_prob == 0.2 and w2v.cfg.selection_type == "same_seq"
     got = w2v.state_dict()
-    for key in ("feature_extractor_video.resnet.trunk.layer1.0.conv1.weight", "encoder.layers.1.fc2.weight",
-                "label_embs_concat", "encoder.pos_conv.0.weight_g"):
+    for key in (
+        "feature_extractor_video.resnet.trunk.layer1.0.conv1.weight",
+        "encoder.layers.1.fc2.weight",
+        "label_embs_concat",
+        "encoder.pos_conv.0.weight_g",
+    ):
         assert got[key].dtype == torch.float32
         torch.testing.assert_close(got[key], reference[key].half().float(), rtol=0, atol=0)
     # mask_emb is not taken from the checkpoint (upstream deletes it before loading)

@@ -146,9 +146,15 @@ def test_truncated_file_is_named_when_loaded(tmp_path):
         checkpoint_utils.load_checkpoint_to_cpu(str(tmp_path / "checkpoint_best.pt"))
 
 
-@pytest.mark.parametrize("updates,max_update,max_epoch,finished", [
-    (3, 3, 0, True), (3, 5, 0, False), (0, 0, 2, True), (0, 0, 3, False),
-])
+@pytest.mark.parametrize(
+    "updates,max_update,max_epoch,finished",
+    [
+        (3, 3, 0, True),
+        (3, 5, 0, False),
+        (0, 0, 2, True),
+        (0, 0, 3, False),
+    ],
+)
 def test_finished_run_stops_before_training(tmp_path, updates, max_update, max_epoch, finished, caplog):
     caplog.set_level(logging.INFO)
     _save(tmp_path / "checkpoint_last.pt", 1)
@@ -186,15 +192,32 @@ def test_fairseq_hydra_train_resumes_past_a_truncated_checkpoint_last(tmp_path_f
 def test_finetune_rerun_of_a_finished_run_trains_no_more_but_evaluates(tmp_path_factory, tmp_path):
     data = tiny_data(tmp_path_factory.mktemp("rerun_data"))
     out = tmp_path / "run"
-    cmd = [sys.executable, str(REPO / "finetune_avhubert_ami.py"), "--output_dir", str(out), "--dataset_name",
-           str(data), "--do_train", "--evaluation_strategy", "no", "--per_device_train_batch_size", "3",
-           "--warmup_steps", "1", "--override", "lr_scheduler.decay_steps=3", "--max_steps", "3"]
+    cmd = [
+        sys.executable,
+        str(REPO / "finetune_avhubert_ami.py"),
+        "--output_dir",
+        str(out),
+        "--dataset_name",
+        str(data),
+        "--do_train",
+        "--evaluation_strategy",
+        "no",
+        "--per_device_train_batch_size",
+        "3",
+        "--warmup_steps",
+        "1",
+        "--override",
+        "lr_scheduler.decay_steps=3",
+        "--max_steps",
+        "3",
+    ]
     first = subprocess.run(cmd, capture_output=True, text=True, env=quiet_env(), timeout=400)
     assert first.returncode == 0, first.stderr[-3000:]
     last = out / "checkpoints" / "checkpoint_last.pt"
     before = last.stat().st_mtime_ns
-    again = subprocess.run(cmd + ["--do_eval", "--generation_num_beams", "1"], capture_output=True, text=True,
-                           env=quiet_env(), timeout=400)
+    again = subprocess.run(
+        cmd + ["--do_eval", "--generation_num_beams", "1"], capture_output=True, text=True, env=quiet_env(), timeout=400
+    )
     assert again.returncode == 0, again.stderr[-3000:]
     assert "training already finished (3 updates reached optimization.max_update=3" in again.stdout + again.stderr
     assert _num_updates(last) == 3 and last.stat().st_mtime_ns == before

@@ -65,8 +65,13 @@ def test_guide_basic_command_maps_every_flag():
 
 def test_absent_flags_add_no_override_defaults_come_from_preset():
     m = _map(["--output_dir", "o", "--do_train", "--dataset_name", "d"])
-    assert set(m) == {"checkpoint.save_dir", "common.tensorboard_logdir", "task.data", "task.label_dir",
-                      "task.tokenizer_bpe_model"}
+    assert set(m) == {
+        "checkpoint.save_dir",
+        "common.tensorboard_logdir",
+        "task.data",
+        "task.label_dir",
+        "task.tokenizer_bpe_model",
+    }
 
 
 def test_every_flag_has_help_and_parser_accepts_it():
@@ -75,9 +80,14 @@ def test_every_flag_has_help_and_parser_accepts_it():
         assert f.help and f.name in names
 
 
-@pytest.mark.parametrize("audio,visual,mods", [
-    ("True", "False", "[audio]"), ("False", "True", "[video]"), ("True", "True", "[audio,video]"),
-])
+@pytest.mark.parametrize(
+    "audio,visual,mods",
+    [
+        ("True", "False", "[audio]"),
+        ("False", "True", "[video]"),
+        ("True", "True", "[audio,video]"),
+    ],
+)
 def test_modality_flags(audio, visual, mods):
     m = _map(["--output_dir", "o", "--do_eval", "--use_audio", audio, "--use_visual", visual])
     assert m["task.modalities"] == mods
@@ -88,17 +98,39 @@ def test_one_modality_flag_alone_keeps_the_other():
 
 
 def test_bool_flag_forms():
-    for argv, expected in ((["--fp16"], True), (["--fp16", "True"], True), (["--fp16", "false"], False),
-                           (["--fp16", "0"], False)):
+    for argv, expected in (
+        (["--fp16"], True),
+        (["--fp16", "True"], True),
+        (["--fp16", "false"], False),
+        (["--fp16", "0"], False),
+    ):
         assert parse_args(["--output_dir", "o", *argv]).fp16 is expected
     with pytest.raises(SystemExit):
         parse_args(["--output_dir", "o", "--fp16", "maybe"])
 
 
 def test_drop_probs_fusion_freeze_and_steps():
-    m = _map(["--output_dir", "o", "--do_train", "--dataset_name", "d", "--audio_drop_prob", "0.1",
-              "--visual_drop_prob", "0.2", "--fusion", "add", "--freeze_encoder", "True", "--max_steps", "50",
-              "--num_train_epochs", "3"])
+    m = _map(
+        [
+            "--output_dir",
+            "o",
+            "--do_train",
+            "--dataset_name",
+            "d",
+            "--audio_drop_prob",
+            "0.1",
+            "--visual_drop_prob",
+            "0.2",
+            "--fusion",
+            "add",
+            "--freeze_encoder",
+            "True",
+            "--max_steps",
+            "50",
+            "--num_train_epochs",
+            "3",
+        ]
+    )
     assert m["task.audio_drop_prob"] == "0.1" and m["task.visual_drop_prob"] == "0.2"
     assert m["model.modality_fuse"] == "add" and m["model.freeze_encoder"] == "true"
     assert m["optimization.max_update"] == "50" and m["optimization.max_epoch"] == "3"  # max_steps wins
@@ -112,8 +144,9 @@ def test_checkpoint_kinds_map_to_w2v_path_or_finetune_from_model():
 
 
 def test_evaluation_strategies():
-    assert _map(["--output_dir", "o", "--do_eval", "--evaluation_strategy", "no"])["dataset.disable_validation"] \
-        == "true"
+    assert (
+        _map(["--output_dir", "o", "--do_eval", "--evaluation_strategy", "no"])["dataset.disable_validation"] == "true"
+    )
     m = _map(["--output_dir", "o", "--do_eval", "--evaluation_strategy", "epoch"])
     assert m["dataset.validate_interval"] == "1" and m["dataset.validate_interval_updates"] == "0"
     m = _map(["--output_dir", "o", "--do_eval", "--eval_steps", "7"])  # eval_steps alone implies steps
@@ -121,8 +154,9 @@ def test_evaluation_strategies():
 
 
 def test_override_passthrough_and_conflict():
-    m = _map(["--output_dir", "o", "--do_eval", "--override", "optimization.clip_norm=5",
-              "--override", "+task.extra=1"])
+    m = _map(
+        ["--output_dir", "o", "--do_eval", "--override", "optimization.clip_norm=5", "--override", "+task.extra=1"]
+    )
     assert m["optimization.clip_norm"] == "5" and m["+task.extra"] == "1"
     a = parse_args(["--output_dir", "o", "--do_eval", "--learning_rate", "1e-4", "--override", "optimization.lr=[1]"])
     validate(a, cuda=True)
@@ -130,26 +164,38 @@ def test_override_passthrough_and_conflict():
         overrides_for(a, _ctx())
 
 
-@pytest.mark.parametrize("argv,match", [
-    (["--do_train", "--dataset_name", "d", "--use_audio", "False", "--use_visual", "False"], "no input"),
-    (["--do_train", "--dataset_name", "d", "--eval_steps", "5", "--evaluation_strategy", "no"], "contradicts"),
-    (["--do_train", "--dataset_name", "d", "--eval_steps", "5", "--evaluation_strategy", "epoch"], "contradicts"),
-    (["--do_train", "--dataset_name", "d", "--evaluation_strategy", "steps"], "needs --eval_steps"),
-    (["--do_train", "--dataset_name", "d", "--audio_drop_prob", "0.6", "--visual_drop_prob", "0.6"], "<= 1"),
-    (["--do_train", "--dataset_name", "d", "--use_audio", "False", "--audio_drop_prob", "0.1"], "contradicts"),
-    (["--do_train", "--dataset_name", "d", "--fp16", "--bf16"], "exclusive"),
-    (["--do_train"], "needs --dataset_name"),
-    (["--dataset_name", "d"], "nothing to do"),
-    (["--do_eval", "--override", "novalue"], "KEY=VALUE"),
-])
+@pytest.mark.parametrize(
+    "argv,match",
+    [
+        (["--do_train", "--dataset_name", "d", "--use_audio", "False", "--use_visual", "False"], "no input"),
+        (["--do_train", "--dataset_name", "d", "--eval_steps", "5", "--evaluation_strategy", "no"], "contradicts"),
+        (["--do_train", "--dataset_name", "d", "--eval_steps", "5", "--evaluation_strategy", "epoch"], "contradicts"),
+        (["--do_train", "--dataset_name", "d", "--evaluation_strategy", "steps"], "needs --eval_steps"),
+        (["--do_train", "--dataset_name", "d", "--audio_drop_prob", "0.6", "--visual_drop_prob", "0.6"], "<= 1"),
+        (["--do_train", "--dataset_name", "d", "--use_audio", "False", "--audio_drop_prob", "0.1"], "contradicts"),
+        (["--do_train", "--dataset_name", "d", "--fp16", "--bf16"], "exclusive"),
+        (["--do_train"], "needs --dataset_name"),
+        (["--dataset_name", "d"], "nothing to do"),
+        (["--do_eval", "--override", "novalue"], "KEY=VALUE"),
+    ],
+)
 def test_bad_combinations_fail_before_work(argv, match):
     with pytest.raises((UsageError, ValueError), match=match):
         validate(parse_args(["--output_dir", "o", *argv]), cuda=True)
 
 
-@pytest.mark.parametrize("argv", [["--learning_rate", "-1"], ["--per_device_train_batch_size", "0"],
-                                  ["--audio_drop_prob", "1.5"], ["--fusion", "sum"], ["--lerning_rate", "1"],
-                                  ["--evaluation_strategy", "sometimes"], ["--config_name", "huge"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--learning_rate", "-1"],
+        ["--per_device_train_batch_size", "0"],
+        ["--audio_drop_prob", "1.5"],
+        ["--fusion", "sum"],
+        ["--lerning_rate", "1"],
+        ["--evaluation_strategy", "sometimes"],
+        ["--config_name", "huge"],
+    ],
+)
 def test_bad_values_rejected_by_parser(argv, capsys):
     with pytest.raises(SystemExit):
         parse_args(["--output_dir", "o", "--do_eval", *argv])
@@ -175,7 +221,10 @@ def test_decoder_width_follows_a_pretrained_encoder():
     assert decoder_width_overrides("base_ami", 768) == {}
     assert decoder_width_overrides("large_ami", 1024) == {}
     assert decoder_width_overrides("tiny_cpu", 64) == {
-        "model.decoder_embed_dim": "64", "model.decoder_ffn_embed_dim": "256", "model.decoder_attention_heads": "4"}
+        "model.decoder_embed_dim": "64",
+        "model.decoder_ffn_embed_dim": "256",
+        "model.decoder_attention_heads": "4",
+    }
     assert decoder_width_overrides("tiny_cpu", 30)["model.decoder_attention_heads"] == "3"  # heads divide the width
 
 

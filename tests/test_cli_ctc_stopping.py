@@ -30,8 +30,9 @@ def test_ctc_weight_sets_criterion_head_and_decoding_weight(monkeypatch):
 
 
 def test_early_stopping_and_metric_mapping():
-    m = _map([*BASE, "--early_stopping_patience", "3", "--metric_for_best_model", "cer",
-              "--evaluation_strategy", "epoch"])
+    m = _map(
+        [*BASE, "--early_stopping_patience", "3", "--metric_for_best_model", "cer", "--evaluation_strategy", "epoch"]
+    )
     assert m["checkpoint.patience"] == "3" and m["checkpoint.best_checkpoint_metric"] == "cer"
     assert m["checkpoint.maximize_best_checkpoint_metric"] == "false"
     assert "checkpoint.save_interval_updates" not in m
@@ -48,19 +49,29 @@ def test_without_the_flags_no_patience_and_preset_metric():
     assert not any(k.startswith(("criterion.", "model.ctc")) for k in m)
 
 
-@pytest.mark.parametrize("argv,match", [
-    ([*BASE, "--early_stopping_patience", "2", "--evaluation_strategy", "no"], "needs validations"),
-    ([*BASE, "--early_stopping_patience", "2", "--eval_steps", "5", "--save_steps", "7"], "must equal"),
-    (["--output_dir", "o", "--do_eval", "--lm_weight", "0.5"], "needs --lm_path"),
-    (["--output_dir", "o", "--do_eval", "--lm_path", "/no/such/lm.pt"], "no such file"),
-])
+@pytest.mark.parametrize(
+    "argv,match",
+    [
+        ([*BASE, "--early_stopping_patience", "2", "--evaluation_strategy", "no"], "needs validations"),
+        ([*BASE, "--early_stopping_patience", "2", "--eval_steps", "5", "--save_steps", "7"], "must equal"),
+        (["--output_dir", "o", "--do_eval", "--lm_weight", "0.5"], "needs --lm_path"),
+        (["--output_dir", "o", "--do_eval", "--lm_path", "/no/such/lm.pt"], "no such file"),
+    ],
+)
 def test_bad_combinations(argv, match):
     with pytest.raises(UsageError, match=match):
         validate(parse_args(argv), cuda=False)
 
 
-@pytest.mark.parametrize("argv", [["--ctc_weight", "1.5"], ["--metric_for_best_model", "bleu"],
-                                  ["--early_stopping_patience", "0"], ["--lm_weight", "-1"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--ctc_weight", "1.5"],
+        ["--metric_for_best_model", "bleu"],
+        ["--early_stopping_patience", "0"],
+        ["--lm_weight", "-1"],
+    ],
+)
 def test_bad_values_rejected_by_parser(argv, capsys):
     with pytest.raises(SystemExit):
         parse_args(["--output_dir", "o", "--do_eval", *argv])
@@ -81,11 +92,13 @@ def test_decode_options_pass_only_given_flags(monkeypatch, tmp_path):
     assert run.decode_options(a) == {}
     lm = tmp_path / "lm.pt"
     lm.write_bytes(b"x")
-    a = parse_args(["--output_dir", "o", "--do_eval", "--ctc_weight", "0.3", "--lm_path", str(lm),
-                    "--lm_weight", "0.2"])
+    a = parse_args(
+        ["--output_dir", "o", "--do_eval", "--ctc_weight", "0.3", "--lm_path", str(lm), "--lm_weight", "0.2"]
+    )
 
-    def fake_decode_split(ckpt, data, split, mods, beam=5, batch_size=8, cpu=True, ctc_weight=None,
-                          lm_path=None, lm_weight=0.0):
+    def fake_decode_split(
+        ckpt, data, split, mods, beam=5, batch_size=8, cpu=True, ctc_weight=None, lm_path=None, lm_weight=0.0
+    ):
         raise AssertionError("not called")
 
     monkeypatch.setattr("avhubert_ami.decode.decode_split", fake_decode_split)

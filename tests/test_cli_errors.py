@@ -59,9 +59,24 @@ def test_decode_into_an_unwritable_results_dir(tmp_path, tmp_path_factory, data,
 
     run_dir = trained_checkpoint(tmp_path_factory)
     out = _unwritable(tmp_path)
-    assert decode.main(["--path", str(run_dir / "checkpoints" / "checkpoint_last.pt"), "--data",
-                        str(run_dir.parent / "data"), "--beam", "1", "--max_len_b", "3", "--cpu",
-                        "--results_dir", str(out)]) == 2
+    assert (
+        decode.main(
+            [
+                "--path",
+                str(run_dir / "checkpoints" / "checkpoint_last.pt"),
+                "--data",
+                str(run_dir.parent / "data"),
+                "--beam",
+                "1",
+                "--max_len_b",
+                "3",
+                "--cpu",
+                "--results_dir",
+                str(out),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert str(tmp_path / "a_file") in _one_error_line(err) and "decode test" not in err  # checked before decoding
 

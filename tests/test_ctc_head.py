@@ -7,10 +7,10 @@ import math
 
 import pytest
 import torch
+from models_fixtures import TINY_DECODER, TINY_ENCODER, av_batch, fake_task
 
 import avhubert_ami  # noqa: F401  registers models
 from avhubert_ami.models.seq2seq import AVHubertSeq2Seq, AVHubertSeq2SeqConfig
-from models_fixtures import TINY_DECODER, TINY_ENCODER, av_batch, fake_task
 
 
 def tiny_seq2seq(**overrides) -> AVHubertSeq2Seq:
@@ -79,10 +79,15 @@ def test_frozen_encoder_runs_in_eval_mode_and_keeps_bn_stats():
     after = _bn_buffers(model)
     assert all(torch.equal(before[k], after[k]) for k in before)
     # per-sample modality drop is augmentation: still active on a frozen encoder
-    present = model.encoder.w2v_model._presence({"audio": torch.zeros(400, 104, 2), "video": torch.zeros(400, 1, 2, 1, 1)})
+    present = model.encoder.w2v_model._presence(
+        {"audio": torch.zeros(400, 104, 2), "video": torch.zeros(400, 1, 2, 1, 1)}
+    )
     assert present is not None and not present.all()
     model.eval()
-    assert model.encoder.w2v_model._presence({"audio": torch.zeros(3, 104, 2), "video": torch.zeros(3, 1, 2, 1, 1)}) is None
+    assert (
+        model.encoder.w2v_model._presence({"audio": torch.zeros(3, 104, 2), "video": torch.zeros(3, 1, 2, 1, 1)})
+        is None
+    )
 
 
 def test_freeze_finetune_updates_keeps_training_mode_as_upstream():
@@ -101,9 +106,9 @@ from types import SimpleNamespace  # noqa: E402
 
 import torch.nn.functional as F  # noqa: E402
 from fairseq.criterions.label_smoothed_cross_entropy import LabelSmoothedCrossEntropyCriterion  # noqa: E402
+from models_fixtures import make_dictionary  # noqa: E402
 
 from avhubert_ami.criterions.hybrid_ctc import HybridCTCAttentionCriterion, ctc_targets  # noqa: E402
-from models_fixtures import make_dictionary  # noqa: E402
 
 
 def _sample(tgt_len: int = 4, **kw):
@@ -115,8 +120,9 @@ def _sample(tgt_len: int = 4, **kw):
 
 def _criterion(weight: float):
     task = SimpleNamespace(target_dictionary=make_dictionary(37))
-    return HybridCTCAttentionCriterion(task, sentence_avg=True, label_smoothing=0.1, report_accuracy=True,
-                                       ctc_weight=weight)
+    return HybridCTCAttentionCriterion(
+        task, sentence_avg=True, label_smoothing=0.1, report_accuracy=True, ctc_weight=weight
+    )
 
 
 def test_ctc_targets_drop_pad_and_eos():
@@ -144,8 +150,15 @@ def test_hybrid_loss_mixes_ce_and_ctc_from_one_encoder_pass():
     enc = model.encoder(sample["net_input"]["source"], sample["net_input"]["padding_mask"])
     lengths = (~enc["encoder_padding_mask"]).sum(-1)
     assert lengths.tolist() == [10, 7]
-    ctc = F.ctc_loss(model.ctc_log_probs(enc), torch.cat([sample["target"][0, :3], sample["target"][1, :2]]),
-                     lengths, torch.tensor([3, 2]), blank=0, reduction="sum", zero_infinity=True)
+    ctc = F.ctc_loss(
+        model.ctc_log_probs(enc),
+        torch.cat([sample["target"][0, :3], sample["target"][1, :2]]),
+        lengths,
+        torch.tensor([3, 2]),
+        blank=0,
+        reduction="sum",
+        zero_infinity=True,
+    )
     torch.testing.assert_close(loss, 0.7 * ce + 0.3 * ctc)
     assert log["ctc_loss"] == pytest.approx(ctc.item(), rel=1e-5)
 
@@ -171,8 +184,17 @@ def test_weight_needs_a_head_and_a_valid_range():
 def test_reduce_metrics_logs_ctc_and_attention_parts():
     from fairseq.logging import metrics
 
-    logs = [{"loss": 3.0, "nll_loss": 2.0, "ntokens": 4, "nsentences": 2, "sample_size": 2,
-             "ctc_loss": 4.0, "att_loss": 2.0}]
+    logs = [
+        {
+            "loss": 3.0,
+            "nll_loss": 2.0,
+            "ntokens": 4,
+            "nsentences": 2,
+            "sample_size": 2,
+            "ctc_loss": 4.0,
+            "att_loss": 2.0,
+        }
+    ]
     with metrics.aggregate() as agg:
         HybridCTCAttentionCriterion.reduce_metrics(logs)
     assert agg.get_smoothed_value("ctc_loss") == pytest.approx(round(4.0 / 2 / math.log(2), 3))
@@ -183,9 +205,19 @@ def test_argparse_fairseq_train_accepts_the_hybrid_criterion():
     (``from __future__ import annotations``) made it fail with "field should be a type"."""
     from fairseq import options
 
-    import avhubert_ami  # noqa: F401
 
-    args = options.parse_args_and_arch(options.get_training_parser(), [
-        "/tmp", "--task", "ami_av", "--arch", "av_hubert_seq2seq", "--criterion", "hybrid_ctc_attention",
-        "--ctc-weight", "0.3"])
+    args = options.parse_args_and_arch(
+        options.get_training_parser(),
+        [
+            "/tmp",
+            "--task",
+            "ami_av",
+            "--arch",
+            "av_hubert_seq2seq",
+            "--criterion",
+            "hybrid_ctc_attention",
+            "--ctc-weight",
+            "0.3",
+        ],
+    )
     assert args.criterion == "hybrid_ctc_attention" and args.ctc_weight == 0.3

@@ -32,8 +32,15 @@ def build(folder, split="train", noise=None, **kw):
     sp = spm.SentencePieceProcessor(model_file=os.path.join(folder, "spm.model"))
     dictionary = Dictionary.load(os.path.join(folder, "dict.wrd.txt"))
     enc = lambda t: " ".join(sp.encode(t, out_type=str))  # noqa: E731
-    return AVHubertDataset(manifest, texts, dictionary, enc, DataOptions(**kw), noise=noise,
-                           label_path=os.path.join(folder, f"{split}.wrd"))
+    return AVHubertDataset(
+        manifest,
+        texts,
+        dictionary,
+        enc,
+        DataOptions(**kw),
+        noise=noise,
+        label_path=os.path.join(folder, f"{split}.wrd"),
+    )
 
 
 def test_item_shapes_and_labels(tiny):
@@ -298,7 +305,9 @@ def test_bad_frame_count_in_tsv_names_the_row(tiny):
     """A tsv n_video_frames other than the file's count is refused at first read, naming the tsv row
     (it sizes batches and the audio is cut to it: a wrong one used to surface later as a media error)."""
     ds = _one_row(tiny, "b_nv", video=make_frames(20, 1), audio=make_wave(20 * 640, 1), nv=24)
-    with pytest.raises(ManifestError, match=r"b_nv\.tsv:2 \(id 'b_nv'\): n_video_frames=24 but .*b_nv\.mkv has 20 frames"):
+    with pytest.raises(
+        ManifestError, match=r"b_nv\.tsv:2 \(id 'b_nv'\): n_video_frames=24 but .*b_nv\.mkv has 20 frames"
+    ):
         ds[0]
     ok = _one_row(tiny, "b_nv_ok", video=make_frames(20, 1), audio=make_wave(20 * 640, 1), nv=20)
     assert ok[0]["video"].shape[0] == 20

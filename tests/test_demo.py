@@ -41,26 +41,37 @@ def test_decoding_goes_through_avhubert_decode_not_printed_output():
 
 def test_rows_cover_the_issue_settings_and_systems():
     pairs = {(s.condition, s.label) for s in run_demo.SETTINGS}
-    assert {("clean", "audio+video"), ("noisy", "audio+video"), ("noisy", "audio-only"),
-            ("clean", "video-only"), ("clean", "audio-only")} == pairs
+    assert {
+        ("clean", "audio+video"),
+        ("noisy", "audio+video"),
+        ("noisy", "audio-only"),
+        ("clean", "video-only"),
+        ("clean", "audio-only"),
+    } == pairs
     default = run_demo.systems(False)
-    assert [(s.model, s.joint, s.lm) for s in default] == [("hybrid", False, False), ("hybrid", True, False),
-                                                            ("hybrid", True, True)]
+    assert [(s.model, s.joint, s.lm) for s in default] == [
+        ("hybrid", False, False),
+        ("hybrid", True, False),
+        ("hybrid", True, True),
+    ]
     assert run_demo.systems(True)[0] == run_demo.ATTENTION_TRAINED and run_demo.ATTENTION_TRAINED.model == "attention"
     assert len({run_demo.slug(s) for s in run_demo.systems(True)}) == 4
 
 
 def test_weights_per_row_follow_the_valid_choice():
     demo = run_demo.Demo(run_demo.DemoConfig(out_dir="unused"))
-    demo.weights = {"audio+video": {"joint": {"ctc_weight": 0.3, "lm_weight": 0.0},
-                                    "lm": {"ctc_weight": 0.3, "lm_weight": 0.2}}}
+    demo.weights = {
+        "audio+video": {"joint": {"ctc_weight": 0.3, "lm_weight": 0.0}, "lm": {"ctc_weight": 0.3, "lm_weight": 0.2}}
+    }
     av, v = run_demo.SETTINGS[0], run_demo.SETTINGS[2]
     att, joint, lm = run_demo.SYSTEMS
     assert demo.weights_for(av, att) == (0.0, 0.0)
     assert demo.weights_for(av, joint) == (0.3, 0.0)
     assert demo.weights_for(v, lm) == (0.3, 0.2)  # tuned on audio+video unless tune_each_modality
-    demo.weights["video-only"] = {"joint": {"ctc_weight": 0.5, "lm_weight": 0.0},
-                                  "lm": {"ctc_weight": 0.5, "lm_weight": 0.4}}
+    demo.weights["video-only"] = {
+        "joint": {"ctc_weight": 0.5, "lm_weight": 0.0},
+        "lm": {"ctc_weight": 0.5, "lm_weight": 0.4},
+    }
     assert demo.weights_for(v, lm) == (0.5, 0.4) and demo.weights_for(av, lm) == (0.3, 0.2)
 
 
@@ -68,9 +79,11 @@ def test_best_point_tie_rule():
     """The demo's two-stage grid and avhubert-decode --tune_weights keep points by this one rule."""
     from avhubert_ami.weight_grid import best_point
 
-    pts = [{"ctc_weight": 0.3, "lm_weight": 0.2, "wer": 10.0, "cer": 5.0},
-           {"ctc_weight": 0.3, "lm_weight": 0.0, "wer": 10.0, "cer": 6.0},
-           {"ctc_weight": 0.3, "lm_weight": 0.4, "wer": 12.0, "cer": 1.0}]
+    pts = [
+        {"ctc_weight": 0.3, "lm_weight": 0.2, "wer": 10.0, "cer": 5.0},
+        {"ctc_weight": 0.3, "lm_weight": 0.0, "wer": 10.0, "cer": 6.0},
+        {"ctc_weight": 0.3, "lm_weight": 0.4, "wer": 12.0, "cer": 1.0},
+    ]
     assert best_point(pts)["lm_weight"] == 0.0  # equal WER: the smaller weights win
 
 
@@ -89,13 +102,22 @@ def test_parse_seeds():
 
 
 def _row(seed_wer, system="hybrid + joint CTC/attention search", cond="clean"):
-    return {"condition": cond, "modalities": "audio+video", "system": system, "normalizer": "basic",
-            "wer": seed_wer, "cer": seed_wer / 2}
+    return {
+        "condition": cond,
+        "modalities": "audio+video",
+        "system": system,
+        "normalizer": "basic",
+        "wer": seed_wer,
+        "cer": seed_wer / 2,
+    }
 
 
 def test_spread_mean_min_max_per_row(tmp_path):
-    runs = {0: [_row(20.0), _row(50.0, cond="noisy")], 1: [_row(30.0), _row(70.0, cond="noisy")],
-            2: [_row(25.0), _row(60.0, cond="noisy")]}
+    runs = {
+        0: [_row(20.0), _row(50.0, cond="noisy")],
+        1: [_row(30.0), _row(70.0, cond="noisy")],
+        2: [_row(25.0), _row(60.0, cond="noisy")],
+    }
     entries = demo_tables.spread(runs)
     assert [e["condition"] for e in entries] == ["clean", "noisy"]
     assert entries[0]["wer"]["mean"] == pytest.approx(25.0) and entries[0]["wer"]["min"] == 20.0
@@ -115,8 +137,13 @@ def test_bad_seeds_flag_is_a_usage_error(capsys):
 @pytest.mark.slow
 def test_tiny_demo_end_to_end(tmp_path):
     out = tmp_path / "demo_out"
-    proc = subprocess.run([sys.executable, os.path.join(REPO, "scripts", "run_demo.py"), "--size", "tiny",
-                           "--out_dir", str(out)], cwd=REPO, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, os.path.join(REPO, "scripts", "run_demo.py"), "--size", "tiny", "--out_dir", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     n_rows = len(run_demo.SETTINGS) * len(run_demo.SYSTEMS)
     table = (out / "results.md").read_text()
@@ -124,7 +151,8 @@ def test_tiny_demo_end_to_end(tmp_path):
     assert len(rows) == n_rows and "| chance (most frequent word) |" in table
     res = json.loads((out / "results.json").read_text())
     assert {(r["condition"], r["modalities"], r["system"]) for r in res["results"]} == {
-        (s.condition, s.label, y.name) for s in run_demo.SETTINGS for y in run_demo.SYSTEMS}
+        (s.condition, s.label, y.name) for s in run_demo.SETTINGS for y in run_demo.SYSTEMS
+    }
     for r in res["results"]:
         assert r["n_utterances"] == 4 and r["wer"] >= 0 and r["cer"] >= 0 and r["normalizer"] == "basic"
         decoded = json.loads((out / r["decode_dir"] / "results.json").read_text())  # avhubert-decode's own file

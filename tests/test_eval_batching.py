@@ -25,8 +25,9 @@ def data(tmp_path_factory):
 
 def _n_utterances(task, split, multiple):
     task.load_dataset(split)
-    itr = task.get_batch_iterator(task.dataset(split), max_sentences=8, required_batch_size_multiple=multiple,
-                                  ignore_invalid_inputs=True).next_epoch_itr(shuffle=False)
+    itr = task.get_batch_iterator(
+        task.dataset(split), max_sentences=8, required_batch_size_multiple=multiple, ignore_invalid_inputs=True
+    ).next_epoch_itr(shuffle=False)
     return sum(len(batch["id"]) for batch in itr)
 
 
@@ -55,11 +56,33 @@ def test_fairseq_generate_without_the_batch_flag_scores_every_utterance(tmp_path
     for name in ("spm.model", "dict.wrd.txt"):
         shutil.copy(run_dir.parent / "data" / name, data / name)
     make_tiny_split(str(data), n=n, split="test", frames=(12, 16))
-    args = options.parse_args_and_arch(options.get_generation_parser(), [
-        str(data), "--user-dir", str(USER_DIR), "--task", "ami_av",
-        "--path", str(run_dir / "checkpoints" / "checkpoint_last.pt"), "--gen-subset", "test", "--beam", "1",
-        "--scoring", "wer", "--post-process", "sentencepiece", "--batch-size", "8", "--max-len-b", "5", "--cpu",
-        "--results-path", str(tmp_path / "out")])  # no --required-batch-size-multiple: fairseq's default 8
+    args = options.parse_args_and_arch(
+        options.get_generation_parser(),
+        [
+            str(data),
+            "--user-dir",
+            str(USER_DIR),
+            "--task",
+            "ami_av",
+            "--path",
+            str(run_dir / "checkpoints" / "checkpoint_last.pt"),
+            "--gen-subset",
+            "test",
+            "--beam",
+            "1",
+            "--scoring",
+            "wer",
+            "--post-process",
+            "sentencepiece",
+            "--batch-size",
+            "8",
+            "--max-len-b",
+            "5",
+            "--cpu",
+            "--results-path",
+            str(tmp_path / "out"),
+        ],
+    )  # no --required-batch-size-multiple: fairseq's default 8
     generate.main(args)
     out = (tmp_path / "out" / "generate-test.txt").read_text()
     assert len(re.findall(r"^D-\d+\t", out, flags=re.M)) == n

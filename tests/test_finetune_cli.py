@@ -15,8 +15,18 @@ from tests.train_fixtures import REPO, quiet_env, single_thread, tiny_data, trai
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
-FAST = ["--per_device_train_batch_size", "3", "--per_device_eval_batch_size", "2", "--warmup_steps", "1",
-        "--logging_steps", "1", "--override", "lr_scheduler.decay_steps=3"]
+FAST = [
+    "--per_device_train_batch_size",
+    "3",
+    "--per_device_eval_batch_size",
+    "2",
+    "--warmup_steps",
+    "1",
+    "--logging_steps",
+    "1",
+    "--override",
+    "lr_scheduler.decay_steps=3",
+]
 
 
 def _num_updates(ckpt):
@@ -33,9 +43,30 @@ def data(tmp_path_factory):
 def test_train_and_eval_writes_checkpoints_and_eval_results(tmp_path, data, monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     out = tmp_path / "run"
-    rc = cli.main(["--output_dir", str(out), "--dataset_name", str(data), "--do_train", "--do_eval",
-                   "--max_steps", "2", "--evaluation_strategy", "no", "--generation_num_beams", "1",
-                   "--fp16", "--use_audio", "True", "--use_visual", "True", "--normalizer", "kaldi", *FAST])
+    rc = cli.main(
+        [
+            "--output_dir",
+            str(out),
+            "--dataset_name",
+            str(data),
+            "--do_train",
+            "--do_eval",
+            "--max_steps",
+            "2",
+            "--evaluation_strategy",
+            "no",
+            "--generation_num_beams",
+            "1",
+            "--fp16",
+            "--use_audio",
+            "True",
+            "--use_visual",
+            "True",
+            "--normalizer",
+            "kaldi",
+            *FAST,
+        ]
+    )
     assert rc == 0
     assert _num_updates(out / "checkpoints" / "checkpoint_last.pt") == 2
     res = json.loads((out / "eval_results.json").read_text())
@@ -52,15 +83,23 @@ def test_train_and_eval_writes_checkpoints_and_eval_results(tmp_path, data, monk
     assert "'fp16': False" in cfg  # --fp16 on CPU: warned and off
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["--use_audio", "False", "--use_visual", "False"], "no input"),
-    (["--eval_steps", "10", "--evaluation_strategy", "no"], "contradicts"),
-    (["--model_name_or_path", "/nonexistent/model.pt"], "no such file"),
-    (["--config_name", "tiny_cpu", "--dataset_name", "/nonexistent/data"], "no such directory"),
-])
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["--use_audio", "False", "--use_visual", "False"], "no input"),
+        (["--eval_steps", "10", "--evaluation_strategy", "no"], "contradicts"),
+        (["--model_name_or_path", "/nonexistent/model.pt"], "no such file"),
+        (["--config_name", "tiny_cpu", "--dataset_name", "/nonexistent/data"], "no such directory"),
+    ],
+)
 def test_bad_flags_fail_before_any_work(tmp_path, data, capsys, argv, message):
-    argv = ["--output_dir", str(tmp_path / "o"), "--do_train", *(["--dataset_name", str(data)] if
-                                                                  "--dataset_name" not in argv else []), *argv]
+    argv = [
+        "--output_dir",
+        str(tmp_path / "o"),
+        "--do_train",
+        *(["--dataset_name", str(data)] if "--dataset_name" not in argv else []),
+        *argv,
+    ]
     assert cli.main(argv) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "o" / "checkpoints").exists()
@@ -76,8 +115,19 @@ def test_manifest_dir_without_tokenizer_says_how_to_make_it(tmp_path, data, caps
 
 
 def _cmd(out, data, *extra):
-    return [sys.executable, str(REPO / "finetune_avhubert_ami.py"), "--output_dir", str(out), "--dataset_name",
-            str(data), "--do_train", "--evaluation_strategy", "no", *FAST, *extra]
+    return [
+        sys.executable,
+        str(REPO / "finetune_avhubert_ami.py"),
+        "--output_dir",
+        str(out),
+        "--dataset_name",
+        str(data),
+        "--do_train",
+        "--evaluation_strategy",
+        "no",
+        *FAST,
+        *extra,
+    ]
 
 
 @pytest.mark.slow
@@ -108,8 +158,13 @@ def test_sigkill_mid_run_then_same_command_resumes(tmp_path, data):
 @pytest.mark.slow
 def test_two_process_gloo_ddp_on_cpu(tmp_path, data):
     out = tmp_path / "ddp"
-    p = subprocess.run(_cmd(out, data, "--max_steps", "2", "--cpu_ddp_world_size", "2"), capture_output=True,
-                       text=True, env=quiet_env(), timeout=400)
+    p = subprocess.run(
+        _cmd(out, data, "--max_steps", "2", "--cpu_ddp_world_size", "2"),
+        capture_output=True,
+        text=True,
+        env=quiet_env(),
+        timeout=400,
+    )
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     log = (out / "hydra_train.log").read_text()
     assert "distributed init (rank 0)" in log and "training on 2 devices" in log
@@ -121,9 +176,22 @@ def test_two_process_gloo_ddp_on_cpu(tmp_path, data):
 def test_continue_from_seq2seq_checkpoint_resets_optimizer(tmp_path_factory, tmp_path):
     trained = trained_checkpoint(tmp_path_factory)
     out = tmp_path / "cont"
-    p = subprocess.run(_cmd(out, trained.parent / "data", "--max_steps", "2", "--model_name_or_path",
-                            str(trained / "checkpoints" / "checkpoint_last.pt"), "--freeze_encoder", "True"),
-                       capture_output=True, text=True, env=quiet_env(), timeout=400)
+    p = subprocess.run(
+        _cmd(
+            out,
+            trained.parent / "data",
+            "--max_steps",
+            "2",
+            "--model_name_or_path",
+            str(trained / "checkpoints" / "checkpoint_last.pt"),
+            "--freeze_encoder",
+            "True",
+        ),
+        capture_output=True,
+        text=True,
+        env=quiet_env(),
+        timeout=400,
+    )
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     log = (out / "hydra_train.log").read_text()
     assert "optimizer, lr scheduler, meters, dataloader will be reset" in log
@@ -156,8 +224,13 @@ def test_pretrained_checkpoint_becomes_w2v_path(tmp_path, data):
 
     ckpt = fake_pretrain_checkpoint(tmp_path / "tiny_vox_iter5.pt")
     out = tmp_path / "ft"
-    p = subprocess.run(_cmd(out, data, "--max_steps", "2", "--model_name_or_path", str(ckpt)), capture_output=True,
-                       text=True, env=quiet_env(), timeout=400)
+    p = subprocess.run(
+        _cmd(out, data, "--max_steps", "2", "--model_name_or_path", str(ckpt)),
+        capture_output=True,
+        text=True,
+        env=quiet_env(),
+        timeout=400,
+    )
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     log = (out / "hydra_train.log").read_text()
     assert f"'w2v_path': '{ckpt}'" in log and f"loaded {ckpt}" in log

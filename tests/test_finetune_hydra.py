@@ -29,7 +29,9 @@ def test_gpu_presets_compose(name, layers, max_tokens):
     assert cfg.common.fp16 and cfg.dataset.max_tokens == max_tokens and cfg.lr_scheduler._name == "tri_stage"
     assert cfg.criterion._name == "hybrid_ctc_attention" and cfg.model.freeze_finetune_updates > 0
     assert cfg.criterion.ctc_weight == 0.1 and cfg.model.ctc_head  # auto_avsr's fine-tuning share
-    audio_only = _compose(name, ["common.user_dir=/u", "task.data=/d", "model.w2v_path=/w.pt", "task.modalities=[audio]"])
+    audio_only = _compose(
+        name, ["common.user_dir=/u", "task.data=/d", "model.w2v_path=/w.pt", "task.modalities=[audio]"]
+    )
     assert list(audio_only.task.modalities) == ["audio"]
 
 

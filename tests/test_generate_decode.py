@@ -15,10 +15,32 @@ def _generate_args(run_dir, scoring, modalities=None, results_path=None):
     # batch size 1 on both sides: the relative positional convolution sees padded frames, so hypotheses of an
     # untrained model may depend on which utterances share a batch (as upstream's), not on the decoding path
     data = run_dir.parent / "data"
-    args = [str(data), "--user-dir", str(USER_DIR), "--task", "ami_av",
-            "--path", str(run_dir / "checkpoints" / "checkpoint_best.pt"), "--gen-subset", "test", "--beam", "5",
-            "--scoring", scoring, "--post-process", "sentencepiece", "--batch-size", "1",
-            "--required-batch-size-multiple", "1", "--max-len-a", "1.0", "--max-len-b", "10", "--cpu"]
+    args = [
+        str(data),
+        "--user-dir",
+        str(USER_DIR),
+        "--task",
+        "ami_av",
+        "--path",
+        str(run_dir / "checkpoints" / "checkpoint_best.pt"),
+        "--gen-subset",
+        "test",
+        "--beam",
+        "5",
+        "--scoring",
+        scoring,
+        "--post-process",
+        "sentencepiece",
+        "--batch-size",
+        "1",
+        "--required-batch-size-multiple",
+        "1",
+        "--max-len-a",
+        "1.0",
+        "--max-len-b",
+        "10",
+        "--cpu",
+    ]
     if modalities:
         args += ["--modalities", repr(modalities)]
     if results_path:
@@ -42,26 +64,39 @@ def _generate(run_dir, scoring, modalities, tmp_path):
     from fairseq import options
     from fairseq_cli import generate
 
-    args = options.parse_args_and_arch(options.get_generation_parser(),
-                                       _generate_args(run_dir, scoring, modalities, tmp_path))
+    args = options.parse_args_and_arch(
+        options.get_generation_parser(), _generate_args(run_dir, scoring, modalities, tmp_path)
+    )
     generate.main(args)
     return _parse((tmp_path / "generate-test.txt").read_text(), scoring)
 
 
-@pytest.mark.parametrize("scoring,modalities,n_rows", [
-    ("wer", None, 3),            # audio-visual; the audio-only and video-only rows decode with what they have
-    ("cer", ["audio"], 2),       # audio-only model input: the row without audio is skipped
-    ("wer", ["video"], 2),
-    ("ami_wer", ["audio"], 2),   # our wer scorer (default basic normaliser) equals avhubert-decode's WER
-])
+@pytest.mark.parametrize(
+    "scoring,modalities,n_rows",
+    [
+        ("wer", None, 3),  # audio-visual; the audio-only and video-only rows decode with what they have
+        ("cer", ["audio"], 2),  # audio-only model input: the row without audio is skipped
+        ("wer", ["video"], 2),
+        ("ami_wer", ["audio"], 2),  # our wer scorer (default basic normaliser) equals avhubert-decode's WER
+    ],
+)
 def test_fairseq_generate_scores_match_decode_module(tmp_path_factory, tmp_path, scoring, modalities, n_rows):
     from avhubert_ami.decode import decode_split
 
     run_dir = trained_checkpoint(tmp_path_factory)
     score, hyps = _generate(run_dir, scoring, modalities, tmp_path)
     assert len(hyps) == n_rows
-    ours = decode_split(str(run_dir / "checkpoints" / "checkpoint_best.pt"), str(run_dir.parent / "data"), "test",
-                        modalities, beam=5, batch_size=1, max_len_a=1.0, max_len_b=10, cpu=True)
+    ours = decode_split(
+        str(run_dir / "checkpoints" / "checkpoint_best.pt"),
+        str(run_dir.parent / "data"),
+        "test",
+        modalities,
+        beam=5,
+        batch_size=1,
+        max_len_a=1.0,
+        max_len_b=10,
+        cpu=True,
+    )
     assert ours.n_utterances == n_rows
     assert score == pytest.approx(ours.cer if scoring == "cer" else ours.wer, abs=0.01)
     assert sorted(h.strip() for h in hyps.values()) == sorted(u.hyp.strip() for u in ours.utterances)
@@ -73,9 +108,23 @@ def test_decode_cli_writes_hypotheses_references_and_json(tmp_path_factory, tmp_
     run_dir = trained_checkpoint(tmp_path_factory)
     data = run_dir.parent / "data"
     out = tmp_path / "dec"
-    rc = decode.main(["--path", str(run_dir / "checkpoints" / "checkpoint_last.pt"), "--data", str(data),
-                      "--split", "test", "--modalities", "audio,video", "--beam", "2", "--results_dir", str(out),
-                      "--cpu"])
+    rc = decode.main(
+        [
+            "--path",
+            str(run_dir / "checkpoints" / "checkpoint_last.pt"),
+            "--data",
+            str(data),
+            "--split",
+            "test",
+            "--modalities",
+            "audio,video",
+            "--beam",
+            "2",
+            "--results_dir",
+            str(out),
+            "--cpu",
+        ]
+    )
     assert rc == 0
     res = json.loads((out / "results.json").read_text())
     ids = [line.split("\t")[0] for line in (out / "hypo.txt").read_text().splitlines()]

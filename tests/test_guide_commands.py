@@ -53,9 +53,11 @@ def workdir(tmp_path_factory):
 def test_guide_command_runs(workdir, index):
     work, ckpt = workdir
     argv = guide_commands()[index]
-    argv = [sys.executable, str(REPO / "finetune_avhubert_ami.py")] + [
-        str(ckpt) if a == "/path/to/pretrained/model" else a for a in argv[2:]
-    ] + ["--max_steps", "3"]
+    argv = (
+        [sys.executable, str(REPO / "finetune_avhubert_ami.py")]
+        + [str(ckpt) if a == "/path/to/pretrained/model" else a for a in argv[2:]]
+        + ["--max_steps", "3"]
+    )
     p = subprocess.run(argv, cwd=work, capture_output=True, text=True, env=quiet_env(), timeout=900)
     assert p.returncode == 0, p.stdout[-4000:] + p.stderr[-4000:]
     out = work / argv[argv.index("--output_dir") + 1]

@@ -38,8 +38,13 @@ def _run(cmd: List[str], cwd: Path, timeout: float = 300) -> subprocess.Complete
 
 def _working_tree_copy(dest: Path) -> Path:
     """The files git tracks or would track (uncommitted edits included), symlinks kept as links."""
-    names = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO, capture_output=True,
-                           check=True).stdout.decode().split("\0")
+    names = (
+        subprocess.run(
+            ["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO, capture_output=True, check=True
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for name in filter(None, names):
         src, dst = REPO / name, dest / name
         if not os.path.lexists(src):  # deleted in the working tree
@@ -57,17 +62,45 @@ def installed(tmp_path_factory) -> Dict[str, Path]:
     """Wheel built from the working tree, installed into a fresh venv; returns its python, bin and package dir."""
     base = tmp_path_factory.mktemp("install")
     src = _working_tree_copy(base / "src")
-    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-q",
-          "-w", base / "dist", "./src"], cwd=base)
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "-q",
+            "-w",
+            base / "dist",
+            "./src",
+        ],
+        cwd=base,
+    )
     wheel = next((base / "dist").glob("avhubert_ami-*.whl"))
     venv = base / "venv"
     _run([sys.executable, "-m", "venv", "--without-pip", venv], cwd=base)
     python = venv / "bin" / "python"
-    purelib = Path(_run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                        cwd=base).stdout.strip())
+    purelib = Path(
+        _run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], cwd=base).stdout.strip()
+    )
     (purelib / "zz_avhubert_ami_test_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    _run([python, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index", "--ignore-installed",
-          "-q", wheel], cwd=base)
+    _run(
+        [
+            python,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--ignore-installed",
+            "-q",
+            wheel,
+        ],
+        cwd=base,
+    )
     package = purelib / "avhubert_ami"
     found = _run([python, "-c", "import avhubert_ami; print(avhubert_ami.__file__)"], cwd=base).stdout.strip()
     assert Path(found).parent == package and src not in Path(found).parents
@@ -75,8 +108,13 @@ def installed(tmp_path_factory) -> Dict[str, Path]:
 
 
 def test_wheel_carries_presets_and_entry_point(installed):
-    for preset in ("finetune/tiny_cpu.yaml", "finetune/base_ami.yaml", "finetune/large_ami.yaml",
-                   "lm/tiny.yaml", "lm/base.yaml"):
+    for preset in (
+        "finetune/tiny_cpu.yaml",
+        "finetune/base_ami.yaml",
+        "finetune/large_ami.yaml",
+        "lm/tiny.yaml",
+        "lm/base.yaml",
+    ):
         assert (installed["package"] / "conf" / preset).is_file(), preset
     p = _run([installed["bin"] / "avhubert-finetune", "--help"], cwd=installed["work"])
     assert p.stdout.startswith("usage: avhubert-finetune") and "--config_name" in p.stdout
@@ -85,10 +123,29 @@ def test_wheel_carries_presets_and_entry_point(installed):
 def test_tiny_training_from_installed_package(installed, tmp_path):
     data = tiny_data(tmp_path / "data")
     out = tmp_path / "run"
-    _run([installed["bin"] / "avhubert-finetune", "--output_dir", out, "--dataset_name", data, "--do_train",
-          "--config_name", "tiny_cpu", "--max_steps", "2", "--evaluation_strategy", "no",
-          "--per_device_train_batch_size", "3", "--warmup_steps", "1", "--override", "lr_scheduler.decay_steps=3"],
-         cwd=tmp_path)
+    _run(
+        [
+            installed["bin"] / "avhubert-finetune",
+            "--output_dir",
+            out,
+            "--dataset_name",
+            data,
+            "--do_train",
+            "--config_name",
+            "tiny_cpu",
+            "--max_steps",
+            "2",
+            "--evaluation_strategy",
+            "no",
+            "--per_device_train_batch_size",
+            "3",
+            "--warmup_steps",
+            "1",
+            "--override",
+            "lr_scheduler.decay_steps=3",
+        ],
+        cwd=tmp_path,
+    )
     assert (out / "checkpoints" / "checkpoint_last.pt").is_file()
     log = (out / "hydra_train.log").read_text()
     # the run used the installed presets and plugin, not the checkout's
@@ -98,8 +155,21 @@ def test_tiny_training_from_installed_package(installed, tmp_path):
 def test_fairseq_hydra_train_with_installed_presets(installed, tmp_path):
     data = tiny_data(tmp_path / "data")
     package = installed["package"]
-    _run([installed["python"], "-m", "fairseq_cli.hydra_train", "--config-dir", package / "conf" / "finetune",
-          "--config-name", "tiny_cpu", f"common.user_dir={package}", f"task.data={data}",
-          f"hydra.run.dir={tmp_path / 'run'}", *FAST], cwd=tmp_path)
+    _run(
+        [
+            installed["python"],
+            "-m",
+            "fairseq_cli.hydra_train",
+            "--config-dir",
+            package / "conf" / "finetune",
+            "--config-name",
+            "tiny_cpu",
+            f"common.user_dir={package}",
+            f"task.data={data}",
+            f"hydra.run.dir={tmp_path / 'run'}",
+            *FAST,
+        ],
+        cwd=tmp_path,
+    )
     assert (tmp_path / "run" / "checkpoints" / "checkpoint_last.pt").is_file()
     assert str(package) in (tmp_path / "run" / ".hydra" / "config.yaml").read_text()

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
 import torch.nn.functional as F
 from fairseq.sequence_generator import EnsembleModel, SequenceGenerator
+from models_fixtures import TINY_DECODER, TINY_ENCODER, av_batch, fake_task
 
 import avhubert_ami  # noqa: F401  registers models
 from avhubert_ami.models.seq2seq import AVHubertSeq2Seq, AVHubertSeq2SeqConfig
 from avhubert_ami.tasks.generator import _REAL_INPUT, AVSequenceGenerator, proxy_net_input
-from models_fixtures import TINY_DECODER, TINY_ENCODER, av_batch, fake_task
 
 FRAMES = 12
 
@@ -25,9 +23,12 @@ def tiny_model(ctc_head: bool = True, seed: int = 0) -> AVHubertSeq2Seq:
 
 def sample(batch: int = 3):
     b = av_batch(batch=batch, frames=FRAMES, size=32, tgt_len=4)
-    b["padding_mask"][0, FRAMES - 4:] = True  # lengths 8, 12, 9
-    return {"id": torch.arange(batch), "utt_id": [f"utt{i}" for i in range(batch)],
-            "net_input": {"source": b["source"], "padding_mask": b["padding_mask"]}}
+    b["padding_mask"][0, FRAMES - 4 :] = True  # lengths 8, 12, 9
+    return {
+        "id": torch.arange(batch),
+        "utt_id": [f"utt{i}" for i in range(batch)],
+        "net_input": {"source": b["source"], "padding_mask": b["padding_mask"]},
+    }
 
 
 class _TodaysEnsemble(EnsembleModel):
@@ -61,8 +62,8 @@ def test_weight_zero_is_todays_search_bit_for_bit(beam):
 def _teacher_forced(model, s, hyp: torch.Tensor, row: int) -> float:
     """Attention log p(hyp incl. eos) of one utterance, by a plain forward pass."""
     net = s["net_input"]
-    src = {k: (v[row:row + 1] if v is not None else None) for k, v in net["source"].items()}
-    pad = net["padding_mask"][row:row + 1]
+    src = {k: (v[row : row + 1] if v is not None else None) for k, v in net["source"].items()}
+    pad = net["padding_mask"][row : row + 1]
     enc = model.encoder(source=src, padding_mask=pad)
     prev = torch.cat([torch.tensor([model.decoder.dictionary.eos()]), hyp[:-1]]).unsqueeze(0)
     logits, _ = model.decoder(prev, encoder_out=enc)
@@ -97,8 +98,17 @@ def test_joint_score_is_weighted_sum_of_attention_and_full_ctc_probability(weigh
     tgt = model.decoder.dictionary
     s = sample()
     lm = BigramLM(len(tgt)) if lm_weight else None
-    gen = AVSequenceGenerator([model], tgt, ctc_weight=weight, beam_size=3, max_len_a=0.0, max_len_b=5,
-                              normalize_scores=False, lm_model=lm, lm_weight=lm_weight)
+    gen = AVSequenceGenerator(
+        [model],
+        tgt,
+        ctc_weight=weight,
+        beam_size=3,
+        max_len_a=0.0,
+        max_len_b=5,
+        normalize_scores=False,
+        lm_model=lm,
+        lm_weight=lm_weight,
+    )
     hypos = gen.generate([model], s)
     lengths = (~s["net_input"]["padding_mask"]).sum(1)
     with torch.no_grad():
@@ -109,8 +119,14 @@ def test_joint_score_is_weighted_sum_of_attention_and_full_ctc_probability(weigh
                 assert toks[-1] == tgt.eos() and (toks[:-1] > tgt.eos()).all()
                 att, enc = _teacher_forced(model, s, toks, row)
                 lp = model.ctc_log_probs(enc)[: lengths[row]]
-                ctc = -F.ctc_loss(lp, toks[:-1].unsqueeze(0), lengths[row:row + 1], torch.tensor([len(toks) - 1]),
-                                  blank=tgt.bos(), reduction="sum").item()
+                ctc = -F.ctc_loss(
+                    lp,
+                    toks[:-1].unsqueeze(0),
+                    lengths[row : row + 1],
+                    torch.tensor([len(toks) - 1]),
+                    blank=tgt.bos(),
+                    reduction="sum",
+                ).item()
                 fused = lm_weight * lm.sequence_log_prob(tgt.eos(), toks) if lm is not None else 0.0
                 assert h["score"].item() == pytest.approx((1 - weight) * att + weight * ctc + fused, abs=2e-3)
 
@@ -162,8 +178,18 @@ def valid_task(tmp_path_factory):
 
     d = str(tmp_path_factory.mktemp("jointdata"))
     make_tiny_split(d, n=3, split="valid", frames=(12, 16, 20))
-    task = tasks.setup_task(OmegaConf.create({"_name": "ami_av", "data": d, "eval_wer": True, "eval_wer_beam": 2,
-                                              "eval_wer_max_len_a": 0.0, "eval_wer_max_len_b": 4}))
+    task = tasks.setup_task(
+        OmegaConf.create(
+            {
+                "_name": "ami_av",
+                "data": d,
+                "eval_wer": True,
+                "eval_wer_beam": 2,
+                "eval_wer_max_len_a": 0.0,
+                "eval_wer_max_len_b": 4,
+            }
+        )
+    )
     task.load_dataset("valid")
     batch = next(iter(task.get_batch_iterator(task.dataset("valid"), max_sentences=3).next_epoch_itr(shuffle=False)))
     torch.manual_seed(0)

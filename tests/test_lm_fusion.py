@@ -11,7 +11,12 @@ import pytest
 import torch
 
 from tests.train_fixtures import (  # noqa: F401 (fixture)
-    USER_DIR, run, single_thread, trained_checkpoint, with_ctc_head, without_ctc_head,
+    USER_DIR,
+    run,
+    single_thread,
+    trained_checkpoint,
+    with_ctc_head,
+    without_ctc_head,
 )
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -25,8 +30,16 @@ def tiny_lm(tmp_path_factory) -> Path:
 
         run_dir = trained_checkpoint(tmp_path_factory)
         out = tmp_path_factory.mktemp("lm") / "lm"
-        argv = ["--manifest_dir", str(run_dir.parent / "data"), "--output_dir", str(out), "--max_update", "20",
-                "dataset.validate_interval_updates=10", "common.log_interval=5"]
+        argv = [
+            "--manifest_dir",
+            str(run_dir.parent / "data"),
+            "--output_dir",
+            str(out),
+            "--max_update",
+            "20",
+            "dataset.validate_interval_updates=10",
+            "common.log_interval=5",
+        ]
         run([sys.executable, "-m", "avhubert_ami.lm", *argv])
         assert (out / "checkpoint_best.pt").is_file() and (out / "data-bin" / "train.bin").is_file()
         assert (out / "text" / "train.pieces").read_text().count("\n") == 6  # training transcripts, not test
@@ -85,22 +98,67 @@ def test_fairseq_generate_with_lm_and_ctc_weight_matches_decode_module(tmp_path_
     if ctc_weight:
         ckpt = with_ctc_head(ckpt, tmp_path / "hybrid.pt")
     lm_path = tiny_lm(tmp_path_factory)
-    p = run([sys.executable, "-m", "fairseq_cli.generate", str(data), "--user-dir", str(USER_DIR), "--task", "ami_av",
-             "--path", str(ckpt), "--gen-subset", "test", "--beam", "5", "--scoring", "wer", "--post-process",
-             "sentencepiece", "--batch-size", "1", "--required-batch-size-multiple", "1", "--max-len-a", "1.0",
-             "--max-len-b", "10", "--cpu",
-             "--ctc-weight", str(ctc_weight), "--lm-path", str(lm_path), "--lm-weight", "0.3"])
+    p = run(
+        [
+            sys.executable,
+            "-m",
+            "fairseq_cli.generate",
+            str(data),
+            "--user-dir",
+            str(USER_DIR),
+            "--task",
+            "ami_av",
+            "--path",
+            str(ckpt),
+            "--gen-subset",
+            "test",
+            "--beam",
+            "5",
+            "--scoring",
+            "wer",
+            "--post-process",
+            "sentencepiece",
+            "--batch-size",
+            "1",
+            "--required-batch-size-multiple",
+            "1",
+            "--max-len-a",
+            "1.0",
+            "--max-len-b",
+            "10",
+            "--cpu",
+            "--ctc-weight",
+            str(ctc_weight),
+            "--lm-path",
+            str(lm_path),
+            "--lm-weight",
+            "0.3",
+        ]
+    )
     out = p.stdout + p.stderr
     wer = float(re.search(r"Generate test with beam=5: WER: ([0-9.]+)", out).group(1))
     hyps = dict(re.findall(r"^D-(\d+)\t[-0-9.e]+\t(.*)$", out, flags=re.M))
     assert len(hyps) == 3
-    ours = decode_split(str(ckpt), str(data), "test", None, beam=5, batch_size=1, max_len_a=1.0, max_len_b=10,
-                        cpu=True, ctc_weight=ctc_weight, lm_path=str(lm_path), lm_weight=0.3)
+    ours = decode_split(
+        str(ckpt),
+        str(data),
+        "test",
+        None,
+        beam=5,
+        batch_size=1,
+        max_len_a=1.0,
+        max_len_b=10,
+        cpu=True,
+        ctc_weight=ctc_weight,
+        lm_path=str(lm_path),
+        lm_weight=0.3,
+    )
     assert ours.ctc_weight == ctc_weight and ours.lm_weight == 0.3 and ours.lm_path == str(lm_path)
     assert sorted(h.strip() for h in hyps.values()) == sorted(u.hyp.strip() for u in ours.utterances)
     assert wer == pytest.approx(ours.wer, abs=0.01)
-    plain = decode_split(str(ckpt), str(data), "test", None, beam=5, batch_size=1, max_len_a=1.0, max_len_b=10,
-                         cpu=True)
+    plain = decode_split(
+        str(ckpt), str(data), "test", None, beam=5, batch_size=1, max_len_a=1.0, max_len_b=10, cpu=True
+    )
     assert [u.hyp for u in plain.utterances] != [u.hyp for u in ours.utterances]  # the weights do something
 
 
@@ -110,11 +168,25 @@ def test_decode_ctc_weight_without_ctc_head_is_a_clear_error(tmp_path_factory, t
     run_dir = trained_checkpoint(tmp_path_factory)
     plain = without_ctc_head(run_dir / "checkpoints" / "checkpoint_best.pt", tmp_path / "attention_only.pt")
     with pytest.raises(ValueError, match="CTC head"):
-        decode.decode_split(str(plain), str(run_dir.parent / "data"), "test", beam=2, batch_size=1, cpu=True,
-                            ctc_weight=0.3)
+        decode.decode_split(
+            str(plain), str(run_dir.parent / "data"), "test", beam=2, batch_size=1, cpu=True, ctc_weight=0.3
+        )
     # --tune_weights on such a model only tries ctc_weight 0, and refuses a CTC grid
-    assert decode.main(["--path", str(plain), "--data", str(run_dir.parent / "data"), "--tune_weights",
-                        "--ctc_weights", "0,0.3", "--cpu"]) == 2
+    assert (
+        decode.main(
+            [
+                "--path",
+                str(plain),
+                "--data",
+                str(run_dir.parent / "data"),
+                "--tune_weights",
+                "--ctc_weights",
+                "0,0.3",
+                "--cpu",
+            ]
+        )
+        == 2
+    )
 
 
 def test_tune_weights_on_valid_then_decode_test(tmp_path_factory, tmp_path):
@@ -124,11 +196,23 @@ def test_tune_weights_on_valid_then_decode_test(tmp_path_factory, tmp_path):
     data = run_dir.parent / "data"
     ckpt = with_ctc_head(run_dir / "checkpoints" / "checkpoint_best.pt", tmp_path / "hybrid.pt")
     out = tmp_path / "dec"
-    common = ["--path", str(ckpt), "--data", str(data), "--beam", "2", "--batch_size", "1", "--cpu",
-              "--lm_path", str(tiny_lm(tmp_path_factory))]
+    common = [
+        "--path",
+        str(ckpt),
+        "--data",
+        str(data),
+        "--beam",
+        "2",
+        "--batch_size",
+        "1",
+        "--cpu",
+        "--lm_path",
+        str(tiny_lm(tmp_path_factory)),
+    ]
     assert decode.main([*common, "--tune_weights", "--tune_split", "test"]) == 2  # never tune on test
-    rc = decode.main([*common, "--tune_weights", "--ctc_weights", "0,0.5", "--lm_weights", "0,0.3",
-                      "--results_dir", str(out)])
+    rc = decode.main(
+        [*common, "--tune_weights", "--ctc_weights", "0,0.5", "--lm_weights", "0,0.3", "--results_dir", str(out)]
+    )
     assert rc == 0
     tuned = json.loads((out / "weights.json").read_text())
     assert tuned["tuned_on"] == "valid" and len(tuned["grid"]) == 4
@@ -144,9 +228,14 @@ def test_lm_task_works_with_fairseqs_argparse_clis(tmp_path):
     from fairseq import options
     from fairseq.dataclass.utils import convert_namespace_to_omegaconf
 
-    for parser, extra in ((options.get_training_parser(), ["--arch", "transformer_lm"]), (options.get_eval_lm_parser(), [])):
-        args = options.parse_args_and_arch(parser, [str(tmp_path), "--user-dir", str(USER_DIR), "--task", "ami_av_lm",
-                                                    "--sample-break-mode", "eos", *extra])
+    for parser, extra in (
+        (options.get_training_parser(), ["--arch", "transformer_lm"]),
+        (options.get_eval_lm_parser(), []),
+    ):
+        args = options.parse_args_and_arch(
+            parser,
+            [str(tmp_path), "--user-dir", str(USER_DIR), "--task", "ami_av_lm", "--sample-break-mode", "eos", *extra],
+        )
         cfg = convert_namespace_to_omegaconf(args)
         assert cfg.task._name == "ami_av_lm" and cfg.task.sample_break_mode == "eos" and cfg.task.seed == 1
 

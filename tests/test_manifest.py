@@ -47,8 +47,7 @@ def test_upstream_style_manifest_parses(tmp_path):
     # upstream: video relative to root, audio absolute
     tsv = _write(
         tmp_path / "test.tsv",
-        "/data/lrs3\n"
-        "trainval/abc/00001\ttrainval/abc/00001.mp4\t/data/lrs3/audio/trainval/abc/00001.wav\t75\t48000\n",
+        "/data/lrs3\ntrainval/abc/00001\ttrainval/abc/00001.mp4\t/data/lrs3/audio/trainval/abc/00001.wav\t75\t48000\n",
     )
     row = mf.read_tsv(tsv).rows[0]
     assert row.video == "/data/lrs3/trainval/abc/00001.mp4"

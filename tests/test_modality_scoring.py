@@ -41,11 +41,19 @@ def test_error_counts_words_and_chars():
         scoring.error_rate(["a"], ["a", "b"])
 
 
-@pytest.mark.parametrize("value,auto,expected", [
-    (None, False, None), ([], False, None), ("", True, None), ("auto", True, None),
-    ("video", False, ("video",)), ("video,audio", True, ("audio", "video")),
-    (["audio", "video"], False, ("audio", "video")), (["audio,video", "audio"], False, ("audio", "video")),
-])
+@pytest.mark.parametrize(
+    "value,auto,expected",
+    [
+        (None, False, None),
+        ([], False, None),
+        ("", True, None),
+        ("auto", True, None),
+        ("video", False, ("video",)),
+        ("video,audio", True, ("audio", "video")),
+        (["audio", "video"], False, ("audio", "video")),
+        (["audio,video", "audio"], False, ("audio", "video")),
+    ],
+)
 def test_parse_modalities_one_rule_for_every_cli(value, auto, expected):
     assert modality.parse_modalities(value, allow_auto=auto) == expected
 

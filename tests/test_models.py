@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
-
 import pytest
 import torch
+from models_fixtures import (
+    SIZES,
+    TINY_DECODER,
+    TINY_ENCODER,
+    av_batch,
+    fake_task,
+    reference_keys,
+    state_layout,
+)
 
 import avhubert_ami  # noqa: F401  registers models
 from avhubert_ami.models.encoder import AVHubertConfig, AVHubertModel
 from avhubert_ami.models.pretrain import same_seq_source_index
 from avhubert_ami.models.seq2seq import AVHubertSeq2Seq, AVHubertSeq2SeqConfig
-from models_fixtures import (
-    SIZES, TINY_DECODER, TINY_ENCODER, av_batch, fake_task, reference_keys, state_layout,
-)
 
-TOTALS = {("base", "pretrain"): 102_840_700, ("base", "seq2seq"): 159_387_516,
-          ("large", "pretrain"): 324_908_924, ("large", "seq2seq"): 475_860_604}
+TOTALS = {
+    ("base", "pretrain"): 102_840_700,
+    ("base", "seq2seq"): 159_387_516,
+    ("large", "pretrain"): 324_908_924,
+    ("large", "seq2seq"): 475_860_604,
+}
 
 
 def _layout_diff(got, want):
@@ -180,8 +189,10 @@ def test_incremental_decoding_matches_teacher_forcing(tiny):
         enc = tiny.encoder(batch["source"], batch["padding_mask"])
         full, _ = tiny.decoder(batch["prev_output_tokens"], encoder_out=enc)
         state = {}
-        steps = [tiny.decoder(batch["prev_output_tokens"][:, : t + 1], encoder_out=enc, incremental_state=state)[0]
-                 for t in range(4)]
+        steps = [
+            tiny.decoder(batch["prev_output_tokens"][:, : t + 1], encoder_out=enc, incremental_state=state)[0]
+            for t in range(4)
+        ]
     torch.testing.assert_close(torch.cat(steps, dim=1), full, rtol=1e-4, atol=1e-4)
 
 
@@ -189,8 +200,17 @@ def test_incremental_decoding_matches_teacher_forcing(tiny):
 def tiny_pretrain(**overrides) -> AVHubertModel:
     torch.manual_seed(0)
     enc = {k: v for k, v in TINY_ENCODER.items()}
-    cfg = AVHubertConfig(**{**enc, "label_rate": 25, "mask_prob_image": 0.3, "mask_length_image": 2,
-                            "mask_prob_audio": 0.5, "mask_length_audio": 2, **overrides})
+    cfg = AVHubertConfig(
+        **{
+            **enc,
+            "label_rate": 25,
+            "mask_prob_image": 0.3,
+            "mask_length_image": 2,
+            "mask_prob_audio": 0.5,
+            "mask_length_audio": 2,
+            **overrides,
+        }
+    )
     return AVHubertModel.build_model(cfg, fake_task(n_labels=50))
 
 

@@ -14,15 +14,26 @@ from typing import Dict
 import numpy as np
 import pytest
 import torch
+from models_fixtures import (
+    PARITY_CASES,
+    PARITY_DECODER,
+    PARITY_ENCODER,
+    PARITY_FIXTURE,
+    PARITY_LABELS,
+    PARITY_MASK,
+    PARITY_MASK_SCENARIOS,
+    PARITY_MASK_SEEDS,
+    PARITY_VOCAB,
+    det_state_dict,
+    make_dictionary,
+    parity_inputs,
+    parity_targets,
+)
 from omegaconf import OmegaConf
 
 import avhubert_ami  # noqa: F401  registers models
 from avhubert_ami.models.encoder import AVHubertConfig, AVHubertModel
 from avhubert_ami.models.seq2seq import AVHubertSeq2Seq, AVHubertSeq2SeqConfig
-from models_fixtures import (
-    PARITY_CASES, PARITY_DECODER, PARITY_ENCODER, PARITY_FIXTURE, PARITY_LABELS, PARITY_MASK, PARITY_MASK_SCENARIOS,
-    PARITY_MASK_SEEDS, PARITY_VOCAB, det_state_dict, make_dictionary, parity_inputs, parity_targets,
-)
 
 ATOL = 1e-5
 
@@ -39,8 +50,10 @@ def inputs():
 
 def _weights(layout: Dict[str, list]) -> Dict[str, torch.Tensor]:
     """Deterministic weights laid out as upstream's state dict (integer buffers: BatchNorm step counts)."""
-    template = {k: torch.zeros(shape, dtype=torch.long if k.endswith("num_batches_tracked") else torch.float32)
-                for k, shape in layout.items()}
+    template = {
+        k: torch.zeros(shape, dtype=torch.long if k.endswith("num_batches_tracked") else torch.float32)
+        for k, shape in layout.items()
+    }
     return det_state_dict(template)
 
 
@@ -73,8 +86,11 @@ def test_encoder_matches_upstream(case, fixture, inputs):
     model = _pretrain_model(case, ref["layout_pretrain"])
     a, v, pad = inputs["audio"], inputs["video"], inputs["padding_mask"]
     with torch.no_grad():
-        for name, src in (("av", {"audio": a, "video": v}), ("a", {"audio": a, "video": None}),
-                          ("v", {"audio": None, "video": v})):
+        for name, src in (
+            ("av", {"audio": a, "video": v}),
+            ("a", {"audio": a, "video": None}),
+            ("v", {"audio": None, "video": v}),
+        ):
             x, pm = model.extract_finetune(src, padding_mask=pad)
             assert_parity(x, want[f"ft_{name}"], f"{case} extract_finetune {name}")
             assert_parity(pm, want[f"ft_{name}_pad"], f"{case} extract_finetune {name} padding")
@@ -105,17 +121,25 @@ def test_presence_rows_match_upstream_single_modality_runs(case, fixture, inputs
             x, _ = model.extract_finetune({"audio": a, "video": v, "present": present_t}, padding_mask=pad)
             for b, row in enumerate(present):
                 name = f"row{b}_{tag[tuple(row)]}"
-                assert_parity(x[b:b + 1], want[name], f"{case} present={present} row {b} vs upstream {name}")
+                assert_parity(x[b : b + 1], want[name], f"{case} present={present} row {b} vs upstream {name}")
 
 
 def _seq2seq_model(case: str, layout) -> AVHubertSeq2Seq:
     enc_o, dec_o = PARITY_CASES[case]
     enc = {**PARITY_ENCODER, **enc_o}
-    w2v_args = OmegaConf.create({
-        "model": {"_name": "av_hubert", **enc},
-        "task": {"_name": "av_hubert_pretraining", "data": "/nonexistent", "labels": ["km"], "label_rate": 25,
-                 "sample_rate": 25, "normalize": True},
-    })
+    w2v_args = OmegaConf.create(
+        {
+            "model": {"_name": "av_hubert", **enc},
+            "task": {
+                "_name": "av_hubert_pretraining",
+                "data": "/nonexistent",
+                "labels": ["km"],
+                "label_rate": 25,
+                "sample_rate": 25,
+                "normalize": True,
+            },
+        }
+    )
     cfg = AVHubertSeq2SeqConfig(w2v_args=w2v_args, normalize=True, data="/nonexistent", **{**PARITY_DECODER, **dec_o})
     task = types.SimpleNamespace(target_dictionary=make_dictionary(PARITY_VOCAB - 4), source_dictionary=None)
     model = AVHubertSeq2Seq.build_model(cfg, task)
@@ -140,8 +164,9 @@ def test_seq2seq_matches_upstream(case, fixture, inputs):
         logits, _ = model.decoder(prev, encoder_out=enc)
         assert_parity(logits, want["s2s_logits_av"], f"{case} decoder logits")
         state: dict = {}
-        steps = [model.decoder(prev[:, : t + 1], encoder_out=enc, incremental_state=state)[0]
-                 for t in range(prev.size(1))]
+        steps = [
+            model.decoder(prev[:, : t + 1], encoder_out=enc, incremental_state=state)[0] for t in range(prev.size(1))
+        ]
         assert_parity(torch.cat(steps, dim=1), want["s2s_incremental_av"], f"{case} incremental decoding")
 
 
@@ -165,7 +190,7 @@ def test_masked_pretraining_forward_matches_upstream(scenario, fixture, inputs):
             for key in ("target_m_list", "target_u_list", "logit_m_list", "logit_u_list"):
                 assert_parity(res[key][0], want[f"s{seed}_{key}"], f"{scenario} seed {seed} {key}")
             assert_parity(res["features_pen"], want[f"s{seed}_features_pen"], f"{scenario} seed {seed} features_pen")
-            after = torch.tensor(np.random.randint(0, 2 ** 31, size=4))
+            after = torch.tensor(np.random.randint(0, 2**31, size=4))
             assert torch.equal(after, want[f"s{seed}_np_state_after"]), f"{scenario}: numpy RNG consumed differently"
         if "ft_masked" in want:
             np.random.seed(5)

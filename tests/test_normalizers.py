@@ -6,18 +6,29 @@ import avhubert_ami  # noqa: F401  (registers the scorers)
 from avhubert_ami.scoring import NORMALIZERS, error_counts, normalize_text
 
 
-@pytest.mark.parametrize("text, basic, kaldi, whisper", [
-    # AMI filled pauses: kept (and scored) by basic and kaldi, dropped by whisper
-    ("Um, the remote control.", "um the remote control", "UM THE REMOTE CONTROL", "the remote control"),
-    ("Uh mm-hmm yeah", "uh mm hmm yeah", "UH MM HMM YEAH", "yeah"),
-    # hyphenated words: kaldi splits them, basic drops the hyphen as punctuation
-    ("The user-friendly re-design", "the user friendly re design", "THE USER FRIENDLY RE DESIGN",
-     "the user friendly re design"),
-    # apostrophes stay inside words; numbers and spellings are standardised by whisper only
-    ("It's twelve euro, don't you think? Colour!", "it's twelve euro don't you think colour",
-     "IT'S TWELVE EURO DON'T YOU THINK COLOUR", "it is €12 do not you think color"),
-    ("", "", "", ""),
-])
+@pytest.mark.parametrize(
+    "text, basic, kaldi, whisper",
+    [
+        # AMI filled pauses: kept (and scored) by basic and kaldi, dropped by whisper
+        ("Um, the remote control.", "um the remote control", "UM THE REMOTE CONTROL", "the remote control"),
+        ("Uh mm-hmm yeah", "uh mm hmm yeah", "UH MM HMM YEAH", "yeah"),
+        # hyphenated words: kaldi splits them, basic drops the hyphen as punctuation
+        (
+            "The user-friendly re-design",
+            "the user friendly re design",
+            "THE USER FRIENDLY RE DESIGN",
+            "the user friendly re design",
+        ),
+        # apostrophes stay inside words; numbers and spellings are standardised by whisper only
+        (
+            "It's twelve euro, don't you think? Colour!",
+            "it's twelve euro don't you think colour",
+            "IT'S TWELVE EURO DON'T YOU THINK COLOUR",
+            "it is €12 do not you think color",
+        ),
+        ("", "", "", ""),
+    ],
+)
 def test_normalizers_on_hand_written_examples(text, basic, kaldi, whisper):
     assert normalize_text(text) == basic  # basic is the default
     assert normalize_text(text, "basic") == basic
@@ -72,9 +83,11 @@ def test_ami_id_breakdown():
 
     assert ami_id_parts("ES2002a_MEE006_0000050_0000170") == ("ES2002a", "MEE006")
     assert ami_id_parts("test_000") is None
-    utts = [Utterance("ES2002a_MEE006_0000050_0000170", "a b", "a", 1, 2, 1, 2),
-            Utterance("ES2002a_FEE005_0000180_0000210", "c d", "c d", 0, 2, 0, 2),
-            Utterance("IS1009b_MEE006_0000100_0000200", "e f g h", "e f g h", 0, 4, 0, 4)]
+    utts = [
+        Utterance("ES2002a_MEE006_0000050_0000170", "a b", "a", 1, 2, 1, 2),
+        Utterance("ES2002a_FEE005_0000180_0000210", "c d", "c d", 0, 2, 0, 2),
+        Utterance("IS1009b_MEE006_0000100_0000200", "e f g h", "e f g h", 0, 4, 0, 4),
+    ]
     meetings, speakers = breakdown(utts)
     assert meetings["ES2002a"]["wer"] == pytest.approx(25.0) and meetings["IS1009b"]["wer"] == 0.0
     assert speakers["MEE006"]["wer"] == pytest.approx(100 / 6) and speakers["MEE006"]["n_utterances"] == 2

@@ -18,9 +18,7 @@ print("task", args.task, "arch", args.arch, "modalities", args.modalities)
 
 
 def _parse(*argv):
-    return subprocess.run(
-        [sys.executable, "-c", PARSE, *argv], capture_output=True, text=True, timeout=300, cwd="/"
-    )
+    return subprocess.run([sys.executable, "-c", PARSE, *argv], capture_output=True, text=True, timeout=300, cwd="/")
 
 
 def test_fairseq_parses_our_task_and_model_through_user_dir():
@@ -72,9 +70,16 @@ def test_scorers_are_module_level_fairseq_declarations():
 
 def test_scoring_functions_need_no_fairseq():
     """In a fairseq-free process (what a preprocessing command line sets up), scoring stays fairseq-free."""
-    code = "import sys; import avhubert_ami.scoring as s; print(s.error_rate(['a b'], ['a c']), 'fairseq' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", "import preprocess; "
-                          "preprocess.AVHUBERT_AMI_WITHOUT_FAIRSEQ = True; " + code], capture_output=True, text=True, timeout=300, cwd=os.path.dirname(PKG_DIR))
+    code = (
+        "import sys; import avhubert_ami.scoring as s; print(s.error_rate(['a b'], ['a c']), 'fairseq' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", "import preprocess; preprocess.AVHUBERT_AMI_WITHOUT_FAIRSEQ = True; " + code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=os.path.dirname(PKG_DIR),
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.split() == ["50.0", "False"]
 
@@ -85,8 +90,11 @@ def test_av_constants_have_one_home():
     from avhubert_ami.tasks import ami_av
 
     task, data = ami_av.AMIAVConfig(), dataset.DataOptions()
-    assert (task.image_crop_size, task.image_mean, task.image_std) == (constants.CROP_SIZE, constants.IMAGE_MEAN,
-                                                                       constants.IMAGE_STD)
+    assert (task.image_crop_size, task.image_mean, task.image_std) == (
+        constants.CROP_SIZE,
+        constants.IMAGE_MEAN,
+        constants.IMAGE_STD,
+    )
     assert (data.image_crop_size, data.image_mean, data.image_std) == (88, 0.421, 0.165)
     assert video.FPS == 25.0 and video.ROI_SIZE == 96 and audio.SAMPLE_RATE == 16000
     assert constants.SAMPLES_PER_FRAME == 640 and ami_av.AVHubertPretrainingConfig().sample_rate == 16000

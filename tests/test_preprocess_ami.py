@@ -51,7 +51,10 @@ def test_ami_corpus_end_to_end_and_rerun(tmp_path):
     assert any("XX9999a is not in partition" in n for n in summary.notes)
     train, labels = mf.load_split(out, "train")
     assert [r.id for r in train.rows] == [
-        "ES2002a_MEE006_0000050_0000170", "ES2002a_FEE005_0000180_0000210", "ES2002a_MEE006_0000220_0000340"]
+        "ES2002a_MEE006_0000050_0000170",
+        "ES2002a_FEE005_0000180_0000210",
+        "ES2002a_MEE006_0000220_0000340",
+    ]
     # words only (no <vocalsound>/<disfmarker>), punctuation stripped, truncated 'con-' kept as 'con'
     assert labels == ["okay um let's start", "mm-hmm", "the remote con control"]
     assert [r.id for r in mf.load_split(out, "valid")[0].rows] == ["ES2011a_MEE040_0000040_0000160"]  # dev
@@ -74,12 +77,22 @@ def test_camera_only_from_meetings_xml_or_camera_map(tmp_path):
         _run("--ami_dir", root, "--output_dir", out)
     cmap = tmp_path / "cams.txt"
     cmap.write_text("# meeting agent camera\nES2002a B Closeup2\n")
-    summary = _run("--ami_dir", root, "--output_dir", out, "--camera_map", str(cmap), "--max_duration", "0.5",
-                   "--drop_disfluencies")
+    summary = _run(
+        "--ami_dir",
+        root,
+        "--output_dir",
+        out,
+        "--camera_map",
+        str(cmap),
+        "--max_duration",
+        "0.5",
+        "--drop_disfluencies",
+    )
     # only the 0.3 s 'mm-hmm' segment is short enough, and it is a disfluency: dropped as empty
     assert summary.written == 0 and summary.dropped["empty transcript"] == 1
-    summary = _run("--ami_dir", root, "--output_dir", str(tmp_path / "out2"), "--camera_map", str(cmap),
-                   "--max_duration", "0.5")
+    summary = _run(
+        "--ami_dir", root, "--output_dir", str(tmp_path / "out2"), "--camera_map", str(cmap), "--max_duration", "0.5"
+    )
     assert summary.written == 1
     row = mf.read_tsv(os.path.join(tmp_path, "out2", "train.tsv")).rows[0]
     assert row.id == "ES2002a_FEE005_0000180_0000210" and row.video and row.audio
@@ -105,8 +118,8 @@ def test_sdm_cuts_the_array_recording(tmp_path):
     feats = np.load(row.audio[: -len(".wav")] + ".fbank.npy")
     assert feats.shape == (row.n_video_frames, 104)  # stacked log-fbank the dataset reads instead of the wav
     a = 18 * 16000 // 10
-    assert rate == 16000 and np.allclose(got, array[a:a + len(got)], atol=1e-4)  # the room mix ...
-    assert not np.allclose(got, headset[a:a + len(got)], atol=1e-2)  # ... not B's headset
+    assert rate == 16000 and np.allclose(got, array[a : a + len(got)], atol=1e-4)  # the room mix ...
+    assert not np.allclose(got, headset[a : a + len(got)], atol=1e-2)  # ... not B's headset
     # ES2011a has no Array1-01.wav: its utterance keeps the close-up only, and the summary says why
     valid = mf.read_tsv(os.path.join(out, "valid.tsv")).rows
     assert [(r.audio, bool(r.video)) for r in valid] == [(None, True)]
@@ -120,9 +133,12 @@ def test_killed_run_resumes(tmp_path):
     root = make_ami_tree(str(tmp_path))
     out = str(tmp_path / "out")
     journal = journal_path(out, "train")
-    proc = subprocess.Popen([sys.executable, "-m", "preprocess.ami_corpus", "--ami_dir", root, "--output_dir", out],
-                            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "preprocess.ami_corpus", "--ami_dir", root, "--output_dir", out],
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 180
     while time.time() < deadline and proc.poll() is None:
         if os.path.exists(journal) and sum(1 for _ in open(journal)) >= 2:  # fingerprint + 1 utterance

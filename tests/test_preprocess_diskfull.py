@@ -20,8 +20,9 @@ from tests.preprocess_fixtures import make_hf_dataset
 
 
 def _convert(dataset, out, *extra):
-    return hf_to_manifest.convert(hf_to_manifest.build_parser().parse_args(
-        ["--dataset_name", dataset, "--output_dir", out, *extra]))
+    return hf_to_manifest.convert(
+        hf_to_manifest.build_parser().parse_args(["--dataset_name", dataset, "--output_dir", out, *extra])
+    )
 
 
 def _disk_full_after(monkeypatch, n_ok):
@@ -112,8 +113,11 @@ def test_real_full_tmpfs(tmp_path):
     try:
         with pytest.raises(SystemExit, match="^error: No space left on device"):
             hf_to_manifest.main(["--dataset_name", dataset, "--output_dir", out])
-        complete = [s for s in SPLITS if os.path.exists(os.path.join(out, f"{s}.tsv"))
-                    and not os.path.exists(mf.incomplete_marker(out, s))]
+        complete = [
+            s
+            for s in SPLITS
+            if os.path.exists(os.path.join(out, f"{s}.tsv")) and not os.path.exists(mf.incomplete_marker(out, s))
+        ]
         assert "test" not in complete  # the disk filled before the last split
         subprocess.run(["mount", "-o", "remount,size=20m", out], check=True)
         assert hf_to_manifest.main(["--dataset_name", dataset, "--output_dir", out]) == 0

@@ -30,17 +30,29 @@ def _one_line_exit(main, argv, pattern):
 
 def test_hf_to_manifest_user_errors(tmp_path, hf):
     out = str(tmp_path / "out")
-    _one_line_exit(hf_to_manifest.main, ["--dataset_name", str(tmp_path / "nope"), "--output_dir", out],
-                   r"--dataset_name .*nope: no such file or folder")
-    _one_line_exit(hf_to_manifest.main, ["--dataset_name", hf, "--output_dir", out, "--text_column", "words"],
-                   r"no column 'words'; columns are .*set --text_column")
-    _one_line_exit(hf_to_manifest.main, ["--dataset_name", hf, "--output_dir", out, "--audio_column", "a",
-                                         "--video_column", "v"], r"neither 'a' nor 'v' column")
+    _one_line_exit(
+        hf_to_manifest.main,
+        ["--dataset_name", str(tmp_path / "nope"), "--output_dir", out],
+        r"--dataset_name .*nope: no such file or folder",
+    )
+    _one_line_exit(
+        hf_to_manifest.main,
+        ["--dataset_name", hf, "--output_dir", out, "--text_column", "words"],
+        r"no column 'words'; columns are .*set --text_column",
+    )
+    _one_line_exit(
+        hf_to_manifest.main,
+        ["--dataset_name", hf, "--output_dir", out, "--audio_column", "a", "--video_column", "v"],
+        r"neither 'a' nor 'v' column",
+    )
     assert not os.path.exists(out)  # input errors are found before the output folder is made
     blocker = tmp_path / "a_file"
     blocker.write_text("x")
-    _one_line_exit(hf_to_manifest.main, ["--dataset_name", hf, "--output_dir", str(blocker / "out")],
-                   r"cannot create the output folder .*a_file/out: Not a directory")
+    _one_line_exit(
+        hf_to_manifest.main,
+        ["--dataset_name", hf, "--output_dir", str(blocker / "out")],
+        r"cannot create the output folder .*a_file/out: Not a directory",
+    )
 
 
 def test_hub_name_that_cannot_be_loaded(tmp_path, monkeypatch):
@@ -50,8 +62,11 @@ def test_hub_name_that_cannot_be_loaded(tmp_path, monkeypatch):
         raise ConnectionError("Couldn't reach 'someone/no_such_dataset' on the Hub (OfflineModeIsEnabled)")
 
     monkeypatch.setattr(datasets, "load_dataset", offline)
-    _one_line_exit(hf_to_manifest.main, ["--dataset_name", "someone/no_such_dataset", "--output_dir", str(tmp_path)],
-                   r"--dataset_name someone/no_such_dataset: cannot load it .*ConnectionError: Couldn't reach")
+    _one_line_exit(
+        hf_to_manifest.main,
+        ["--dataset_name", "someone/no_such_dataset", "--output_dir", str(tmp_path)],
+        r"--dataset_name someone/no_such_dataset: cannot load it .*ConnectionError: Couldn't reach",
+    )
 
 
 def test_ami_corpus_user_errors(tmp_path):
@@ -60,13 +75,19 @@ def test_ami_corpus_user_errors(tmp_path):
     os.makedirs(tmp_path / "ami" / "amicorpus")
     os.makedirs(tmp_path / "ami" / "ami_public_manual_1.6.2" / "corpusResources")
     (tmp_path / "ami" / "ami_public_manual_1.6.2" / "corpusResources" / "meetings.xml").write_text("<x/>")
-    _one_line_exit(ami_corpus.main, ["--ami_dir", str(tmp_path / "ami"), "--output_dir", out, "--camera_map",
-                                     str(tmp_path / "no_map.txt")], r"no_map\.txt: No such file or directory")
+    _one_line_exit(
+        ami_corpus.main,
+        ["--ami_dir", str(tmp_path / "ami"), "--output_dir", out, "--camera_map", str(tmp_path / "no_map.txt")],
+        r"no_map\.txt: No such file or directory",
+    )
 
 
 def test_mouth_roi_and_tokenizer_user_errors(tmp_path, hf):
-    _one_line_exit(mouth_roi.main, ["--input", str(tmp_path / "nope.mp4"), "--output", str(tmp_path / "o.mkv")],
-                   r"--input .*nope\.mp4: no such file or folder")
+    _one_line_exit(
+        mouth_roi.main,
+        ["--input", str(tmp_path / "nope.mp4"), "--output", str(tmp_path / "o.mkv")],
+        r"--input .*nope\.mp4: no such file or folder",
+    )
     _one_line_exit(tokenizer.main, ["--manifest_dir", str(tmp_path / "nope")], r"nope: no such folder")
     _one_line_exit(tokenizer.main, ["--manifest_dir", str(tmp_path)], r"train\.wrd: missing")
 
@@ -97,8 +118,22 @@ def test_read_only_output_folder_is_one_line_in_every_cli(tmp_path, hf):
 
 def test_cli_process_prints_one_line_and_exits_non_zero(tmp_path):
     env = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS="1")
-    r = subprocess.run([sys.executable, "-m", "preprocess.hf_to_manifest", "--dataset_name", str(tmp_path / "nope"),
-                        "--output_dir", str(tmp_path / "out")], cwd=REPO, env=env, capture_output=True, text=True,
-                       timeout=120)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "preprocess.hf_to_manifest",
+            "--dataset_name",
+            str(tmp_path / "nope"),
+            "--output_dir",
+            str(tmp_path / "out"),
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 1 and r.stderr.strip().splitlines() == [
-        f"error: --dataset_name {tmp_path / 'nope'}: no such file or folder"], r.stderr
+        f"error: --dataset_name {tmp_path / 'nope'}: no such file or folder"
+    ], r.stderr

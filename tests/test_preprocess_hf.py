@@ -30,8 +30,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def _mtimes(folder):
     return {
-        os.path.join(d, f): os.stat(os.path.join(d, f)).st_mtime_ns
-        for d, _, files in os.walk(folder) for f in files
+        os.path.join(d, f): os.stat(os.path.join(d, f)).st_mtime_ns for d, _, files in os.walk(folder) for f in files
     }
 
 
@@ -104,8 +103,12 @@ def test_folder_of_data_files_beside_media(tmp_path, fmt):
             for r in d.cast_column("audio", datasets.Audio(decode=False)):
                 wav = tables / "data" / f"{r['id']}.wav"
                 wav.write_bytes(r["audio"]["bytes"])
-                f.write(json.dumps({"id": r["id"], "audio": str(wav), "lip_video": r["lip_video"],
-                                    "transcript": r["transcript"]}) + "\n")
+                f.write(
+                    json.dumps(
+                        {"id": r["id"], "audio": str(wav), "lip_video": r["lip_video"], "transcript": r["transcript"]}
+                    )
+                    + "\n"
+                )
     assert list(local_data_files(str(tables))[1]) == ["train", "validation", "test"]
     out, ref = str(tmp_path / "out"), str(tmp_path / "ref")
     summary = _run(str(tables), out)
@@ -116,7 +119,8 @@ def test_folder_of_data_files_beside_media(tmp_path, fmt):
         got, want = mf.load_split(out, split), mf.load_split(ref, split)
         assert got[1] == want[1]
         assert [(r.id, r.n_video_frames, r.n_audio_samples) for r in got[0].rows] == [
-            (r.id, r.n_video_frames, r.n_audio_samples) for r in want[0].rows]
+            (r.id, r.n_video_frames, r.n_audio_samples) for r in want[0].rows
+        ]
 
 
 def test_rerun_is_idempotent_and_options_are_checked(tmp_path):
@@ -185,7 +189,9 @@ def test_interrupted_run_resumes(tmp_path):
     journal = journal_path(out, "train")
     proc = subprocess.Popen(
         [sys.executable, "-m", "preprocess.hf_to_manifest", "--dataset_name", dataset2, "--output_dir", out],
-        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None:
@@ -238,8 +244,9 @@ def test_tokenizer_on_hf_output(tmp_path):
 
 
 def test_cli_help_and_missing_train(tmp_path, capsys):
-    r = subprocess.run([sys.executable, "-m", "preprocess.hf_to_manifest", "--help"], cwd=REPO,
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "preprocess.hf_to_manifest", "--help"], cwd=REPO, capture_output=True, text=True
+    )
     assert r.returncode == 0 and "--dataset_name" in r.stdout and "lip_video" in r.stdout
     with pytest.raises(SystemExit) as e:
         tokenizer.main(["--help"])
@@ -259,10 +266,20 @@ def test_detect_roi_on_face_video_paths(tmp_path):
     ds_dir = tmp_path / "hf"
     rgb, _ = astronaut_frames(30)
     write_video(str(ds_dir / "face.avi"), rgb, fps=25.0)  # a face video, not a lip clip
-    features = datasets.Features({"audio": {"bytes": datasets.Value("binary"), "path": datasets.Value("string")},
-                                  "lip_video": datasets.Value("string"), "transcript": datasets.Value("string")})
-    rows = [{"audio": {"bytes": wav_bytes(tone(1.2), 16000), "path": "a.wav"}, "lip_video": "face.avi",
-             "transcript": "hello there"}]
+    features = datasets.Features(
+        {
+            "audio": {"bytes": datasets.Value("binary"), "path": datasets.Value("string")},
+            "lip_video": datasets.Value("string"),
+            "transcript": datasets.Value("string"),
+        }
+    )
+    rows = [
+        {
+            "audio": {"bytes": wav_bytes(tone(1.2), 16000), "path": "a.wav"},
+            "lip_video": "face.avi",
+            "transcript": "hello there",
+        }
+    ]
     ds = datasets.Dataset.from_list(rows, features=features).cast_column("audio", datasets.Audio())
     ds.save_to_disk(str(ds_dir))  # a plain Dataset -> --single_split
     out = str(tmp_path / "out")

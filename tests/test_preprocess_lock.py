@@ -18,15 +18,18 @@ from preprocess import ami_corpus, hf_to_manifest, mouth_roi, tokenizer
 from tests.preprocess_fixtures import make_hf_dataset
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_HOLD = "import sys, time; import preprocess; from avhubert_ami.prep import locking\nwith locking.output_lock(sys.argv[1]):\n" \
-        "    print('locked', flush=True); time.sleep(float(sys.argv[2]))\n"
+_HOLD = (
+    "import sys, time; import preprocess; from avhubert_ami.prep import locking\nwith locking.output_lock(sys.argv[1]):\n"
+    "    print('locked', flush=True); time.sleep(float(sys.argv[2]))\n"
+)
 
 
 def _holder(folder: str, seconds: float) -> subprocess.Popen:
     """A process holding ``folder``'s output lock for ``seconds`` (stands for a run in progress)."""
     env = dict(os.environ, PYTHONPATH=REPO)
-    proc = subprocess.Popen([sys.executable, "-c", _HOLD, folder, str(seconds)], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _HOLD, folder, str(seconds)], cwd=REPO, env=env, stdout=subprocess.PIPE, text=True
+    )
     assert proc.stdout.readline().strip() == "locked"
     return proc
 

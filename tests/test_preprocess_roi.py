@@ -112,8 +112,12 @@ def test_killed_folder_run_resumes(tmp_path):
         write_video(str(tmp_path / "in" / f"v{i}.avi"), rgb, fps=25.0)
     out = tmp_path / "out"
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    proc = subprocess.Popen([sys.executable, "-m", "preprocess.mouth_roi", "--input", str(tmp_path / "in"),
-                             "--output", str(out)], cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "preprocess.mouth_roi", "--input", str(tmp_path / "in"), "--output", str(out)],
+        cwd=repo,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 180
     while time.time() < deadline and proc.poll() is None and not (out / "v0.avi").exists():
         time.sleep(0.005)

@@ -21,8 +21,12 @@ from tests.preprocess_fixtures import astronaut_frames  # noqa: E402
 
 REFERENCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "roi_reference.npz")
 # name -> (astronaut_frames kwargs, input fps, smoothing window): the clips of test_preprocess_roi.py
-CLIPS = {"sway30fps": (dict(n=36, blank=(15, 16)), 30.0, 12), "small": (dict(n=10, zoom=0.4), 25.0, 1),
-         "small_w12": (dict(n=40, zoom=0.4), 25.0, 12), "plain": (dict(n=30), 25.0, 12)}
+CLIPS = {
+    "sway30fps": (dict(n=36, blank=(15, 16)), 30.0, 12),
+    "small": (dict(n=10, zoom=0.4), 25.0, 1),
+    "small_w12": (dict(n=40, zoom=0.4), 25.0, 12),
+    "plain": (dict(n=30), 25.0, 12),
+}
 
 
 def crop_shift(ref: np.ndarray, new: np.ndarray) -> np.ndarray:

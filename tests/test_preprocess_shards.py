@@ -22,8 +22,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _convert(dataset, out, *extra):
-    return hf_to_manifest.convert(hf_to_manifest.build_parser().parse_args(
-        ["--dataset_name", dataset, "--output_dir", out, *extra]))
+    return hf_to_manifest.convert(
+        hf_to_manifest.build_parser().parse_args(["--dataset_name", dataset, "--output_dir", out, *extra])
+    )
 
 
 def _manifests(out):
@@ -31,15 +32,27 @@ def _manifests(out):
     result = {}
     for split in SPLITS:
         manifest, texts = mf.load_split(out, split)
-        rows = [(r.id, os.path.relpath(r.video, out) if r.video else "", os.path.relpath(r.audio, out) if r.audio else "",
-                 r.n_video_frames, r.n_audio_samples) for r in manifest.rows]
+        rows = [
+            (
+                r.id,
+                os.path.relpath(r.video, out) if r.video else "",
+                os.path.relpath(r.audio, out) if r.audio else "",
+                r.n_video_frames,
+                r.n_audio_samples,
+            )
+            for r in manifest.rows
+        ]
         result[split] = (rows, texts)
     return result
 
 
 def _media_mtimes(out):
-    return {os.path.join(d, f): os.stat(os.path.join(d, f)).st_mtime_ns
-            for d, _, fs in os.walk(out) for f in fs if f.endswith((".wav", ".mkv"))}
+    return {
+        os.path.join(d, f): os.stat(os.path.join(d, f)).st_mtime_ns
+        for d, _, fs in os.walk(out)
+        for f in fs
+        if f.endswith((".wav", ".mkv"))
+    }
 
 
 @pytest.fixture(scope="module")
@@ -62,9 +75,11 @@ def test_shards_partition_deterministically():
 
 
 def test_shard_flags_are_checked(hf, tmp_path):
-    for flags, msg in ((["--num_shards", "2"], "needs --shard_index"),
-                       (["--num_shards", "2", "--shard_index", "2"], "0 <= index < N"),
-                       (["--shard_index", "0"], "needs --num_shards N > 1")):
+    for flags, msg in (
+        (["--num_shards", "2"], "needs --shard_index"),
+        (["--num_shards", "2", "--shard_index", "2"], "0 <= index < N"),
+        (["--shard_index", "0"], "needs --num_shards N > 1"),
+    ):
         with pytest.raises(SystemExit, match=msg):
             hf_to_manifest.main(["--dataset_name", hf, "--output_dir", str(tmp_path), *flags])
 
@@ -99,7 +114,9 @@ def test_unfinished_shard_blocks_assembly_naming_it(hf, tmp_path):
     again = _convert(hf, out, "--num_shards", "3", "--shard_index", "0")  # a shard resumes on its own
     assert first.written > 0 and again.written == 0 and again.already_done == first.written
     _convert(hf, out, "--num_shards", "3", "--shard_index", "2")
-    with pytest.raises(PreparationError, match=r"shard 1 of 3 \(shard-1-of-3\) has not run .*--num_shards 3 --shard_index 1"):
+    with pytest.raises(
+        PreparationError, match=r"shard 1 of 3 \(shard-1-of-3\) has not run .*--num_shards 3 --shard_index 1"
+    ):
         _convert(hf, out)
     with open(os.path.join(out, ".progress", "shard-1-of-3.running"), "w") as f:  # as a killed shard leaves it
         f.write("12345\n")
@@ -143,7 +160,9 @@ def test_mouth_roi_folder_shards(tmp_path, monkeypatch):
     parts = []
     for k in range(2):
         done.clear()
-        mouth_roi.main(["--input", str(src), "--output", str(tmp_path / "out"), "--num_shards", "2", "--shard_index", str(k)])
+        mouth_roi.main(
+            ["--input", str(src), "--output", str(tmp_path / "out"), "--num_shards", "2", "--shard_index", str(k)]
+        )
         parts.append(sorted(done))
     assert parts[0] and parts[1] and not set(parts[0]) & set(parts[1])
     assert sorted(parts[0] + parts[1]) == sorted(os.path.join(f"d{i % 2}", f"v{i}.mp4") for i in range(5))  # keep
@@ -157,10 +176,22 @@ def test_two_shard_processes_at_once_then_assembly(hf, tmp_path):
     whole, sharded = str(tmp_path / "whole"), str(tmp_path / "sharded")
     one = _convert(hf, whole)
     env = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS="1")
-    cmd = [sys.executable, "-m", "preprocess.hf_to_manifest", "--dataset_name", hf, "--output_dir", sharded,
-           "--num_shards", "2", "--shard_index"]
-    procs = [subprocess.Popen(cmd + [str(k)], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True) for k in range(2)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "preprocess.hf_to_manifest",
+        "--dataset_name",
+        hf,
+        "--output_dir",
+        sharded,
+        "--num_shards",
+        "2",
+        "--shard_index",
+    ]
+    procs = [
+        subprocess.Popen(cmd + [str(k)], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for k in range(2)
+    ]
     outs = [p.communicate(timeout=300) for p in procs]
     assert all(p.returncode in (0, 1) for p in procs), outs  # 1 for the shard holding the corrupt rows
     failed = [int(line.split()[1]) for out, _ in outs for line in out.splitlines() if line.startswith("failed: ")]

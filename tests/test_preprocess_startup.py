@@ -26,13 +26,22 @@ print("parsed", args.task, args.arch)
 
 def _run(code, *argv):
     env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    return subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=300,
-                          cwd=REPO, env=env)
+    return subprocess.run(
+        [sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=300, cwd=REPO, env=env
+    )
 
 
 def test_preprocessing_imports_skip_fairseq_and_the_plugin_registers_when_fairseq_comes():
-    out = _run(AFTER_PREPROCESS, "/tmp/data", "--user-dir", os.path.join(REPO, "avhubert_ami"),
-               "--task", "ami_av", "--arch", "av_hubert_seq2seq")
+    out = _run(
+        AFTER_PREPROCESS,
+        "/tmp/data",
+        "--user-dir",
+        os.path.join(REPO, "avhubert_ami"),
+        "--task",
+        "ami_av",
+        "--arch",
+        "av_hubert_seq2seq",
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     assert "light False False" in out.stdout
     assert "registered True True AVHubertSeq2Seq" in out.stdout
@@ -40,16 +49,23 @@ def test_preprocessing_imports_skip_fairseq_and_the_plugin_registers_when_fairse
 
 
 def test_plain_import_still_registers_at_once():
-    out = _run("import sys, avhubert_ami; from fairseq.tasks import TASK_REGISTRY; "
-               "print('fairseq' in sys.modules, 'ami_av' in TASK_REGISTRY)")
+    out = _run(
+        "import sys, avhubert_ami; from fairseq.tasks import TASK_REGISTRY; "
+        "print('fairseq' in sys.modules, 'ami_av' in TASK_REGISTRY)"
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     assert "True True" in out.stdout
 
 
 def test_command_lines_start_without_fairseq():
     """``python -m preprocess.X`` marks its process as a command line: fairseq and torch stay out."""
-    out = subprocess.run([sys.executable, "-X", "importtime", "-m", "preprocess.tokenizer", "--help"],
-                         capture_output=True, text=True, timeout=300, cwd=REPO)
+    out = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "preprocess.tokenizer", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     imported = {line.rsplit("|", 1)[-1].strip() for line in out.stderr.splitlines() if "|" in line}
     assert "avhubert_ami" in imported  # (the tokenizer itself runs as __main__, not imported)
@@ -59,7 +75,9 @@ def test_command_lines_start_without_fairseq():
 def test_library_import_of_preprocess_keeps_eager_registration():
     """A process that imports preprocess as a library and then a plugin module that imports fairseq: the
     deferred registration fired inside models/checkpoint.py and failed on a circular import."""
-    out = _run("import preprocess.tokenizer, preprocess.mouth_roi; import avhubert_ami.cli_errors; "
-               "from fairseq.tasks import TASK_REGISTRY; print('ok', 'ami_av' in TASK_REGISTRY)")
+    out = _run(
+        "import preprocess.tokenizer, preprocess.mouth_roi; import avhubert_ami.cli_errors; "
+        "from fairseq.tasks import TASK_REGISTRY; print('ok', 'ami_av' in TASK_REGISTRY)"
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     assert "ok True" in out.stdout

@@ -51,8 +51,20 @@ def test_finetune_cli_model_name_or_path(evil, data, tmp_path, capsys):
     from avhubert_ami.cli import run as cli
 
     path, marker = evil
-    assert cli.main(["--output_dir", str(tmp_path / "o"), "--dataset_name", data, "--do_train",
-                     "--model_name_or_path", str(path)]) == 2
+    assert (
+        cli.main(
+            [
+                "--output_dir",
+                str(tmp_path / "o"),
+                "--dataset_name",
+                data,
+                "--do_train",
+                "--model_name_or_path",
+                str(path),
+            ]
+        )
+        == 2
+    )
     _assert_one_message(capsys.readouterr().err, path, marker)
 
 
@@ -91,8 +103,29 @@ def test_avhubert_decode(evil, data, tmp_path, capsys):
 def test_fairseq_generate_and_validate(evil, data, module):
     path, marker = evil
     subset = "--gen-subset" if module.endswith("generate") else "--valid-subset"
-    p = subprocess.run([sys.executable, "-m", module, data, "--user-dir", str(USER_DIR), "--task", "ami_av",
-                        "--path", str(path), subset, "test", "--batch-size", "1", "--cpu"],
-                       capture_output=True, text=True, env=quiet_env(), cwd=REPO, timeout=300)
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            module,
+            data,
+            "--user-dir",
+            str(USER_DIR),
+            "--task",
+            "ami_av",
+            "--path",
+            str(path),
+            subset,
+            "test",
+            "--batch-size",
+            "1",
+            "--cpu",
+        ],
+        capture_output=True,
+        text=True,
+        env=quiet_env(),
+        cwd=REPO,
+        timeout=300,
+    )
     assert p.returncode != 0
     _assert_one_message(p.stderr, path, marker)

@@ -44,15 +44,22 @@ def test_stopped_and_resumed_training_is_bit_identical(tmp_path):
     data = tiny_data(tmp_path / "data")  # 6 rows, batch 3: 2 updates per epoch, so update 3 is mid-epoch 2
 
     def train(run, max_update):
-        p = subprocess.run(hydra_train_cmd(data, tmp_path / run, [f"optimization.max_update={max_update}"]),
-                           capture_output=True, text=True, env=quiet_env(), timeout=400)
+        p = subprocess.run(
+            hydra_train_cmd(data, tmp_path / run, [f"optimization.max_update={max_update}"]),
+            capture_output=True,
+            text=True,
+            env=quiet_env(),
+            timeout=400,
+        )
         assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
 
     train("straight", 6)
     train("resumed", 3)
     train("resumed", 6)
-    a, b = (torch.load(tmp_path / run / "checkpoints" / "checkpoint_last.pt", map_location="cpu")
-            for run in ("straight", "resumed"))
+    a, b = (
+        torch.load(tmp_path / run / "checkpoints" / "checkpoint_last.pt", map_location="cpu")
+        for run in ("straight", "resumed")
+    )
     assert a["optimizer_history"][-1]["num_updates"] == b["optimizer_history"][-1]["num_updates"] == 6
     differing = [k for k in a["model"] if not torch.equal(a["model"][k], b["model"][k])]
     assert not differing, differing

@@ -1,10 +1,10 @@
 """The `cer` fairseq scorer (registered on import) and sentencepiece post-processing."""
 
 import pytest
+from fairseq.scoring import SCORER_REGISTRY, build_scorer
 
 import avhubert_ami  # noqa: F401  (registers the scorers)
 from avhubert_ami.scoring import error_rate, sentencepiece_to_text
-from fairseq.scoring import SCORER_REGISTRY, build_scorer
 
 
 def test_sentencepiece_to_text():

@@ -11,8 +11,23 @@ from preprocess.synth.ami import SynthConfig
 from preprocess.synth.audio import SAMPLES_PER_FRAME, Voice, synthesize
 from preprocess.synth.lexicon import LEXICON, PHONES, VISEMES, WORDS, viseme_collisions
 
-TINY = ["--n_train", "4", "--n_valid", "2", "--n_test", "2", "--n_speakers", "6", "--heldout_speakers", "1",
-        "--workers", "1", "--quiet", "--n_noise_files", "2"]
+TINY = [
+    "--n_train",
+    "4",
+    "--n_valid",
+    "2",
+    "--n_test",
+    "2",
+    "--n_speakers",
+    "6",
+    "--heldout_speakers",
+    "1",
+    "--workers",
+    "1",
+    "--quiet",
+    "--n_noise_files",
+    "2",
+]
 
 
 def _digest(root):

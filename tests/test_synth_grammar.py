@@ -65,14 +65,32 @@ def test_bad_lengths_and_modes_are_rejected(tmp_path, capsys):
 
 
 def test_corpus_transcripts_follow_the_mode(tmp_path):
-    tiny = ["--n_train", "3", "--n_valid", "1", "--n_test", "1", "--n_speakers", "4", "--heldout_speakers", "1",
-            "--workers", "1", "--quiet", "--splits", "train", "--seed", "5"]
+    tiny = [
+        "--n_train",
+        "3",
+        "--n_valid",
+        "1",
+        "--n_test",
+        "1",
+        "--n_speakers",
+        "4",
+        "--heldout_speakers",
+        "1",
+        "--workers",
+        "1",
+        "--quiet",
+        "--splits",
+        "train",
+        "--seed",
+        "5",
+    ]
     import datasets
 
     out = {}
     for mode in ("grammar", "words"):
-        assert synth_ami.main(["--output_dir", str(tmp_path / mode), "--text_mode", mode,
-                               "--max_words", "4", *tiny]) == 0
+        assert (
+            synth_ami.main(["--output_dir", str(tmp_path / mode), "--text_mode", mode, "--max_words", "4", *tiny]) == 0
+        )
         out[mode] = list(datasets.load_from_disk(str(tmp_path / mode))["train"]["transcript"])
     rng_ref = [np.random.SeedSequence([5, 0, i]).spawn(4)[0] for i in range(3)]
     assert out["grammar"] == [" ".join(sample_sentence(np.random.default_rng(s), 2, 4)) for s in rng_ref]

@@ -120,12 +120,34 @@ def test_unknown_keys_are_ignored_with_warning(data, caplog):
 def test_alias_accepts_upstream_finetune_cfg(data):
     # the task section of upstream's conf/finetune/base_vox_30h.yaml, plus every other upstream field
     upstream = dict(
-        is_s2s=True, label_dir=data, tokenizer_bpe_model=os.path.join(data, "spm.model"), normalize=True,
-        labels=["wrd"], single_target=True, fine_tuning=True, stack_order_audio=4,
-        tokenizer_bpe_name="sentencepiece", max_sample_size=500, modalities=["video"], image_aug=True,
-        pad_audio=True, random_crop=False, label_rate=-1, sample_rate=25, enable_padding=False,
-        min_sample_size=None, max_trim_sample_size=500, pdb=False, skip_verify=False, image_crop_size=88,
-        image_mean=0.421, image_std=0.165, noise_wav=None, noise_prob=0.0, noise_snr="0", noise_num=1,
+        is_s2s=True,
+        label_dir=data,
+        tokenizer_bpe_model=os.path.join(data, "spm.model"),
+        normalize=True,
+        labels=["wrd"],
+        single_target=True,
+        fine_tuning=True,
+        stack_order_audio=4,
+        tokenizer_bpe_name="sentencepiece",
+        max_sample_size=500,
+        modalities=["video"],
+        image_aug=True,
+        pad_audio=True,
+        random_crop=False,
+        label_rate=-1,
+        sample_rate=25,
+        enable_padding=False,
+        min_sample_size=None,
+        max_trim_sample_size=500,
+        pdb=False,
+        skip_verify=False,
+        image_crop_size=88,
+        image_mean=0.421,
+        image_std=0.165,
+        noise_wav=None,
+        noise_prob=0.0,
+        noise_snr="0",
+        noise_num=1,
     )
     task = task_from(data, "av_hubert_pretraining", **upstream)
     assert type(task) is AVHubertPretrainingTask
@@ -160,8 +182,21 @@ def test_fairseq_generate_argparse(data, monkeypatch):
     user_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + "/avhubert_ami"
     parser = options.get_generation_parser()
     args = options.parse_args_and_arch(
-        parser, [data, "--user-dir", user_dir, "--task", "ami_av", "--modalities", "audio", "--gen-subset", "valid",
-                 "--path", "x.pt", "--noise-snr=-5,5"],
+        parser,
+        [
+            data,
+            "--user-dir",
+            user_dir,
+            "--task",
+            "ami_av",
+            "--modalities",
+            "audio",
+            "--gen-subset",
+            "valid",
+            "--path",
+            "x.pt",
+            "--noise-snr=-5,5",
+        ],
     )
     cfg = convert_namespace_to_omegaconf(args)
     task = tasks.setup_task(cfg.task)
@@ -234,7 +269,7 @@ def test_dataloader_workers(data):
     itr = task.get_batch_iterator(task.dataset("train"), max_sentences=2, num_workers=1, seed=3)
     batches = list(itr.next_epoch_itr(shuffle=True))
     assert sum(len(b["id"]) for b in batches) == 4
-    assert all(b["net_input"]["source"]["video"].shape[1:] [2:] == (88, 88) for b in batches)
+    assert all(b["net_input"]["source"]["video"].shape[1:][2:] == (88, 88) for b in batches)
 
 
 def test_noise_config(data, tmp_path):

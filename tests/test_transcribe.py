@@ -25,7 +25,7 @@ PAUSES, LENGTHS = [0.5, 1.2, 0.6, 2.0], [30, 45, 25, 60]
 
 def _vad(wave, cfg=None):
     pcm = (np.clip(wave, -1, 1) * 32767).astype(np.int16)
-    speech, energy = frame_activity([pcm[i:i + 7000] for i in range(0, len(pcm), 7000)])  # odd block size
+    speech, energy = frame_activity([pcm[i : i + 7000] for i in range(0, len(pcm), 7000)])  # odd block size
     return speech_segments(speech, energy, cfg or VadConfig())
 
 
@@ -76,8 +76,9 @@ def test_stitch_orders_segments_and_drops_repeated_words():
 
 def test_subtitle_timestamps():
     segs = [Segment(1.5, 3.25, "hello there"), Segment(3661.0, 3662.004, "bye"), Segment(4000, 4001, "")]
-    assert to_srt(segs, {}) == ("1\n00:00:01,500 --> 00:00:03,250\nhello there\n\n"
-                                "2\n01:01:01,000 --> 01:01:02,004\nbye\n")
+    assert to_srt(segs, {}) == (
+        "1\n00:00:01,500 --> 00:00:03,250\nhello there\n\n2\n01:01:01,000 --> 01:01:02,004\nbye\n"
+    )
     assert to_vtt(segs, {}).startswith("WEBVTT\n\n00:00:01.500 --> 00:00:03.250\nhello there\n")
 
 
@@ -173,8 +174,23 @@ def test_longform_matches_per_utterance_decoding(ckpt, tmp_path):
     bounds = write_long_recording(clips, pauses, str(tmp_path / "rec.mkv"), str(tmp_path / "rec.wav"))
     (tmp_path / "refs.txt").write_text("rec\t" + " ".join(refs) + "\n")
     out = tmp_path / "out"
-    rc = main(["--path", str(ckpt), str(tmp_path / "rec.mkv"), "--audio", str(tmp_path / "rec.wav"), "--lip_video",
-               "--output_dir", str(out), "--beam", "2", "--cpu", "--references", str(tmp_path / "refs.txt")])
+    rc = main(
+        [
+            "--path",
+            str(ckpt),
+            str(tmp_path / "rec.mkv"),
+            "--audio",
+            str(tmp_path / "rec.wav"),
+            "--lip_video",
+            "--output_dir",
+            str(out),
+            "--beam",
+            "2",
+            "--cpu",
+            "--references",
+            str(tmp_path / "refs.txt"),
+        ]
+    )
     assert rc == 0
     doc = json.loads((out / "rec.json").read_text())
     segs = doc["segments"]
@@ -223,9 +239,9 @@ def test_no_audio_and_no_face_is_a_clear_error(transcriber, tmp_path):
 
 @pytest.mark.parametrize("seconds", [0.0, 3.0])
 def test_empty_or_silent_recording_gives_empty_transcript_and_note(ckpt, tmp_path, seconds):
-    from avhubert_ami.transcribe.cli import main
-
     import soundfile as sf
+
+    from avhubert_ami.transcribe.cli import main
 
     sf.write(str(tmp_path / "quiet.wav"), np.zeros(int(16000 * seconds), np.float32), 16000)
     rc = main(["--path", str(ckpt), str(tmp_path / "quiet.wav"), "--output_dir", str(tmp_path / "out"), "--cpu"])
@@ -277,11 +293,21 @@ def test_ctc_weight_and_lm_reach_the_search(ckpt, tmp_path, tmp_path_factory):
     hybrid = with_ctc_head(ckpt, tmp_path / "hybrid.pt")
     lm_path = tiny_lm(tmp_path_factory)
     data = ckpt.parents[2] / "data"
-    t = Transcriber.from_checkpoint(str(hybrid), beam=3, ctc_weight=0.3, lm_path=str(lm_path), lm_weight=0.2,
-                                    device="cpu", data_dir=str(data))
+    t = Transcriber.from_checkpoint(
+        str(hybrid), beam=3, ctc_weight=0.3, lm_path=str(lm_path), lm_weight=0.2, device="cpu", data_dir=str(data)
+    )
     assert t.lm is not None and t.task.cfg.ctc_weight == 0.3
-    ref = decode_split(str(hybrid), str(data), "train", beam=3, batch_size=1, cpu=True, ctc_weight=0.3,
-                       lm_path=str(lm_path), lm_weight=0.2)
+    ref = decode_split(
+        str(hybrid),
+        str(data),
+        "train",
+        beam=3,
+        batch_size=1,
+        cpu=True,
+        ctc_weight=0.3,
+        lm_path=str(lm_path),
+        lm_weight=0.2,
+    )
     from avhubert_ami.data.manifest import load_split
     from avhubert_ami.transcribe.media import Wav16k
     from avhubert_ami.transcribe.transcriber import Plan
@@ -299,7 +325,8 @@ def test_lip_clip_shorter_than_its_audio_decodes_the_rest_audio_only(transcriber
     write_audio(str(tmp_path / "a.wav"), wave)
     write_video(str(tmp_path / "lips.mkv"), lips[: int(bounds[0][1] * 25) + 5])  # video stops after utterance 1
     notes = []
-    segs = transcriber.transcribe(video=str(tmp_path / "lips.mkv"), audio=str(tmp_path / "a.wav"), lip_video=True,
-                                  notes=notes)
+    segs = transcriber.transcribe(
+        video=str(tmp_path / "lips.mkv"), audio=str(tmp_path / "a.wav"), lip_video=True, notes=notes
+    )
     assert [s.modalities for s in segs] == [["audio", "video"], ["audio"]]
     assert "no video frames: decoded without video" in segs[1].note

@@ -30,10 +30,33 @@ def test_fairseq_generate_warns(audio_only_model, tmp_path, caplog, modalities, 
 
     ckpt, data = audio_only_model
     caplog.set_level(logging.WARNING)
-    generate.main(options.parse_args_and_arch(options.get_generation_parser(), [
-        str(data), "--user-dir", str(USER_DIR), "--task", "ami_av", "--path", str(ckpt), "--gen-subset", "test",
-        "--beam", "1", "--batch-size", "4", "--max-len-b", "3", "--cpu", "--modalities", repr(modalities),
-        "--results-path", str(tmp_path / "out")]))
+    generate.main(
+        options.parse_args_and_arch(
+            options.get_generation_parser(),
+            [
+                str(data),
+                "--user-dir",
+                str(USER_DIR),
+                "--task",
+                "ami_av",
+                "--path",
+                str(ckpt),
+                "--gen-subset",
+                "test",
+                "--beam",
+                "1",
+                "--batch-size",
+                "4",
+                "--max-len-b",
+                "3",
+                "--cpu",
+                "--modalities",
+                repr(modalities),
+                "--results-path",
+                str(tmp_path / "out"),
+            ],
+        )
+    )
     assert (WARNING in caplog.text) == warned
     if warned:
         assert "--modalities audio" in caplog.text
@@ -44,6 +67,24 @@ def test_avhubert_decode_warns(audio_only_model, tmp_path, caplog):
 
     ckpt, data = audio_only_model
     caplog.set_level(logging.WARNING)
-    assert decode.main(["--path", str(ckpt), "--data", str(data), "--modalities", "video", "--beam", "1",
-                        "--max_len_b", "3", "--cpu", "--results_dir", str(tmp_path / "dec")]) == 0
+    assert (
+        decode.main(
+            [
+                "--path",
+                str(ckpt),
+                "--data",
+                str(data),
+                "--modalities",
+                "video",
+                "--beam",
+                "1",
+                "--max_len_b",
+                "3",
+                "--cpu",
+                "--results_dir",
+                str(tmp_path / "dec"),
+            ]
+        )
+        == 0
+    )
     assert WARNING in caplog.text and "task.modalities=audio" in caplog.text

@@ -39,16 +39,28 @@ def tiny_data(folder: Path, n_train: int = 6) -> Path:
     if not (folder / "test.tsv").is_file():
         make_tiny_split(str(folder), n=n_train, split="train", seed=0, frames=(20, 24, 28))
         make_tiny_split(str(folder), n=2, split="valid", seed=1, frames=(20, 24))
-        make_tiny_split(str(folder), n=3, split="test", seed=2, frames=(20, 24, 28),
-                        missing={1: "audio", 2: "video"})
+        make_tiny_split(str(folder), n=3, split="test", seed=2, frames=(20, 24, 28), missing={1: "audio", 2: "video"})
     return folder
 
 
-def hydra_train_cmd(data: Path, run_dir: Path, extra: Optional[List[str]] = None,
-                    preset: str = "tiny_cpu") -> List[str]:
+def hydra_train_cmd(
+    data: Path, run_dir: Path, extra: Optional[List[str]] = None, preset: str = "tiny_cpu"
+) -> List[str]:
     """``fairseq-hydra-train --config-dir conf/finetune --config-name PRESET ...`` (as a python -m call)."""
-    return [sys.executable, "-m", "fairseq_cli.hydra_train", "--config-dir", str(CONF), "--config-name", preset,
-            f"common.user_dir={USER_DIR}", f"task.data={data}", f"hydra.run.dir={run_dir}", *FAST, *(extra or [])]
+    return [
+        sys.executable,
+        "-m",
+        "fairseq_cli.hydra_train",
+        "--config-dir",
+        str(CONF),
+        "--config-name",
+        preset,
+        f"common.user_dir={USER_DIR}",
+        f"task.data={data}",
+        f"hydra.run.dir={run_dir}",
+        *FAST,
+        *(extra or []),
+    ]
 
 
 def quiet_env() -> Dict[str, str]:
@@ -98,15 +110,31 @@ def fake_pretrain_checkpoint(path: Path) -> Path:
 
     torch.manual_seed(0)
     model = AVHubertModel.build_model(AVHubertConfig(**TINY_ENCODER), fake_task(n_labels=50))
-    cfg = OmegaConf.create({
-        "common": {"fp16": True},
-        "task": {"_name": "av_hubert_pretraining", "data": "/absent", "labels": ["km"], "normalize": True,
-                 "modalities": ["audio", "video"]},
-        "model": {"_name": "av_hubert", **TINY_ENCODER},
-    })
-    torch.save({"args": None, "cfg": cfg, "model": model.state_dict(), "criterion": None,
-                "optimizer_history": [{"num_updates": 1000}], "task_state": {"dictionaries": [make_dictionary(50)]},
-                "extra_state": {}}, path)
+    cfg = OmegaConf.create(
+        {
+            "common": {"fp16": True},
+            "task": {
+                "_name": "av_hubert_pretraining",
+                "data": "/absent",
+                "labels": ["km"],
+                "normalize": True,
+                "modalities": ["audio", "video"],
+            },
+            "model": {"_name": "av_hubert", **TINY_ENCODER},
+        }
+    )
+    torch.save(
+        {
+            "args": None,
+            "cfg": cfg,
+            "model": model.state_dict(),
+            "criterion": None,
+            "optimizer_history": [{"num_updates": 1000}],
+            "task_state": {"dictionaries": [make_dictionary(50)]},
+            "extra_state": {},
+        },
+        path,
+    )
     return path
 
 

@@ -11,8 +11,9 @@ import numpy as np
 SR = 16000
 
 
-def speech_with_pauses(pauses: Sequence[float], lengths: Sequence[int], seed: int = 0,
-                       tail: float = 1.0) -> Tuple[np.ndarray, np.ndarray, List[Tuple[float, float]]]:
+def speech_with_pauses(
+    pauses: Sequence[float], lengths: Sequence[int], seed: int = 0, tail: float = 1.0
+) -> Tuple[np.ndarray, np.ndarray, List[Tuple[float, float]]]:
     """``(wave, lip frames (T, 96, 96), true utterance bounds)``: pause i (s) then an utterance of lengths[i]
     25 fps frames (a harmonic tone with noise, and moving-blob lips), then ``tail`` s of silence."""
     from tests.data_fixtures import make_frames, make_wave
@@ -33,8 +34,9 @@ def speech_with_pauses(pauses: Sequence[float], lengths: Sequence[int], seed: in
     return np.concatenate(waves), np.concatenate(frames), bounds
 
 
-def write_av(path: str, rgb: Optional[np.ndarray], fps: float, wave: Optional[np.ndarray], sr: int = SR,
-             channels: int = 1) -> str:
+def write_av(
+    path: str, rgb: Optional[np.ndarray], fps: float, wave: Optional[np.ndarray], sr: int = SR, channels: int = 1
+) -> str:
     """A .mkv/.mp4 with an H.264 video stream (``rgb`` (T, H, W, 3)) and/or an AAC/PCM audio track (``wave``)."""
     import av
 
@@ -46,8 +48,9 @@ def write_av(path: str, rgb: Optional[np.ndarray], fps: float, wave: Optional[np
             v.height, v.width, v.pix_fmt = rgb.shape[1], rgb.shape[2], "yuv420p"
             v.codec_context.time_base = 1 / rate
         if wave is not None:
-            a = c.add_stream("aac" if path.endswith(".mp4") else "pcm_s16le", rate=sr,
-                             layout="mono" if channels == 1 else "stereo")
+            a = c.add_stream(
+                "aac" if path.endswith(".mp4") else "pcm_s16le", rate=sr, layout="mono" if channels == 1 else "stereo"
+            )
         if v is not None:
             for i, img in enumerate(rgb):
                 frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
@@ -58,7 +61,7 @@ def write_av(path: str, rgb: Optional[np.ndarray], fps: float, wave: Optional[np
             pcm = np.clip(np.asarray(wave, np.float32) * 32767, -32768, 32767).astype(np.int16)
             pcm = np.repeat(pcm[:, None], channels, axis=1)
             for k, i in enumerate(range(0, len(pcm), 1024)):
-                block = np.ascontiguousarray(pcm[i:i + 1024].reshape(1, -1))
+                block = np.ascontiguousarray(pcm[i : i + 1024].reshape(1, -1))
                 frame = av.AudioFrame.from_ndarray(block, format="s16", layout="mono" if channels == 1 else "stereo")
                 frame.sample_rate, frame.pts = sr, i
                 c.mux(a.encode(frame))
@@ -66,8 +69,9 @@ def write_av(path: str, rgb: Optional[np.ndarray], fps: float, wave: Optional[np
     return path
 
 
-def write_long_recording(clips, pauses: Sequence[float], video_path: str, wav_path: str,
-                         tail: float = 1.0) -> List[Tuple[float, float]]:
+def write_long_recording(
+    clips, pauses: Sequence[float], video_path: str, wav_path: str, tail: float = 1.0
+) -> List[Tuple[float, float]]:
     """Stream ``clips`` (an iterable of ``(gray lips (T, 96, 96) uint8, wave float32 of T * 640 samples)``), each
     after the matching pause (s, rounded to whole frames), into a lossless lip clip and a 16 kHz wav, one clip in
     memory at a time; returns the true ``(start, end)`` of each clip. Pauses show a still gray mouth."""
@@ -76,8 +80,9 @@ def write_long_recording(clips, pauses: Sequence[float], video_path: str, wav_pa
 
     bounds, t = [], 0
     blank = np.full((96, 96), 40, np.uint8)
-    with av.open(video_path, "w", format="matroska") as c, \
-            sf.SoundFile(wav_path, "w", samplerate=SR, channels=1, subtype="PCM_16", format="WAV") as wav:
+    with av.open(video_path, "w", format="matroska") as c, sf.SoundFile(
+        wav_path, "w", samplerate=SR, channels=1, subtype="PCM_16", format="WAV"
+    ) as wav:
         v = c.add_stream("ffv1", rate=25)
         v.width, v.height, v.pix_fmt = 96, 96, "gray"
 

@@ -76,8 +76,10 @@ def inspect_checkpoint(path: str, flag: str = "--model_name_or_path") -> Checkpo
         w2v = model.get("w2v_args") or {}
         enc = (w2v.get("model") if isinstance(w2v, dict) else None) or model
     else:
-        raise UsageError(f"{flag} {p}: model {name!r} is not an AV-HuBERT checkpoint "
-                         f"(expected one of {PRETRAIN_MODELS + SEQ2SEQ_MODELS})")
+        raise UsageError(
+            f"{flag} {p}: model {name!r} is not an AV-HuBERT checkpoint "
+            f"(expected one of {PRETRAIN_MODELS + SEQ2SEQ_MODELS})"
+        )
     vocab = None
     emb = state.get("model", {}).get("decoder.embed_tokens.weight")
     if kind == "seq2seq" and emb is not None:

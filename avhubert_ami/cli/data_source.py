@@ -30,7 +30,8 @@ def is_hf_dataset_dir(path: Path) -> bool:
 
 def check_complete(data_dir: Path) -> None:
     """Refuse a manifest dir with a split whose preparation did not finish (``{split}.incomplete``)."""
-    from avhubert_ami.data.manifest import ManifestError, check_complete as check_split
+    from avhubert_ami.data.manifest import ManifestError
+    from avhubert_ami.data.manifest import check_complete as check_split
 
     for split in SPLITS:
         try:
@@ -86,8 +87,10 @@ def resolve_dataset(dataset_name: str, output_dir: Path) -> Path:
         summary = prepare_hf_dataset(str(src), str(out))
         print(summary.report("hf_to_manifest"), flush=True)
         if summary.failed or not is_manifest_dir(out):
-            raise UsageError(f"converting {src} failed for {len(summary.failed)} row(s) (listed above); fix them "
-                             f"or convert it yourself with `python -m preprocess.hf_to_manifest`")
+            raise UsageError(
+                f"converting {src} failed for {len(summary.failed)} row(s) (listed above); fix them "
+                f"or convert it yourself with `python -m preprocess.hf_to_manifest`"
+            )
         train_tokenizer(str(out))  # deterministic: same transcripts -> same spm/dict
     except OSError as e:  # a full disk, a read-only folder: one line, like the preprocessing CLIs
         raise UsageError(f"converting {src}: {describe_os_error(e)}") from None

@@ -54,9 +54,9 @@ def _add_default(overrides: List[str], key: str, value: str) -> None:
 
 def _continuation_config(preset: str, info, output_dir: Path) -> Path:
     """Preset yaml with its model section replaced by the seq2seq checkpoint's (same architecture to load into)."""
-    from omegaconf import OmegaConf
-
     from dataclasses import fields
+
+    from omegaconf import OmegaConf
 
     from avhubert_ami.models.seq2seq import AVHubertSeq2SeqConfig
 
@@ -85,8 +85,11 @@ def decoder_width_overrides(preset: str, encoder_dim: int) -> Dict[str, str]:
     from avhubert_ami.models.seq2seq import AVHubertSeq2SeqConfig
 
     preset_model = OmegaConf.load(FINETUNE_CONF / f"{preset}.yaml").model
-    model = {f.name: int(preset_model.get(f.name, f.default)) for f in fields(AVHubertSeq2SeqConfig)
-             if f.name in ("decoder_embed_dim", "decoder_ffn_embed_dim", "decoder_attention_heads")}
+    model = {
+        f.name: int(preset_model.get(f.name, f.default))
+        for f in fields(AVHubertSeq2SeqConfig)
+        if f.name in ("decoder_embed_dim", "decoder_ffn_embed_dim", "decoder_attention_heads")
+    }
     dim = model["decoder_embed_dim"]
     if dim == encoder_dim:
         return {}
@@ -107,8 +110,9 @@ def check_writable(output_dir: Path) -> None:
         with tempfile.TemporaryFile(dir=output_dir):
             pass
     except OSError as e:
-        raise UsageError(f"--output_dir {output_dir}: cannot write there ({e.strerror or e}); choose a writable "
-                         "folder") from e
+        raise UsageError(
+            f"--output_dir {output_dir}: cannot write there ({e.strerror or e}); choose a writable folder"
+        ) from e
 
 
 def prepare(args) -> Plan:
@@ -123,16 +127,23 @@ def prepare(args) -> Plan:
     output_dir = Path(args.output_dir).expanduser().resolve()
     info = inspect_checkpoint(args.model_name_or_path) if args.model_name_or_path else None
     if info is not None and args.fusion and args.fusion != info.modality_fuse:
-        raise UsageError(f"--fusion {args.fusion} contradicts the checkpoint's modality_fuse={info.modality_fuse} "
-                         f"({info.path}); drop --fusion")
+        raise UsageError(
+            f"--fusion {args.fusion} contradicts the checkpoint's modality_fuse={info.modality_fuse} "
+            f"({info.path}); drop --fusion"
+        )
     if args.do_eval and not args.do_train and not args.dataset_name:
         raise UsageError("--do_eval needs --dataset_name (the manifest or HuggingFace dataset to decode)")
     if args.do_eval and not args.do_train and not (output_dir / "checkpoints" / "checkpoint_last.pt").exists():
         if info is None or info.kind != "seq2seq":
-            given = "no --model_name_or_path was given" if info is None else \
-                f"--model_name_or_path {info.path} is a {info.kind} checkpoint, not a fine-tuned (seq2seq) one"
-            raise UsageError(f"--do_eval without --do_train needs a fine-tuned checkpoint: {output_dir}/checkpoints "
-                             f"has none, and {given}")
+            given = (
+                "no --model_name_or_path was given"
+                if info is None
+                else f"--model_name_or_path {info.path} is a {info.kind} checkpoint, not a fine-tuned (seq2seq) one"
+            )
+            raise UsageError(
+                f"--do_eval without --do_train needs a fine-tuned checkpoint: {output_dir}/checkpoints "
+                f"has none, and {given}"
+            )
     check_writable(output_dir)
     if args.do_train:  # a resume's checkpoint: refused or unreadable -> one line here, not a trainer traceback
         from avhubert_ami.checkpoint_io import check_resume
@@ -145,9 +156,15 @@ def prepare(args) -> Plan:
         if n != info.vocab_size:
             raise UsageError(
                 f"{info.path} has a {info.vocab_size}-entry output vocabulary but {data_dir}/dict.wrd.txt gives {n}: "
-                "continue fine-tuning with the spm.model and dict.wrd.txt the checkpoint was trained with")
-    ctx = RunContext(output_dir=output_dir, data_dir=data_dir, cuda=cuda,
-                     init_kind=info.kind if info else "scratch", init_path=info.path if info else None)
+                "continue fine-tuning with the spm.model and dict.wrd.txt the checkpoint was trained with"
+            )
+    ctx = RunContext(
+        output_dir=output_dir,
+        data_dir=data_dir,
+        cuda=cuda,
+        init_kind=info.kind if info else "scratch",
+        init_path=info.path if info else None,
+    )
     overrides = overrides_for(args, ctx)
     _add_default(overrides, "common.user_dir", str(USER_DIR))
     if not cuda or args.cpu or args.cpu_ddp_world_size:
@@ -157,8 +174,11 @@ def prepare(args) -> Plan:
     if info is not None and info.kind == "pretrain":
         fit = decoder_width_overrides(preset, info.encoder_embed_dim)
         if fit and not sets_key(overrides, "model.decoder_embed_dim"):
-            logger.info("decoder width follows the %d-d pretrained encoder: %s", info.encoder_embed_dim,
-                        ", ".join(f"{k}={v}" for k, v in fit.items()))
+            logger.info(
+                "decoder width follows the %d-d pretrained encoder: %s",
+                info.encoder_embed_dim,
+                ", ".join(f"{k}={v}" for k, v in fit.items()),
+            )
         for key, value in fit.items():
             _add_default(overrides, key, value)
     config_dir = FINETUNE_CONF
@@ -166,8 +186,15 @@ def prepare(args) -> Plan:
         config_dir = _continuation_config(preset, info, output_dir)
     for w in checked.warnings:
         logger.warning(w)
-    return Plan(args=args, ctx=ctx, preset=preset, config_dir=config_dir, overrides=overrides, init=info,
-                warnings=checked.warnings)
+    return Plan(
+        args=args,
+        ctx=ctx,
+        preset=preset,
+        config_dir=config_dir,
+        overrides=overrides,
+        init=info,
+        warnings=checked.warnings,
+    )
 
 
 def _free_port() -> int:
@@ -187,8 +214,16 @@ def _die_with_parent() -> None:  # runs in the child before exec (Linux): a kill
 
 def train_commands(plan: Plan) -> List[List[str]]:
     """One ``fairseq-hydra-train`` command per process (one, or one per gloo rank)."""
-    base = [sys.executable, "-m", "fairseq_cli.hydra_train", "--config-dir", str(plan.config_dir),
-            "--config-name", plan.preset, *plan.overrides]
+    base = [
+        sys.executable,
+        "-m",
+        "fairseq_cli.hydra_train",
+        "--config-dir",
+        str(plan.config_dir),
+        "--config-name",
+        plan.preset,
+        *plan.overrides,
+    ]
     world = plan.args.cpu_ddp_world_size or 1
     if world == 1:
         return [base + [f"hydra.run.dir={plan.ctx.output_dir}"]]
@@ -196,16 +231,19 @@ def train_commands(plan: Plan) -> List[List[str]]:
     cmds = []
     for rank in range(world):
         run_dir = plan.ctx.output_dir if rank == 0 else plan.ctx.output_dir / f"rank{rank}"
-        cmds.append(base + [
-            f"distributed_training.distributed_world_size={world}",
-            f"distributed_training.distributed_rank={rank}",
-            "distributed_training.distributed_no_spawn=true",
-            f"distributed_training.distributed_init_method=tcp://127.0.0.1:{port}",
-            "distributed_training.distributed_backend=gloo",
-            "distributed_training.ddp_backend=legacy_ddp",
-            "distributed_training.device_id=0",
-            f"hydra.run.dir={run_dir}",
-        ])
+        cmds.append(
+            base
+            + [
+                f"distributed_training.distributed_world_size={world}",
+                f"distributed_training.distributed_rank={rank}",
+                "distributed_training.distributed_no_spawn=true",
+                f"distributed_training.distributed_init_method=tcp://127.0.0.1:{port}",
+                "distributed_training.distributed_backend=gloo",
+                "distributed_training.ddp_backend=legacy_ddp",
+                "distributed_training.device_id=0",
+                f"hydra.run.dir={run_dir}",
+            ]
+        )
     return cmds
 
 
@@ -215,8 +253,7 @@ def train(plan: Plan) -> int:
     plan.ctx.output_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     logger.info("training: %s", " ".join(cmds[0]))
-    procs = [subprocess.Popen(c, env=env, preexec_fn=_die_with_parent if os.name == "posix" else None)
-             for c in cmds]
+    procs = [subprocess.Popen(c, env=env, preexec_fn=_die_with_parent if os.name == "posix" else None) for c in cmds]
     rc = 0
     try:
         pending = list(procs)
@@ -253,9 +290,13 @@ def log_early_stop(plan: Plan) -> bool:
         stopped = any("early stop since valid performance" in line for line in f)
     if stopped:
         metric = plan.args.metric_for_best_model or "the preset's best_checkpoint_metric"
-        logger.info("training stopped early: valid %s did not improve for %d validations "
-                    "(--early_stopping_patience); best model: %s", metric, patience,
-                    plan.checkpoint_dir / "checkpoint_best.pt")
+        logger.info(
+            "training stopped early: valid %s did not improve for %d validations "
+            "(--early_stopping_patience); best model: %s",
+            metric,
+            patience,
+            plan.checkpoint_dir / "checkpoint_best.pt",
+        )
     return stopped
 
 
@@ -301,16 +342,36 @@ def evaluate(plan: Plan) -> Dict[str, object]:
     beam = a.generation_num_beams or 5
     options = decode_options(a)
     normalizer = a.normalizer or "basic"
-    results: Dict[str, object] = {"checkpoint": str(ckpt), "split": split, "beam": beam, "normalizer": normalizer,
-                                  **options}
+    results: Dict[str, object] = {
+        "checkpoint": str(ckpt),
+        "split": split,
+        "beam": beam,
+        "normalizer": normalizer,
+        **options,
+    }
     for name, mods in modes.items():
-        r = decode_split(str(ckpt), str(data_dir), split, mods, beam=beam,
-                         batch_size=a.per_device_eval_batch_size or 8, cpu=not plan.ctx.cuda or bool(a.cpu),
-                         normalizer=normalizer, **options)
+        r = decode_split(
+            str(ckpt),
+            str(data_dir),
+            split,
+            mods,
+            beam=beam,
+            batch_size=a.per_device_eval_batch_size or 8,
+            cpu=not plan.ctx.cuda or bool(a.cpu),
+            normalizer=normalizer,
+            **options,
+        )
         write_results(r, str(plan.ctx.output_dir / "eval" / f"{split}_{name}"))
         results[name] = {"wer": r.wer, "cer": r.cer, "n_utterances": r.n_utterances}
-        logger.info("eval %s %s: WER %.2f CER %.2f (%d utterances, %s normalizer)", split, name, r.wer, r.cer,
-                    r.n_utterances, normalizer)
+        logger.info(
+            "eval %s %s: WER %.2f CER %.2f (%d utterances, %s normalizer)",
+            split,
+            name,
+            r.wer,
+            r.cer,
+            r.n_utterances,
+            normalizer,
+        )
     first = next(iter(modes))
     results["eval_wer"], results["eval_cer"] = results[first]["wer"], results[first]["cer"]
     with atomic_write(str(plan.ctx.output_dir / "eval_results.json")) as f:

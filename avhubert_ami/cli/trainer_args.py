@@ -165,8 +165,11 @@ def _task_has_field(name: str) -> bool:
 
 def _ctc_weight(v: float, _a: argparse.Namespace, _c: RunContext) -> Dict[str, Any]:
     """One weight for training (criterion share, CTC head on/off) and for validation decoding (task)."""
-    out: Dict[str, Any] = {"criterion._name": "hybrid_ctc_attention", "criterion.ctc_weight": v,
-                           "model.ctc_head": v > 0}
+    out: Dict[str, Any] = {
+        "criterion._name": "hybrid_ctc_attention",
+        "criterion.ctc_weight": v,
+        "model.ctc_head": v > 0,
+    }
     if _task_has_field("ctc_weight"):
         out["task.ctc_weight"] = v
     return out
@@ -202,88 +205,219 @@ def _output_dir(_v: Any, _a: argparse.Namespace, c: RunContext) -> Dict[str, Any
 
 
 FLAGS: Tuple[Flag, ...] = (
-    Flag("output_dir", str, "where checkpoints, logs, tensorboard and eval_results.json go; re-running the same "
-         "command resumes from OUTPUT_DIR/checkpoints/checkpoint_last.pt", _output_dir, required=True),
-    Flag("dataset_name", str, "a manifest directory ({train,valid,test}.tsv/.wrd + spm.model + dict.wrd.txt) or a "
-         "HuggingFace dataset directory (audio, lip_video, transcript columns; converted once into OUTPUT_DIR/data)",
-         _data_dir),
-    Flag("model_name_or_path", str, "official pretrained checkpoint (base/large_vox_iter5.pt -> model.w2v_path), a "
-         "fine-tuned seq2seq checkpoint (official *_433h.pt or ours: weights loaded, fresh optimizer), or omit to "
-         "train from scratch", _init_checkpoint),
-    Flag("config_name", str, "preset in conf/finetune (default: base_ami/large_ami matching a pretrained or seq2seq "
-         "checkpoint's size, tiny_cpu without a checkpoint)", choices=PRESETS),
+    Flag(
+        "output_dir",
+        str,
+        "where checkpoints, logs, tensorboard and eval_results.json go; re-running the same "
+        "command resumes from OUTPUT_DIR/checkpoints/checkpoint_last.pt",
+        _output_dir,
+        required=True,
+    ),
+    Flag(
+        "dataset_name",
+        str,
+        "a manifest directory ({train,valid,test}.tsv/.wrd + spm.model + dict.wrd.txt) or a "
+        "HuggingFace dataset directory (audio, lip_video, transcript columns; converted once into OUTPUT_DIR/data)",
+        _data_dir,
+    ),
+    Flag(
+        "model_name_or_path",
+        str,
+        "official pretrained checkpoint (base/large_vox_iter5.pt -> model.w2v_path), a "
+        "fine-tuned seq2seq checkpoint (official *_433h.pt or ours: weights loaded, fresh optimizer), or omit to "
+        "train from scratch",
+        _init_checkpoint,
+    ),
+    Flag(
+        "config_name",
+        str,
+        "preset in conf/finetune (default: base_ami/large_ami matching a pretrained or seq2seq "
+        "checkpoint's size, tiny_cpu without a checkpoint)",
+        choices=PRESETS,
+    ),
     Flag("do_train", str2bool, "train (fairseq-hydra-train)", is_bool=True),
-    Flag("do_eval", str2bool, "decode the test split (valid when there is no test) and write WER/CER to "
-         "OUTPUT_DIR/eval_results.json (audio+video, and audio-only / video-only when the model uses both)",
-         is_bool=True),
-    Flag("evaluation_strategy", str, "validation (valid WER/CER) schedule: every --eval_steps updates, every epoch, "
-         "or never", _evaluation_strategy, choices=("no", "steps", "epoch")),
-    Flag("eval_steps", positive_int, "validate every N updates (dataset.validate_interval_updates)",
-         _set("dataset.validate_interval_updates")),
-    Flag("learning_rate", positive_float, "peak learning rate (optimization.lr)",
-         lambda v, a, c: {"optimization.lr": [v]}),
-    Flag("per_device_train_batch_size", positive_int, "utterances per batch per process (dataset.batch_size; "
-         "the preset's max_tokens cap is lifted)",
-         lambda v, a, c: {"dataset.batch_size": v, "dataset.max_tokens": None}),
-    Flag("per_device_eval_batch_size", positive_int, "utterances per validation / --do_eval batch "
-         "(dataset.batch_size_valid)",
-         lambda v, a, c: {"dataset.batch_size_valid": v, "dataset.max_tokens_valid": None}),
-    Flag("gradient_accumulation_steps", positive_int, "batches per update (optimization.update_freq)",
-         lambda v, a, c: {"optimization.update_freq": [v]}),
-    Flag("num_train_epochs", positive_int, "epochs to train (optimization.max_epoch; lifts the preset's max_update "
-         "unless --max_steps is given)",
-         lambda v, a, c: {"optimization.max_epoch": v, **({} if a.max_steps else {"optimization.max_update": 0})}),
-    Flag("max_steps", positive_int, "updates to train (optimization.max_update); wins over --num_train_epochs",
-         _set("optimization.max_update")),
-    Flag("warmup_steps", non_negative_int, "LR warm-up updates (lr_scheduler.warmup_steps of tri_stage)",
-         _set("lr_scheduler.warmup_steps")),
-    Flag("logging_steps", positive_int, "log training stats every N updates (common.log_interval)",
-         _set("common.log_interval")),
-    Flag("save_steps", positive_int, "also save a checkpoint every N updates (checkpoint.save_interval_updates)",
-         _set("checkpoint.save_interval_updates")),
-    Flag("save_total_limit", positive_int, "keep the last N update/epoch checkpoints (checkpoint.keep_interval_updates,"
-         " checkpoint.keep_last_epochs); checkpoint_best.pt and checkpoint_last.pt are always kept",
-         lambda v, a, c: {"checkpoint.keep_interval_updates": v, "checkpoint.keep_last_epochs": v}),
-    Flag("dataloader_num_workers", non_negative_int, "data-loading worker processes (dataset.num_workers)",
-         _set("dataset.num_workers")),
+    Flag(
+        "do_eval",
+        str2bool,
+        "decode the test split (valid when there is no test) and write WER/CER to "
+        "OUTPUT_DIR/eval_results.json (audio+video, and audio-only / video-only when the model uses both)",
+        is_bool=True,
+    ),
+    Flag(
+        "evaluation_strategy",
+        str,
+        "validation (valid WER/CER) schedule: every --eval_steps updates, every epoch, or never",
+        _evaluation_strategy,
+        choices=("no", "steps", "epoch"),
+    ),
+    Flag(
+        "eval_steps",
+        positive_int,
+        "validate every N updates (dataset.validate_interval_updates)",
+        _set("dataset.validate_interval_updates"),
+    ),
+    Flag(
+        "learning_rate",
+        positive_float,
+        "peak learning rate (optimization.lr)",
+        lambda v, a, c: {"optimization.lr": [v]},
+    ),
+    Flag(
+        "per_device_train_batch_size",
+        positive_int,
+        "utterances per batch per process (dataset.batch_size; the preset's max_tokens cap is lifted)",
+        lambda v, a, c: {"dataset.batch_size": v, "dataset.max_tokens": None},
+    ),
+    Flag(
+        "per_device_eval_batch_size",
+        positive_int,
+        "utterances per validation / --do_eval batch (dataset.batch_size_valid)",
+        lambda v, a, c: {"dataset.batch_size_valid": v, "dataset.max_tokens_valid": None},
+    ),
+    Flag(
+        "gradient_accumulation_steps",
+        positive_int,
+        "batches per update (optimization.update_freq)",
+        lambda v, a, c: {"optimization.update_freq": [v]},
+    ),
+    Flag(
+        "num_train_epochs",
+        positive_int,
+        "epochs to train (optimization.max_epoch; lifts the preset's max_update unless --max_steps is given)",
+        lambda v, a, c: {"optimization.max_epoch": v, **({} if a.max_steps else {"optimization.max_update": 0})},
+    ),
+    Flag(
+        "max_steps",
+        positive_int,
+        "updates to train (optimization.max_update); wins over --num_train_epochs",
+        _set("optimization.max_update"),
+    ),
+    Flag(
+        "warmup_steps",
+        non_negative_int,
+        "LR warm-up updates (lr_scheduler.warmup_steps of tri_stage)",
+        _set("lr_scheduler.warmup_steps"),
+    ),
+    Flag(
+        "logging_steps",
+        positive_int,
+        "log training stats every N updates (common.log_interval)",
+        _set("common.log_interval"),
+    ),
+    Flag(
+        "save_steps",
+        positive_int,
+        "also save a checkpoint every N updates (checkpoint.save_interval_updates)",
+        _set("checkpoint.save_interval_updates"),
+    ),
+    Flag(
+        "save_total_limit",
+        positive_int,
+        "keep the last N update/epoch checkpoints (checkpoint.keep_interval_updates,"
+        " checkpoint.keep_last_epochs); checkpoint_best.pt and checkpoint_last.pt are always kept",
+        lambda v, a, c: {"checkpoint.keep_interval_updates": v, "checkpoint.keep_last_epochs": v},
+    ),
+    Flag(
+        "dataloader_num_workers",
+        non_negative_int,
+        "data-loading worker processes (dataset.num_workers)",
+        _set("dataset.num_workers"),
+    ),
     Flag("seed", non_negative_int, "random seed (common.seed)", _set("common.seed")),
-    Flag("fp16", str2bool, "mixed precision on GPU (common.fp16); ignored with a warning on CPU",
-         _set("common.fp16"), is_bool=True),
-    Flag("bf16", str2bool, "bfloat16 training on GPU (common.bf16); ignored with a warning on CPU",
-         _set("common.bf16"), is_bool=True),
+    Flag(
+        "fp16",
+        str2bool,
+        "mixed precision on GPU (common.fp16); ignored with a warning on CPU",
+        _set("common.fp16"),
+        is_bool=True,
+    ),
+    Flag(
+        "bf16",
+        str2bool,
+        "bfloat16 training on GPU (common.bf16); ignored with a warning on CPU",
+        _set("common.bf16"),
+        is_bool=True,
+    ),
     Flag("use_audio", str2bool, "feed the audio stream (task.modalities)", _modalities, is_bool=True),
     Flag("use_visual", str2bool, "feed the lip video stream (task.modalities)", _modalities, is_bool=True),
-    Flag("audio_drop_prob", probability, "per-utterance probability of dropping audio in training "
-         "(task.audio_drop_prob; never together with video)", _set("task.audio_drop_prob")),
-    Flag("visual_drop_prob", probability, "per-utterance probability of dropping video in training "
-         "(task.visual_drop_prob)", _set("task.visual_drop_prob")),
-    Flag("fusion", str, "how audio and video features are fused (model.modality_fuse); a checkpoint fixes it",
-         _set("model.modality_fuse"), choices=("concat", "add")),
-    Flag("freeze_encoder", str2bool, "keep the encoder frozen for the whole run, train only the decoder "
-         "(model.freeze_encoder)", _set("model.freeze_encoder"), is_bool=True),
-    Flag("ctc_weight", probability, "hybrid CTC/attention: share of the CTC loss in training, (1-w)*CE + w*CTC "
-         "(criterion.ctc_weight; 0 = attention-only, no CTC head), and the CTC weight of joint decoding in "
-         "validation and --do_eval (default: the preset's, 0.3 tiny_cpu / 0.1 base_ami, large_ami)", _ctc_weight),
-    Flag("early_stopping_patience", positive_int, "stop when the validation metric (--metric_for_best_model) has "
-         "not improved for N validations (checkpoint.patience); --do_eval then decodes checkpoint_best.pt",
-         _early_stopping),
-    Flag("metric_for_best_model", str, "validation metric that picks checkpoint_best.pt and drives early stopping, "
-         "lower is better (checkpoint.best_checkpoint_metric; default wer)",
-         lambda v, a, c: {"checkpoint.best_checkpoint_metric": v, "checkpoint.maximize_best_checkpoint_metric": False},
-         choices=("wer", "cer", "loss")),
+    Flag(
+        "audio_drop_prob",
+        probability,
+        "per-utterance probability of dropping audio in training (task.audio_drop_prob; never together with video)",
+        _set("task.audio_drop_prob"),
+    ),
+    Flag(
+        "visual_drop_prob",
+        probability,
+        "per-utterance probability of dropping video in training (task.visual_drop_prob)",
+        _set("task.visual_drop_prob"),
+    ),
+    Flag(
+        "fusion",
+        str,
+        "how audio and video features are fused (model.modality_fuse); a checkpoint fixes it",
+        _set("model.modality_fuse"),
+        choices=("concat", "add"),
+    ),
+    Flag(
+        "freeze_encoder",
+        str2bool,
+        "keep the encoder frozen for the whole run, train only the decoder (model.freeze_encoder)",
+        _set("model.freeze_encoder"),
+        is_bool=True,
+    ),
+    Flag(
+        "ctc_weight",
+        probability,
+        "hybrid CTC/attention: share of the CTC loss in training, (1-w)*CE + w*CTC "
+        "(criterion.ctc_weight; 0 = attention-only, no CTC head), and the CTC weight of joint decoding in "
+        "validation and --do_eval (default: the preset's, 0.3 tiny_cpu / 0.1 base_ami, large_ami)",
+        _ctc_weight,
+    ),
+    Flag(
+        "early_stopping_patience",
+        positive_int,
+        "stop when the validation metric (--metric_for_best_model) has "
+        "not improved for N validations (checkpoint.patience); --do_eval then decodes checkpoint_best.pt",
+        _early_stopping,
+    ),
+    Flag(
+        "metric_for_best_model",
+        str,
+        "validation metric that picks checkpoint_best.pt and drives early stopping, "
+        "lower is better (checkpoint.best_checkpoint_metric; default wer)",
+        lambda v, a, c: {"checkpoint.best_checkpoint_metric": v, "checkpoint.maximize_best_checkpoint_metric": False},
+        choices=("wer", "cer", "loss"),
+    ),
     Flag("generation_num_beams", positive_int, "beam size for --do_eval decoding (default 5)"),
-    Flag("lm_path", str, "--do_eval: shallow fusion with this language model checkpoint (avhubert-train-lm's "
-         "LMDIR/checkpoint_best.pt)"),
+    Flag(
+        "lm_path",
+        str,
+        "--do_eval: shallow fusion with this language model checkpoint (avhubert-train-lm's LMDIR/checkpoint_best.pt)",
+    ),
     Flag("lm_weight", non_negative_float, "--do_eval: weight of the --lm_path language model's log-probabilities"),
     Flag("eval_split", str, "split decoded by --do_eval (default: test, or valid when there is no test.tsv)"),
-    Flag("normalizer", str, "text normaliser of the validation WER/CER and of --do_eval (task.eval_wer_normalizer): "
-         "basic, kaldi (AMI recipes) or whisper (Open ASR Leaderboard)", _set("task.eval_wer_normalizer"),
-         choices=("basic", "kaldi", "whisper")),
+    Flag(
+        "normalizer",
+        str,
+        "text normaliser of the validation WER/CER and of --do_eval (task.eval_wer_normalizer): "
+        "basic, kaldi (AMI recipes) or whisper (Open ASR Leaderboard)",
+        _set("task.eval_wer_normalizer"),
+        choices=("basic", "kaldi", "whisper"),
+    ),
     Flag("cpu", str2bool, "train on CPU even when a GPU is visible (common.cpu)", is_bool=True),
-    Flag("cpu_ddp_world_size", positive_int, "CPU data-parallel training with N gloo processes on this machine "
-         "(one fairseq process per rank, started by this script)"),
-    Flag("override", str, "extra hydra override KEY=VALUE (repeatable), applied last, e.g. "
-         "--override optimization.clip_norm=10", metavar="KEY=VALUE"),
+    Flag(
+        "cpu_ddp_world_size",
+        positive_int,
+        "CPU data-parallel training with N gloo processes on this machine "
+        "(one fairseq process per rank, started by this script)",
+    ),
+    Flag(
+        "override",
+        str,
+        "extra hydra override KEY=VALUE (repeatable), applied last, e.g. --override optimization.clip_norm=10",
+        metavar="KEY=VALUE",
+    ),
 )
 
 FLAG_BY_NAME: Dict[str, Flag] = {f.name: f for f in FLAGS}
@@ -340,8 +474,10 @@ def validate(a: argparse.Namespace, cuda: bool) -> Checked:
     if a.use_visual is False and a.visual_drop_prob:
         raise UsageError("--visual_drop_prob needs video: it contradicts --use_visual False")
     if a.eval_steps is not None and a.evaluation_strategy in ("no", "epoch"):
-        raise UsageError(f"--eval_steps {a.eval_steps} contradicts --evaluation_strategy {a.evaluation_strategy} "
-                         "(use --evaluation_strategy steps)")
+        raise UsageError(
+            f"--eval_steps {a.eval_steps} contradicts --evaluation_strategy {a.evaluation_strategy} "
+            "(use --evaluation_strategy steps)"
+        )
     if a.evaluation_strategy == "steps" and a.eval_steps is None:
         raise UsageError("--evaluation_strategy steps needs --eval_steps N")
     if a.eval_steps is not None and a.evaluation_strategy is None:
@@ -354,8 +490,10 @@ def validate(a: argparse.Namespace, cuda: bool) -> Checked:
             out.warnings.append(f"--{name} needs a GPU; training on CPU in full precision instead")
             setattr(a, name, False)
     if a.freeze_encoder and not a.model_name_or_path:
-        out.warnings.append("--freeze_encoder True without --model_name_or_path freezes a randomly initialised "
-                            "encoder: only the decoder learns")
+        out.warnings.append(
+            "--freeze_encoder True without --model_name_or_path freezes a randomly initialised "
+            "encoder: only the decoder learns"
+        )
     if not a.do_eval and (a.generation_num_beams is not None or a.eval_split is not None):
         out.warnings.append("--generation_num_beams/--eval_split only apply with --do_eval")
     _validate_eval_and_stopping(a, out)
@@ -372,9 +510,11 @@ def _validate_eval_and_stopping(a: argparse.Namespace, out: Checked) -> None:
         if a.evaluation_strategy == "no":
             raise UsageError("--early_stopping_patience needs validations: it contradicts --evaluation_strategy no")
         if a.evaluation_strategy == "steps" and a.save_steps is not None and a.save_steps != a.eval_steps:
-            raise UsageError(f"--early_stopping_patience with --evaluation_strategy steps saves at every evaluation "
-                             f"(so checkpoint_best.pt is the best evaluated model): --save_steps {a.save_steps} "
-                             f"must equal --eval_steps {a.eval_steps}, or drop it")
+            raise UsageError(
+                f"--early_stopping_patience with --evaluation_strategy steps saves at every evaluation "
+                f"(so checkpoint_best.pt is the best evaluated model): --save_steps {a.save_steps} "
+                f"must equal --eval_steps {a.eval_steps}, or drop it"
+            )
         if not a.do_train:
             out.warnings.append("--early_stopping_patience only applies with --do_train")
     if a.lm_weight is not None and not a.lm_path:

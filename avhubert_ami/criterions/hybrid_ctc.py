@@ -33,8 +33,9 @@ class HybridCTCAttentionConfig(LabelSmoothedCrossEntropyCriterionConfig):
 
     ctc_weight: float = field(
         default=0.0,
-        metadata={"help": "share of the CTC loss: (1-w)*CE + w*CTC; 0 = attention-only (needs model.ctc_head "
-                  "when > 0)"},
+        metadata={
+            "help": "share of the CTC loss: (1-w)*CE + w*CTC; 0 = attention-only (needs model.ctc_head when > 0)"
+        },
     )
     zero_infinity: bool = field(
         default=True, metadata={"help": "zero CTC losses of utterances shorter (in frames) than their targets"}
@@ -59,8 +60,16 @@ def ctc_input_lengths(encoder_out: Dict[str, Any]) -> torch.Tensor:
 class HybridCTCAttentionCriterion(LabelSmoothedCrossEntropyCriterion):
     """``(1 - w) * label-smoothed CE + w * CTC``; one encoder pass serves both terms."""
 
-    def __init__(self, task, sentence_avg, label_smoothing, ignore_prefix_size=0, report_accuracy=False,
-                 ctc_weight: float = 0.0, zero_infinity: bool = True) -> None:
+    def __init__(
+        self,
+        task,
+        sentence_avg,
+        label_smoothing,
+        ignore_prefix_size=0,
+        report_accuracy=False,
+        ctc_weight: float = 0.0,
+        zero_infinity: bool = True,
+    ) -> None:
         super().__init__(task, sentence_avg, label_smoothing, ignore_prefix_size, report_accuracy)
         if not 0.0 <= ctc_weight <= 1.0:
             raise ValueError(f"criterion.ctc_weight must be in [0, 1], got {ctc_weight}")
@@ -71,14 +80,21 @@ class HybridCTCAttentionCriterion(LabelSmoothedCrossEntropyCriterion):
     def ctc_loss(self, model, net_output, sample, reduce: bool = True) -> torch.Tensor:
         """Summed (or per-utterance) CTC loss of the encoder output carried in ``net_output``."""
         if not getattr(model, "has_ctc_head", False):
-            raise ValueError("criterion.ctc_weight > 0 needs a model with a CTC head: set model.ctc_head=true "
-                             "(the guide CLI's --ctc_weight sets both)")
+            raise ValueError(
+                "criterion.ctc_weight > 0 needs a model with a CTC head: set model.ctc_head=true "
+                "(the guide CLI's --ctc_weight sets both)"
+            )
         encoder_out = net_output[1]["encoder_out"]
         lprobs = model.ctc_log_probs(encoder_out)
         targets, target_lengths = ctc_targets(sample["target"], self.padding_idx, self.eos_idx)
         return F.ctc_loss(
-            lprobs, targets, ctc_input_lengths(encoder_out), target_lengths, blank=model.ctc_blank,
-            reduction="sum" if reduce else "none", zero_infinity=self.zero_infinity,
+            lprobs,
+            targets,
+            ctc_input_lengths(encoder_out),
+            target_lengths,
+            blank=model.ctc_blank,
+            reduction="sum" if reduce else "none",
+            zero_infinity=self.zero_infinity,
         )
 
     def forward(self, model, sample, reduce: bool = True):

@@ -48,7 +48,9 @@ def _decode_pyav(path: str) -> Tuple[np.ndarray, int]:
     except MediaError:
         raise
     except (av.FFmpegError, OSError, ValueError) as err:
-        raise MediaError(f"{path}: cannot read audio ({type(err).__name__}: {err}); re-encode it as 16 kHz mono wav") from err
+        raise MediaError(
+            f"{path}: cannot read audio ({type(err).__name__}: {err}); re-encode it as 16 kHz mono wav"
+        ) from err
     if not chunks:
         return np.zeros((0, 1), dtype=np.float32), rate
     return np.concatenate(chunks, axis=1).T.astype(np.float32, copy=False), rate  # (N, C)

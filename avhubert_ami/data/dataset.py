@@ -94,7 +94,11 @@ class AVHubertDataset(FairseqDataset):
             if not (has_audio or has_video):
                 n_no_modality += 1
                 continue
-            size = row.n_video_frames if has_video else num_feature_frames(row.n_audio_samples, stack_order=opts.stack_order_audio)
+            size = (
+                row.n_video_frames
+                if has_video
+                else num_feature_frames(row.n_audio_samples, stack_order=opts.stack_order_audio)
+            )
             if opts.min_sample_size is not None and size < opts.min_sample_size:
                 n_short += 1
                 continue
@@ -110,13 +114,24 @@ class AVHubertDataset(FairseqDataset):
         logger.info(
             "%s: loaded %d of %d rows (skipped %d shorter than min_sample_size=%s, %d longer than "
             "max_sample_size=%s, %d without any of the modalities %s)",
-            manifest.path, len(keep), len(manifest), n_short, opts.min_sample_size, n_long,
-            opts.max_sample_size, n_no_modality, list(opts.modalities),
+            manifest.path,
+            len(keep),
+            len(manifest),
+            n_short,
+            opts.min_sample_size,
+            n_long,
+            opts.max_sample_size,
+            n_no_modality,
+            list(opts.modalities),
         )
         if n_short or n_long or n_no_modality:
             logger.warning(
                 "%s: skipped %d rows (%d short, %d long, %d without a usable modality)",
-                manifest.path, n_short + n_long + n_no_modality, n_short, n_long, n_no_modality,
+                manifest.path,
+                n_short + n_long + n_no_modality,
+                n_short,
+                n_long,
+                n_no_modality,
             )
         if not keep:
             raise ManifestError(f"{manifest.path}: no usable rows left after filtering (see the log for counts)")
@@ -191,7 +206,12 @@ class AVHubertDataset(FairseqDataset):
             row = self.manifest.rows[self.row_index[index]]
             self._check_count(index, "n_video_frames", row.n_video_frames, path, (n_file, len(frames)), "frames")
         out = crop_flip_normalize(
-            frames, o.image_crop_size, train=o.train and o.image_aug, rng=rng, mean=o.image_mean, std=o.image_std,
+            frames,
+            o.image_crop_size,
+            train=o.train and o.image_aug,
+            rng=rng,
+            mean=o.image_mean,
+            std=o.image_std,
             downsample=o.image_downsample,
         )
         return torch.from_numpy(out)

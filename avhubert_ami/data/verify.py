@@ -63,13 +63,15 @@ def verify_manifest(manifest: Manifest, progress: bool = True) -> List[str]:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Console entry point: verify the splits of a manifest folder; exit status 1 on any problem."""
-    p = argparse.ArgumentParser(prog="python -m avhubert_ami.data.verify", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m avhubert_ami.data.verify",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--manifest_dir", required=True)
     p.add_argument("--splits", nargs="+", default=None, help="default: every {train,valid,test}.tsv present")
     args = p.parse_args(argv)
-    splits = args.splits or [s for s in SPLITS
-                             if os.path.isfile(os.path.join(args.manifest_dir, f"{s}.tsv"))]
+    splits = args.splits or [s for s in SPLITS if os.path.isfile(os.path.join(args.manifest_dir, f"{s}.tsv"))]
     if not splits:
         raise SystemExit(f"error: {args.manifest_dir}: no train/valid/test.tsv")
     bad = 0

@@ -89,8 +89,21 @@ def _stream_fps(stream) -> float:
 
 # 8-bit formats whose gray conversion depends on the luma plane only
 _LUMA_FORMATS = frozenset(
-    ["gray", "yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "yuv440p", "yuvj440p",
-     "yuv411p", "yuv410p", "nv12", "nv21"]
+    [
+        "gray",
+        "yuv420p",
+        "yuvj420p",
+        "yuv422p",
+        "yuvj422p",
+        "yuv444p",
+        "yuvj444p",
+        "yuv440p",
+        "yuvj440p",
+        "yuv411p",
+        "yuv410p",
+        "nv12",
+        "nv21",
+    ]
 )
 
 
@@ -276,7 +289,11 @@ def conform_video(
         if not _warned_resize:
             logger.warning(
                 "%s: frames are %dx%d, expected %dx%d mouth ROIs; resizing (warned once)",
-                path, frames.shape[2], frames.shape[1], size, size,
+                path,
+                frames.shape[2],
+                frames.shape[1],
+                size,
+                size,
             )
             _warned_resize = True
         frames = resize_frames(frames, size)

@@ -49,7 +49,16 @@ def _numpy_globals() -> List[Any]:
 def _omegaconf_globals() -> List[Any]:
     nodes = [
         getattr(omegaconf.nodes, name)
-        for name in ("AnyNode", "StringNode", "IntegerNode", "FloatNode", "BooleanNode", "BytesNode", "PathNode", "EnumNode")
+        for name in (
+            "AnyNode",
+            "StringNode",
+            "IntegerNode",
+            "FloatNode",
+            "BooleanNode",
+            "BytesNode",
+            "PathNode",
+            "EnumNode",
+        )
         if hasattr(omegaconf.nodes, name)
     ]
     return [DictConfig, ListConfig, omegaconf.base.ContainerMetadata, omegaconf.base.Metadata, *nodes]
@@ -71,9 +80,22 @@ def _tokenizer_globals() -> List[Any]:
 def safe_globals() -> List[Any]:
     """The non-tensor classes official checkpoints pickle (the allowlist)."""
     return [
-        Dictionary, argparse.Namespace, typing.Any, collections.defaultdict, collections.OrderedDict,
-        dict, list, int, float, str, bool, tuple, set,
-        *_omegaconf_globals(), *_numpy_globals(), *_tokenizer_globals(),
+        Dictionary,
+        argparse.Namespace,
+        typing.Any,
+        collections.defaultdict,
+        collections.OrderedDict,
+        dict,
+        list,
+        int,
+        float,
+        str,
+        bool,
+        tuple,
+        set,
+        *_omegaconf_globals(),
+        *_numpy_globals(),
+        *_tokenizer_globals(),
     ]
 
 

@@ -22,9 +22,16 @@ from fairseq.modules import LayerNorm, PositionalEmbedding, TransformerDecoderLa
 
 # The only config fields upstream's decoder layers see (its seq2seq config has no others).
 _LAYER_FIELDS = (
-    "decoder_embed_dim", "decoder_ffn_embed_dim", "decoder_attention_heads", "decoder_normalize_before",
-    "decoder_learned_pos", "decoder_layerdrop", "max_target_positions", "share_decoder_input_output_embed",
-    "no_token_positional_embeddings", "no_scale_embedding",
+    "decoder_embed_dim",
+    "decoder_ffn_embed_dim",
+    "decoder_attention_heads",
+    "decoder_normalize_before",
+    "decoder_learned_pos",
+    "decoder_layerdrop",
+    "max_target_positions",
+    "share_decoder_input_output_embed",
+    "no_token_positional_embeddings",
+    "no_scale_embedding",
 )
 
 
@@ -46,7 +53,7 @@ def decoder_layer_args(cfg: Any) -> Namespace:
 def Embedding(num_embeddings: int, embedding_dim: int, padding_idx: int) -> nn.Embedding:
     """Token embedding initialised as upstream (normal, std dim^-0.5, zero padding row)."""
     m = nn.Embedding(num_embeddings, embedding_dim, padding_idx=padding_idx)
-    nn.init.normal_(m.weight, mean=0, std=embedding_dim ** -0.5)
+    nn.init.normal_(m.weight, mean=0, std=embedding_dim**-0.5)
     nn.init.constant_(m.weight[padding_idx], 0)
     return m
 
@@ -67,7 +74,9 @@ class TransformerDecoder(FairseqIncrementalDecoder):
         if embed_tokens.embedding_dim != embed_dim:
             raise ValueError(f"embedding dim {embed_tokens.embedding_dim} != decoder_embed_dim {embed_dim}")
         self.embed_positions = (
-            PositionalEmbedding(cfg.max_target_positions, embed_dim, embed_tokens.padding_idx, learned=cfg.decoder_learned_pos)
+            PositionalEmbedding(
+                cfg.max_target_positions, embed_dim, embed_tokens.padding_idx, learned=cfg.decoder_learned_pos
+            )
             if not cfg.no_token_positional_embeddings
             else None
         )
@@ -75,7 +84,7 @@ class TransformerDecoder(FairseqIncrementalDecoder):
         self.layers = nn.ModuleList([TransformerDecoderLayer(layer_args) for _ in range(cfg.decoder_layers)])
         if not self.share_input_output_embed:
             self.embed_out = nn.Parameter(torch.empty(len(dictionary), embed_dim))
-            nn.init.normal_(self.embed_out, mean=0, std=embed_dim ** -0.5)
+            nn.init.normal_(self.embed_out, mean=0, std=embed_dim**-0.5)
         self.layer_norm = LayerNorm(embed_dim) if cfg.decoder_normalize_before else None
 
     def forward(self, prev_output_tokens, encoder_out=None, incremental_state=None, **unused):
@@ -106,7 +115,10 @@ class TransformerDecoder(FairseqIncrementalDecoder):
         for layer in self.layers:
             if not self.training or np.random.random() > self.layerdrop:
                 x, attn, _ = layer(
-                    x, enc, enc_pad, incremental_state,
+                    x,
+                    enc,
+                    enc_pad,
+                    incremental_state,
                     self_attn_mask=self.buffered_future_mask(x) if incremental_state is None else None,
                 )
                 inner_states.append(x)

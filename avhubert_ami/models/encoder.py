@@ -8,7 +8,6 @@ modality drop (``audio_drop_prob``/``visual_drop_prob``), a shrinkable ResNet fo
 and the newer wav2vec2 encoder knobs pinned to what upstream's fairseq did.
 """
 
-
 import logging
 from copy import deepcopy
 from dataclasses import dataclass, field
@@ -69,18 +68,24 @@ class AVHubertConfig(FairseqDataclass):
     mask_prob_audio: float = field(default=0.65, metadata={"help": "probability of replacing a token with mask"})
     mask_length_image: int = field(default=10, metadata={"help": "mask length"})
     mask_prob_image: float = field(default=0.65, metadata={"help": "probability of replacing a token with mask"})
-    mask_selection: MASKING_DISTRIBUTION_CHOICES = field(default="static", metadata={"help": "how to choose mask length"})
+    mask_selection: MASKING_DISTRIBUTION_CHOICES = field(
+        default="static", metadata={"help": "how to choose mask length"}
+    )
     mask_other: float = field(default=0, metadata={"help": "secondary mask argument"})
     no_mask_overlap: bool = field(default=False, metadata={"help": "whether to allow masks to overlap"})
     mask_min_space: int = field(default=1, metadata={"help": "min space between spans (if no overlap is enabled)"})
     mask_channel_length: int = field(default=10, metadata={"help": "length of the mask for features (channels)"})
     mask_channel_prob: float = field(default=0.0, metadata={"help": "probability of replacing a feature with 0"})
-    mask_channel_selection: MASKING_DISTRIBUTION_CHOICES = field(default="static", metadata={"help": "channel mask length"})
+    mask_channel_selection: MASKING_DISTRIBUTION_CHOICES = field(
+        default="static", metadata={"help": "channel mask length"}
+    )
     mask_channel_other: float = field(default=0, metadata={"help": "secondary channel mask argument"})
     no_mask_channel_overlap: bool = field(default=False, metadata={"help": "whether to allow channel masks to overlap"})
     mask_channel_min_space: int = field(default=1, metadata={"help": "min space between channel spans"})
     conv_pos: int = field(default=128, metadata={"help": "number of filters for convolutional positional embeddings"})
-    conv_pos_groups: int = field(default=16, metadata={"help": "number of groups for convolutional positional embedding"})
+    conv_pos_groups: int = field(
+        default=16, metadata={"help": "number of groups for convolutional positional embedding"}
+    )
     latent_temp: Tuple[float, float, float] = field(default=(2, 0.5, 0.999995), metadata={"help": "legacy"})
     skip_masked: bool = field(default=False, metadata={"help": "skip computing losses over masked frames"})
     skip_nomask: bool = field(default=False, metadata={"help": "skip computing losses over unmasked frames"})
@@ -110,7 +115,9 @@ class AVHubertConfig(FairseqDataclass):
     no_scale_embedding: bool = field(default=True, metadata={"help": "unused by the encoder (upstream field)"})
 
     # --- our extensions (defaults = upstream behaviour) ---
-    resnet_width: int = field(default=64, metadata={"help": "ResNet base width; stages width*[1,2,4,8], output 8*width"})
+    resnet_width: int = field(
+        default=64, metadata={"help": "ResNet base width; stages width*[1,2,4,8], output 8*width"}
+    )
     resnet_blocks: List[int] = field(default_factory=lambda: [2, 2, 2, 2], metadata={"help": "BasicBlocks per stage"})
     audio_drop_prob: float = field(default=0.0, metadata={"help": "per-sample prob. of dropping audio (training)"})
     visual_drop_prob: float = field(default=0.0, metadata={"help": "per-sample prob. of dropping video (training)"})
@@ -164,7 +171,9 @@ class AVHubertModel(BaseFairseqModel):
         if cfg.masking_type not in ("input", "feature"):
             raise ValueError(f"masking_type must be 'input' or 'feature', got {cfg.masking_type!r}")
         if cfg.audio_feat_dim <= 0:
-            raise ValueError(f"audio_feat_dim must be set (104 for 4 stacked 26-dim filterbanks), got {cfg.audio_feat_dim}")
+            raise ValueError(
+                f"audio_feat_dim must be set (104 for 4 stacked 26-dim filterbanks), got {cfg.audio_feat_dim}"
+            )
         self.cfg = cfg
         sample_rate = getattr(task_cfg, "sample_rate", None) if task_cfg is not None else None
         self.feat2tar_ratio = cfg.label_rate / sample_rate if sample_rate and cfg.label_rate > 0 else 1.0
@@ -196,9 +205,7 @@ class AVHubertModel(BaseFairseqModel):
         self.mask_emb = nn.Parameter(torch.FloatTensor(mask_dim).uniform_())
         self.encoder = TransformerEncoder(cfg)
         self.layer_norm = LayerNorm(self.embed)
-        self.target_glu = (
-            nn.Sequential(nn.Linear(final_dim, final_dim * 2), nn.GLU()) if cfg.target_glu else None
-        )
+        self.target_glu = nn.Sequential(nn.Linear(final_dim, final_dim * 2), nn.GLU()) if cfg.target_glu else None
         self.untie_final_proj = cfg.untie_final_proj
         self.num_classes = _label_classes(dictionaries)
         n_targets = len(self.num_classes) if self.num_classes else 1
@@ -264,14 +271,18 @@ class AVHubertModel(BaseFairseqModel):
         ref = audio if audio is not None else video
         present = source.get("present")
         if present is None:
-            if audio is not None and video is not None and not (
-                self.training and (self.audio_drop_prob > 0 or self.visual_drop_prob > 0)
+            if (
+                audio is not None
+                and video is not None
+                and not (self.training and (self.audio_drop_prob > 0 or self.visual_drop_prob > 0))
             ):
                 return None
             present = torch.ones(ref.size(0), 2, dtype=torch.bool, device=ref.device)
         present = present.to(device=ref.device, dtype=torch.bool)
         if present.shape != (ref.size(0), 2):
-            raise ValueError(f"source['present'] must be BoolTensor[B, 2] with B={ref.size(0)}, got {tuple(present.shape)}")
+            raise ValueError(
+                f"source['present'] must be BoolTensor[B, 2] with B={ref.size(0)}, got {tuple(present.shape)}"
+            )
         avail = torch.tensor([audio is not None, video is not None], device=ref.device)
         present = present & avail
         if self.training and (self.audio_drop_prob > 0 or self.visual_drop_prob > 0):

@@ -108,8 +108,15 @@ def _non_overlapping_starts(sz: int, lengths, min_space: int) -> np.ndarray:
 def _span_mask(model, shape: Tuple[int, int], padding_mask, prob: float, length: int, device) -> torch.Tensor:
     cfg = model.cfg
     mask = compute_mask_indices(
-        shape, padding_mask, prob, length, cfg.mask_selection, cfg.mask_other,
-        min_masks=2, no_overlap=cfg.no_mask_overlap, min_space=cfg.mask_min_space,
+        shape,
+        padding_mask,
+        prob,
+        length,
+        cfg.mask_selection,
+        cfg.mask_other,
+        min_masks=2,
+        no_overlap=cfg.no_mask_overlap,
+        min_space=cfg.mask_min_space,
     )
     return torch.from_numpy(mask).to(device)
 
@@ -142,7 +149,9 @@ def apply_input_mask(model, x: Optional[torch.Tensor], padding_mask: Optional[to
     batch, time = x.shape[0], x.shape[2]
     is_audio = x.dim() == 3
     prob, length = (
-        (model.mask_prob_audio, model.mask_length_audio) if is_audio else (model.mask_prob_image, model.mask_length_image)
+        (model.mask_prob_audio, model.mask_length_audio)
+        if is_audio
+        else (model.mask_prob_image, model.mask_length_image)
     )
     if prob <= 0:
         return x, None
@@ -176,8 +185,14 @@ def apply_feature_mask(model, x: torch.Tensor, padding_mask: Optional[torch.Tens
     cfg = model.cfg
     if cfg.mask_channel_prob > 0:
         ch = compute_mask_indices(
-            (batch, channels), None, cfg.mask_channel_prob, cfg.mask_channel_length, cfg.mask_channel_selection,
-            cfg.mask_channel_other, no_overlap=cfg.no_mask_channel_overlap, min_space=cfg.mask_channel_min_space,
+            (batch, channels),
+            None,
+            cfg.mask_channel_prob,
+            cfg.mask_channel_length,
+            cfg.mask_channel_selection,
+            cfg.mask_channel_other,
+            no_overlap=cfg.no_mask_channel_overlap,
+            min_space=cfg.mask_channel_min_space,
         )
         x = x.masked_fill(torch.from_numpy(ch).to(x.device).unsqueeze(1), 0)
     return x, mask

@@ -36,8 +36,12 @@ class BasicBlock(nn.Module):
     expansion = 1
 
     def __init__(
-        self, inplanes: int, planes: int, stride: int = 1,
-        downsample: Optional[nn.Module] = None, relu_type: str = "prelu",
+        self,
+        inplanes: int,
+        planes: int,
+        stride: int = 1,
+        downsample: Optional[nn.Module] = None,
+        relu_type: str = "prelu",
     ) -> None:
         super().__init__()
         self.conv1 = _conv3x3(inplanes, planes, stride)
@@ -97,8 +101,11 @@ class ResEncoder(nn.Module):
     """Per-frame visual encoder: ``B x 1 x T x H x W`` video -> ``B x (8*width) x T`` features."""
 
     def __init__(
-        self, relu_type: str = "prelu", weights: Optional[str] = None,
-        width: int = 64, blocks: Sequence[int] = (2, 2, 2, 2),
+        self,
+        relu_type: str = "prelu",
+        weights: Optional[str] = None,
+        width: int = 64,
+        blocks: Sequence[int] = (2, 2, 2, 2),
     ) -> None:
         super().__init__()
         self.frontend_nout = width
@@ -118,7 +125,9 @@ class ResEncoder(nn.Module):
         logger.info("loading resnet weights from %s", path)
         state = torch.load(path, map_location="cpu", weights_only=True)
         if "model_state_dict" not in state:
-            raise ValueError(f"{path}: expected a dict with 'model_state_dict' (resnet_weights); got keys {list(state)[:5]}")
+            raise ValueError(
+                f"{path}: expected a dict with 'model_state_dict' (resnet_weights); got keys {list(state)[:5]}"
+            )
         front, trunk = {}, {}
         for key, val in state["model_state_dict"].items():
             sub = key.split(".", 1)[1] if "." in key else key

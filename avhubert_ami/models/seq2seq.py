@@ -9,7 +9,6 @@ in eval mode). ``ctc_head`` adds a linear CTC projection on the encoder output (
 our extension; state-dict keys ``ctc_proj.*`` beside the official ``encoder.*``/``decoder.*``).
 """
 
-
 import contextlib
 import logging
 from argparse import Namespace
@@ -33,14 +32,20 @@ logger = logging.getLogger(__name__)
 class AVHubertSeq2SeqConfig(FairseqDataclass):
     """Upstream ``AVHubertSeq2SeqConfig`` fields, then our extensions."""
 
-    w2v_path: Optional[str] = field(default=None, metadata={"help": "pretrained AV-HuBERT checkpoint (empty: build from the encoder_* fields)"})
+    w2v_path: Optional[str] = field(
+        default=None, metadata={"help": "pretrained AV-HuBERT checkpoint (empty: build from the encoder_* fields)"}
+    )
     no_pretrained_weights: bool = field(default=False, metadata={"help": "if true, does not load pretrained weights"})
     dropout_input: float = field(default=0.0, metadata={"help": "dropout to apply to the input (after feat extr)"})
-    final_dropout: float = field(default=0.0, metadata={"help": "dropout after transformer and before final projection"})
+    final_dropout: float = field(
+        default=0.0, metadata={"help": "dropout after transformer and before final projection"}
+    )
     dropout: float = field(default=0.0, metadata={"help": "dropout probability inside hubert model"})
     attention_dropout: float = field(default=0.0, metadata={"help": "attention dropout inside hubert model"})
     activation_dropout: float = field(default=0.0, metadata={"help": "FFN activation dropout inside hubert model"})
-    apply_mask: bool = field(default=False, metadata={"help": "apply masking during fine-tuning (unused by seq2seq, as upstream)"})
+    apply_mask: bool = field(
+        default=False, metadata={"help": "apply masking during fine-tuning (unused by seq2seq, as upstream)"}
+    )
     mask_length: int = field(default=10, metadata={"help": "repeat the mask indices multiple times"})
     mask_prob: float = field(default=0.5, metadata={"help": "probability of replacing a token with mask"})
     mask_selection: MASKING_DISTRIBUTION_CHOICES = field(default="static", metadata={"help": "how to choose masks"})
@@ -48,7 +53,9 @@ class AVHubertSeq2SeqConfig(FairseqDataclass):
     no_mask_overlap: bool = field(default=False, metadata={"help": "whether to allow masks to overlap"})
     mask_channel_length: int = field(default=10, metadata={"help": "length of the mask for features (channels)"})
     mask_channel_prob: float = field(default=0.0, metadata={"help": "probability of replacing a feature with 0"})
-    mask_channel_selection: MASKING_DISTRIBUTION_CHOICES = field(default="static", metadata={"help": "channel mask length"})
+    mask_channel_selection: MASKING_DISTRIBUTION_CHOICES = field(
+        default="static", metadata={"help": "channel mask length"}
+    )
     mask_channel_other: float = field(default=0, metadata={"help": "secondary channel mask argument"})
     no_mask_channel_overlap: bool = field(default=False, metadata={"help": "whether to allow channel masks to overlap"})
     freeze_finetune_updates: int = field(default=0, metadata={"help": "dont finetune hubert for this many updates"})
@@ -62,19 +69,29 @@ class AVHubertSeq2SeqConfig(FairseqDataclass):
     decoder_layers: int = field(default=6, metadata={"help": "num of decoder layers"})
     decoder_layerdrop: float = field(default=0.0, metadata={"help": "decoder layerdrop chance"})
     decoder_attention_heads: int = field(default=4, metadata={"help": "num decoder attention heads"})
-    decoder_learned_pos: bool = field(default=False, metadata={"help": "use learned positional embeddings in the decoder"})
-    decoder_normalize_before: bool = field(default=False, metadata={"help": "apply layernorm before each decoder block"})
+    decoder_learned_pos: bool = field(
+        default=False, metadata={"help": "use learned positional embeddings in the decoder"}
+    )
+    decoder_normalize_before: bool = field(
+        default=False, metadata={"help": "apply layernorm before each decoder block"}
+    )
     no_token_positional_embeddings: bool = field(default=False, metadata={"help": "disable positional embeddings"})
     decoder_dropout: float = field(default=0.0, metadata={"help": "dropout probability in the decoder"})
     decoder_attention_dropout: float = field(default=0.0, metadata={"help": "attention dropout in the decoder"})
     decoder_activation_dropout: float = field(default=0.0, metadata={"help": "FFN activation dropout in the decoder"})
     max_target_positions: int = field(default=2048, metadata={"help": "max target positions"})
-    share_decoder_input_output_embed: bool = field(default=False, metadata={"help": "share decoder input and output embeddings"})
+    share_decoder_input_output_embed: bool = field(
+        default=False, metadata={"help": "share decoder input and output embeddings"}
+    )
     no_scale_embedding: bool = field(default=True, metadata={"help": "do not scale token embeddings by sqrt(dim)"})
 
     # --- our extensions ---
-    freeze_encoder: bool = field(default=False, metadata={"help": "keep the whole encoder frozen (and in eval mode) for the entire run"})
-    ctc_head: bool = field(default=False, metadata={"help": "add a CTC projection on the encoder output (hybrid CTC/attention)"})
+    freeze_encoder: bool = field(
+        default=False, metadata={"help": "keep the whole encoder frozen (and in eval mode) for the entire run"}
+    )
+    ctc_head: bool = field(
+        default=False, metadata={"help": "add a CTC projection on the encoder output (hybrid CTC/attention)"}
+    )
     audio_drop_prob: float = field(default=0.0, metadata={"help": "per-sample prob. of dropping audio (training)"})
     visual_drop_prob: float = field(default=0.0, metadata={"help": "per-sample prob. of dropping video (training)"})
     # encoder architecture, used only when there is no w2v_path/w2v_args (defaults: base_vox_iter5)
@@ -93,24 +110,45 @@ class AVHubertSeq2SeqConfig(FairseqDataclass):
     sub_encoder_layers: int = field(default=0, metadata={"help": "[no checkpoint] per-modality transformer layers"})
     resnet_relu_type: str = field(default="prelu", metadata={"help": "[no checkpoint] relu or prelu"})
     resnet_width: int = field(default=64, metadata={"help": "[no checkpoint] ResNet base width"})
-    resnet_blocks: List[int] = field(default_factory=lambda: [2, 2, 2, 2], metadata={"help": "[no checkpoint] ResNet blocks"})
+    resnet_blocks: List[int] = field(
+        default_factory=lambda: [2, 2, 2, 2], metadata={"help": "[no checkpoint] ResNet blocks"}
+    )
     masking_type: str = field(default="input", metadata={"help": "[no checkpoint] input or feature masking"})
     pretrain_label_classes: List[int] = field(
         default_factory=list,
-        metadata={"help": "[no checkpoint] sizes of pretraining label dicts whose (unused) embeddings the encoder "
-                  "carries; official checkpoints: [54]. Loading a checkpoint adapts this automatically."},
+        metadata={
+            "help": "[no checkpoint] sizes of pretraining label dicts whose (unused) embeddings the encoder "
+            "carries; official checkpoints: [54]. Loading a checkpoint adapts this automatically."
+        },
     )
 
 
 # seq2seq field -> encoder field, applied when the encoder is built (upstream's arg_overrides)
 _ENCODER_OVERRIDES = {
-    "dropout": "dropout", "activation_dropout": "activation_dropout", "dropout_input": "dropout_input",
-    "attention_dropout": "attention_dropout", "layerdrop": "encoder_layerdrop", "feature_grad_mult": "feature_grad_mult",
+    "dropout": "dropout",
+    "activation_dropout": "activation_dropout",
+    "dropout_input": "dropout_input",
+    "attention_dropout": "attention_dropout",
+    "layerdrop": "encoder_layerdrop",
+    "feature_grad_mult": "feature_grad_mult",
 }
 _SCRATCH_FIELDS = (
-    "encoder_layers", "encoder_embed_dim", "encoder_ffn_embed_dim", "encoder_attention_heads", "layer_norm_first",
-    "final_dim", "untie_final_proj", "conv_pos", "conv_pos_groups", "modality_fuse", "audio_feat_dim",
-    "sub_encoder_layers", "resnet_relu_type", "resnet_width", "resnet_blocks", "masking_type",
+    "encoder_layers",
+    "encoder_embed_dim",
+    "encoder_ffn_embed_dim",
+    "encoder_attention_heads",
+    "layer_norm_first",
+    "final_dim",
+    "untie_final_proj",
+    "conv_pos",
+    "conv_pos_groups",
+    "modality_fuse",
+    "audio_feat_dim",
+    "sub_encoder_layers",
+    "resnet_relu_type",
+    "resnet_width",
+    "resnet_blocks",
+    "masking_type",
 )
 
 
@@ -150,7 +188,9 @@ def build_encoder(cfg: AVHubertSeq2SeqConfig) -> AVHubertModel:
     elif cfg.w2v_path:
         state = load_checkpoint_state(cfg.w2v_path)
         w2v_args = state.get("cfg") or convert_namespace_to_omegaconf(state["args"])
-        enc_cfg = to_dataclass(AVHubertConfig, w2v_args["model"], where=f"{cfg.w2v_path}: cfg.model", overrides=overrides)
+        enc_cfg = to_dataclass(
+            AVHubertConfig, w2v_args["model"], where=f"{cfg.w2v_path}: cfg.model", overrides=overrides
+        )
         label_classes = _label_classes_from_state(state)
     else:
         enc_cfg = _scratch_encoder_cfg(cfg)
@@ -179,7 +219,9 @@ def _check_normalize(cfg: AVHubertSeq2SeqConfig, task_cfg: Any) -> None:
     if mine is not None and theirs is not None and bool(mine) != bool(theirs):
         logger.warning(
             "task.normalize=%s differs from the pretrained encoder's normalize=%s; fine-tuning works best "
-            "with the same audio normalisation", mine, theirs,
+            "with the same audio normalisation",
+            mine,
+            theirs,
         )
 
 
@@ -230,8 +272,13 @@ class AVHubertSeq2Seq(FairseqEncoderDecoderModel):
             torch.nn.init.zeros_(self.ctc_proj.bias)
         self.ctc_blank = tgt_dict.bos()
         if self.ctc_proj is not None:
-            logger.info("CTC head: ctc_proj %d -> %d (blank = %d, %s)", self.ctc_proj.in_features,
-                        self.ctc_proj.out_features, self.ctc_blank, tgt_dict[self.ctc_blank])
+            logger.info(
+                "CTC head: ctc_proj %d -> %d (blank = %d, %s)",
+                self.ctc_proj.in_features,
+                self.ctc_proj.out_features,
+                self.ctc_blank,
+                tgt_dict[self.ctc_blank],
+            )
 
     @classmethod
     def build_model(cls, cfg: AVHubertSeq2SeqConfig, task) -> "AVHubertSeq2Seq":
@@ -242,9 +289,11 @@ class AVHubertSeq2Seq(FairseqEncoderDecoderModel):
         encoder = HubertEncoderWrapper(build_encoder(cfg))
         enc_dim = encoder.w2v_model.encoder_embed_dim
         if enc_dim != cfg.decoder_embed_dim:
-            raise ValueError(f"decoder_embed_dim={cfg.decoder_embed_dim} must equal the encoder dim {enc_dim} (set "
-                             f"model.decoder_embed_dim={enc_dim} and a matching decoder_ffn_embed_dim/"
-                             "decoder_attention_heads; finetune_avhubert_ami.py does this for pretrained checkpoints)")
+            raise ValueError(
+                f"decoder_embed_dim={cfg.decoder_embed_dim} must equal the encoder dim {enc_dim} (set "
+                f"model.decoder_embed_dim={enc_dim} and a matching decoder_ffn_embed_dim/"
+                "decoder_attention_heads; finetune_avhubert_ami.py does this for pretrained checkpoints)"
+            )
         embed_tokens = Embedding(len(tgt_dict), cfg.decoder_embed_dim, tgt_dict.pad())
         decoder = TransformerDecoder(cfg, tgt_dict, embed_tokens)
         return cls(encoder, decoder, tgt_dict, cfg)
@@ -305,8 +354,11 @@ class AVHubertSeq2Seq(FairseqEncoderDecoderModel):
         prefix = f"{name}.ctc_proj." if name else "ctc_proj."
         has_keys = any(k.startswith(prefix) for k in state_dict)
         if self.ctc_proj is not None and not has_keys:
-            logger.info("checkpoint has no CTC head: created ctc_proj (%d -> %d), freshly initialised",
-                        self.ctc_proj.in_features, self.ctc_proj.out_features)
+            logger.info(
+                "checkpoint has no CTC head: created ctc_proj (%d -> %d), freshly initialised",
+                self.ctc_proj.in_features,
+                self.ctc_proj.out_features,
+            )
             for key, val in self.ctc_proj.state_dict().items():
                 state_dict[prefix + key] = val.detach().clone()
         elif self.ctc_proj is None and has_keys:
@@ -314,4 +366,3 @@ class AVHubertSeq2Seq(FairseqEncoderDecoderModel):
             for key in [k for k in state_dict if k.startswith(prefix)]:
                 del state_dict[key]
         return state_dict
-

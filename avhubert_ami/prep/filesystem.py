@@ -65,9 +65,11 @@ def describe_os_error(e: OSError) -> str:
     """One line for an OSError that reached a CLI's top level."""
     where = f" ({e.filename})" if getattr(e, "filename", None) else ""
     if e.errno in (errno.ENOSPC, errno.EDQUOT):
-        return (f"{os.strerror(e.errno)}{where}: stopped at the first failed write. Finished work is kept and an "
-                "unfinished split keeps its <split>.incomplete marker (training and the tokenizer refuse it); "
-                "free space and re-run the same command to finish")
+        return (
+            f"{os.strerror(e.errno)}{where}: stopped at the first failed write. Finished work is kept and an "
+            "unfinished split keeps its <split>.incomplete marker (training and the tokenizer refuse it); "
+            "free space and re-run the same command to finish"
+        )
     if e.strerror:
         return f"{e.filename}: {e.strerror}" if getattr(e, "filename", None) else e.strerror
     return str(e) or type(e).__name__

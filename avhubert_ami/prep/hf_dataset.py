@@ -27,8 +27,17 @@ from avhubert_ami.prep.workers import run_jobs
 SPLIT_NAMES = {"train": "train", "validation": "valid", "valid": "valid", "dev": "valid", "test": "test"}
 # Local data files load_dataset reads, by builder; the split of a file is named in its path.
 DATA_BUILDERS = {".parquet": "parquet", ".csv": "csv", ".json": "json", ".jsonl": "json", ".arrow": "arrow"}
-_FILE_SPLITS = {"train": "train", "training": "train", "validation": "validation", "valid": "validation",
-                "val": "validation", "dev": "validation", "test": "test", "testing": "test", "eval": "test"}
+_FILE_SPLITS = {
+    "train": "train",
+    "training": "train",
+    "validation": "validation",
+    "valid": "validation",
+    "val": "validation",
+    "dev": "validation",
+    "test": "test",
+    "testing": "test",
+    "eval": "test",
+}
 
 
 def local_data_files(folder: str) -> Optional[Tuple[str, Dict[str, List[str]]]]:
@@ -78,8 +87,10 @@ def load_splits(name: str, config: Optional[str], single_split: str) -> Tuple[Di
                 ds = datasets.load_dataset(name, config) if config else datasets.load_dataset(name)
         except Exception as e:  # noqa: BLE001 -- `datasets` raises many types for a name it cannot load
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise PreparationError(f"--dataset_name {name}: cannot load it as a saved dataset, a folder of data "
-                             f"files or a Hub dataset ({type(e).__name__}: {first})") from None
+            raise PreparationError(
+                f"--dataset_name {name}: cannot load it as a saved dataset, a folder of data "
+                f"files or a Hub dataset ({type(e).__name__}: {first})"
+            ) from None
     if isinstance(ds, datasets.Dataset):
         ds = datasets.DatasetDict({single_split: ds})
     out: Dict[str, Any] = {}
@@ -161,8 +172,10 @@ def decode_audio(value: Any, base: str, where: str, tmpdir: str) -> np.ndarray:
     elif isinstance(value, str):
         path = _resolve(value, base)
     else:
-        raise MediaError(f"{where}: unsupported audio value of type {type(value).__name__} "
-                         "(expected an Audio feature, a path or {array, sampling_rate})")
+        raise MediaError(
+            f"{where}: unsupported audio value of type {type(value).__name__} "
+            "(expected an Audio feature, a path or {array, sampling_rate})"
+        )
     try:
         wave = read_audio(path, sample_rate=SAMPLE_RATE, resample=True, mono=True)
     except MediaError as e:
@@ -173,8 +186,9 @@ def decode_audio(value: Any, base: str, where: str, tmpdir: str) -> np.ndarray:
     return wave
 
 
-def decode_video(value: Any, base: str, where: str, tmpdir: str, array_fps: float, detect_roi: bool,
-                 backend: str = "auto") -> np.ndarray:
+def decode_video(
+    value: Any, base: str, where: str, tmpdir: str, array_fps: float, detect_roi: bool, backend: str = "auto"
+) -> np.ndarray:
     """Any supported lip-video cell -> (T, 96, 96) uint8 gray at 25 fps (``detect_roi``: mouth found by
     the landmark ``backend``)."""
     from avhubert_ami.data.video import probe_video, read_video
@@ -217,24 +231,38 @@ def process_row(job: Dict[str, Any]) -> Dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="hf2m-") as tmp:
         frames = wave = None
         if not _is_missing(job["video"]):
-            frames = decode_video(job["video"], opts["base"], where, tmp, opts["array_fps"], opts["detect_roi"],
-                                  opts["backend"])
+            frames = decode_video(
+                job["video"], opts["base"], where, tmp, opts["array_fps"], opts["detect_roi"], opts["backend"]
+            )
         if not _is_missing(job["audio"]):
             wave = decode_audio(job["audio"], opts["base"], where, tmp)
-    return media.write_utterance(root, uid, job["text"], video_rel, audio_rel, frames, wave, opts["codec"],
-                                 opts["av_tolerance_s"], opts["precompute_features"])
+    return media.write_utterance(
+        root,
+        uid,
+        job["text"],
+        video_rel,
+        audio_rel,
+        frames,
+        wave,
+        opts["codec"],
+        opts["av_tolerance_s"],
+        opts["precompute_features"],
+    )
 
 
 # ----------------------------------------------------------------------------- driver
 def _check_columns(dataset_name: str, columns: Columns, split: str, ds: Any, summary: Summary) -> None:
     """Refuse a split without the transcript column or without both media columns."""
     if columns.text not in ds.column_names:
-        raise PreparationError(f"{dataset_name} [{split}]: no column {columns.text!r}; columns are "
-                               f"{ds.column_names} (set --text_column)")
+        raise PreparationError(
+            f"{dataset_name} [{split}]: no column {columns.text!r}; columns are {ds.column_names} (set --text_column)"
+        )
     missing = [c for c in (columns.audio, columns.video) if c not in ds.column_names]
     if len(missing) == 2:
-        raise PreparationError(f"{dataset_name} [{split}]: neither {missing[0]!r} nor {missing[1]!r} column; "
-                               f"columns are {ds.column_names} (set --audio_column/--video_column)")
+        raise PreparationError(
+            f"{dataset_name} [{split}]: neither {missing[0]!r} nor {missing[1]!r} column; "
+            f"columns are {ds.column_names} (set --audio_column/--video_column)"
+        )
     for c in missing:
         summary.notes.append(f"note: [{split}] no {c!r} column: that modality is missing for every row")
 
@@ -249,10 +277,18 @@ class Columns:
     id: str = "id"
 
 
-def prepare_hf_dataset(dataset_name: str, output_dir: str, *, dataset_config: Optional[str] = None,
-                       columns: Columns = Columns(), single_split: str = "train", array_fps: float = 25.0,
-                       detect_roi: bool = False, backend: str = "auto",
-                       writer: WriterOptions = WriterOptions()) -> Summary:
+def prepare_hf_dataset(
+    dataset_name: str,
+    output_dir: str,
+    *,
+    dataset_config: Optional[str] = None,
+    columns: Columns = Columns(),
+    single_split: str = "train",
+    array_fps: float = 25.0,
+    detect_roi: bool = False,
+    backend: str = "auto",
+    writer: WriterOptions = WriterOptions(),
+) -> Summary:
     """Convert a Hugging Face dataset into ``output_dir/{train,valid,test}.tsv`` + ``.wrd`` and media.
 
     ``dataset_name``: a ``save_to_disk`` folder, a folder of data files or a Hub name (``dataset_config``: its
@@ -274,9 +310,17 @@ def prepare_hf_dataset(dataset_name: str, output_dir: str, *, dataset_config: Op
         output_dir = os.path.abspath(output_dir)
         if writer.shard is None:  # a shard must not touch the others' in-flight temporaries: the assembly sweeps
             sweep_stale_temporaries(output_dir, summary)
-        opts = dict(output_dir=output_dir, base=base, video_ext=video_ext, codec=codec, array_fps=array_fps,
-                    detect_roi=detect_roi, backend=backend, av_tolerance_s=writer.av_tolerance_s,
-                    precompute_features=writer.precompute_features)
+        opts = dict(
+            output_dir=output_dir,
+            base=base,
+            video_ext=video_ext,
+            codec=codec,
+            array_fps=array_fps,
+            detect_roi=detect_roi,
+            backend=backend,
+            av_tolerance_s=writer.av_tolerance_s,
+            precompute_features=writer.precompute_features,
+        )
         fingerprint = {k: v for k, v in opts.items() if k not in ("output_dir", "base")}
         fingerprint.update(writer.text_options(), columns=[columns.audio, columns.video, columns.text])
         for split, ds in splits.items():
@@ -284,8 +328,16 @@ def prepare_hf_dataset(dataset_name: str, output_dir: str, *, dataset_config: Op
     return summary
 
 
-def _convert_split(dataset_name: str, split: str, ds: Any, columns: Columns, opts: Dict[str, Any],
-                   fingerprint: Dict[str, Any], writer: WriterOptions, summary: Summary) -> None:
+def _convert_split(
+    dataset_name: str,
+    split: str,
+    ds: Any,
+    columns: Columns,
+    opts: Dict[str, Any],
+    fingerprint: Dict[str, Any],
+    writer: WriterOptions,
+    summary: Summary,
+) -> None:
     """Journal, convert and write the manifest of one split (output folder locked)."""
     shard, text_opts = writer.shard, writer.text_options()
     ds = _undecoded(_undecoded(ds, columns.audio), columns.video)

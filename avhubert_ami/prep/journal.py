@@ -60,8 +60,10 @@ class Journal:
         with open(path, encoding="utf-8") as f:
             lines = f.read().split("\n")[:-1]  # a torn last line has no newline yet: not finished
         if lines and lines[0] != fingerprint:
-            raise PreparationError(f"{path}: this shard was run with other options\n  shard: {lines[0]}\n"
-                             f"  now:   {fingerprint}\nre-run the shards with the same options, or --overwrite")
+            raise PreparationError(
+                f"{path}: this shard was run with other options\n  shard: {lines[0]}\n"
+                f"  now:   {fingerprint}\nre-run the shards with the same options, or --overwrite"
+            )
         for line in lines[1:]:
             entry = json.loads(line)
             self.entries.setdefault(entry["id"], entry)
@@ -108,8 +110,16 @@ class SplitRun:
     """Bookkeeping of one split of a manifest-writing CLI: ids in input order, duplicates, what the
     journal already holds, the workers' results, and the final tsv/wrd."""
 
-    def __init__(self, output_dir: str, split: str, fingerprint: Dict[str, Any], summary: Summary,
-                 overwrite: bool = False, duplicate: str = "duplicate id", shard: Optional[Shard] = None) -> None:
+    def __init__(
+        self,
+        output_dir: str,
+        split: str,
+        fingerprint: Dict[str, Any],
+        summary: Summary,
+        overwrite: bool = False,
+        duplicate: str = "duplicate id",
+        shard: Optional[Shard] = None,
+    ) -> None:
         """``shard``: journal to the shard's own file and write no manifest; otherwise (an unsharded run
         or the assembly after shards) the finished shards' journals count as done."""
         self.output_dir, self.split, self.summary, self.duplicate = output_dir, split, summary, duplicate
@@ -119,8 +129,12 @@ class SplitRun:
         else:
             if overwrite:
                 shards.forget(output_dir)
-            self.journal = Journal(journal_path(output_dir, split), fingerprint, overwrite=overwrite,
-                                   also=shards.finished_journals(output_dir, split))
+            self.journal = Journal(
+                journal_path(output_dir, split),
+                fingerprint,
+                overwrite=overwrite,
+                also=shards.finished_journals(output_dir, split),
+            )
             # Until finish() the split's manifest is not to be trusted (a killed run or a full disk would
             # leave an older or partial one): load_split and the tokenizer refuse it while this marker exists.
             with mf.atomic_write(mf.incomplete_marker(output_dir, split)) as f:
@@ -165,8 +179,11 @@ class SplitRun:
         if self.shard is not None:
             self.summary.notes.append(
                 f"{self.split}: {self.shard.tag}: {len(self.journal.entries)} utterances in {self.journal.path}; once "
-                "every shard has finished, the same command without --num_shards/--shard_index writes the manifests")
+                "every shard has finished, the same command without --num_shards/--shard_index writes the manifests"
+            )
             return
         n_rows, _ = finish_split(self.output_dir, self.split, self.order, self.journal)
         os.unlink(mf.incomplete_marker(self.output_dir, self.split))
-        self.summary.notes.append(f"{self.split}: {n_rows} rows in {os.path.join(self.output_dir, self.split + '.tsv')}")
+        self.summary.notes.append(
+            f"{self.split}: {n_rows} rows in {os.path.join(self.output_dir, self.split + '.tsv')}"
+        )

@@ -90,8 +90,11 @@ class LandmarkDetector:
         import mediapipe as mp
 
         self._mesh = mp.solutions.face_mesh.FaceMesh(
-            static_image_mode=False, max_num_faces=1, refine_landmarks=False,
-            min_detection_confidence=0.5, min_tracking_confidence=0.5,
+            static_image_mode=False,
+            max_num_faces=1,
+            refine_landmarks=False,
+            min_detection_confidence=0.5,
+            min_tracking_confidence=0.5,
         )
         self._window_mesh = None  # static face mesh for the window search, made on first need
         self._window: Optional[Tuple[int, int]] = None  # (x0, y0) of the window a small face was last found in
@@ -105,7 +108,9 @@ class LandmarkDetector:
     def _init_haar(self) -> None:
         import cv2
 
-        self._cascade = cv2.CascadeClassifier(os.path.join(cv2.data.haarcascades, "haarcascade_frontalface_default.xml"))
+        self._cascade = cv2.CascadeClassifier(
+            os.path.join(cv2.data.haarcascades, "haarcascade_frontalface_default.xml")
+        )
         self.template = MESH_TEMPLATE
 
     def detect(self, rgb: np.ndarray) -> Optional[np.ndarray]:
@@ -139,10 +144,11 @@ class LandmarkDetector:
         if self._window_mesh is None:
             import mediapipe as mp
 
-            self._window_mesh = mp.solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1,
-                                                                refine_landmarks=False, min_detection_confidence=0.5)
+            self._window_mesh = mp.solutions.face_mesh.FaceMesh(
+                static_image_mode=True, max_num_faces=1, refine_landmarks=False, min_detection_confidence=0.5
+            )
         h, w = rgb.shape[:2]
-        points = _mesh_points(self._window_mesh, rgb[y0:y0 + (3 * h) // 5, x0:x0 + (3 * w) // 5])
+        points = _mesh_points(self._window_mesh, rgb[y0 : y0 + (3 * h) // 5, x0 : x0 + (3 * w) // 5])
         return None if points is None else points + np.array([x0, y0], dtype=np.float64)
 
     def _detect_dlib(self, rgb: np.ndarray) -> Optional[np.ndarray]:

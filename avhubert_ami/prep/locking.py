@@ -47,8 +47,12 @@ def _holders(folder: str, name: str) -> str:
     main lock held shared, the shards whose own lock files are there."""
     pid = _pid_in(os.path.join(folder, name))
     if name == LOCK_NAME and pid == "pid unknown":
-        shards = sorted(f"{m.group(1)} {_pid_in(os.path.join(folder, f))}"
-                        for f in os.listdir(folder) for m in [_SHARD_LOCK.match(f)] if m)
+        shards = sorted(
+            f"{m.group(1)} {_pid_in(os.path.join(folder, f))}"
+            for f in os.listdir(folder)
+            for m in [_SHARD_LOCK.match(f)]
+            if m
+        )
         if shards:
             return "shard runs: " + ", ".join(shards)
     return pid
@@ -62,8 +66,9 @@ def _open_for_lock(folder: str, path: str) -> int:
 
 
 @contextlib.contextmanager
-def output_lock(folder: str, wait: bool = False, name: str = LOCK_NAME, create: bool = True,
-                shared: bool = False) -> Iterator[None]:
+def output_lock(
+    folder: str, wait: bool = False, name: str = LOCK_NAME, create: bool = True, shared: bool = False
+) -> Iterator[None]:
     """Hold ``flock`` on ``folder/name`` (exclusive, or ``shared``) for the ``with`` block.
 
     Another holder makes this stop with ``error: another run (...) is writing to DIR`` naming its pid,
@@ -88,8 +93,10 @@ def output_lock(folder: str, wait: bool = False, name: str = LOCK_NAME, create: 
             holders = _holders(folder, name)
             if not wait:
                 os.close(fd)
-                raise PreparationError(f"another run ({holders}) is writing to {folder}; let it finish, or pass "
-                                 "--wait to start when it is done") from None
+                raise PreparationError(
+                    f"another run ({holders}) is writing to {folder}; let it finish, or pass "
+                    "--wait to start when it is done"
+                ) from None
             print(f"waiting: another run ({holders}) is writing to {folder} ...", file=sys.stderr, flush=True)
             fcntl.flock(fd, mode)
         try:

@@ -10,8 +10,17 @@ from __future__ import annotations
 
 from typing import Any, Iterator, Optional, Tuple
 
-__all__ = ["resample_fps", "resize_frames", "to_gray", "read_rgb", "iter_rgb", "frames_from_array", "write_fbank",
-           "match_av_lengths", "write_utterance"]
+__all__ = [
+    "resample_fps",
+    "resize_frames",
+    "to_gray",
+    "read_rgb",
+    "iter_rgb",
+    "frames_from_array",
+    "write_fbank",
+    "match_av_lengths",
+    "write_utterance",
+]
 
 import os
 
@@ -136,8 +145,15 @@ def match_av_lengths(n_frames: int, n_samples: int, tolerance_s: float) -> Optio
 
 
 def write_utterance(
-    root: str, uid: str, text: str, video_rel: str, audio_rel: str,
-    frames: Optional[np.ndarray], wave: Optional[np.ndarray], codec: str, tolerance_s: float,
+    root: str,
+    uid: str,
+    text: str,
+    video_rel: str,
+    audio_rel: str,
+    frames: Optional[np.ndarray],
+    wave: Optional[np.ndarray],
+    codec: str,
+    tolerance_s: float,
     precompute_features: bool = False,
 ) -> dict:
     """Write one utterance's 25 fps ROI video and 16 kHz wav under ``root`` and return its journal
@@ -154,8 +170,11 @@ def write_utterance(
         n = match_av_lengths(len(frames), len(wave), tolerance_s)
         if n is None:
             diff = len(wave) / SAMPLE_RATE - len(frames) / FPS
-            return {"id": uid, "drop": f"audio and video lengths differ by more than {tolerance_s} s",
-                    "detail": f"audio - video = {diff:+.3f} s"}
+            return {
+                "id": uid,
+                "drop": f"audio and video lengths differ by more than {tolerance_s} s",
+                "detail": f"audio - video = {diff:+.3f} s",
+            }
         wave = np.pad(wave[:n], (0, max(0, n - len(wave))))
     entry = {"id": uid, "text": text, "video": "", "audio": "", "n_video_frames": 0, "n_audio_samples": 0}
     if frames is not None:

@@ -47,7 +47,7 @@ def similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     u, sig, vt = np.linalg.svd(cov)
     sign = np.diag([1.0, np.sign(np.linalg.det(u @ vt)) or 1.0])
     rot = u @ sign @ vt
-    scale = np.trace(np.diag(sig) @ sign) / (s ** 2).sum(1).mean()
+    scale = np.trace(np.diag(sig) @ sign) / (s**2).sum(1).mean()
     m = np.zeros((2, 3))
     m[:, :2] = scale * rot
     m[:, 2] = mu_d - m[:, :2] @ mu_s
@@ -59,8 +59,10 @@ def fill_missing(points: Sequence[Optional[np.ndarray]], where: str) -> Tuple[np
     returns ``(points (T, K, 2), detected mask)``. No detection at all -> MediaError."""
     found = np.array([p is not None for p in points])
     if not found.any():
-        raise MediaError(f"{where}: no face found in any of its {len(points)} frames "
-                         "(is it a face video? for ready-made lip clips skip landmark detection)")
+        raise MediaError(
+            f"{where}: no face found in any of its {len(points)} frames "
+            "(is it a face video? for ready-made lip clips skip landmark detection)"
+        )
     idx = np.flatnonzero(found)
     stacked = np.stack([points[i] for i in idx])  # (n_found, K, 2)
     t = np.arange(len(points))
@@ -109,8 +111,14 @@ GRAY_BUFFER_BYTES = 512 << 20
 
 
 def crop_mouth_stream(
-    frames: Callable[[], Iterable[np.ndarray]], n_src: int, fps: float, where: str = "video", window: int = 12,
-    size: int = ROI_SIZE, backend: str = "auto", buffer_bytes: int = GRAY_BUFFER_BYTES,
+    frames: Callable[[], Iterable[np.ndarray]],
+    n_src: int,
+    fps: float,
+    where: str = "video",
+    window: int = 12,
+    size: int = ROI_SIZE,
+    backend: str = "auto",
+    buffer_bytes: int = GRAY_BUFFER_BYTES,
 ) -> RoiResult:
     """Landmarks over ``frames()`` (RGB (H,W,3) frames at ``fps``), then the crops; returns the 25 fps
     :class:`RoiResult`. The crop pass reuses the gray frames of the first pass while they take at most
@@ -145,7 +153,11 @@ def crop_mouth_stream(
 
 
 def crop_mouth_result(
-    rgb: np.ndarray, fps: float, where: str = "video", window: int = 12, size: int = ROI_SIZE,
+    rgb: np.ndarray,
+    fps: float,
+    where: str = "video",
+    window: int = 12,
+    size: int = ROI_SIZE,
     backend: str = "auto",
 ) -> RoiResult:
     """RGB frames (T,H,W,3) at ``fps`` -> :class:`RoiResult` at 25 fps."""
@@ -166,8 +178,9 @@ def process_file(src: str, dst: str, codec: str, window: int = 12, backend: str 
     info = probe_video(src)
     if info.n_frames == 0:
         raise MediaError(f"{src}: video has 0 frames")
-    result = crop_mouth_stream(lambda: media.iter_rgb(src), info.n_frames, info.fps or FPS, where=src,
-                               window=window, backend=backend)
+    result = crop_mouth_stream(
+        lambda: media.iter_rgb(src), info.n_frames, info.fps or FPS, where=src, window=window, backend=backend
+    )
     write_video(dst, result.frames, fps=FPS, codec=codec)
     return len(result.frames), (time.perf_counter() - t0) / (info.n_frames / (info.fps or FPS))
 
@@ -195,17 +208,29 @@ def plan(inp: str, out: str, video_format: str) -> List[Tuple[str, str]]:
             if f.lower().endswith(VIDEO_EXTS):
                 rel = os.path.relpath(os.path.join(d, f), inp)
                 stem, ext = os.path.splitext(rel)
-                ext = ext if video_format == "keep" and ext.lower() in (".mkv", ".avi", ".mp4") else (
-                    "." + (video_format if video_format != "keep" else "mkv"))
+                ext = (
+                    ext
+                    if video_format == "keep" and ext.lower() in (".mkv", ".avi", ".mp4")
+                    else ("." + (video_format if video_format != "keep" else "mkv"))
+                )
                 pairs.append((os.path.join(d, f), os.path.join(out, stem + ext)))
     if not pairs:
         raise PreparationError(f"--input {inp}: no videos ({', '.join(VIDEO_EXTS)}) under it")
     return pairs
 
 
-def extract_mouth_roi(input: str, output: str, *, video_format: str = "keep", window: int = 12,
-                      backend: str = "auto", num_workers: int = 1, overwrite: bool = False, wait: bool = False,
-                      shard: Optional[shards.Shard] = None) -> Summary:
+def extract_mouth_roi(
+    input: str,
+    output: str,
+    *,
+    video_format: str = "keep",
+    window: int = 12,
+    backend: str = "auto",
+    num_workers: int = 1,
+    overwrite: bool = False,
+    wait: bool = False,
+    shard: Optional[shards.Shard] = None,
+) -> Summary:
     """Crop the mouth ROI of a face video (``input`` a file, ``output`` a file or folder) or of every video under a
     folder (``output`` a folder, same relative names; ``video_format``: ``keep``, ``mkv`` or ``mp4``).
 
@@ -229,8 +254,16 @@ def extract_mouth_roi(input: str, output: str, *, video_format: str = "keep", wi
         return _extract_locked(input, output, pairs, window, backend, num_workers, overwrite, shard)
 
 
-def _extract_locked(input: str, output: str, pairs: List[Tuple[str, str]], window: int, backend: str,
-                    num_workers: int, overwrite: bool, shard: Optional[shards.Shard]) -> Summary:
+def _extract_locked(
+    input: str,
+    output: str,
+    pairs: List[Tuple[str, str]],
+    window: int,
+    backend: str,
+    num_workers: int,
+    overwrite: bool,
+    shard: Optional[shards.Shard],
+) -> Summary:
     summary = Summary()
     if os.path.isdir(input):
         if shard is None:  # shards leave the sweep to an unsharded run

@@ -41,5 +41,6 @@ class WriterOptions:
 
     def text_options(self) -> Dict[str, bool]:
         """Keyword arguments of :func:`~avhubert_ami.prep.text.normalize_transcript`."""
-        return dict(lowercase=self.lowercase, strip_punctuation=self.strip_punctuation,
-                    keep_disfluencies=self.keep_disfluencies)
+        return dict(
+            lowercase=self.lowercase, strip_punctuation=self.strip_punctuation, keep_disfluencies=self.keep_disfluencies
+        )

@@ -55,8 +55,10 @@ def shard_from_flags(count: int = 1, index: Optional[int] = None) -> Optional[Sh
     run; raises :class:`PreparationError` for values that name no shard."""
     if index is None:
         if count != 1:
-            raise PreparationError(f"--num_shards {count} needs --shard_index 0..{count - 1} (or drop both flags "
-                                   "to assemble the finished shards)")
+            raise PreparationError(
+                f"--num_shards {count} needs --shard_index 0..{count - 1} (or drop both flags "
+                "to assemble the finished shards)"
+            )
         return None
     if count < 2 or not 0 <= index < count:
         raise PreparationError(f"--shard_index {index} needs --num_shards N > 1 with 0 <= index < N (got N={count})")
@@ -95,17 +97,24 @@ def finished_journals(output_dir: str, split: str) -> List[str]:
     if not states:
         return []
     if len(states) > 1:
-        raise PreparationError(f"{output_dir} holds shards of --num_shards {' and '.join(map(str, sorted(states)))}: "
-                         "finish one set (or pass --overwrite to redo everything)")
-    (count, per), = states.items()
+        raise PreparationError(
+            f"{output_dir} holds shards of --num_shards {' and '.join(map(str, sorted(states)))}: "
+            "finish one set (or pass --overwrite to redo everything)"
+        )
+    ((count, per),) = states.items()
     for index in range(count):
         if per.get(index) != "done":
             what = "is still running or was interrupted" if index in per else "has not run"
-            raise PreparationError(f"shard {index} of {count} ({Shard(index, count).tag}) {what} in {output_dir}: run "
-                             f"the same command with --num_shards {count} --shard_index {index} until it finishes, "
-                             "then this one")
-    return sorted(p for p in glob.glob(os.path.join(_progress(output_dir), f"{glob.escape(split)}.shard-*.jsonl"))
-                  if _JOURNAL.match(os.path.basename(p)))
+            raise PreparationError(
+                f"shard {index} of {count} ({Shard(index, count).tag}) {what} in {output_dir}: run "
+                f"the same command with --num_shards {count} --shard_index {index} until it finishes, "
+                "then this one"
+            )
+    return sorted(
+        p
+        for p in glob.glob(os.path.join(_progress(output_dir), f"{glob.escape(split)}.shard-*.jsonl"))
+        if _JOURNAL.match(os.path.basename(p))
+    )
 
 
 def forget(output_dir: str) -> None:

@@ -6,9 +6,7 @@ import re
 import unicodedata
 
 # AMI filled pauses / backchannels and annotation tokens (kept by default; --drop_disfluencies removes them).
-DISFLUENCY_WORDS = frozenset(
-    "uh um mm hmm mm-hmm uh-huh um-hum mm-mm huh er erm ah eh mhm hm uhm".split()
-)
+DISFLUENCY_WORDS = frozenset("uh um mm hmm mm-hmm uh-huh um-hum mm-mm huh er erm ah eh mhm hm uhm".split())
 _BRACKETED = re.compile(r"^[\[<(].*[\]>)]$")
 _PUNCT = re.compile(r"[^\w\s'-]", flags=re.UNICODE)
 _LOOSE_DASH = re.compile(r"(?<!\w)-|-(?!\w)")
@@ -19,7 +17,7 @@ def is_disfluency(word: str) -> bool:
     annotation tokens (``<vocalsound>``, ``[laughter]``)."""
     w = word.lower()
     return (
-        w.strip(".,?!;:\"") in DISFLUENCY_WORDS
+        w.strip('.,?!;:"') in DISFLUENCY_WORDS
         or bool(_BRACKETED.match(w))
         or (len(w) > 1 and w.endswith("-") and w[0].isalnum())
     )

@@ -33,9 +33,17 @@ def _train(lines: List[str], vocab_size: int, model_type: str) -> bytes:
 
     model = io.BytesIO()
     kwargs = dict(
-        sentence_iterator=iter(lines), model_writer=model, model_type=model_type, vocab_size=vocab_size,
-        character_coverage=1.0, num_threads=1, input_sentence_size=0, shuffle_input_sentence=False,
-        seed_sentencepiece_size=1000000, hard_vocab_limit=True, minloglevel=2,
+        sentence_iterator=iter(lines),
+        model_writer=model,
+        model_type=model_type,
+        vocab_size=vocab_size,
+        character_coverage=1.0,
+        num_threads=1,
+        input_sentence_size=0,
+        shuffle_input_sentence=False,
+        seed_sentencepiece_size=1000000,
+        hard_vocab_limit=True,
+        minloglevel=2,
         **{f"{k}_id": i for k, (_, i) in SPECIALS.items()},
         **{f"{k}_piece": s for k, (s, _) in SPECIALS.items()},
     )
@@ -46,8 +54,9 @@ def _train(lines: List[str], vocab_size: int, model_type: str) -> bytes:
 MODEL_TYPES = ("unigram", "bpe", "char", "word")
 
 
-def train_tokenizer(manifest_dir: str, vocab_size: int = 1000, model_type: str = "unigram", *,
-                    wait: bool = False) -> Tuple[int, bool]:
+def train_tokenizer(
+    manifest_dir: str, vocab_size: int = 1000, model_type: str = "unigram", *, wait: bool = False
+) -> Tuple[int, bool]:
     """Train ``spm.model`` on ``train.wrd`` and write ``dict.wrd.txt``, holding the folder's output lock (``wait``:
     queue behind another run writing there instead of raising).
 

@@ -11,7 +11,6 @@ plugin does not know are dropped with a warning instead of failing (:func:`drop_
 the ``setup_task`` filter of :mod:`avhubert_ami.compat`).
 """
 
-
 import logging
 import os
 import sys
@@ -72,8 +71,10 @@ class AMIAVConfig(FairseqDataclass):
     image_crop_size: int = field(default=CROP_SIZE, metadata={"help": "mouth ROI crop size"})
     image_downsample: int = field(
         default=1,
-        metadata={"help": "average-pool the crop by this factor before the model (our extension for CPU presets; "
-                  "1 = upstream's input)"},
+        metadata={
+            "help": "average-pool the crop by this factor before the model (our extension for CPU presets; "
+            "1 = upstream's input)"
+        },
     )
     image_mean: float = field(default=IMAGE_MEAN, metadata={"help": "pixel mean (after /255)"})
     image_std: float = field(default=IMAGE_STD, metadata={"help": "pixel std (after /255)"})
@@ -105,13 +106,17 @@ class AMIAVConfig(FairseqDataclass):
     # resume = uninterrupted run (see README-technical "Failure behaviour"): fairseq reads these two from the task cfg
     rebuild_batches: bool = field(
         default=True,
-        metadata={"help": "form the batches anew each epoch (seeded by seed + epoch); fairseq's default (false) "
-                  "keeps those of the epoch the process started in, so a resumed run batched differently"},
+        metadata={
+            "help": "form the batches anew each epoch (seeded by seed + epoch); fairseq's default (false) "
+            "keeps those of the epoch the process started in, so a resumed run batched differently"
+        },
     )
     persistent_workers: bool = field(
         default=False,
-        metadata={"help": "keep data-loader workers across epochs; they then keep the epoch they started with, "
-                  "which seeds the augmentation draws (so false: workers restart with the current epoch)"},
+        metadata={
+            "help": "keep data-loader workers across epochs; they then keep the epoch they started with, "
+            "which seeds the augmentation draws (so false: workers restart with the current epoch)"
+        },
     )
     eval_wer: bool = field(default=False, metadata={"help": "decode valid batches and log wer/cer"})
     eval_wer_beam: int = field(default=1, metadata={"help": "beam size of the validation decode"})
@@ -120,12 +125,14 @@ class AMIAVConfig(FairseqDataclass):
     eval_wer_print_samples: bool = field(default=False, metadata={"help": "log one hypothesis/reference per batch"})
     ctc_weight: float = field(
         default=0.0,
-        metadata={"help": "decoding (fairseq-generate, validation WER): joint CTC/attention beam search, score = "
-                  "(1-w)*attention + w*CTC prefix score; needs a model with a CTC head; 0 = attention only"},
+        metadata={
+            "help": "decoding (fairseq-generate, validation WER): joint CTC/attention beam search, score = "
+            "(1-w)*attention + w*CTC prefix score; needs a model with a CTC head; 0 = attention only"
+        },
     )
     eval_wer_normalizer: str = field(
-        default="basic", metadata={"help": "text normaliser of the validation wer/cer: basic, kaldi or whisper "
-                                   "(avhubert_ami.scoring)"},
+        default="basic",
+        metadata={"help": "text normaliser of the validation wer/cer: basic, kaldi or whisper (avhubert_ami.scoring)"},
     )
 
 
@@ -278,8 +285,14 @@ class AMIAVTask(FairseqTask):
     #: Input-transform settings a model was trained with: when a checkpoint's task config is at hand (fairseq-generate
     #: passes it as ``task_cfg``), these follow the checkpoint, so decoding feeds the model what it was trained on.
     #: Data location, modalities and noise stay as given on the command line.
-    MODEL_INPUT_KEYS = ("normalize", "stack_order_audio", "image_crop_size", "image_downsample", "image_mean",
-                        "image_std")
+    MODEL_INPUT_KEYS = (
+        "normalize",
+        "stack_order_audio",
+        "image_crop_size",
+        "image_downsample",
+        "image_mean",
+        "image_std",
+    )
 
     def adopt_model_input_settings(self, task_cfg: Any) -> None:
         """Take :attr:`MODEL_INPUT_KEYS` from a checkpoint's task config (keys it lacks keep our values)."""
@@ -292,14 +305,19 @@ class AMIAVTask(FairseqTask):
     def warn_untrained_modalities(self, task_cfg: Any) -> List[str]:
         """Warn when ``task.modalities`` asks for a modality the checkpoint's model never trained on (its
         ``task_cfg.modalities``): that front-end is untrained, so the scores mean nothing. Returns those modalities."""
-        trained = as_list(task_cfg.get("modalities", None) if hasattr(task_cfg, "get")
-                          else getattr(task_cfg, "modalities", None))
+        trained = as_list(
+            task_cfg.get("modalities", None) if hasattr(task_cfg, "get") else getattr(task_cfg, "modalities", None)
+        )
         untrained = [m for m in as_list(self.cfg.modalities) if trained and m not in trained]
         if untrained:
             logger.warning(
                 "decoding with %s, which the model never trained on (the checkpoint's task.modalities=%s): its %s "
                 "front-end is untrained and the scores are meaningless; decode with --modalities %s",
-                "+".join(untrained), ",".join(trained), "/".join(untrained), ",".join(trained))
+                "+".join(untrained),
+                ",".join(trained),
+                "/".join(untrained),
+                ",".join(trained),
+            )
         return untrained
 
     def load_dataset(self, split: str, combine: bool = False, epoch: int = 1, task_cfg: Any = None, **kwargs) -> None:
@@ -316,7 +334,9 @@ class AMIAVTask(FairseqTask):
         manifest, transcripts = load_split(self.cfg.data, split, self.cfg.label_dir, label)
         bpe = self.s2s_tokenizer if self.cfg.is_s2s else None
         encode = _SpmLabelEncoder(bpe, self.cfg.label_lowercase) if bpe is not None else None
-        noise = build_noise_mixer(self.cfg.noise_wav, split, self.cfg.noise_prob, self.cfg.noise_snr, self.cfg.noise_num)
+        noise = build_noise_mixer(
+            self.cfg.noise_wav, split, self.cfg.noise_prob, self.cfg.noise_snr, self.cfg.noise_num
+        )
         self.datasets[split] = AVHubertDataset(
             manifest,
             transcripts,
@@ -327,8 +347,17 @@ class AMIAVTask(FairseqTask):
             label_path=split_paths(self.cfg.data, split, self.cfg.label_dir, label)[1],
         )
 
-    def get_batch_iterator(self, dataset, max_tokens=None, max_sentences=None, max_positions=None,
-                           ignore_invalid_inputs=False, required_batch_size_multiple=1, *args, **kwargs):
+    def get_batch_iterator(
+        self,
+        dataset,
+        max_tokens=None,
+        max_sentences=None,
+        max_positions=None,
+        ignore_invalid_inputs=False,
+        required_batch_size_multiple=1,
+        *args,
+        **kwargs,
+    ):
         """fairseq's iterator, except that evaluation splits keep every utterance.
 
         fairseq's ``batch_by_size`` drops the last batch when its size is not a multiple of
@@ -338,11 +367,22 @@ class AMIAVTask(FairseqTask):
         keeps the flag's behaviour.
         """
         if required_batch_size_multiple > 1 and not getattr(getattr(dataset, "opts", None), "train", True):
-            logger.info("evaluation split: required_batch_size_multiple=%d ignored (it would drop the last partial "
-                        "batch); every utterance is decoded", required_batch_size_multiple)
+            logger.info(
+                "evaluation split: required_batch_size_multiple=%d ignored (it would drop the last partial "
+                "batch); every utterance is decoded",
+                required_batch_size_multiple,
+            )
             required_batch_size_multiple = 1
-        return super().get_batch_iterator(dataset, max_tokens, max_sentences, max_positions, ignore_invalid_inputs,
-                                          required_batch_size_multiple, *args, **kwargs)
+        return super().get_batch_iterator(
+            dataset,
+            max_tokens,
+            max_sentences,
+            max_positions,
+            ignore_invalid_inputs,
+            required_batch_size_multiple,
+            *args,
+            **kwargs,
+        )
 
     def max_positions(self) -> Tuple[int, int]:
         return (sys.maxsize, sys.maxsize)
@@ -361,15 +401,20 @@ class AMIAVTask(FairseqTask):
         if seq_gen_cls is AVSequenceGenerator:
             extra_gen_cls_kwargs = {"ctc_weight": self.cfg.ctc_weight, **(extra_gen_cls_kwargs or {})}
         return super().build_generator(
-            models, args, seq_gen_cls=seq_gen_cls, extra_gen_cls_kwargs=extra_gen_cls_kwargs,
+            models,
+            args,
+            seq_gen_cls=seq_gen_cls,
+            extra_gen_cls_kwargs=extra_gen_cls_kwargs,
             prefix_allowed_tokens_fn=prefix_allowed_tokens_fn,
         )
 
     def wer_counts(self, sample: Dict, model) -> Dict[str, int]:
         """Decode ``sample`` (beam ``eval_wer_beam``) and count word/char errors against its targets."""
         gen_args = Namespace(
-            beam=self.cfg.eval_wer_beam, max_len_a=self.cfg.eval_wer_max_len_a,
-            max_len_b=self.cfg.eval_wer_max_len_b, min_len=1,
+            beam=self.cfg.eval_wer_beam,
+            max_len_a=self.cfg.eval_wer_max_len_a,
+            max_len_b=self.cfg.eval_wer_max_len_b,
+            min_len=1,
         )
         generator = self.build_generator([model], gen_args)
         generator.context = "validation decode (task.eval_wer) of the model being trained"
@@ -381,8 +426,9 @@ class AMIAVTask(FairseqTask):
             target = sample["target"][i]
             ref_text = self.decode_tokens(target[target != pad])
             for (e_key, n_key), char_level in ((WER_KEYS[:2], False), (WER_KEYS[2:], True)):
-                errors, length = error_counts(hyp_text, ref_text, char_level=char_level,
-                                              normalizer=self.cfg.eval_wer_normalizer)
+                errors, length = error_counts(
+                    hyp_text, ref_text, char_level=char_level, normalizer=self.cfg.eval_wer_normalizer
+                )
                 counts[e_key] += errors
                 counts[n_key] += length
             if self.cfg.eval_wer_print_samples and i == 0:
@@ -421,4 +467,3 @@ class AVHubertPretrainingTask(AMIAVTask):
     """Upstream's task name, so official AV-HuBERT checkpoints (and their cfgs) load."""
 
     cfg: AVHubertPretrainingConfig
-

@@ -58,7 +58,8 @@ class AVEnsembleModel(EnsembleModel):
             if missing:
                 raise ValueError(
                     f"ctc_weight={ctc_weight} needs a model with a CTC head, but model(s) {missing} of the ensemble "
-                    "have none (train with model.ctc_head=true / --ctc_weight > 0, or decode with ctc_weight=0)")
+                    "have none (train with model.ctc_head=true / --ctc_weight > 0, or decode with ctc_weight=0)"
+                )
         self.ctc_weight, self.blank, self.eos, self.pad = float(ctc_weight), blank, eos, pad
         self.beam_size = 1
         self.lm_model: Optional[torch.nn.Module] = None
@@ -103,7 +104,8 @@ class AVEnsembleModel(EnsembleModel):
         if self._rows is None:
             n = tokens.size(0)
             self._rows = torch.arange(self._n_sentences, device=tokens.device).repeat_interleave(
-                max(1, n // max(1, self._n_sentences)))[:n]
+                max(1, n // max(1, self._n_sentences))
+            )[:n]
         bad = _non_finite_rows(lprobs, 0)
         if bad.any():
             raise NonFiniteScoresError("decoder", sorted(set(self._rows[bad].tolist())))
@@ -205,6 +207,8 @@ def non_finite_message(err: NonFiniteScoresError, sample: Dict, context: str = "
             name += f" (dataset index {int(ids[pos])})"
         names.append(name)
     where = f" [{context}]" if context else ""
-    return (f"the model produced NaN/inf {err.what} scores{where} for utterance(s) {', '.join(names)}: its weights "
-            "or these inputs are not finite (a diverged or corrupt checkpoint: look for NaN losses in its training "
-            "log). Decoding stopped here; fairseq's search would otherwise fail with 'AssertionError: N < N'.")
+    return (
+        f"the model produced NaN/inf {err.what} scores{where} for utterance(s) {', '.join(names)}: its weights "
+        "or these inputs are not finite (a diverged or corrupt checkpoint: look for NaN losses in its training "
+        "log). Decoding stopped here; fairseq's search would otherwise fail with 'AssertionError: N < N'."
+    )

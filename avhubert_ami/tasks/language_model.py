@@ -8,7 +8,6 @@ stock ``language_modeling`` checkpoint would look for ``dict.txt`` there and fai
 :func:`load_lm` is the one way this plugin loads an LM for decoding (``avhubert-decode``, transcription).
 """
 
-
 import contextlib
 import logging
 import os
@@ -35,8 +34,10 @@ def find_dictionary(folder: str) -> str:
         path = os.path.join(folder, name)
         if os.path.isfile(path):
             return path
-    raise FileNotFoundError(f"{folder}: no {' or '.join(DICT_NAMES)} (the LM's dictionary is the recogniser's "
-                            "dict.wrd.txt; point task.data at the manifest directory or the LM's data-bin)")
+    raise FileNotFoundError(
+        f"{folder}: no {' or '.join(DICT_NAMES)} (the LM's dictionary is the recogniser's "
+        "dict.wrd.txt; point task.data at the manifest directory or the LM's data-bin)"
+    )
 
 
 @dataclass
@@ -68,8 +69,9 @@ class AMIAVLanguageModelingTask(LanguageModelingTask):
         dictionary = Dictionary.load(find_dictionary(utils.split_paths(args.data)[0]))
         logger.info("LM dictionary: %d types", len(dictionary))
         if args.output_dictionary_size >= 0:
-            raise ValueError("ami_av_lm: output_dictionary_size must stay -1 (the LM scores the recogniser's "
-                             "whole dictionary)")
+            raise ValueError(
+                "ami_av_lm: output_dictionary_size must stay -1 (the LM scores the recogniser's whole dictionary)"
+            )
         return dictionary, dictionary
 
     def load_dataset(self, split: str, epoch: int = 1, combine: bool = False, **kwargs):
@@ -96,15 +98,20 @@ def _numpy_compat_long():
 def check_same_dictionary(lm_dict: Dictionary, tgt_dict: Dictionary, lm_path: str) -> None:
     """Shallow fusion adds scores token by token: both dictionaries must be the same list of symbols."""
     if lm_dict.symbols != tgt_dict.symbols:
-        diff = next((i for i, (a, b) in enumerate(zip(lm_dict.symbols, tgt_dict.symbols)) if a != b),
-                    min(len(lm_dict), len(tgt_dict)))
-        raise ValueError(f"{lm_path}: the LM's dictionary ({len(lm_dict)} symbols) differs from the recogniser's "
-                         f"({len(tgt_dict)}) from index {diff}: train the LM with avhubert-train-lm on the same "
-                         "manifest directory (its spm.model and dict.wrd.txt)")
+        diff = next(
+            (i for i, (a, b) in enumerate(zip(lm_dict.symbols, tgt_dict.symbols)) if a != b),
+            min(len(lm_dict), len(tgt_dict)),
+        )
+        raise ValueError(
+            f"{lm_path}: the LM's dictionary ({len(lm_dict)} symbols) differs from the recogniser's "
+            f"({len(tgt_dict)}) from index {diff}: train the LM with avhubert-train-lm on the same "
+            "manifest directory (its spm.model and dict.wrd.txt)"
+        )
 
 
-def load_lm(lm_path: str, tgt_dict: Dictionary, dict_dir: str, device: Optional[torch.device] = None,
-            fp16: bool = False) -> torch.nn.Module:
+def load_lm(
+    lm_path: str, tgt_dict: Dictionary, dict_dir: str, device: Optional[torch.device] = None, fp16: bool = False
+) -> torch.nn.Module:
     """Load an ``avhubert-train-lm`` checkpoint for fusion with a recogniser whose dictionary is ``tgt_dict``.
 
     ``dict_dir``: a folder with the recogniser's ``dict.wrd.txt`` (its manifest directory). The LM comes back

@@ -53,8 +53,10 @@ def list_inputs(inputs: Sequence[str]) -> List[Tuple[str, str]]:
     counts: Dict[str, int] = {}
     for _, name in out:
         counts[name] = counts.get(name, 0) + 1
-    return [(path, name if counts[name] == 1 else f"{name}_{os.path.splitext(path)[1].lstrip('.').lower()}")
-            for path, name in out]
+    return [
+        (path, name if counts[name] == 1 else f"{name}_{os.path.splitext(path)[1].lstrip('.').lower()}")
+        for path, name in out
+    ]
 
 
 def read_references(path: str, names: Sequence[str]) -> Dict[str, str]:
@@ -86,11 +88,15 @@ class Summary:
     words: int = 0
 
     def report(self, normalizer: str) -> str:
-        lines = [f"transcribed {len(self.done)} file(s), {self.media_s:.1f} s of media in {self.wall_s:.1f} s "
-                 f"(real-time factor {self.wall_s / max(self.media_s, 1e-9):.3f})"]
+        lines = [
+            f"transcribed {len(self.done)} file(s), {self.media_s:.1f} s of media in {self.wall_s:.1f} s "
+            f"(real-time factor {self.wall_s / max(self.media_s, 1e-9):.3f})"
+        ]
         if self.words:
-            lines.append(f"WER {100.0 * self.word_errors / self.words:.2f} ({normalizer} normalizer, "
-                         f"{self.words} reference words)")
+            lines.append(
+                f"WER {100.0 * self.word_errors / self.words:.2f} ({normalizer} normalizer, "
+                f"{self.words} reference words)"
+            )
         if self.failed:
             lines.append(f"FAILED {len(self.failed)} file(s):")
             lines += [f"  {path}: {err}" for path, err in self.failed]
@@ -99,38 +105,65 @@ class Summary:
 
 def build_parser() -> argparse.ArgumentParser:
     """Command-line options of ``avhubert-transcribe``."""
-    p = argparse.ArgumentParser(prog="avhubert-transcribe", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="avhubert-transcribe",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="video / audio files or folders of them")
     p.add_argument("--path", required=True, help="fine-tuned checkpoint (checkpoint_best.pt)")
     p.add_argument("--output_dir", required=True, help="where NAME.txt/.json/.srt/.vtt go")
     p.add_argument("--audio", default=None, help="separate audio of the (single) video INPUT, e.g. an AMI headset")
     p.add_argument("--lip_video", action="store_true", help="the videos are already mouth clips (no face detection)")
     p.add_argument("--format", default="txt,json,srt,vtt", help=f"comma-separated among {', '.join(FORMATS)}")
-    p.add_argument("--modalities", default="auto", help="auto (what the model and the input have), audio, video or "
-                   "audio,video")
+    p.add_argument(
+        "--modalities", default="auto", help="auto (what the model and the input have), audio, video or audio,video"
+    )
     p.add_argument("--beam", type=int, default=5)
     p.add_argument("--batch_size", type=int, default=8, help="segments decoded together")
     p.add_argument("--max_len_a", type=float, default=1.0, help="max output length = a * frames + b")
     p.add_argument("--max_len_b", type=int, default=10)
-    p.add_argument("--ctc_weight", type=float, default=None,
-                   help="joint CTC/attention decoding weight (task.ctc_weight; needs a CTC head)")
+    p.add_argument(
+        "--ctc_weight",
+        type=float,
+        default=None,
+        help="joint CTC/attention decoding weight (task.ctc_weight; needs a CTC head)",
+    )
     p.add_argument("--lm_path", default=None, help="language model for shallow fusion")
     p.add_argument("--lm_weight", type=float, default=0.0)
     p.add_argument("--data", default=None, help="manifest folder holding dict.wrd.txt, for checkpoints without it")
-    p.add_argument("--backend", default="auto", choices=("auto", "mediapipe", "dlib", "haar"),
-                   help="face landmark detector for the mouth ROI (avhubert_ami.prep.landmarks)")
+    p.add_argument(
+        "--backend",
+        default="auto",
+        choices=("auto", "mediapipe", "dlib", "haar"),
+        help="face landmark detector for the mouth ROI (avhubert_ami.prep.landmarks)",
+    )
     p.add_argument("--vad_aggressiveness", type=int, default=2, choices=(0, 1, 2, 3), help="WebRTC VAD mode")
-    p.add_argument("--min_silence_s", type=float, default=VadConfig.min_silence_s,
-                   help="pauses shorter than this do not end a segment")
-    p.add_argument("--max_segment_s", type=float, default=VadConfig.max_segment_s,
-                   help="longest segment (capped at the model's training maximum)")
+    p.add_argument(
+        "--min_silence_s",
+        type=float,
+        default=VadConfig.min_silence_s,
+        help="pauses shorter than this do not end a segment",
+    )
+    p.add_argument(
+        "--max_segment_s",
+        type=float,
+        default=VadConfig.max_segment_s,
+        help="longest segment (capped at the model's training maximum)",
+    )
     p.add_argument("--window_s", type=float, default=10.0, help="video without audio: window length (s)")
     p.add_argument("--window_overlap_s", type=float, default=1.0, help="video without audio: window overlap (s)")
-    p.add_argument("--references", default=None, help="NAME<TAB>reference lines (or plain text for one input): "
-                   "WER per file in NAME.json and in the summary")
-    p.add_argument("--normalizer", default="basic", choices=("basic", "kaldi", "whisper"),
-                   help="text normaliser of the reference scoring")
+    p.add_argument(
+        "--references",
+        default=None,
+        help="NAME<TAB>reference lines (or plain text for one input): WER per file in NAME.json and in the summary",
+    )
+    p.add_argument(
+        "--normalizer",
+        default="basic",
+        choices=("basic", "kaldi", "whisper"),
+        help="text normaliser of the reference scoring",
+    )
     p.add_argument("--cpu", action="store_true", help="run on CPU even when a GPU is visible")
     return p
 
@@ -152,12 +185,25 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             raise TranscribeError("--audio goes with exactly one video INPUT and must be a file")
         refs = read_references(args.references, [n for _, n in jobs]) if args.references else {}
         t = Transcriber.from_checkpoint(
-            args.path, beam=args.beam, batch_size=args.batch_size, ctc_weight=args.ctc_weight, lm_path=args.lm_path,
-            lm_weight=args.lm_weight, max_len_a=args.max_len_a, max_len_b=args.max_len_b, data_dir=args.data,
+            args.path,
+            beam=args.beam,
+            batch_size=args.batch_size,
+            ctc_weight=args.ctc_weight,
+            lm_path=args.lm_path,
+            lm_weight=args.lm_weight,
+            max_len_a=args.max_len_a,
+            max_len_b=args.max_len_b,
+            data_dir=args.data,
             device="cpu" if args.cpu else None,
-            vad=VadConfig(aggressiveness=args.vad_aggressiveness, min_silence_s=args.min_silence_s,
-                          max_segment_s=args.max_segment_s),
-            window_s=args.window_s, window_overlap_s=args.window_overlap_s, landmark_backend=args.backend)
+            vad=VadConfig(
+                aggressiveness=args.vad_aggressiveness,
+                min_silence_s=args.min_silence_s,
+                max_segment_s=args.max_segment_s,
+            ),
+            window_s=args.window_s,
+            window_overlap_s=args.window_overlap_s,
+            landmark_backend=args.backend,
+        )
     except (TranscribeError, ValueError) as err:
         print(f"avhubert-transcribe: error: {err}", file=sys.stderr)
         return 2
@@ -167,8 +213,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         notes: List[str] = []
         t0 = time.perf_counter()
         try:
-            segments = t.transcribe(video=path, audio=args.audio, lip_video=args.lip_video, modalities=mods,
-                                    notes=notes, progress=True)
+            segments = t.transcribe(
+                video=path, audio=args.audio, lip_video=args.lip_video, modalities=mods, notes=notes, progress=True
+            )
         except (TranscribeError, MediaError) as err:
             logger.error("%s", err)
             summary.failed.append((path, str(err)))
@@ -178,15 +225,25 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             summary.failed.append((path, f"{type(err).__name__}: {err}"))
             continue
         wall = time.perf_counter() - t0
-        meta: Dict[str, object] = {"input": os.path.abspath(path),
-                                   "audio": os.path.abspath(args.audio) if args.audio else None,
-                                   **t.settings_dict(), "notes": notes, "media_s": round(t.stats.media_s, 3),
-                                   "wall_s": round(wall, 3), "rtf": t.stats.rtf()}
+        meta: Dict[str, object] = {
+            "input": os.path.abspath(path),
+            "audio": os.path.abspath(args.audio) if args.audio else None,
+            **t.settings_dict(),
+            "notes": notes,
+            "media_s": round(t.stats.media_s, 3),
+            "wall_s": round(wall, 3),
+            "rtf": t.stats.rtf(),
+        }
         if name in refs:
             hyp = " ".join(s.text for s in segments if s.text)
             e, n = error_counts(hyp, refs[name], normalizer=args.normalizer)
-            meta["score"] = {"wer": round(100.0 * e / max(n, 1), 2), "word_errors": e, "ref_words": n,
-                             "normalizer": args.normalizer, "reference": refs[name]}
+            meta["score"] = {
+                "wer": round(100.0 * e / max(n, 1), 2),
+                "word_errors": e,
+                "ref_words": n,
+                "normalizer": args.normalizer,
+                "reference": refs[name],
+            }
             summary.word_errors += e
             summary.words += n
         write_outputs(args.output_dir, name, segments, meta, formats)
@@ -194,13 +251,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         summary.media_s += t.stats.media_s
         for note in notes:
             logger.info("%s: %s", name, note)
-        logger.info("%s: %d segment(s), %.1f s of media in %.1f s (RTF %.3f)", name, len(segments),
-                    t.stats.media_s, wall, wall / max(t.stats.media_s, 1e-9))
+        logger.info(
+            "%s: %d segment(s), %.1f s of media in %.1f s (RTF %.3f)",
+            name,
+            len(segments),
+            t.stats.media_s,
+            wall,
+            wall / max(t.stats.media_s, 1e-9),
+        )
     summary.wall_s = time.perf_counter() - t_start
     print(summary.report(args.normalizer))
     if summary.words:
-        print(json.dumps({"wer": round(100.0 * summary.word_errors / summary.words, 2),
-                          "normalizer": args.normalizer}))
+        print(json.dumps({"wer": round(100.0 * summary.word_errors / summary.words, 2), "normalizer": args.normalizer}))
     return 1 if summary.failed else 0
 
 

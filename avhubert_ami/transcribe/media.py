@@ -62,7 +62,11 @@ def probe(path: str) -> MediaInfo:
                         last = max(last, float((packet.pts + (packet.duration or 0)) * packet.time_base))
                 durations.append(last)
             return MediaInfo(
-                path=path, has_audio=a is not None, has_video=v is not None, duration=max(durations), fps=fps,
+                path=path,
+                has_audio=a is not None,
+                has_video=v is not None,
+                duration=max(durations),
+                fps=fps,
                 sample_rate=int(a.codec_context.sample_rate or a.rate or 0) if a is not None else 0,
                 channels=int(a.codec_context.channels or 0) if a is not None else 0,
             )
@@ -87,10 +91,13 @@ def decode_audio_to_wav(path: str, dst: str, notes: Optional[List[str]] = None) 
             stream = c.streams.audio[0]
             rate, channels = int(stream.codec_context.sample_rate or 0), int(stream.codec_context.channels or 0)
             if (rate, channels) != (SAMPLE_RATE, 1) and notes is not None:
-                notes.append(f"{os.path.basename(path)}: audio is {rate} Hz with {channels} channel(s); "
-                             f"resampled to {SAMPLE_RATE} Hz mono")
+                notes.append(
+                    f"{os.path.basename(path)}: audio is {rate} Hz with {channels} channel(s); "
+                    f"resampled to {SAMPLE_RATE} Hz mono"
+                )
             resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
             with sf.SoundFile(dst, "w", samplerate=SAMPLE_RATE, channels=1, subtype="PCM_16", format="WAV") as out:
+
                 def put(frames) -> None:
                     nonlocal written
                     for f in frames:

@@ -18,8 +18,9 @@ def fit_frames(frames: np.ndarray, n: int) -> np.ndarray:
     return np.concatenate([frames, np.repeat(frames[-1:], n - len(frames), axis=0)])
 
 
-def face_mouth_crops(path: str, start: float, end: float, fps: float, backend: str = "auto",
-                     min_face_fraction: float = 0.5) -> Optional[np.ndarray]:
+def face_mouth_crops(
+    path: str, start: float, end: float, fps: float, backend: str = "auto", min_face_fraction: float = 0.5
+) -> Optional[np.ndarray]:
     """Gray ``uint8 (T, 96, 96)`` mouth crops of ``[start, end)`` s of a face video at ``fps``, or None when a face
     is found in fewer than ``min_face_fraction`` of the frames (the segment is then decoded without video).
 
@@ -31,8 +32,9 @@ def face_mouth_crops(path: str, start: float, end: float, fps: float, backend: s
     n_src = max(1, int(round((end - start) * fps)))
     where = f"{path} [{start:.2f}-{end:.2f}s]"
     try:
-        result = crop_mouth_stream(lambda: iter_frames(path, start, end, "rgb24"), n_src, fps, where=where,
-                                   backend=backend)
+        result = crop_mouth_stream(
+            lambda: iter_frames(path, start, end, "rgb24"), n_src, fps, where=where, backend=backend
+        )
     except MediaError as err:
         if "no face found" in str(err):  # fill_missing's message when no frame has a face
             return None

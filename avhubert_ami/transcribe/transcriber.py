@@ -20,7 +20,6 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 
 from avhubert_ami.data.constants import FPS, MODALITIES, SAMPLE_RATE
-from avhubert_ami.data.errors import MediaError
 from avhubert_ami.transcribe.media import Wav16k, decode_audio_to_wav, probe
 from avhubert_ami.transcribe.segments import Segment, stitch
 from avhubert_ami.transcribe.vad import VadConfig, fixed_windows, frame_activity, speech_segments
@@ -94,8 +93,16 @@ class Transcriber:
     ...     print(seg.start, seg.end, seg.modalities, seg.text)
     """
 
-    def __init__(self, models, task, checkpoint: str, settings: DecodeSettings, device: str,
-                 vad: Optional[VadConfig] = None, lm=None) -> None:
+    def __init__(
+        self,
+        models,
+        task,
+        checkpoint: str,
+        settings: DecodeSettings,
+        device: str,
+        vad: Optional[VadConfig] = None,
+        lm=None,
+    ) -> None:
         self.models, self.task, self.checkpoint, self.settings, self.device = models, task, checkpoint, settings, device
         self.lm = lm  # shallow-fusion language model (avhubert_ami.tasks.language_model.load_lm) or None
         c = task.cfg
@@ -109,10 +116,22 @@ class Transcriber:
 
     # ---- loading ------------------------------------------------------------------------------
     @classmethod
-    def from_checkpoint(cls, path: str, *, beam: int = 5, batch_size: int = 8, ctc_weight: Optional[float] = None,
-                        lm_path: Optional[str] = None, lm_weight: float = 0.0, max_len_a: float = 1.0,
-                        max_len_b: int = 10, data_dir: Optional[str] = None, device: Optional[str] = None,
-                        vad: Optional[VadConfig] = None, **settings) -> "Transcriber":
+    def from_checkpoint(
+        cls,
+        path: str,
+        *,
+        beam: int = 5,
+        batch_size: int = 8,
+        ctc_weight: Optional[float] = None,
+        lm_path: Optional[str] = None,
+        lm_weight: float = 0.0,
+        max_len_a: float = 1.0,
+        max_len_b: int = 10,
+        data_dir: Optional[str] = None,
+        device: Optional[str] = None,
+        vad: Optional[VadConfig] = None,
+        **settings,
+    ) -> "Transcriber":
         """Load a fine-tuned checkpoint (clear error for a pretraining one). ``data_dir``: a manifest folder with
         ``dict.wrd.txt`` for checkpoints that do not carry their dictionary; ``device``: ``cuda``/``cpu``
         (default: a GPU when there is one); other keywords are :class:`DecodeSettings` fields."""
@@ -133,7 +152,8 @@ class Transcriber:
             raise TranscribeError(
                 f"--path {path}: this is a pretraining checkpoint (model av_hubert, no decoder), not a fine-tuned "
                 "one: it cannot transcribe. Fine-tune it first (finetune_avhubert_ami.py --model_name_or_path "
-                f"{path} ...) and pass the resulting checkpoint_best.pt")
+                f"{path} ...) and pass the resulting checkpoint_best.pt"
+            )
         # the checkpoint's task config carries training-time noise augmentation: decode the audio as it is
         overrides: Dict[str, object] = {"noise_prob": 0.0, "noise_wav": None}
         if data_dir:
@@ -142,8 +162,9 @@ class Transcriber:
         try:
             models, cfg, task = checkpoint_utils.load_model_ensemble_and_task([path], arg_overrides=overrides)
         except FileNotFoundError as err:
-            raise TranscribeError(f"--path {path}: {err} (pass --data DIR, the manifest folder of its "
-                                  "dict.wrd.txt)") from err
+            raise TranscribeError(
+                f"--path {path}: {err} (pass --data DIR, the manifest folder of its dict.wrd.txt)"
+            ) from err
         if ctc_weight is not None:
             # set after loading (as avhubert-decode does): a checkpoint saved before ctc_weight existed has no such
             # key for arg_overrides to replace
@@ -160,8 +181,16 @@ class Transcriber:
                 lm = load_lm(lm_path, task.target_dictionary, task.get_label_dir(), torch.device(dev))
             except (FileNotFoundError, ValueError) as err:
                 raise TranscribeError(f"--lm_path {lm_path}: {err}") from err
-        s = DecodeSettings(beam=beam, batch_size=batch_size, ctc_weight=ctc_weight, lm_path=lm_path,
-                           lm_weight=lm_weight, max_len_a=max_len_a, max_len_b=max_len_b, **settings)
+        s = DecodeSettings(
+            beam=beam,
+            batch_size=batch_size,
+            ctc_weight=ctc_weight,
+            lm_path=lm_path,
+            lm_weight=lm_weight,
+            max_len_a=max_len_a,
+            max_len_b=max_len_b,
+            **settings,
+        )
         try:
             return cls(models, task, os.path.abspath(path), s, dev, vad, lm)
         except ValueError as err:  # e.g. --ctc_weight with a model that has no CTC head
@@ -172,23 +201,31 @@ class Transcriber:
 
         s = self.settings
         extra = {"lm_model": self.lm, "lm_weight": s.lm_weight} if self.lm is not None else None
-        generator = self.task.build_generator(self.models, GenerationConfig(beam=s.beam, max_len_a=s.max_len_a,
-                                                                             max_len_b=s.max_len_b),
-                                              extra_gen_cls_kwargs=extra)
+        generator = self.task.build_generator(
+            self.models,
+            GenerationConfig(beam=s.beam, max_len_a=s.max_len_a, max_len_b=s.max_len_b),
+            extra_gen_cls_kwargs=extra,
+        )
         generator.context = f"checkpoint {self.checkpoint}"  # named in the generator's errors
         return generator
 
     # ---- planning -----------------------------------------------------------------------------
-    def plan(self, video: Optional[str] = None, audio: Optional[str] = None, lip_video: bool = False,
-             modalities: Optional[Sequence[str]] = None) -> Plan:
+    def plan(
+        self,
+        video: Optional[str] = None,
+        audio: Optional[str] = None,
+        lip_video: bool = False,
+        modalities: Optional[Sequence[str]] = None,
+    ) -> Plan:
         """Check the inputs and decide which modalities can be used (errors name the file)."""
         if video is None and audio is None:
             raise TranscribeError("nothing to transcribe: give a video and/or an audio file")
         want = tuple(sorted(modalities)) if modalities else self.model_modalities
         missing = set(want) - set(self.model_modalities)
         if missing:
-            raise TranscribeError(f"--modalities {','.join(want)}: the model was trained with "
-                                  f"{','.join(self.model_modalities)} only")
+            raise TranscribeError(
+                f"--modalities {','.join(want)}: the model was trained with {','.join(self.model_modalities)} only"
+            )
         fps = duration = 0.0
         if video is not None:
             vinfo = probe(video)
@@ -209,15 +246,29 @@ class Transcriber:
         use = tuple(m for m in want if (m == "audio" and audio) or (m == "video" and video))
         if not use:
             what = video or audio
-            raise TranscribeError(f"{what}: none of the modalities {','.join(want)} is present "
-                                  f"(audio: {'yes' if audio else 'no'}, video: {'yes' if video else 'no'})")
-        return Plan(video=video if "video" in use else None, audio=audio if "audio" in use else None,
-                    lip_video=lip_video, use=use, fps=fps, duration=duration)
+            raise TranscribeError(
+                f"{what}: none of the modalities {','.join(want)} is present "
+                f"(audio: {'yes' if audio else 'no'}, video: {'yes' if video else 'no'})"
+            )
+        return Plan(
+            video=video if "video" in use else None,
+            audio=audio if "audio" in use else None,
+            lip_video=lip_video,
+            use=use,
+            fps=fps,
+            duration=duration,
+        )
 
     # ---- transcription ------------------------------------------------------------------------
-    def transcribe(self, video: Optional[str] = None, audio: Optional[str] = None, lip_video: bool = False,
-                   modalities: Optional[Sequence[str]] = None, notes: Optional[List[str]] = None,
-                   progress: bool = False) -> List[Segment]:
+    def transcribe(
+        self,
+        video: Optional[str] = None,
+        audio: Optional[str] = None,
+        lip_video: bool = False,
+        modalities: Optional[Sequence[str]] = None,
+        notes: Optional[List[str]] = None,
+        progress: bool = False,
+    ) -> List[Segment]:
         """Segments (time order) of a recording: ``video`` (a face video, or a mouth clip with ``lip_video``)
         and/or ``audio`` (a separate audio file; default: the video's own audio track). ``modalities``
         restricts what is fed (default: what the model was trained with and the inputs have). Notes (resampling,
@@ -241,8 +292,9 @@ class Transcriber:
                 spans = speech_segments(speech, energy, self.vad)
                 self.stats.vad += time.perf_counter() - t0
                 if not spans:
-                    notes.append(f"{os.path.basename(plan.audio)}: no speech detected (silent recording?): "
-                                 "empty transcript")
+                    notes.append(
+                        f"{os.path.basename(plan.audio)}: no speech detected (silent recording?): empty transcript"
+                    )
                     return []
                 overlap_words = 0
             else:
@@ -252,12 +304,15 @@ class Transcriber:
                 overlap_words = max(1, int(np.ceil(4 * s.window_overlap_s)))
             segments = self._decode_spans(plan, wav, spans, notes, progress)
         if plan.audio is None and not any("video" in seg.modalities for seg in segments):
-            raise TranscribeError(f"{plan.video}: no audio stream and no face detected in any frame: nothing to "
-                                  "transcribe (for ready-made mouth clips pass --lip_video)")
+            raise TranscribeError(
+                f"{plan.video}: no audio stream and no face detected in any frame: nothing to "
+                "transcribe (for ready-made mouth clips pass --lip_video)"
+            )
         return stitch([seg for seg in segments if seg.modalities], overlap_words)
 
-    def _segment_input(self, plan: Plan, wav: Optional[Wav16k], start: float, end: float
-                       ) -> Tuple[Optional[np.ndarray], Optional[np.ndarray], str]:
+    def _segment_input(
+        self, plan: Plan, wav: Optional[Wav16k], start: float, end: float
+    ) -> Tuple[Optional[np.ndarray], Optional[np.ndarray], str]:
         """``(wave, mouth frames (T, 96, 96), note)`` of one span; frames None when no face was found."""
         from avhubert_ami.transcribe.roi import face_mouth_crops, fit_frames, lip_clip_frames
 
@@ -292,8 +347,16 @@ class Transcriber:
         if wave is not None:
             audio = audio_features(wave, stack_order=c.stack_order_audio, n_frames=n, normalize=c.normalize)
         if frames is not None:
-            video = torch.from_numpy(crop_flip_normalize(frames, c.image_crop_size, train=False, mean=c.image_mean,
-                                                         std=c.image_std, downsample=c.image_downsample))
+            video = torch.from_numpy(
+                crop_flip_normalize(
+                    frames,
+                    c.image_crop_size,
+                    train=False,
+                    mean=c.image_mean,
+                    std=c.image_std,
+                    downsample=c.image_downsample,
+                )
+            )
         return audio, video
 
     def segment_item(self, plan: Plan, wav: Optional[Wav16k], start: float, end: float) -> dict:
@@ -309,8 +372,13 @@ class Transcriber:
         from tqdm import tqdm
 
         batch: List[dict] = []
-        bar = tqdm(spans, desc=f"transcribe {os.path.basename(plan.video or plan.audio)}", unit="seg",
-                   disable=not progress, leave=False)
+        bar = tqdm(
+            spans,
+            desc=f"transcribe {os.path.basename(plan.video or plan.audio)}",
+            unit="seg",
+            disable=not progress,
+            leave=False,
+        )
         for start, end in bar:
             item = self.segment_item(plan, wav, start, end)
             if item["note"]:
@@ -351,10 +419,15 @@ class Transcriber:
             audio = _pad_stack([it["audio"] for it in items], size).transpose(1, 2)  # B x F x T
         if bool(present[:, 1].any()):
             video = _pad_stack([it["video"] for it in items], size).unsqueeze(1)  # B x 1 x T x H x W
-        net_input = {"source": {"audio": audio, "video": video, "present": present},
-                     "padding_mask": torch.arange(size)[None, :] >= lengths[:, None]}
-        sample = {"id": torch.arange(len(items)), "net_input": net_input,
-                  "utt_id": [f"{it['start']:.2f}-{it['end']:.2f}s" for it in items]}  # named in decoding errors
+        net_input = {
+            "source": {"audio": audio, "video": video, "present": present},
+            "padding_mask": torch.arange(size)[None, :] >= lengths[:, None],
+        }
+        sample = {
+            "id": torch.arange(len(items)),
+            "net_input": net_input,
+            "utt_id": [f"{it['start']:.2f}-{it['end']:.2f}s" for it in items],
+        }  # named in decoding errors
         if self.device != "cpu":
             sample = utils.move_to_cuda(sample, device=torch.device(self.device))
         with torch.no_grad():
@@ -371,5 +444,10 @@ class Transcriber:
 
     def settings_dict(self) -> Dict[str, object]:
         """Decoding settings, VAD settings and the model, for ``NAME.json``."""
-        return {"model": self.checkpoint, "model_modalities": list(self.model_modalities), "device": self.device,
-                "decoding": asdict(self.settings), "vad": {"backend": "webrtcvad", **asdict(self.vad)}}
+        return {
+            "model": self.checkpoint,
+            "model_modalities": list(self.model_modalities),
+            "device": self.device,
+            "decoding": asdict(self.settings),
+            "vad": {"backend": "webrtcvad", **asdict(self.vad)},
+        }

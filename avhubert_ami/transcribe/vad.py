@@ -88,8 +88,8 @@ def trim_edges(flags: np.ndarray, energy: np.ndarray, drop_db: float) -> np.ndar
     drop = drop_db / 10.0  # energy is log10 of the mean square
     for s, e in _runs(flags):
         loud = np.flatnonzero(energy[s:e] >= energy[s:e].max() - drop)
-        out[s: s + loud[0]] = False
-        out[s + loud[-1] + 1: e] = False
+        out[s : s + loud[0]] = False
+        out[s + loud[-1] + 1 : e] = False
     return out
 
 
@@ -107,7 +107,7 @@ def speech_segments(speech: np.ndarray, energy: np.ndarray, cfg: VadConfig) -> L
     padded = np.zeros(n, dtype=bool)
     for s, e in _runs(flags):
         if e - s >= min_len:
-            padded[max(0, s - pad): min(n, e + pad)] = True
+            padded[max(0, s - pad) : min(n, e + pad)] = True
     max_frames = max(GRID, int(cfg.max_segment_s / FRAME_S) // GRID * GRID)
     out: List[Tuple[float, float]] = []
     for s, e in _runs(padded):

@@ -51,7 +51,10 @@ def to_vtt(segments: Sequence[Segment], meta: Dict) -> str:
 
 
 WRITERS: Dict[str, Callable[[Sequence[Segment], Dict], str]] = {
-    "txt": to_txt, "json": to_json, "srt": to_srt, "vtt": to_vtt,
+    "txt": to_txt,
+    "json": to_json,
+    "srt": to_srt,
+    "vtt": to_vtt,
 }
 
 
@@ -64,8 +67,9 @@ def parse_formats(value: str) -> List[str]:
     return names
 
 
-def write_outputs(out_dir: str, name: str, segments: Sequence[Segment], meta: Dict,
-                  formats: Sequence[str]) -> List[str]:
+def write_outputs(
+    out_dir: str, name: str, segments: Sequence[Segment], meta: Dict, formats: Sequence[str]
+) -> List[str]:
     """Write ``out_dir/name.<fmt>`` for each format atomically; returns the paths."""
     from avhubert_ami.data.manifest import atomic_write
 

@@ -38,9 +38,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from preprocess.synth.audio import SAMPLE_RATE, SAMPLES_PER_FRAME, synthesize
+from preprocess.synth.grammar import TEXT_MODES, check_length_bounds, sample_text
 from preprocess.synth.lexicon import WORDS
 from preprocess.synth.noise import NOISE_TYPES, babble, mix_at_snr, white
-from preprocess.synth.grammar import TEXT_MODES, check_length_bounds, sample_text
 from preprocess.synth.speakers import Speaker, sample_speaker, utterance_timeline
 from preprocess.synth.video import NoiseBank, render, viseme_tracks
 
@@ -120,8 +120,11 @@ def split_speakers(cfg: SynthConfig, speakers: Sequence[Speaker]) -> Dict[str, L
     if k == 0:
         return {s: list(speakers) for s in SPLITS}
     n = len(speakers)
-    return {"train": list(speakers[: n - 2 * k]), "validation": list(speakers[n - 2 * k : n - k]),
-            "test": list(speakers[n - k :])}
+    return {
+        "train": list(speakers[: n - 2 * k]),
+        "validation": list(speakers[n - 2 * k : n - k]),
+        "test": list(speakers[n - k :]),
+    }
 
 
 def noise_pool(cfg: SynthConfig, split: str) -> List[Tuple[str, np.ndarray]]:
@@ -175,8 +178,13 @@ def make_utterance(split: str, index: int, speaker: Speaker) -> dict:
     utt_id = f"SYN_{split}_{speaker.name}_{index:05d}"
     rel = os.path.join("media", split, utt_id + ".avi")
     write_video(os.path.join(_STATE["out_dir"], rel), frames, fps=25.0, codec="ffv1")
-    return {"utt_id": utt_id, "speaker_id": speaker.name, "transcript": " ".join(words),
-            "lip_video": rel, "audio": {"bytes": wav_bytes(wave), "path": utt_id + ".wav"}}
+    return {
+        "utt_id": utt_id,
+        "speaker_id": speaker.name,
+        "transcript": " ".join(words),
+        "lip_video": rel,
+        "audio": {"bytes": wav_bytes(wave), "path": utt_id + ".wav"},
+    }
 
 
 def _make(job: Tuple[str, int, Speaker]) -> dict:
@@ -236,11 +244,15 @@ def generate(cfg: SynthConfig, out_dir: str, progress: bool = True):
             bar.update()
     bar.close()
 
-    features = datasets.Features({
-        "utt_id": datasets.Value("string"), "speaker_id": datasets.Value("string"),
-        "transcript": datasets.Value("string"), "lip_video": datasets.Value("string"),
-        "audio": {"bytes": datasets.Value("binary"), "path": datasets.Value("string")},
-    })
+    features = datasets.Features(
+        {
+            "utt_id": datasets.Value("string"),
+            "speaker_id": datasets.Value("string"),
+            "transcript": datasets.Value("string"),
+            "lip_video": datasets.Value("string"),
+            "audio": {"bytes": datasets.Value("binary"), "path": datasets.Value("string")},
+        }
+    )
     dd = {}
     for s in cfg.splits:
         part = [r for r in rows if r["utt_id"].startswith(f"SYN_{s}_")]
@@ -250,8 +262,15 @@ def generate(cfg: SynthConfig, out_dir: str, progress: bool = True):
     dsd = datasets.DatasetDict(dd)
     dsd.save_to_disk(out_dir)
     with atomic_write(os.path.join(out_dir, "synth_config.json"), "w") as f:
-        json.dump({"config": dataclasses.asdict(cfg), "vocabulary": list(WORDS),
-                   "speakers": {s: [p.name for p in v] for s, v in by_split.items()}}, f, indent=1)
+        json.dump(
+            {
+                "config": dataclasses.asdict(cfg),
+                "vocabulary": list(WORDS),
+                "speakers": {s: [p.name for p in v] for s, v in by_split.items()},
+            },
+            f,
+            indent=1,
+        )
     return dsd
 
 
@@ -276,18 +295,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n_valid", type=int, default=d.n_valid)
     p.add_argument("--n_test", type=int, default=d.n_test)
     p.add_argument("--n_speakers", type=int, default=d.n_speakers)
-    p.add_argument("--heldout_speakers", type=int, default=d.heldout_speakers,
-                   help="speakers reserved for each of validation and test (0: all splits share all speakers)")
+    p.add_argument(
+        "--heldout_speakers",
+        type=int,
+        default=d.heldout_speakers,
+        help="speakers reserved for each of validation and test (0: all splits share all speakers)",
+    )
     p.add_argument("--min_words", type=int, default=d.min_words)
     p.add_argument("--max_words", type=int, default=d.max_words)
-    p.add_argument("--text_mode", choices=TEXT_MODES, default=d.text_mode,
-                   help="grammar: meeting phrases with word order (default); words: independent words (old mode)")
+    p.add_argument(
+        "--text_mode",
+        choices=TEXT_MODES,
+        default=d.text_mode,
+        help="grammar: meeting phrases with word order (default); words: independent words (old mode)",
+    )
     p.add_argument("--snr", type=float, default=None, help="corrupt the audio with noise at this SNR (dB)")
     p.add_argument("--noise_type", choices=NOISE_TYPES, default=d.noise_type)
-    p.add_argument("--noise_splits", nargs="+", choices=SPLITS, default=list(d.noise_splits),
-                   help="splits that --snr corrupts")
-    p.add_argument("--write_noise", action="store_true",
-                   help="also write noise wavs + DIR/noise/{train,valid,test}.tsv (for the task's noise_wav)")
+    p.add_argument(
+        "--noise_splits", nargs="+", choices=SPLITS, default=list(d.noise_splits), help="splits that --snr corrupts"
+    )
+    p.add_argument(
+        "--write_noise",
+        action="store_true",
+        help="also write noise wavs + DIR/noise/{train,valid,test}.tsv (for the task's noise_wav)",
+    )
     p.add_argument("--n_noise_files", type=int, default=d.n_noise_files)
     p.add_argument("--splits", nargs="+", choices=SPLITS, default=list(d.splits), help="splits to generate")
     p.add_argument("--workers", type=int, default=d.workers)

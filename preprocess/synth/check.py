@@ -50,8 +50,9 @@ def video_features(frames: np.ndarray, start: int, end: int) -> np.ndarray:
     return _resample(crop[start:end] - crop[0], 8).ravel()
 
 
-def nearest_centroid_loso(feats: np.ndarray, labels: np.ndarray, speakers: np.ndarray,
-                          test_feats: Optional[np.ndarray] = None) -> float:
+def nearest_centroid_loso(
+    feats: np.ndarray, labels: np.ndarray, speakers: np.ndarray, test_feats: Optional[np.ndarray] = None
+) -> float:
     """Leave-one-speaker-out nearest-centroid accuracy (features standardised on the training fold)."""
     test_feats = feats if test_feats is None else test_feats
     correct = 0
@@ -91,8 +92,11 @@ def run_check(cfg: SynthConfig, tokens: int, snrs: Sequence[float]) -> Dict[str,
         spk_ids.append(si)
     a, v = np.stack(a_feats), np.stack(v_feats)
     lab, spk = np.asarray(labels), np.asarray(spk_ids)
-    out = {"chance": 1.0 / len(WORDS), "audio_clean": nearest_centroid_loso(a, lab, spk),
-           "video": nearest_centroid_loso(v, lab, spk)}
+    out = {
+        "chance": 1.0 / len(WORDS),
+        "audio_clean": nearest_centroid_loso(a, lab, spk),
+        "video": nearest_centroid_loso(v, lab, spk),
+    }
     for s in snrs:
         out[f"audio_snr{s:g}"] = nearest_centroid_loso(a, lab, spk, np.stack(noisy[s]))
     return out

@@ -28,36 +28,93 @@ Rule = Tuple[float, Tuple[str, ...]]
 # Nonterminals are upper case, terminals are lexicon words. Weights are relative within a symbol.
 GRAMMAR: Dict[str, Tuple[Rule, ...]] = {
     "UTT": (
-        (4, ("OPEN", "CLAUSE")), (4, ("CLAUSE",)), (2, ("CLAUSE", "TAG")), (1, ("OPEN", "CLAUSE", "TAG")),
+        (4, ("OPEN", "CLAUSE")),
+        (4, ("CLAUSE",)),
+        (2, ("CLAUSE", "TAG")),
+        (1, ("OPEN", "CLAUSE", "TAG")),
         (2, ("ANSWER",)),
     ),
     "OPEN": (
-        (3, ("okay",)), (3, ("yeah",)), (3, ("so",)), (2, ("well",)), (1, ("look",)), (2, ("okay", "so")),
-        (1, ("yeah", "well")), (1, ("right", "so")),
+        (3, ("okay",)),
+        (3, ("yeah",)),
+        (3, ("so",)),
+        (2, ("well",)),
+        (1, ("look",)),
+        (2, ("okay", "so")),
+        (1, ("yeah", "well")),
+        (1, ("right", "so")),
     ),
     "ANSWER": (
-        (2, ("yeah", "right")), (2, ("okay", "good")), (2, ("good", "idea")), (1, ("well", "maybe")),
-        (2, ("yeah", "we", "agree")), (1, ("okay", "next")), (1, ("right", "okay", "so")),
+        (2, ("yeah", "right")),
+        (2, ("okay", "good")),
+        (2, ("good", "idea")),
+        (1, ("well", "maybe")),
+        (2, ("yeah", "we", "agree")),
+        (1, ("okay", "next")),
+        (1, ("right", "okay", "so")),
     ),
     "TAG": ((2, ("right",)), (2, ("okay",)), (1, ("good",)), (1, ("good", "idea")), (1, ("maybe",)), (1, ("yeah",))),
     "CLAUSE": (
-        (3, ("SUBJ", "should", "VERB", "NP")), (3, ("we", "need", "NP")), (2, ("we", "think", "NP", "PRED")),
-        (2, ("NP",)), (1, ("NP", "maybe")), (2, ("we", "agree")), (1, ("we", "know", "the", "AUDIENCE")),
-        (2, ("next", "NP")), (2, ("maybe", "ADJ", "NOUN")), (1, ("the", "PRICED", "cost", "PRED")),
+        (3, ("SUBJ", "should", "VERB", "NP")),
+        (3, ("we", "need", "NP")),
+        (2, ("we", "think", "NP", "PRED")),
+        (2, ("NP",)),
+        (1, ("NP", "maybe")),
+        (2, ("we", "agree")),
+        (1, ("we", "know", "the", "AUDIENCE")),
+        (2, ("next", "NP")),
+        (2, ("maybe", "ADJ", "NOUN")),
+        (1, ("the", "PRICED", "cost", "PRED")),
     ),
     "SUBJ": ((4, ("we",)), (1, ("the", "team")), (1, ("the", "manager")), (1, ("the", "user"))),
     "VERB": ((3, ("design",)), (2, ("finish",)), (1, ("control",)), (1, ("know",)), (1, ("look",))),
     "NP": ((3, ("the", "NOM")), (2, ("NOM",))),
     "NOM": ((3, ("NOUN",)), (3, ("ADJ", "NOUN")), (2, ("COMPOUND",)), (1, ("ADJ", "COMPOUND"))),
-    "COMPOUND": tuple((1, tuple(c.split())) for c in (
-        "remote control", "voice control", "speech function", "rubber button", "plastic case", "battery cost",
-        "market price", "project budget", "user idea", "team meeting", "fruit shape", "screen colour",
-        "remote design", "euro price", "chip cost",
-    )),
-    "NOUN": tuple((1, (n,)) for n in (
-        "remote", "button", "case", "shape", "colour", "screen", "battery", "chip", "function", "price", "cost",
-        "budget", "market", "user", "project", "team", "manager", "meeting", "idea", "design",
-    )),
+    "COMPOUND": tuple(
+        (1, tuple(c.split()))
+        for c in (
+            "remote control",
+            "voice control",
+            "speech function",
+            "rubber button",
+            "plastic case",
+            "battery cost",
+            "market price",
+            "project budget",
+            "user idea",
+            "team meeting",
+            "fruit shape",
+            "screen colour",
+            "remote design",
+            "euro price",
+            "chip cost",
+        )
+    ),
+    "NOUN": tuple(
+        (1, (n,))
+        for n in (
+            "remote",
+            "button",
+            "case",
+            "shape",
+            "colour",
+            "screen",
+            "battery",
+            "chip",
+            "function",
+            "price",
+            "cost",
+            "budget",
+            "market",
+            "user",
+            "project",
+            "team",
+            "manager",
+            "meeting",
+            "idea",
+            "design",
+        )
+    ),
     "ADJ": tuple((1, (a,)) for a in ("yellow", "trendy", "fancy", "simple", "good", "plastic", "rubber")),
     "PRED": ((2, ("good",)), (2, ("simple",)), (1, ("fancy",)), (1, ("trendy",)), (1, ("right",))),
     "AUDIENCE": ((2, ("user",)), (2, ("market",)), (1, ("team",)), (1, ("budget",))),
@@ -98,8 +155,10 @@ def check_length_bounds(min_words: int, max_words: int) -> None:
     """Raise ValueError when the grammar cannot produce utterances of ``min_words..max_words`` words."""
     lo, hi = length_range()
     if max_words < lo or min_words > hi:
-        raise ValueError(f"the meeting grammar produces {lo}-{hi} words per utterance, which misses "
-                         f"--min_words {min_words} --max_words {max_words}; widen the range or use --text_mode words")
+        raise ValueError(
+            f"the meeting grammar produces {lo}-{hi} words per utterance, which misses "
+            f"--min_words {min_words} --max_words {max_words}; widen the range or use --text_mode words"
+        )
 
 
 def sample_sentence(rng: np.random.Generator, min_words: int, max_words: int, max_tries: int = 1000) -> List[str]:

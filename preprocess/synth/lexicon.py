@@ -182,8 +182,20 @@ LEXICON: Dict[str, Tuple[str, ...]] = {
 }
 
 # Rough meeting-talk frequencies: discourse words are common, content words rarer (Zipf-like).
-_FREQUENT = {"okay": 6.0, "yeah": 6.0, "so": 5.0, "the": 5.0, "we": 4.0, "think": 3.0, "right": 3.0,
-             "well": 3.0, "know": 3.0, "should": 2.5, "need": 2.5, "good": 2.5}
+_FREQUENT = {
+    "okay": 6.0,
+    "yeah": 6.0,
+    "so": 5.0,
+    "the": 5.0,
+    "we": 4.0,
+    "think": 3.0,
+    "right": 3.0,
+    "well": 3.0,
+    "know": 3.0,
+    "should": 2.5,
+    "need": 2.5,
+    "good": 2.5,
+}
 WORDS: Tuple[str, ...] = tuple(LEXICON)
 WORD_WEIGHTS: Tuple[float, ...] = tuple(_FREQUENT.get(w, 1.5) for w in WORDS)
 

@@ -109,7 +109,7 @@ def render(tracks: np.ndarray, face: Face, rng: np.random.Generator, noise: "Noi
     scale = rng.uniform(0.93, 1.07)
     ang = rng.uniform(-0.08, 0.08)
     half = SIZE // 2
-    grid = (np.arange(half, dtype=f32) * 2 + 0.5)  # half-res pixel centres in full-res units
+    grid = np.arange(half, dtype=f32) * 2 + 0.5  # half-res pixel centres in full-res units
     yy, xx = np.meshgrid(grid, grid, indexing="ij")
     xx = xx[None] - (SIZE / 2 + off[:, 0, None, None]).astype(f32)
     yy = yy[None] - (SIZE / 2 + 6 + off[:, 1, None, None]).astype(f32)
