@@ -58,8 +58,10 @@ setup(
         # lhotse 1.33 imports urllib3 without declaring it.
         "ami": ["lhotse>=1.33,<2", "urllib3", 'mediapipe==0.10.14; python_version < "3.13"'],
         # tests: a real face photo bundled in scikit-image drives the mouth-ROI tests offline.
+        # ruff pinned: another release may format differently and fail `make lint` on unchanged code
         "dev": [
             "pytest",
+            "ruff==0.16.9",
             "scikit-image",
             "lhotse>=1.33,<2",
             "urllib3",

@@ -67,7 +67,8 @@ def main(argv=None) -> None:
             print(f"repeat {r} {impl}: {times[impl][-1]:.3f} s", flush=True)
     sdpa, eager = statistics.median(times["sdpa"]), statistics.median(times["eager"])
     print(
-        f"{args.size} seq2seq fwd+bwd, batch {args.batch} x {args.frames} frames, AV, threads={torch.get_num_threads()}: "
+        f"{args.size} seq2seq fwd+bwd, batch {args.batch} x {args.frames} frames, AV, "
+        f"threads={torch.get_num_threads()}: "
         f"sdpa {sdpa:.3f} s, eager {eager:.3f} s (median of {args.repeats})"
     )
     print(f"eager/sdpa time ratio: {eager / sdpa:.3f}")

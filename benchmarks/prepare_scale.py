@@ -221,7 +221,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     )
     startup = startup_seconds()
     print(
-        f"start-up (imports incl. lhotse): {startup:.1f} s (load {os.getloadavg()[0]:.2f}); 'steady' columns leave it out"
+        f"start-up (imports incl. lhotse): {startup:.1f} s (load {os.getloadavg()[0]:.2f}); "
+        "'steady' columns leave it out"
     )
     print(
         f"{'workers':>7} {'utts':>5} {'speech s':>8} {'wall s':>7} {'speech s/s':>10} {'steady':>7} "
@@ -234,8 +235,9 @@ def main(argv: Optional[List[str]] = None) -> None:
         peaks = " ".join(f"{mb:.0f}" for mb in r["workers_mb"]) or "-"
         steady = max(r["wall"] - startup, 1e-3)
         print(
-            f"{workers:7d} {w['utterances']:5d} {w['speech_s']:8.1f} {r['wall']:7.1f} {w['speech_s'] / r['wall']:10.2f} "
-            f"{w['speech_s'] / steady:7.2f} {w['frames'] / steady / workers:13.0f} {r['cpu']:6.1f} {r['main_mb']:7.0f} {peaks:>14} "
+            f"{workers:7d} {w['utterances']:5d} {w['speech_s']:8.1f} {r['wall']:7.1f} "
+            f"{w['speech_s'] / r['wall']:10.2f} {w['speech_s'] / steady:7.2f} "
+            f"{w['frames'] / steady / workers:13.0f} {r['cpu']:6.1f} {r['main_mb']:7.0f} {peaks:>14} "
             f"{os.getloadavg()[0]:5.2f}",
             flush=True,
         )

@@ -264,7 +264,7 @@ def _prepare_locked(
             segments = [s for s in segments if s.speaker.meeting in here]
         run = SplitRun(output_dir, split, fingerprint, summary, writer.overwrite, "duplicate segment", shard)
 
-        def jobs() -> Iterator[Tuple[str, dict]]:
+        def jobs(segments=segments, run=run, split=split) -> Iterator[Tuple[str, dict]]:
             for seg in segments:
                 uid = seg.uid
                 if not run.claim(uid):

@@ -57,7 +57,7 @@ def main() -> int:
                 continue
             dl, me, box = found["dlib"], found["mediapipe"], found["haar"]
             m = similarity(dl[:N_STABLE], DLIB_TEMPLATE)
-            to_frame = lambda p: p @ m[:, :2].T + m[:, 2]  # noqa: E731
+            to_frame = lambda p, m=m: p @ m[:, :2].T + m[:, 2]  # noqa: E731
             mesh_in_frame.append(to_frame(me[:N_STABLE]))
             lip_offsets.append(to_frame(dl[N_STABLE:]).mean(0) - to_frame(me[N_STABLE:]).mean(0))
             points = np.vstack([me[:N_STABLE], me[N_STABLE:].mean(0, keepdims=True)])

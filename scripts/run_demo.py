@@ -688,7 +688,10 @@ def _is_noise(line: str) -> bool:
 
 
 def validation_curve(log_path: str) -> List[Tuple[int, float]]:
-    """``[(num_updates, valid_wer)]`` from fairseq's json log lines (``{"valid_wer": ..., "valid_num_updates": ...}``)."""
+    """``[(num_updates, valid_wer)]`` from fairseq's json log lines.
+
+    The lines look like ``{"valid_wer": ..., "valid_num_updates": ...}``.
+    """
     points = []
     if not os.path.exists(log_path):
         return points

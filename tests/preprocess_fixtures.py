@@ -195,7 +195,8 @@ def _ami_words(mid: str, agent: str, segs: list) -> tuple:
         wid += 1
         seg_xml.append(
             f'  <segment nite:id="{mid}.sync.{si}" transcriber_start="{start}" transcriber_end="{end}">\n'
-            f'    <nite:child href="{mid}.{agent}.words.xml#id({mid}.{agent}.words{first})..id({mid}.{agent}.words{wid - 2})"/>\n'
+            f'    <nite:child href="{mid}.{agent}.words.xml#id({mid}.{agent}.words{first})'
+            f'..id({mid}.{agent}.words{wid - 2})"/>\n'
             "  </segment>"
         )
     return words, seg_xml

@@ -205,7 +205,6 @@ def test_argparse_fairseq_train_accepts_the_hybrid_criterion():
     (``from __future__ import annotations``) made it fail with "field should be a type"."""
     from fairseq import options
 
-
     args = options.parse_args_and_arch(
         options.get_training_parser(),
         [

@@ -19,7 +19,8 @@ from tests.preprocess_fixtures import make_hf_dataset
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _HOLD = (
-    "import sys, time; import preprocess; from avhubert_ami.prep import locking\nwith locking.output_lock(sys.argv[1]):\n"
+    "import sys, time; import preprocess; from avhubert_ami.prep import locking\n"
+    "with locking.output_lock(sys.argv[1]):\n"
     "    print('locked', flush=True); time.sleep(float(sys.argv[2]))\n"
 )
 

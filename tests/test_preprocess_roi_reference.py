@@ -54,7 +54,7 @@ def test_crops_unchanged_within_1px(backend):
 
     _need(backend)
     ref = np.load(REFERENCE)
-    for name, fps, window, result in _results(backend):
+    for name, _fps, window, result in _results(backend):
         assert result.backend == backend
         np.testing.assert_array_equal(result.detected, ref[f"{name}/{backend}/detected"], err_msg=name)
         shift = crop_shift(ref[f"{name}/{backend}/transforms"].astype(np.float64), result.transforms)

@@ -10,7 +10,8 @@ AFTER_PREPROCESS = """
 import sys
 import preprocess
 preprocess.AVHUBERT_AMI_WITHOUT_FAIRSEQ = True  # as in a command-line process (python -m preprocess.X)
-import preprocess.mouth_roi, preprocess.ami_corpus, preprocess.hf_to_manifest, preprocess.tokenizer, preprocess.synth_ami
+import preprocess.mouth_roi, preprocess.ami_corpus, preprocess.hf_to_manifest
+import preprocess.tokenizer, preprocess.synth_ami
 print("light", "fairseq" in sys.modules, "torch" in sys.modules)
 import avhubert_ami
 from fairseq import options

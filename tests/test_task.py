@@ -167,7 +167,7 @@ def test_alias_pretraining_dictionaries(data):
 
 def test_missing_dictionary_and_tokenizer_messages(tmp_path, data):
     with pytest.raises(FileNotFoundError, match="dict.wrd.txt: dictionary not found"):
-        task_from(str(tmp_path)).target_dictionary
+        _ = task_from(str(tmp_path)).target_dictionary
     with pytest.raises(FileNotFoundError, match="nope.model: sentencepiece model not found"):
         task_from(data, tokenizer_bpe_model=str(tmp_path / "nope.model")).load_dataset("train")
 

@@ -60,7 +60,7 @@ def write_av(
         if a is not None:
             pcm = np.clip(np.asarray(wave, np.float32) * 32767, -32768, 32767).astype(np.int16)
             pcm = np.repeat(pcm[:, None], channels, axis=1)
-            for k, i in enumerate(range(0, len(pcm), 1024)):
+            for i in range(0, len(pcm), 1024):
                 block = np.ascontiguousarray(pcm[i : i + 1024].reshape(1, -1))
                 frame = av.AudioFrame.from_ndarray(block, format="s16", layout="mono" if channels == 1 else "stereo")
                 frame.sample_rate, frame.pts = sr, i

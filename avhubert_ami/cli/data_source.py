@@ -54,7 +54,8 @@ def resolve_dataset(dataset_name: str, output_dir: Path) -> Path:
     """Return the manifest directory for ``--dataset_name`` (absolute), converting an HF dataset if needed.
 
     HF datasets are converted by :func:`~avhubert_ami.prep.hf_dataset.prepare_hf_dataset` then
-    :func:`~avhubert_ami.prep.tokenizer.train_tokenizer` into ``output_dir/data``; a marker file records a finished conversion of the same source, so a re-run
+    :func:`~avhubert_ami.prep.tokenizer.train_tokenizer` into ``output_dir/data``; a marker file records a finished
+    conversion of the same source, so a re-run
     skips it (and an interrupted one resumes, both tools being idempotent).
     """
     src = Path(dataset_name).expanduser().resolve()

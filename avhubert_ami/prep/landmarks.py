@@ -236,30 +236,30 @@ class _DlibTrack:
         if self.left <= 0:
             return None
         centre, spread = _centre_spread(self.pts)
-        l, t, r, b = np.rint(np.tile(centre, 2) + self.rel_box * spread).astype(int)
-        shape = predictor(gray, dlib.rectangle(int(l), int(t), int(r), int(b)))
+        x0, y0, x1, y1 = np.rint(np.tile(centre, 2) + self.rel_box * spread).astype(int)
+        shape = predictor(gray, dlib.rectangle(int(x0), int(y0), int(x1), int(y1)))
         pts = np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float64)
         new_centre, new_spread = _centre_spread(pts)
         # a face moves a few px and changes size by a few % per frame: more means the points lost it
         if not (0.85 < new_spread / spread < 1.18) or np.linalg.norm(new_centre - centre) > 0.5 * spread:
             return None
         # the predictor puts points on anything, a face or not: the box must still look like last frame's
-        patch = _box_patch(gray, l, t, r, b)
+        patch = _box_patch(gray, x0, y0, x1, y1)
         if patch is None or (self.patch is not None and float((patch * self.patch).sum()) < 0.7):
             return None
         self.pts, self.left, self.patch = pts, self.left - 1, patch
         return pts
 
 
-def _box_patch(gray: np.ndarray, l: int, t: int, r: int, b: int) -> Optional[np.ndarray]:
+def _box_patch(gray: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> Optional[np.ndarray]:
     """The box of ``gray`` at 32x32, zero-mean and unit-norm (for a correlation), or None when flat."""
     import cv2
 
     h, w = gray.shape
-    l, t, r, b = max(l, 0), max(t, 0), min(r, w), min(b, h)
-    if r - l < 4 or b - t < 4:
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    if x1 - x0 < 4 or y1 - y0 < 4:
         return None
-    patch = cv2.resize(gray[t:b, l:r], (32, 32), interpolation=cv2.INTER_AREA).astype(np.float32)
+    patch = cv2.resize(gray[y0:y1, x0:x1], (32, 32), interpolation=cv2.INTER_AREA).astype(np.float32)
     patch -= patch.mean()
     norm = float(np.linalg.norm(patch))
     return patch / norm if norm > 32.0 else None  # (a flat patch: no face)

@@ -7,7 +7,8 @@ generator to special-case its dict source. Here the stock generator runs on a pr
 from the padding mask), and the ensemble hands the real ``net_input`` to the encoders.
 
 Joint CTC/attention search (``ctc_weight`` > 0): each step the ensemble scores a pre-beam of candidates
-per hypothesis (the best ``1.5 x beam`` by attention (+ LM) score, as ESPnet; all tokens at weight 1) with CTC prefix scores
+per hypothesis (the best ``1.5 x beam`` by attention (+ LM) score, as ESPnet; all tokens at weight 1) with CTC prefix
+scores
 (:mod:`avhubert_ami.tasks.ctc_prefix_score`) and returns ``(1 - w) * attention + w * ctc (+ lm)`` for them
 (-inf elsewhere); end of sentence gets the full-sequence CTC probability. The prefix state follows the
 beam through ``reorder_incremental_state``. With ``ctc_weight`` = 0 nothing of this runs.

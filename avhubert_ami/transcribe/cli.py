@@ -65,7 +65,7 @@ def read_references(path: str, names: Sequence[str]) -> Dict[str, str]:
         lines = [line.rstrip("\n") for line in f]
     refs: Dict[str, str] = {}
     if all("\t" in line for line in lines if line.strip()) and any(line.strip() for line in lines):
-        for i, line in enumerate(lines, 1):
+        for line in lines:
             if line.strip():
                 name, text = line.split("\t", 1)
                 refs[name.strip()] = text.strip()

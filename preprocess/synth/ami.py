@@ -15,7 +15,8 @@ Writes to ``DIR`` (the dataset is ``DIR`` itself: ``datasets.load_from_disk(DIR)
   wav path per line: upstream AV-HuBERT's ``task.noise_wav`` folder format).
 
 Utterances are 2-10 word meeting phrases from a small stochastic grammar (:mod:`preprocess.synth.grammar`;
-``--text_mode words``: independent meeting words, the old mode) spoken by synthetic speakers; audio and lips are rendered
+``--text_mode words``: independent meeting words, the old mode) spoken by synthetic speakers; audio and lips are
+rendered
 from the same phone timeline, so both carry the words and are time aligned
 (``len(audio) == n_video_frames * 640``). Valid/test speakers are held out from train by default.
 Everything is a function of ``--seed``: the same seed gives byte-identical files, and ``--snr``
