@@ -33,8 +33,8 @@ import numpy as np
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
+from avhubert_ami.prep.ami import PARTITIONS  # noqa: E402
 from benchmarks.closeups import write_closeup  # noqa: E402
-from preprocess.ami import PARTITIONS  # noqa: E402
 from tests.preprocess_fixtures import make_ami_tree  # noqa: E402
 
 FACE_PX = {"1": 50.0, "2": 80.0, "3": 100.0, "4": 130.0}  # per close-up camera

@@ -12,9 +12,9 @@ import time
 import pytest
 
 from avhubert_ami.data.errors import PreparationError
+from avhubert_ami.prep.cli import ami_corpus, hf_to_manifest, mouth_roi, tokenizer
 from avhubert_ami.prep.constants import SPLITS
 from avhubert_ami.prep.locking import LOCK_NAME, output_lock
-from preprocess import ami_corpus, hf_to_manifest, mouth_roi, tokenizer
 from tests.preprocess_fixtures import make_hf_dataset
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -11,11 +11,11 @@ import pytest
 
 from avhubert_ami.data import manifest as mf
 from avhubert_ami.data.errors import PreparationError
+from avhubert_ami.prep import ami as ami_recipe
 from avhubert_ami.prep import mouth_roi as roi_lib
 from avhubert_ami.prep import shards
+from avhubert_ami.prep.cli import ami_corpus, hf_to_manifest, mouth_roi
 from avhubert_ami.prep.constants import SPLITS
-from preprocess import ami as ami_recipe
-from preprocess import ami_corpus, hf_to_manifest, mouth_roi
 from tests.preprocess_fixtures import make_hf_dataset
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -10,8 +10,8 @@ AFTER_PREPROCESS = """
 import sys
 import preprocess
 preprocess.AVHUBERT_AMI_WITHOUT_FAIRSEQ = True  # as in a command-line process (python -m preprocess.X)
-import preprocess.mouth_roi, preprocess.ami_corpus, preprocess.hf_to_manifest
-import preprocess.tokenizer, preprocess.synth_ami
+import avhubert_ami.prep.cli.mouth_roi, avhubert_ami.prep.cli.ami_corpus, avhubert_ami.prep.cli.hf_to_manifest
+import avhubert_ami.prep.cli.tokenizer, avhubert_ami.prep.cli.synth_ami
 print("light", "fairseq" in sys.modules, "torch" in sys.modules)
 import avhubert_ami
 from fairseq import options

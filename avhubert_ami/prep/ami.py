@@ -10,6 +10,7 @@ from typing import Iterable, Iterator, Optional, Set, Tuple
 
 from avhubert_ami.data.errors import MediaError, PreparationError
 from avhubert_ami.prep import media, shards
+from avhubert_ami.prep.ami_annotations import Annotations, Speaker, read_camera_map, read_segments, read_speakers
 from avhubert_ami.prep.constants import SAMPLE_RATE, VIDEO_FORMATS
 from avhubert_ami.prep.filesystem import sweep_stale_temporaries
 from avhubert_ami.prep.journal import SplitRun
@@ -18,7 +19,6 @@ from avhubert_ami.prep.options import WriterOptions
 from avhubert_ami.prep.summary import Summary
 from avhubert_ami.prep.text import normalize_transcript
 from avhubert_ami.prep.workers import run_jobs
-from preprocess.ami_annotations import Annotations, Speaker, read_camera_map, read_segments, read_speakers
 
 # Official AMI full-corpus-ASR partition (meeting ids, as in Kaldi's and lhotse's AMI recipes).
 PARTITIONS = {

@@ -14,7 +14,7 @@ Writes to ``DIR`` (the dataset is ``DIR`` itself: ``datasets.load_from_disk(DIR)
 * with ``--write_noise``: ``noise/<split>/*.wav`` and ``noise/{train,valid,test}.tsv`` (one absolute
   wav path per line: upstream AV-HuBERT's ``task.noise_wav`` folder format).
 
-Utterances are 2-10 word meeting phrases from a small stochastic grammar (:mod:`preprocess.synth.grammar`;
+Utterances are 2-10 word meeting phrases from a small stochastic grammar (:mod:`avhubert_ami.synth.grammar`;
 ``--text_mode words``: independent meeting words, the old mode) spoken by synthetic speakers; audio and lips are
 rendered
 from the same phone timeline, so both carry the words and are time aligned
@@ -38,12 +38,12 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from preprocess.synth.audio import SAMPLE_RATE, SAMPLES_PER_FRAME, synthesize
-from preprocess.synth.grammar import TEXT_MODES, check_length_bounds, sample_text
-from preprocess.synth.lexicon import WORDS
-from preprocess.synth.noise import NOISE_TYPES, babble, mix_at_snr, white
-from preprocess.synth.speakers import Speaker, sample_speaker, utterance_timeline
-from preprocess.synth.video import NoiseBank, render, viseme_tracks
+from avhubert_ami.synth.audio import SAMPLE_RATE, SAMPLES_PER_FRAME, synthesize
+from avhubert_ami.synth.grammar import TEXT_MODES, check_length_bounds, sample_text
+from avhubert_ami.synth.lexicon import WORDS
+from avhubert_ami.synth.noise import NOISE_TYPES, babble, mix_at_snr, white
+from avhubert_ami.synth.speakers import Speaker, sample_speaker, utterance_timeline
+from avhubert_ami.synth.video import NoiseBank, render, viseme_tracks
 
 logger = logging.getLogger("synth_ami")
 

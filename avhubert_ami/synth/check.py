@@ -19,12 +19,12 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from preprocess.synth.ami import SynthConfig, babble_speakers, corpus_speakers
-from preprocess.synth.audio import SAMPLE_RATE, SAMPLES_PER_FRAME, synthesize
-from preprocess.synth.lexicon import WORDS
-from preprocess.synth.noise import babble, mix_at_snr
-from preprocess.synth.speakers import word_timeline
-from preprocess.synth.video import NoiseBank, render, viseme_tracks
+from avhubert_ami.synth.ami import SynthConfig, babble_speakers, corpus_speakers
+from avhubert_ami.synth.audio import SAMPLE_RATE, SAMPLES_PER_FRAME, synthesize
+from avhubert_ami.synth.lexicon import WORDS
+from avhubert_ami.synth.noise import babble, mix_at_snr
+from avhubert_ami.synth.speakers import word_timeline
+from avhubert_ami.synth.video import NoiseBank, render, viseme_tracks
 
 
 def _resample(x: np.ndarray, n: int) -> np.ndarray:

@@ -18,7 +18,7 @@ channel and -> close-up camera come only from ``meetings.xml`` (``<speaker nxt_a
 camera=CloseupK>``, bare ``K`` accepted); when a camera attribute is missing, give ``--camera_map FILE``
 with ``meeting agent camera`` lines. Audio and the speaker's close-up are cut to the utterance; the
 close-up goes through the landmark mouth-ROI step (``preprocess.mouth_roi``). Splits train/valid/test =
-the partition's train/dev/eval meeting lists. A thin wrapper of :func:`preprocess.ami.prepare_ami`.
+the partition's train/dev/eval meeting lists. A thin wrapper of :func:`avhubert_ami.prep.ami.prepare_ami`.
 """
 
 from __future__ import annotations
@@ -27,10 +27,10 @@ import argparse
 import sys
 from typing import List, Optional
 
+from avhubert_ami.prep.ami import MICS, PARTITIONS, prepare_ami
+from avhubert_ami.prep.cli.args import add_utterance_writer_args, writer_options
+from avhubert_ami.prep.cli.run import cli_main
 from avhubert_ami.prep.summary import Summary
-from preprocess.ami import MICS, PARTITIONS, prepare_ami
-from preprocess.cli import cli_main
-from preprocess.cli_args import add_utterance_writer_args, writer_options
 
 
 def convert(args: argparse.Namespace) -> Summary:

@@ -24,11 +24,11 @@ import argparse
 import sys
 from typing import List, Optional
 
+from avhubert_ami.prep.cli.args import add_utterance_writer_args, writer_options
+from avhubert_ami.prep.cli.run import cli_main
 from avhubert_ami.prep.constants import SPLITS
 from avhubert_ami.prep.hf_dataset import Columns, prepare_hf_dataset
 from avhubert_ami.prep.summary import Summary
-from preprocess.cli import cli_main
-from preprocess.cli_args import add_utterance_writer_args, writer_options
 
 
 def convert(args: argparse.Namespace) -> Summary:

@@ -12,9 +12,9 @@ import sys
 from typing import List, Optional
 
 from avhubert_ami.prep import mouth_roi as roi
+from avhubert_ami.prep.cli.args import add_backend_arg, add_shard_args, add_worker_args, shard_from_args
+from avhubert_ami.prep.cli.run import finalize_run, quiet_logging, run_cli
 from avhubert_ami.prep.mouth_roi import extract_mouth_roi
-from preprocess.cli import finalize_run, quiet_logging, run_cli
-from preprocess.cli_args import add_backend_arg, add_shard_args, add_worker_args, shard_from_args
 
 
 def build_parser() -> argparse.ArgumentParser:

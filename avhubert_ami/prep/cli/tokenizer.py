@@ -17,9 +17,9 @@ import os
 import sys
 from typing import List, Optional
 
+from avhubert_ami.prep.cli.args import add_wait_arg
+from avhubert_ami.prep.cli.run import quiet_logging, run_cli
 from avhubert_ami.prep.tokenizer import MODEL_TYPES, train_tokenizer
-from preprocess.cli import quiet_logging, run_cli
-from preprocess.cli_args import add_wait_arg
 
 
 def build_parser() -> argparse.ArgumentParser:
