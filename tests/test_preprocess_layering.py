@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[1]
 # Where SystemExit may be raised: the command lines' main() functions and their error boundary, and the fairseq
 # patch that ends a finished training run inside fairseq's own process.
 SYSTEM_EXIT_ALLOWED = {
-    ("preprocess/cli.py", "run_cli"),
+    ("avhubert_ami/prep/cli/run.py", "run_cli"),
     ("avhubert_ami/checkpoint_io.py", "load_checkpoint"),
 }
 
