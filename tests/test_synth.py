@@ -6,8 +6,8 @@ import os
 import numpy as np
 import pytest
 
-from avhubert_ami.synth import ami as synth_ami
-from avhubert_ami.synth.ami import SynthConfig
+from avhubert_ami.prep.cli import synth_ami
+from avhubert_ami.synth.ami import SynthConfig, corpus_speakers
 from avhubert_ami.synth.audio import SAMPLES_PER_FRAME, Voice, synthesize
 from avhubert_ami.synth.lexicon import LEXICON, PHONES, VISEMES, WORDS, viseme_collisions
 
@@ -107,7 +107,7 @@ def test_dataset_format_and_alignment(corpora):
 
 
 def test_speakers_differ():
-    spk = synth_ami.corpus_speakers(SynthConfig(seed=0))
+    spk = corpus_speakers(SynthConfig(seed=0))
     assert len({(s.voice, s.face) for s in spk}) == len(spk)
     f0 = [s.voice.f0 for s in spk]
     width = [s.face.half_width for s in spk]

@@ -25,7 +25,7 @@ import sys
 from typing import List, Optional
 
 from avhubert_ami.prep.cli.args import add_utterance_writer_args, writer_options
-from avhubert_ami.prep.cli.run import cli_main
+from avhubert_ami.prep.cli.run import cli_main, command_parser, flags
 from avhubert_ami.prep.constants import SPLITS
 from avhubert_ami.prep.hf_dataset import Columns, prepare_hf_dataset
 from avhubert_ami.prep.summary import Summary
@@ -34,26 +34,15 @@ from avhubert_ami.prep.summary import Summary
 def convert(args: argparse.Namespace) -> Summary:
     """Run :func:`prepare_hf_dataset` with parsed :func:`build_parser` flags."""
     columns = Columns(audio=args.audio_column, video=args.video_column, text=args.text_column, id=args.id_column)
+    names = ("dataset_config", "single_split", "array_fps", "detect_roi", "backend")
     return prepare_hf_dataset(
-        args.dataset_name,
-        args.output_dir,
-        dataset_config=args.dataset_config,
-        columns=columns,
-        single_split=args.single_split,
-        array_fps=args.array_fps,
-        detect_roi=args.detect_roi,
-        backend=args.backend,
-        writer=writer_options(args),
+        args.dataset_name, args.output_dir, columns=columns, writer=writer_options(args), **flags(args, *names)
     )
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The flags of ``python -m preprocess.hf_to_manifest``."""
-    p = argparse.ArgumentParser(
-        prog="python -m preprocess.hf_to_manifest",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = command_parser("hf_to_manifest", __doc__)
     p.add_argument("--dataset_name", required=True, help="save_to_disk folder, local data folder or hub name")
     p.add_argument("--dataset_config", default=None, help="configuration name for load_dataset (e.g. 'ihm')")
     p.add_argument("--output_dir", required=True, help="where {split}.tsv/.wrd and media are written")

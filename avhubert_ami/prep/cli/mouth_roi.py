@@ -13,17 +13,13 @@ from typing import List, Optional
 
 from avhubert_ami.prep import mouth_roi as roi
 from avhubert_ami.prep.cli.args import add_backend_arg, add_shard_args, add_worker_args, shard_from_args
-from avhubert_ami.prep.cli.run import finalize_run, quiet_logging, run_cli
+from avhubert_ami.prep.cli.run import command_parser, finalize_run, flags, quiet_logging, run_cli
 from avhubert_ami.prep.mouth_roi import extract_mouth_roi
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The flags of ``python -m preprocess.mouth_roi``."""
-    p = argparse.ArgumentParser(
-        prog="python -m preprocess.mouth_roi",
-        description=roi.__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = command_parser("mouth_roi", roi.__doc__)
     p.add_argument("--input", required=True, help="a face video, or a folder of them")
     p.add_argument("--output", required=True, help="ROI video (.mkv ffv1 / .mp4 libx264), or a folder")
     p.add_argument(
@@ -48,13 +44,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             extract_mouth_roi(
                 args.input,
                 args.output,
-                video_format=args.video_format,
-                window=args.window,
-                backend=args.backend,
-                num_workers=args.num_workers,
-                overwrite=args.overwrite,
-                wait=args.wait,
                 shard=shard_from_args(args),
+                **flags(args, "video_format", "window", "backend", "num_workers", "overwrite", "wait"),
             ),
             "mouth_roi",
         )

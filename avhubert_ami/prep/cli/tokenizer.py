@@ -18,15 +18,13 @@ import sys
 from typing import List, Optional
 
 from avhubert_ami.prep.cli.args import add_wait_arg
-from avhubert_ami.prep.cli.run import quiet_logging, run_cli
+from avhubert_ami.prep.cli.run import command_parser, quiet_logging, run_cli
 from avhubert_ami.prep.tokenizer import MODEL_TYPES, train_tokenizer
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The flags of ``python -m preprocess.tokenizer``."""
-    p = argparse.ArgumentParser(
-        prog="python -m preprocess.tokenizer", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    p = command_parser("tokenizer", __doc__)
     p.add_argument("--manifest_dir", required=True, help="folder holding train.wrd (output of a preprocess CLI)")
     p.add_argument("--vocab_size", type=int, default=1000, help="upper bound; capped to what the text supports")
     p.add_argument("--model_type", default="unigram", choices=list(MODEL_TYPES))
