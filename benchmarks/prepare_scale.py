@@ -33,7 +33,7 @@ import numpy as np
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from avhubert_ami.prep.ami import PARTITIONS  # noqa: E402
+from avhubert_ami.prep.ami import partition_meetings  # noqa: E402
 from benchmarks.closeups import write_closeup  # noqa: E402
 from tests.preprocess_fixtures import make_ami_tree  # noqa: E402
 
@@ -45,7 +45,7 @@ def synthetic_meetings(n: int, seconds: float, seed: int = 0) -> Dict[str, list]
     """``make_ami_tree`` meetings: 4 speakers (channels 0-3, Closeup1-4) talking ~30% of the time."""
     rng = np.random.default_rng(seed)
     meetings = {}
-    for mid in PARTITIONS["full-corpus-asr"]["train"][:n]:
+    for mid in partition_meetings("full-corpus-asr")["train"][:n]:
         speakers = []
         for k, agent in enumerate("ABCD"):
             segs, t = [], rng.uniform(0.5, 6.0)

@@ -186,15 +186,18 @@ class _LhotseWarnings(logging.Filter):
         return False
 
 
-def _lhotse_parser():
+def lhotse_ami_recipe():
+    """lhotse's AMI recipe module (``lhotse.recipes.ami``: the annotation parser and the partition table), imported
+    on first use: its seconds of start-up stay out of ``--help`` and of the runs that never reach the corpus.
+    Raises :class:`PreparationError` with the install line when lhotse is missing."""
     try:
-        from lhotse.recipes.ami import parse_ami_annotations
+        from lhotse.recipes import ami
     except ImportError as e:
         raise PreparationError(
-            f"preprocess.ami_corpus parses AMI annotations with lhotse's AMI recipe: "
+            f"the AMI recipe (avhubert-ami-corpus) reads AMI's partitions and annotations with lhotse's AMI recipe: "
             f"pip install -e '.[ami]' (or pip install '{LHOTSE_SPEC}') -- {e}"
         ) from None
-    return parse_ami_annotations
+    return ami
 
 
 def _first_malformed(folder: Path) -> str:
@@ -212,7 +215,7 @@ def read_segments(
 ) -> List[Segment]:
     """Utterances of ``meetings`` (lhotse's segmentation), sorted by meeting, start and agent.
     Counts of what lhotse left out are appended to ``notes``."""
-    parse = _lhotse_parser()
+    parse = lhotse_ami_recipe().parse_ami_annotations
     by_name = {(s.meeting, s.name): s for s in speakers.values()}
     counter = _LhotseWarnings()
     root = logging.getLogger()

@@ -27,42 +27,28 @@ import argparse
 import sys
 from typing import List, Optional
 
-from avhubert_ami.prep.ami import MICS, PARTITIONS, prepare_ami
+from avhubert_ami.prep.ami import MICS, PARTITION_NAMES, prepare_ami
 from avhubert_ami.prep.cli.args import add_utterance_writer_args, writer_options
-from avhubert_ami.prep.cli.run import cli_main
+from avhubert_ami.prep.cli.run import cli_main, command_parser, flags
 from avhubert_ami.prep.summary import Summary
 
 
 def convert(args: argparse.Namespace) -> Summary:
     """Run :func:`prepare_ami` with parsed :func:`build_parser` flags."""
-    return prepare_ami(
-        args.ami_dir,
-        args.output_dir,
-        mic=args.mic,
-        partition=args.partition,
-        annotations_dir=args.annotations_dir,
-        camera_map=args.camera_map,
-        min_duration=args.min_duration,
-        max_duration=args.max_duration,
-        backend=args.backend,
-        writer=writer_options(args),
-    )
+    names = ("mic", "partition", "annotations_dir", "camera_map", "min_duration", "max_duration", "backend")
+    return prepare_ami(args.ami_dir, args.output_dir, writer=writer_options(args), **flags(args, *names))
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The flags of ``python -m preprocess.ami_corpus``."""
-    p = argparse.ArgumentParser(
-        prog="python -m preprocess.ami_corpus",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = command_parser("ami_corpus", __doc__)
     p.add_argument("--ami_dir", required=True, help="folder holding amicorpus/ (or amicorpus/ itself)")
     p.add_argument(
         "--annotations_dir", default=None, help="ami_public_manual_1.6.2 folder or .zip (default: beside amicorpus/)"
     )
     p.add_argument("--output_dir", required=True, help="where {split}.tsv/.wrd and media are written")
     p.add_argument("--mic", default="ihm", choices=MICS, help="ihm: Headset-N.wav, sdm: Array1-01.wav")
-    p.add_argument("--partition", default="full-corpus-asr", choices=sorted(PARTITIONS))
+    p.add_argument("--partition", default="full-corpus-asr", choices=PARTITION_NAMES)
     p.add_argument("--camera_map", default=None, help="file of 'meeting agent camera' lines (overrides meetings.xml)")
     p.add_argument("--min_duration", type=float, default=0.0, help="drop segments shorter than this (s)")
     p.add_argument("--max_duration", type=float, default=float("inf"), help="drop segments longer than this (s)")
