@@ -5,7 +5,7 @@ its fairseq compatibility shims (:mod:`avhubert_ami.compat`, the one place that 
 so ``--user-dir /path/to/avhubert_ami`` (or ``common.user_dir=...``) makes them
 available to ``fairseq-train``, ``fairseq-hydra-train`` and ``fairseq-generate``.
 
-The preprocessing command lines (:mod:`avhubert_ami.prep.cli`, :mod:`avhubert_ami.synth`) need only
+The preprocessing command lines (:mod:`avhubert_ami.prep.cli`) need only :mod:`avhubert_ami.prep` and
 ``avhubert_ami.data`` and start in a process without fairseq: there the package skips fairseq (importing it
 takes seconds, longer than cropping a short clip) and registers its components the moment anything imports
 fairseq. fairseq's ``--user-dir`` loader skips a package already in ``sys.modules``, so registration may not
@@ -67,7 +67,7 @@ def _is_preprocessing_command_line() -> bool:
     ``python -m avhubert_ami.prep.cli.X``. Not in a library or test process that imports those modules: there
     the plugin registers eagerly, so that a first fairseq import inside one of the plugin's own modules cannot
     start a registration in the middle of that module."""
-    script = os.path.basename(sys.argv[0]) if sys.argv else ""
+    script = os.path.splitext(os.path.basename(sys.argv[0]))[0] if sys.argv else ""  # (Windows: NAME.exe)
     return script in PREPROCESSING_CONSOLE_SCRIPTS or _main_module().startswith(_PREPROCESSING_MODULES)
 
 
