@@ -4,11 +4,11 @@ from setuptools import find_packages, setup
 
 CONSOLE_SCRIPTS = [
     "avhubert-finetune=avhubert_ami.cli.run:console_main",
-    "avhubert-hf-to-manifest=preprocess.hf_to_manifest:main",
-    "avhubert-ami-corpus=preprocess.ami_corpus:main",
-    "avhubert-mouth-roi=preprocess.mouth_roi:main",
-    "avhubert-tokenizer=preprocess.tokenizer:main",
-    "avhubert-synth-ami=preprocess.synth_ami:main",
+    "avhubert-hf-to-manifest=avhubert_ami.prep.cli.hf_to_manifest:main",
+    "avhubert-ami-corpus=avhubert_ami.prep.cli.ami_corpus:main",
+    "avhubert-mouth-roi=avhubert_ami.prep.cli.mouth_roi:main",
+    "avhubert-tokenizer=avhubert_ami.prep.cli.tokenizer:main",
+    "avhubert-synth-ami=avhubert_ami.prep.cli.synth_ami:main",
     "avhubert-decode=avhubert_ami.decode:main",
     "avhubert-train-lm=avhubert_ami.lm:main",
     "avhubert-transcribe=avhubert_ami.transcribe.cli:main",
@@ -21,7 +21,9 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.8",
-    packages=find_packages(include=["avhubert_ami", "avhubert_ami.*", "preprocess", "preprocess.*"]),
+    # avhubert_ami alone: the checkout's top-level `preprocess` (shims for `python -m preprocess.X`) is not
+    # installed, a generic name that would collide in site-packages; installed, the console scripts run them
+    packages=find_packages(include=["avhubert_ami", "avhubert_ami.*"]),
     # the hydra presets travel inside the package (the repository's `conf` links here): avhubert_ami/presets.py
     package_data={"avhubert_ami": ["conf/finetune/*.yaml", "conf/lm/*.yaml"]},
     install_requires=[
@@ -45,16 +47,16 @@ setup(
         "whisper-normalizer>=0.1.12",
     ],
     extras_require={
-        # mouth-ROI detection for raw videos (preprocess.mouth_roi, preprocess.ami_corpus): the face-mesh
+        # mouth-ROI detection for raw videos (avhubert-mouth-roi, avhubert-ami-corpus): the face-mesh
         # models ship inside this mediapipe release (1.x ships none); it brings opencv-contrib too.
         "roi": ['mediapipe==0.10.14; python_version < "3.13"'],
         # avhubert-transcribe: WebRTC's voice-activity detector (a C extension, its model is compiled in; no torch);
         # face videos also need the [roi] extra for mouth crops on the fly.
         "transcribe": ["webrtcvad-wheels>=2.0.14", 'mediapipe==0.10.14; python_version < "3.13"'],
-        # upstream's own landmark recipe (preprocess.mouth_roi --backend dlib): dlib's 68-point
+        # upstream's own landmark recipe (avhubert-mouth-roi --backend dlib): dlib's 68-point
         # predictor and face detectors ship in face-recognition-models.
         "dlib": ["dlib-bin>=19.24", "face-recognition-models==0.3.0"],
-        # raw AMI corpus (preprocess.ami_corpus): lhotse's AMI recipe parses the NXT annotations.
+        # raw AMI corpus (avhubert-ami-corpus): lhotse's AMI recipe parses the NXT annotations.
         # lhotse 1.33 imports urllib3 without declaring it.
         "ami": ["lhotse>=1.33,<2", "urllib3", 'mediapipe==0.10.14; python_version < "3.13"'],
         # tests: a real face photo bundled in scikit-image drives the mouth-ROI tests offline.

@@ -74,7 +74,7 @@ class DecodeResult:
         return d
 
 
-# preprocess.ami_annotations.Segment.uid: MEETING_SPEAKER_START_END (centiseconds, 7 digits)
+# avhubert_ami.prep.ami_annotations.Segment.uid: MEETING_SPEAKER_START_END (centiseconds, 7 digits)
 _AMI_ID = re.compile(r"^(?P<meeting>[A-Z]{2}\d{4}[a-z])_(?P<speaker>[A-Za-z0-9]+)_\d{7}_\d{7}$")
 
 

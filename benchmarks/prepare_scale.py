@@ -33,8 +33,8 @@ import numpy as np
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
+from avhubert_ami.prep.ami import partition_meetings  # noqa: E402
 from benchmarks.closeups import write_closeup  # noqa: E402
-from preprocess.ami import PARTITIONS  # noqa: E402
 from tests.preprocess_fixtures import make_ami_tree  # noqa: E402
 
 FACE_PX = {"1": 50.0, "2": 80.0, "3": 100.0, "4": 130.0}  # per close-up camera
@@ -45,7 +45,7 @@ def synthetic_meetings(n: int, seconds: float, seed: int = 0) -> Dict[str, list]
     """``make_ami_tree`` meetings: 4 speakers (channels 0-3, Closeup1-4) talking ~30% of the time."""
     rng = np.random.default_rng(seed)
     meetings = {}
-    for mid in PARTITIONS["full-corpus-asr"]["train"][:n]:
+    for mid in partition_meetings("full-corpus-asr")["train"][:n]:
         speakers = []
         for k, agent in enumerate("ABCD"):
             segs, t = [], rng.uniform(0.5, 6.0)

@@ -1,23 +1,7 @@
-"""Preprocessing command-line tools: ``python -m preprocess.NAME --help``."""
+"""The checkout's command-line shims: ``python -m preprocess.NAME --help`` runs ``avhubert_ami.prep.cli.NAME``.
 
-import os
-import sys
-
-#: console scripts of setup.py whose module is a preprocessing command line
-_CONSOLE_SCRIPTS = {
-    "avhubert-hf-to-manifest",
-    "avhubert-ami-corpus",
-    "avhubert-mouth-roi",
-    "avhubert-tokenizer",
-    "avhubert-synth-ami",
-}
-
-# A preprocessing command line needs only avhubert_ami's data IO and preparation library: it asks the
-# package not to import fairseq (seconds of start-up per process; the plugin still registers its fairseq
-# components if fairseq is imported later). Only for a command-line process (``python -m preprocess.X``:
-# argv[0] is "-m" while the package is located; or one of the console scripts): a library or test process
-# that imports ``preprocess`` keeps the plugin's eager registration, where a first fairseq import inside
-# one of the plugin's own modules cannot start a registration in the middle of that module.
-AVHUBERT_AMI_WITHOUT_FAIRSEQ = (
-    sys.argv[:1] == ["-m"] or os.path.basename(sys.argv[0] if sys.argv else "") in _CONSOLE_SCRIPTS
-)
+Only the repository has this package (setup.py installs ``avhubert_ami`` alone, so a wheel puts no generic
+top-level ``preprocess`` into site-packages); installed, the same command lines are the ``avhubert-*`` console
+scripts. ``avhubert_ami`` recognises ``python -m preprocess.NAME`` as a preprocessing command line and starts
+without fairseq (avhubert_ami/__init__.py); nothing under ``avhubert_ami`` imports this package.
+"""

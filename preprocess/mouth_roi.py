@@ -1,65 +1,8 @@
-"""Face videos -> 96x96 gray mouth-ROI videos at 25 fps (the AV-HuBERT / LRS3 mouth ROI).
+"""``python -m preprocess.mouth_roi``: the checkout's shim for :mod:`avhubert_ami.prep.cli.mouth_roi`."""
 
-    python -m preprocess.mouth_roi --input VIDEO|DIR --output ROI.mkv|DIR
-
-A thin wrapper of :func:`avhubert_ami.prep.mouth_roi.extract_mouth_roi`; ``--help`` describes the method.
-"""
-
-from __future__ import annotations
-
-import argparse
 import sys
-from typing import List, Optional
 
-from avhubert_ami.prep import mouth_roi as roi
-from avhubert_ami.prep.mouth_roi import extract_mouth_roi
-from preprocess.cli import finalize_run, quiet_logging, run_cli
-from preprocess.cli_args import add_backend_arg, add_shard_args, add_worker_args, shard_from_args
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The flags of ``python -m preprocess.mouth_roi``."""
-    p = argparse.ArgumentParser(
-        prog="python -m preprocess.mouth_roi",
-        description=roi.__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("--input", required=True, help="a face video, or a folder of them")
-    p.add_argument("--output", required=True, help="ROI video (.mkv ffv1 / .mp4 libx264), or a folder")
-    p.add_argument(
-        "--video_format",
-        default="keep",
-        choices=["keep", "mkv", "mp4"],
-        help="folder mode: output container (keep = same name when .mkv/.avi/.mp4, else .mkv)",
-    )
-    p.add_argument("--window", type=int, default=12, help="landmark smoothing window in frames")
-    add_backend_arg(p)
-    add_worker_args(p)
-    add_shard_args(p)
-    return p
-
-
-def main(argv: Optional[List[str]] = None) -> int:
-    """Console entry point (``avhubert-mouth-roi``)."""
-    args = build_parser().parse_args(argv)
-    quiet_logging()
-    return run_cli(
-        lambda: finalize_run(
-            extract_mouth_roi(
-                args.input,
-                args.output,
-                video_format=args.video_format,
-                window=args.window,
-                backend=args.backend,
-                num_workers=args.num_workers,
-                overwrite=args.overwrite,
-                wait=args.wait,
-                shard=shard_from_args(args),
-            ),
-            "mouth_roi",
-        )
-    )
-
+from avhubert_ami.prep.cli.mouth_roi import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,8 +1,8 @@
-"""``python -m preprocess.synth_ami``: write the synthetic AMI-like corpus (see :mod:`preprocess.synth.ami`)."""
+"""``python -m preprocess.synth_ami``: the checkout's shim for :mod:`avhubert_ami.prep.cli.synth_ami`."""
 
 import sys
 
-from preprocess.synth.ami import SynthConfig, build_parser, generate, main  # noqa: F401  (the CLI's public names)
+from avhubert_ami.prep.cli.synth_ami import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,8 +1,8 @@
-"""``python -m preprocess.synth_check``: how separable the synthetic words are (see :mod:`preprocess.synth.check`)."""
+"""``python -m preprocess.synth_check``: the checkout's shim for :mod:`avhubert_ami.prep.cli.synth_check`."""
 
 import sys
 
-from preprocess.synth.check import main, run_check  # noqa: F401  (the CLI's public names)
+from avhubert_ami.prep.cli.synth_check import main
 
 if __name__ == "__main__":
     sys.exit(main())

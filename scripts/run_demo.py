@@ -182,7 +182,7 @@ def lm_extra_text(seed: int, n: int, text_mode: str, min_words: int, max_words: 
     """``n`` sentences drawn from the corpus grammar with a seed stream of their own (never the corpus's)."""
     import numpy as np
 
-    from preprocess.synth.grammar import sample_text
+    from avhubert_ami.synth.grammar import sample_text
 
     # SeedSequence([seed, 7]) is disjoint from the corpus streams ([seed, split code, index]): fresh draws
     rng = np.random.default_rng(np.random.SeedSequence([seed, 7, 1_000_003]))

@@ -9,7 +9,7 @@ import zipfile
 import pytest
 
 from avhubert_ami.data.errors import PreparationError
-from preprocess.ami_annotations import Annotations, read_segments, read_speakers
+from avhubert_ami.prep.ami_annotations import Annotations, read_segments, read_speakers
 from tests.preprocess_fixtures import NXT, _ami_words
 
 pytest.importorskip("lhotse")

@@ -11,8 +11,8 @@ import pytest
 from avhubert_ami.data import manifest as mf
 from avhubert_ami.data.audio import write_audio
 from avhubert_ami.data.video import write_video
+from avhubert_ami.prep.cli import hf_to_manifest, tokenizer
 from avhubert_ami.prep.filesystem import write_if_changed
-from preprocess import hf_to_manifest, tokenizer
 from tests.preprocess_fixtures import make_hf_dataset
 
 

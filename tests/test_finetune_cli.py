@@ -111,7 +111,7 @@ def test_manifest_dir_without_tokenizer_says_how_to_make_it(tmp_path, data, caps
     for name in ("train.tsv", "train.wrd"):
         (bare / name).write_text((data / name).read_text())
     assert cli.main(["--output_dir", str(tmp_path / "o"), "--dataset_name", str(bare), "--do_train"]) == 2
-    assert "preprocess.tokenizer --manifest_dir" in capsys.readouterr().err
+    assert "avhubert-tokenizer --manifest_dir" in capsys.readouterr().err
 
 
 def _cmd(out, data, *extra):

@@ -1,5 +1,6 @@
 """A non-editable install works outside the checkout (issue 15 §1): the wheel carries the presets and the
-``avhubert-finetune`` entry point, and ``fairseq-hydra-train`` runs from the installed presets and user dir.
+``avhubert-finetune`` entry point, and ``fairseq-hydra-train`` runs from the installed presets and user dir; the
+preparation console scripts run from the package, and no top-level ``preprocess`` is installed.
 
 Offline: the wheel is built from a copy of the working tree with this environment's setuptools (no build
 isolation, no index), and the fresh virtual environment reaches torch/fairseq through a ``.pth`` line naming
@@ -13,6 +14,7 @@ import os
 import subprocess
 import sys
 import sysconfig
+import zipfile
 from pathlib import Path
 from typing import Dict, List
 
@@ -104,7 +106,7 @@ def installed(tmp_path_factory) -> Dict[str, Path]:
     package = purelib / "avhubert_ami"
     found = _run([python, "-c", "import avhubert_ami; print(avhubert_ami.__file__)"], cwd=base).stdout.strip()
     assert Path(found).parent == package and src not in Path(found).parents
-    return {"python": python, "bin": venv / "bin", "package": package, "work": base}
+    return {"python": python, "bin": venv / "bin", "package": package, "work": base, "wheel": wheel}
 
 
 def test_wheel_carries_presets_and_entry_point(installed):
@@ -173,3 +175,34 @@ def test_fairseq_hydra_train_with_installed_presets(installed, tmp_path):
     )
     assert (tmp_path / "run" / "checkpoints" / "checkpoint_last.pt").is_file()
     assert str(package) in (tmp_path / "run" / ".hydra" / "config.yaml").read_text()
+
+
+def test_no_top_level_preprocess_is_installed(installed):
+    """The checkout's ``preprocess/`` shims stay out of the wheel: a generic top-level name in site-packages."""
+    tops = {name.split("/")[0] for name in zipfile.ZipFile(installed["wheel"]).namelist()}
+    assert "preprocess" not in tops and "avhubert_ami" in tops
+    p = _run(
+        [installed["python"], "-c", "import importlib.util as u; print(u.find_spec('preprocess'))"], installed["work"]
+    )
+    assert p.stdout.strip() == "None"
+
+
+@pytest.mark.parametrize("script", ["avhubert-mouth-roi", "avhubert-synth-ami", "avhubert-ami-corpus"])
+def test_preparation_console_scripts_run_from_the_package(installed, script):
+    """``--help`` names the console script (not the checkout's ``python -m preprocess.X``) and starts without
+    fairseq or torch."""
+    p = _run([installed["python"], "-X", "importtime", installed["bin"] / script, "--help"], installed["work"])
+    assert p.stdout.startswith(f"usage: {script}"), p.stdout[:300]
+    imported = {line.rsplit("|", 1)[-1].strip() for line in p.stderr.splitlines() if "|" in line}
+    assert "avhubert_ami.prep.cli.run" in imported and not {"fairseq", "torch"} & imported
+
+
+def test_synthetic_corpus_to_manifests_from_the_installed_package(installed, tmp_path):
+    """The preparation chain of the demo, each step an installed console script, outside the checkout."""
+    bin_, corpus, manifests = installed["bin"], tmp_path / "corpus", tmp_path / "manifests"
+    counts = ["--n_train", "4", "--n_valid", "2", "--n_test", "2", "--workers", "1", "--quiet"]
+    _run([bin_ / "avhubert-synth-ami", "--output_dir", corpus, *counts], tmp_path)
+    _run([bin_ / "avhubert-hf-to-manifest", "--dataset_name", corpus, "--output_dir", manifests], tmp_path)
+    _run([bin_ / "avhubert-tokenizer", "--manifest_dir", manifests, "--vocab_size", "30"], tmp_path)
+    assert all((manifests / f"{split}.tsv").is_file() for split in ("train", "valid", "test"))
+    assert (manifests / "spm.model").is_file() and (manifests / "dict.wrd.txt").is_file()

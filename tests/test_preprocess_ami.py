@@ -14,9 +14,9 @@ import soundfile as sf
 from avhubert_ami.data import manifest as mf
 from avhubert_ami.data.errors import PreparationError
 from avhubert_ami.data.video import probe_video
+from avhubert_ami.prep.ami_annotations import read_camera_map
+from avhubert_ami.prep.cli import ami_corpus
 from avhubert_ami.prep.journal import journal_path
-from preprocess import ami_corpus
-from preprocess.ami_annotations import read_camera_map
 from tests.preprocess_fixtures import make_ami_tree
 
 pytest.importorskip("cv2")

@@ -14,8 +14,8 @@ import pytest
 import avhubert_ami.data.video as video_io
 from avhubert_ami.data import manifest as mf
 from avhubert_ami.prep import workers
+from avhubert_ami.prep.cli import hf_to_manifest, tokenizer
 from avhubert_ami.prep.constants import SPLITS
-from preprocess import hf_to_manifest, tokenizer
 from tests.preprocess_fixtures import make_hf_dataset
 
 

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from preprocess import ami_corpus, hf_to_manifest, mouth_roi, tokenizer
+from avhubert_ami.prep.cli import ami_corpus, hf_to_manifest, mouth_roi, tokenizer
 from tests.preprocess_fixtures import make_hf_dataset
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -15,6 +15,7 @@ import soundfile as sf
 from avhubert_ami.data import manifest as mf
 from avhubert_ami.data.errors import PreparationError
 from avhubert_ami.data.video import probe_video, read_video
+from avhubert_ami.prep.cli import hf_to_manifest, tokenizer
 from avhubert_ami.prep.constants import SPLITS
 from avhubert_ami.prep.filesystem import sweep_stale_temporaries
 from avhubert_ami.prep.hf_dataset import local_data_files
@@ -22,7 +23,6 @@ from avhubert_ami.prep.journal import Journal, journal_path
 from avhubert_ami.prep.locking import output_lock
 from avhubert_ami.prep.summary import Summary
 from avhubert_ami.prep.text import normalize_transcript
-from preprocess import hf_to_manifest, tokenizer
 from tests.preprocess_fixtures import make_hf_dataset
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

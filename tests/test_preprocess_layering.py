@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[1]
 # Where SystemExit may be raised: the command lines' main() functions and their error boundary, and the fairseq
 # patch that ends a finished training run inside fairseq's own process.
 SYSTEM_EXIT_ALLOWED = {
-    ("preprocess/cli.py", "run_cli"),
+    ("avhubert_ami/prep/cli/run.py", "run_cli"),
     ("avhubert_ami/checkpoint_io.py", "load_checkpoint"),
 }
 
@@ -42,6 +42,29 @@ def test_the_plugin_never_imports_preprocess():
         if name == "preprocess" or name.startswith("preprocess.")
     ]
     assert not offenders, offenders
+
+
+def test_only_command_lines_import_command_lines():
+    """The recipes (avhubert_ami/prep, avhubert_ami/synth) and the rest of the plugin never import a command line
+    (avhubert_ami/prep/cli): the command lines are thin wrappers on top, and the wheel's only entry to them."""
+    cli_dir = REPO / "avhubert_ami" / "prep" / "cli"
+    offenders = [
+        f"{path.relative_to(REPO)}: {name}"
+        for path in _py_files("avhubert_ami")
+        if cli_dir not in path.parents
+        for name in _imported_modules(ast.parse(path.read_text()))
+        if name.startswith("avhubert_ami.prep.cli")
+    ]
+    assert not offenders, offenders
+
+
+def test_the_checkout_shims_only_run_a_command_line():
+    """``preprocess/X.py`` holds no code of its own: it imports ``main`` from ``avhubert_ami.prep.cli.X``."""
+    shims = sorted((REPO / "preprocess").glob("*.py"))
+    assert {p.stem for p in shims} >= {"hf_to_manifest", "ami_corpus", "mouth_roi", "tokenizer", "synth_ami"}
+    for path in shims:
+        if path.stem != "__init__":
+            assert set(_imported_modules(ast.parse(path.read_text()))) == {"sys", f"avhubert_ami.prep.cli.{path.stem}"}
 
 
 def _system_exits(path: Path):

@@ -12,14 +12,14 @@ import time
 import pytest
 
 from avhubert_ami.data.errors import PreparationError
+from avhubert_ami.prep.cli import ami_corpus, hf_to_manifest, mouth_roi, tokenizer
 from avhubert_ami.prep.constants import SPLITS
 from avhubert_ami.prep.locking import LOCK_NAME, output_lock
-from preprocess import ami_corpus, hf_to_manifest, mouth_roi, tokenizer
 from tests.preprocess_fixtures import make_hf_dataset
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _HOLD = (
-    "import sys, time; import preprocess; from avhubert_ami.prep import locking\n"
+    "import sys, time; from avhubert_ami.prep import locking\n"
     "with locking.output_lock(sys.argv[1]):\n"
     "    print('locked', flush=True); time.sleep(float(sys.argv[2]))\n"
 )
@@ -27,7 +27,7 @@ _HOLD = (
 
 def _holder(folder: str, seconds: float) -> subprocess.Popen:
     """A process holding ``folder``'s output lock for ``seconds`` (stands for a run in progress)."""
-    env = dict(os.environ, PYTHONPATH=REPO)
+    env = dict(os.environ, PYTHONPATH=REPO, AVHUBERT_AMI_WITHOUT_FAIRSEQ="1")  # a start-up without fairseq
     proc = subprocess.Popen(
         [sys.executable, "-c", _HOLD, folder, str(seconds)], cwd=REPO, env=env, stdout=subprocess.PIPE, text=True
     )

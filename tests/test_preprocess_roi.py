@@ -9,8 +9,8 @@ import pytest
 
 from avhubert_ami.data.errors import MediaError
 from avhubert_ami.data.video import probe_video, read_video, write_video
+from avhubert_ami.prep.cli import mouth_roi
 from avhubert_ami.prep.mouth_roi import crop_mouth, crop_mouth_result
-from preprocess import mouth_roi
 from tests.preprocess_fixtures import astronaut_frames
 
 pytest.importorskip("cv2")

@@ -11,11 +11,11 @@ import pytest
 
 from avhubert_ami.data import manifest as mf
 from avhubert_ami.data.errors import PreparationError
+from avhubert_ami.prep import ami as ami_recipe
 from avhubert_ami.prep import mouth_roi as roi_lib
 from avhubert_ami.prep import shards
+from avhubert_ami.prep.cli import ami_corpus, hf_to_manifest, mouth_roi
 from avhubert_ami.prep.constants import SPLITS
-from preprocess import ami as ami_recipe
-from preprocess import ami_corpus, hf_to_manifest, mouth_roi
 from tests.preprocess_fixtures import make_hf_dataset
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -66,7 +66,7 @@ def test_shards_partition_deterministically():
             owners = [[k for k in range(count) if shards.Shard(k, count).owns_range(i, total)] for i in range(total)]
             assert all(len(o) == 1 for o in owners)
             assert owners == sorted(owners)  # contiguous blocks in order
-    listed = [m for ms in ami_recipe.PARTITIONS["full-corpus-asr"].values() for m in ms]
+    listed = [m for ms in ami_recipe.partition_meetings("full-corpus-asr").values() for m in ms]
     parts = [ami_recipe.shard_meetings(listed, listed, shards.Shard(k, 8)) for k in range(8)]
     assert sum(len(p) for p in parts) == len(listed) == len(set().union(*parts))
     assert max(map(len, parts)) - min(map(len, parts)) <= 1
@@ -213,7 +213,7 @@ def test_ami_shards_by_meeting_then_assembly(tmp_path):
     def run(*flags):
         return ami_corpus.convert(ami_corpus.build_parser().parse_args(["--ami_dir", ami, "--output_dir", out, *flags]))
 
-    listed = [m for ms in ami_recipe.PARTITIONS["full-corpus-asr"].values() for m in ms]
+    listed = [m for ms in ami_recipe.partition_meetings("full-corpus-asr").values() for m in ms]
     done_by = {}
     for k in range(2):
         run("--num_shards", "2", "--shard_index", str(k))

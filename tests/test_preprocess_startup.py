@@ -1,17 +1,19 @@
 """The preprocessing CLIs start without fairseq/torch, and the plugin still registers with fairseq later."""
 
+import ast
 import os
 import subprocess
 import sys
 
+import pytest
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 AFTER_PREPROCESS = """
-import sys
-import preprocess
-preprocess.AVHUBERT_AMI_WITHOUT_FAIRSEQ = True  # as in a command-line process (python -m preprocess.X)
-import preprocess.mouth_roi, preprocess.ami_corpus, preprocess.hf_to_manifest
-import preprocess.tokenizer, preprocess.synth_ami
+import os, sys
+os.environ["AVHUBERT_AMI_WITHOUT_FAIRSEQ"] = "1"  # as in a command line's process (or one of its workers)
+import avhubert_ami.prep.cli.mouth_roi, avhubert_ami.prep.cli.ami_corpus, avhubert_ami.prep.cli.hf_to_manifest
+import avhubert_ami.prep.cli.tokenizer, avhubert_ami.prep.cli.synth_ami
 print("light", "fairseq" in sys.modules, "torch" in sys.modules)
 import avhubert_ami
 from fairseq import options
@@ -28,7 +30,7 @@ print("parsed", args.task, args.arch)
 def _run(code, *argv):
     env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
     return subprocess.run(
-        [sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=300, cwd=REPO, env=env
+        [sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=120, cwd=REPO, env=env
     )
 
 
@@ -58,26 +60,76 @@ def test_plain_import_still_registers_at_once():
     assert "True True" in out.stdout
 
 
-def test_command_lines_start_without_fairseq():
-    """``python -m preprocess.X`` marks its process as a command line: fairseq and torch stay out."""
+def _imported(stderr: str) -> set:
+    """Module names of ``python -X importtime``'s report."""
+    return {line.rsplit("|", 1)[-1].strip() for line in stderr.splitlines() if "|" in line}
+
+
+@pytest.mark.parametrize("module", ["preprocess.tokenizer", "avhubert_ami.prep.cli.tokenizer"])
+def test_command_lines_start_without_fairseq(module):
+    """``python -m preprocess.X`` (the checkout's shim) and ``python -m avhubert_ami.prep.cli.X`` are command
+    lines: fairseq and torch stay out."""
     out = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "preprocess.tokenizer", "--help"],
+        [sys.executable, "-X", "importtime", "-m", module, "--help"],
         capture_output=True,
         text=True,
         timeout=300,
         cwd=REPO,
     )
     assert out.returncode == 0, out.stderr[-3000:]
-    imported = {line.rsplit("|", 1)[-1].strip() for line in out.stderr.splitlines() if "|" in line}
-    assert "avhubert_ami" in imported  # (the tokenizer itself runs as __main__, not imported)
+    imported = _imported(out.stderr)
+    assert "avhubert_ami" in imported
     assert "fairseq" not in imported and "torch" not in imported
+
+
+def fairseq_loaded(_) -> bool:
+    """A worker's answer: has its process imported fairseq?"""
+    return "fairseq" in sys.modules
+
+
+# what pip writes for a console script (setup.py: avhubert-mouth-roi=avhubert_ami.prep.cli.mouth_roi:main), here
+# running a pool through the preprocessing worker loop instead of main()
+CONSOLE_SCRIPT = """
+import sys
+from avhubert_ami.prep.workers import run_jobs
+from tests.test_preprocess_startup import fairseq_loaded
+if __name__ == "__main__":
+    done = run_jobs(fairseq_loaded, [("a", 0), ("b", 0)], num_workers=2, desc="probe")
+    print("workers", sorted({result for _, result, _ in done}), "main", "fairseq" in sys.modules)
+"""
+
+
+def test_console_script_and_its_workers_start_without_fairseq(tmp_path):
+    """An installed console script imports ``avhubert_ami`` before anything else: the package itself knows the
+    preprocessing scripts' names, and their worker processes (a fork server) inherit the decision."""
+    script = tmp_path / "avhubert-mouth-roi"
+    script.write_text(CONSOLE_SCRIPT)
+    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env.pop("AVHUBERT_AMI_WITHOUT_FAIRSEQ", None)
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=REPO, env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "workers [False] main False" in out.stdout
+
+
+def test_every_preprocessing_console_script_is_known_to_the_package():
+    """setup.py's console scripts into ``avhubert_ami.prep.cli`` are the names the package starts fairseq-free."""
+    import avhubert_ami
+
+    tree = ast.parse(open(os.path.join(REPO, "setup.py")).read())
+    scripts = next(
+        ast.literal_eval(node.value)
+        for node in tree.body
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "CONSOLE_SCRIPTS"
+    )
+    prep = {name for name, target in (s.split("=") for s in scripts) if target.startswith("avhubert_ami.prep.cli.")}
+    assert prep and prep == avhubert_ami.PREPROCESSING_CONSOLE_SCRIPTS
 
 
 def test_library_import_of_preprocess_keeps_eager_registration():
     """A process that imports preprocess as a library and then a plugin module that imports fairseq: the
     deferred registration fired inside models/checkpoint.py and failed on a circular import."""
     out = _run(
-        "import preprocess.tokenizer, preprocess.mouth_roi; import avhubert_ami.cli_errors; "
+        "import preprocess.tokenizer, avhubert_ami.prep.cli.mouth_roi; import avhubert_ami.cli_errors; "
         "from fairseq.tasks import TASK_REGISTRY; print('ok', 'ami_av' in TASK_REGISTRY)"
     )
     assert out.returncode == 0, out.stderr[-3000:]

@@ -6,10 +6,10 @@ import os
 import numpy as np
 import pytest
 
-from preprocess.synth import ami as synth_ami
-from preprocess.synth.ami import SynthConfig
-from preprocess.synth.audio import SAMPLES_PER_FRAME, Voice, synthesize
-from preprocess.synth.lexicon import LEXICON, PHONES, VISEMES, WORDS, viseme_collisions
+from avhubert_ami.prep.cli import synth_ami
+from avhubert_ami.synth.ami import SynthConfig, corpus_speakers
+from avhubert_ami.synth.audio import SAMPLES_PER_FRAME, Voice, synthesize
+from avhubert_ami.synth.lexicon import LEXICON, PHONES, VISEMES, WORDS, viseme_collisions
 
 TINY = [
     "--n_train",
@@ -107,7 +107,7 @@ def test_dataset_format_and_alignment(corpora):
 
 
 def test_speakers_differ():
-    spk = synth_ami.corpus_speakers(SynthConfig(seed=0))
+    spk = corpus_speakers(SynthConfig(seed=0))
     assert len({(s.voice, s.face) for s in spk}) == len(spk)
     f0 = [s.voice.f0 for s in spk]
     width = [s.face.half_width for s in spk]
@@ -136,7 +136,7 @@ def test_noise_files_written(corpora):
 
 
 def test_snr_level():
-    from preprocess.synth.noise import mix_at_snr
+    from avhubert_ami.synth.noise import mix_at_snr
 
     rng = np.random.default_rng(0)
     clean = (0.1 * rng.standard_normal(16000)).astype(np.float32)
@@ -171,7 +171,7 @@ def test_bad_config_is_rejected(tmp_path, capsys):
 def test_both_modalities_carry_the_words():
     """Nearest-centroid proxy, leave-one-speaker-out: audio >> chance, video clearly > chance,
     heavy babble hurts audio."""
-    from preprocess.synth.check import run_check
+    from avhubert_ami.synth.check import run_check
 
     res = run_check(SynthConfig(seed=0, n_speakers=4), tokens=1, snrs=[-5.0])
     assert res["audio_clean"] > 0.6

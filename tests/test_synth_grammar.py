@@ -6,10 +6,10 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from preprocess.synth import ami as synth_ami
-from preprocess.synth.ami import SynthConfig
-from preprocess.synth.grammar import GRAMMAR, length_range, sample_sentence, sample_text, terminals
-from preprocess.synth.lexicon import LEXICON
+from avhubert_ami.prep.cli import synth_ami
+from avhubert_ami.synth.ami import SynthConfig
+from avhubert_ami.synth.grammar import GRAMMAR, length_range, sample_sentence, sample_text, terminals
+from avhubert_ami.synth.lexicon import LEXICON
 
 
 def _draw(mode, n=2000, seed=0, lo=2, hi=10):

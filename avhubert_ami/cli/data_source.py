@@ -17,7 +17,7 @@ _DONE = ".hf_to_manifest.done.json"
 
 
 def is_manifest_dir(path: Path) -> bool:
-    """True when ``path`` holds at least one ``{split}.tsv`` (a preprocess CLI's output)."""
+    """True when ``path`` holds at least one ``{split}.tsv`` (a preparation command line's output)."""
     return any((path / f"{s}.tsv").is_file() for s in SPLITS)
 
 
@@ -45,8 +45,7 @@ def check_tokenizer(data_dir: Path) -> None:
     missing = [n for n in ("spm.model", "dict.wrd.txt") if not (data_dir / n).is_file()]
     if missing:
         raise UsageError(
-            f"{data_dir} has no {' / '.join(missing)}: create them with "
-            f"`python -m preprocess.tokenizer --manifest_dir {data_dir}`"
+            f"{data_dir} has no {' / '.join(missing)}: create them with `avhubert-tokenizer --manifest_dir {data_dir}`"
         )
 
 
@@ -90,7 +89,7 @@ def resolve_dataset(dataset_name: str, output_dir: Path) -> Path:
         if summary.failed or not is_manifest_dir(out):
             raise UsageError(
                 f"converting {src} failed for {len(summary.failed)} row(s) (listed above); fix them "
-                f"or convert it yourself with `python -m preprocess.hf_to_manifest`"
+                f"or convert it yourself with `avhubert-hf-to-manifest`"
             )
         train_tokenizer(str(out))  # deterministic: same transcripts -> same spm/dict
     except OSError as e:  # a full disk, a read-only folder: one line, like the preprocessing CLIs

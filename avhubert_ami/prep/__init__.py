@@ -4,7 +4,8 @@ tokenizer, as typed functions that return a :class:`~avhubert_ami.prep.summary.S
 
 ``hf_dataset.prepare_hf_dataset``, ``tokenizer.train_tokenizer`` and ``mouth_roi.extract_mouth_roi`` /
 ``mouth_roi.crop_mouth_stream`` live here because the plugin itself uses them (the guide CLI converts a Hugging
-Face dataset; the transcriber crops mouths); the command lines that wrap them, the raw-AMI recipe and the
-synthetic corpus are in the top-level ``preprocess`` package, which imports this one and never the reverse.
+Face dataset; the transcriber crops mouths); ``ami.prepare_ami`` (the raw-AMI recipe) beside them. The command
+lines that wrap them are in :mod:`avhubert_ami.prep.cli`, which imports this package and never the reverse; the
+synthetic corpus is :mod:`avhubert_ami.synth`.
 Submodules are imported on use: importing the package loads nothing else.
 """

@@ -18,7 +18,6 @@ from avhubert_ami.prep import media, shards
 from avhubert_ami.prep.constants import FPS, ROI_SIZE, SAMPLE_RATE, SPLITS, VIDEO_FORMATS
 from avhubert_ami.prep.filesystem import sweep_stale_temporaries
 from avhubert_ami.prep.journal import SplitRun
-from avhubert_ami.prep.naming import media_paths
 from avhubert_ami.prep.options import WriterOptions
 from avhubert_ami.prep.summary import Summary
 from avhubert_ami.prep.text import normalize_transcript
@@ -225,9 +224,7 @@ def decode_video(
 # ----------------------------------------------------------------------------- worker
 def process_row(job: Dict[str, Any]) -> Dict[str, Any]:
     """Decode, convert and write one utterance; returns its journal entry."""
-    opts, uid, where = job["opts"], job["id"], job["where"]
-    video_rel, audio_rel = media_paths(job["split"], uid, opts["video_ext"])
-    root = opts["output_dir"]
+    opts, where = job["opts"], job["where"]
     with tempfile.TemporaryDirectory(prefix="hf2m-") as tmp:
         frames = wave = None
         if not _is_missing(job["video"]):
@@ -236,18 +233,7 @@ def process_row(job: Dict[str, Any]) -> Dict[str, Any]:
             )
         if not _is_missing(job["audio"]):
             wave = decode_audio(job["audio"], opts["base"], where, tmp)
-    return media.write_utterance(
-        root,
-        uid,
-        job["text"],
-        video_rel,
-        audio_rel,
-        frames,
-        wave,
-        opts["codec"],
-        opts["av_tolerance_s"],
-        opts["precompute_features"],
-    )
+    return media.write_job_utterance(job, frames, wave)
 
 
 # ----------------------------------------------------------------------------- driver

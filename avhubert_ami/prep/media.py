@@ -20,6 +20,7 @@ __all__ = [
     "write_fbank",
     "match_av_lengths",
     "write_utterance",
+    "write_job_utterance",
 ]
 
 import os
@@ -31,6 +32,7 @@ from avhubert_ami.data.errors import MediaError
 from avhubert_ami.data.manifest import atomic_write
 from avhubert_ami.data.video import FPS, VideoReformatter, resample_frame_indices, resize_frames
 from avhubert_ami.prep.constants import SAMPLE_RATE, SAMPLES_PER_FRAME
+from avhubert_ami.prep.naming import media_paths
 
 
 def resample_fps(frames: np.ndarray, src_fps: float, dst_fps: float = FPS) -> np.ndarray:
@@ -192,3 +194,23 @@ def write_utterance(
     elif entry["audio"] and not entry["video"]:
         entry["n_video_frames"] = -(-entry["n_audio_samples"] // SAMPLES_PER_FRAME)
     return entry
+
+
+def write_job_utterance(job: dict, frames: Optional[np.ndarray], wave: Optional[np.ndarray]) -> dict:
+    """:func:`write_utterance` for a recipe worker's ``job`` (``split``, ``id``, ``text`` and the run's ``opts``:
+    ``output_dir``, ``video_ext``, ``codec``, ``av_tolerance_s``, ``precompute_features``), at the split's media
+    paths (:func:`~avhubert_ami.prep.naming.media_paths`)."""
+    opts, uid = job["opts"], job["id"]
+    video_rel, audio_rel = media_paths(job["split"], uid, opts["video_ext"])
+    return write_utterance(
+        opts["output_dir"],
+        uid,
+        job["text"],
+        video_rel,
+        audio_rel,
+        frames,
+        wave,
+        opts["codec"],
+        opts["av_tolerance_s"],
+        opts["precompute_features"],
+    )

@@ -77,7 +77,9 @@ def _train_locked(manifest_dir: str, vocab_size: int, model_type: str) -> Tuple[
     wrd = os.path.join(manifest_dir, "train.wrd")
     mf.check_complete(manifest_dir, "train")  # a partial train split must not shape the vocabulary
     if not os.path.isfile(wrd):
-        raise PreparationError(f"{wrd}: missing -- run a preprocess CLI (hf_to_manifest, ami_corpus, synth_ami) first")
+        raise PreparationError(
+            f"{wrd}: missing -- run a preparation command line (avhubert-hf-to-manifest, avhubert-ami-corpus) first"
+        )
     lines = [line for line in mf.read_wrd(wrd, allow_empty=True) if line.strip()]
     if not lines:
         raise PreparationError(f"{wrd}: no non-empty transcripts to train a tokenizer on")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import sys
 from typing import Any, Callable, Iterable, Iterator, Optional, Tuple
 
 from tqdm import tqdm
@@ -54,10 +53,9 @@ def run_jobs(
             methods = multiprocessing.get_all_start_methods()
             ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
             if "forkserver" in methods:
-                # "preprocess" first when a preprocessing CLI runs: it keeps the server's avhubert_ami import
-                # fairseq-free (avhubert_ami/__init__.py), as in the CLI's own process.
-                first = ["preprocess"] if "preprocess" in sys.modules else []
-                ctx.set_forkserver_preload(first + [fn.__module__, "avhubert_ami.prep.media"])
+                # A preprocessing command line's server imports avhubert_ami fairseq-free, as the command line
+                # itself did: it inherits AVHUBERT_AMI_WITHOUT_FAIRSEQ from this process (avhubert_ami/__init__.py).
+                ctx.set_forkserver_preload([fn.__module__, "avhubert_ami.prep.media"])
             with ctx.Pool(num_workers, initializer=_init_worker, initargs=(fn,)) as pool:
                 for out in pool.imap_unordered(_call, jobs, chunksize=1):
                     yield out

@@ -210,7 +210,7 @@ class AMIAVTask(FairseqTask):
             path = os.path.join(self.get_label_dir(), f"dict.{label}.txt")
             if not os.path.isfile(path):
                 raise FileNotFoundError(
-                    f"{path}: dictionary not found (run `python -m preprocess.tokenizer --manifest_dir "
+                    f"{path}: dictionary not found (run `avhubert-tokenizer --manifest_dir "
                     f"{self.get_label_dir()}` or set task.label_dir)"
                 )
             dicts.append(Dictionary.load(path))
@@ -240,8 +240,7 @@ class AMIAVTask(FairseqTask):
             path = self.tokenizer_model_path()
             if self.cfg.tokenizer_bpe_name == "sentencepiece" and not os.path.isfile(path):
                 raise FileNotFoundError(
-                    f"{path}: sentencepiece model not found (set task.tokenizer_bpe_model, or run "
-                    "`python -m preprocess.tokenizer`)"
+                    f"{path}: sentencepiece model not found (set task.tokenizer_bpe_model, or run `avhubert-tokenizer`)"
                 )
             name = self.cfg.tokenizer_bpe_name
             self._bpe = encoders.build_bpe(Namespace(bpe=name, **{f"{name}_model": path}))

@@ -4,9 +4,9 @@ Utterances of the synthetic corpus are drawn from it (``--text_mode grammar``, t
 word order carries information, as in real meetings: a decoder or a language model can learn that
 "we should" precedes a verb, that "the" precedes an adjective or a noun, that "remote" is often
 followed by "control". ``--text_mode words`` keeps the old unstructured mode (frequency-weighted
-independent words, :func:`preprocess.synth.speakers.sample_words`).
+independent words, :func:`avhubert_ami.synth.speakers.sample_words`).
 
-The grammar only uses words of :data:`preprocess.synth.lexicon.LEXICON` (a test enforces it), so
+The grammar only uses words of :data:`avhubert_ami.synth.lexicon.LEXICON` (a test enforces it), so
 every utterance stays lip-readable. It has no recursion: every derivation is finite, and
 :func:`length_range` gives the shortest and longest utterance it can produce.
 """
@@ -18,7 +18,7 @@ from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
-from preprocess.synth.speakers import sample_words
+from avhubert_ami.synth.speakers import sample_words
 
 #: Modes of :func:`sample_text`.
 TEXT_MODES = ("grammar", "words")

@@ -13,18 +13,16 @@ Prints the accuracies; chance is 1 / vocabulary size.
 
 from __future__ import annotations
 
-import argparse
-import sys
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from preprocess.synth.ami import SynthConfig, babble_speakers, corpus_speakers
-from preprocess.synth.audio import SAMPLE_RATE, SAMPLES_PER_FRAME, synthesize
-from preprocess.synth.lexicon import WORDS
-from preprocess.synth.noise import babble, mix_at_snr
-from preprocess.synth.speakers import word_timeline
-from preprocess.synth.video import NoiseBank, render, viseme_tracks
+from avhubert_ami.synth.ami import SynthConfig, babble_speakers, corpus_speakers
+from avhubert_ami.synth.audio import SAMPLE_RATE, SAMPLES_PER_FRAME, synthesize
+from avhubert_ami.synth.lexicon import WORDS
+from avhubert_ami.synth.noise import babble, mix_at_snr
+from avhubert_ami.synth.speakers import word_timeline
+from avhubert_ami.synth.video import NoiseBank, render, viseme_tracks
 
 
 def _resample(x: np.ndarray, n: int) -> np.ndarray:
@@ -100,23 +98,3 @@ def run_check(cfg: SynthConfig, tokens: int, snrs: Sequence[float]) -> Dict[str,
     for s in snrs:
         out[f"audio_snr{s:g}"] = nearest_centroid_loso(a, lab, spk, np.stack(noisy[s]))
     return out
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """``python -m preprocess.synth_check``: print the word accuracies."""
-    p = argparse.ArgumentParser(prog="python -m preprocess.synth_check", description=__doc__.split("\n\n")[0])
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--tokens", type=int, default=3, help="tokens per word and speaker")
-    p.add_argument("--n_speakers", type=int, default=SynthConfig.n_speakers)
-    p.add_argument("--snrs", type=float, nargs="*", default=[10.0, 5.0, 0.0, -5.0])
-    args = p.parse_args(argv)
-    res = run_check(SynthConfig(seed=args.seed, n_speakers=args.n_speakers), args.tokens, args.snrs)
-    print(f"nearest-centroid word accuracy, leave-one-speaker-out ({len(WORDS)} words, chance {res['chance']:.1%}):")
-    for k, v in res.items():
-        if k != "chance":
-            print(f"  {k:<14s} {v:6.1%}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

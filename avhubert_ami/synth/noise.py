@@ -6,8 +6,8 @@ from typing import List, Sequence
 
 import numpy as np
 
-from preprocess.synth.audio import SAMPLE_RATE, synthesize
-from preprocess.synth.speakers import Speaker, sample_words, utterance_timeline
+from avhubert_ami.synth.audio import SAMPLE_RATE, synthesize
+from avhubert_ami.synth.speakers import Speaker, sample_words, utterance_timeline
 
 NOISE_TYPES = ("babble", "white", "mixed")
 

@@ -14,7 +14,7 @@ Writes to ``DIR`` (the dataset is ``DIR`` itself: ``datasets.load_from_disk(DIR)
 * with ``--write_noise``: ``noise/<split>/*.wav`` and ``noise/{train,valid,test}.tsv`` (one absolute
   wav path per line: upstream AV-HuBERT's ``task.noise_wav`` folder format).
 
-Utterances are 2-10 word meeting phrases from a small stochastic grammar (:mod:`preprocess.synth.grammar`;
+Utterances are 2-10 word meeting phrases from a small stochastic grammar (:mod:`avhubert_ami.synth.grammar`;
 ``--text_mode words``: independent meeting words, the old mode) spoken by synthetic speakers; audio and lips are
 rendered
 from the same phone timeline, so both carry the words and are time aligned
@@ -25,25 +25,23 @@ changes only the audio (noise comes from its own random stream).
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import io
 import json
 import logging
 import multiprocessing as mp
 import os
-import sys
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from preprocess.synth.audio import SAMPLE_RATE, SAMPLES_PER_FRAME, synthesize
-from preprocess.synth.grammar import TEXT_MODES, check_length_bounds, sample_text
-from preprocess.synth.lexicon import WORDS
-from preprocess.synth.noise import NOISE_TYPES, babble, mix_at_snr, white
-from preprocess.synth.speakers import Speaker, sample_speaker, utterance_timeline
-from preprocess.synth.video import NoiseBank, render, viseme_tracks
+from avhubert_ami.synth.audio import SAMPLE_RATE, SAMPLES_PER_FRAME, synthesize
+from avhubert_ami.synth.grammar import TEXT_MODES, check_length_bounds, sample_text
+from avhubert_ami.synth.lexicon import WORDS
+from avhubert_ami.synth.noise import NOISE_TYPES, babble, mix_at_snr, white
+from avhubert_ami.synth.speakers import Speaker, sample_speaker, utterance_timeline
+from avhubert_ami.synth.video import NoiseBank, render, viseme_tracks
 
 logger = logging.getLogger("synth_ami")
 
@@ -192,6 +190,14 @@ def _make(job: Tuple[str, int, Speaker]) -> dict:
     return make_utterance(*job)
 
 
+def _quiet_root_logger() -> None:
+    """``import fairseq`` (pulled in by ``avhubert_ami``) leaves the root logger at DEBUG, which
+    floods the console with fsspec/datasets chatter; keep third-party logs at WARNING."""
+    root = logging.getLogger()
+    if root.level < logging.INFO:
+        root.setLevel(logging.WARNING)
+
+
 # ---------------------------------------------------------------- corpus
 def _write_noise_files(cfg: SynthConfig, out_dir: str, pools: Dict[str, List[Tuple[str, np.ndarray]]]) -> None:
     from avhubert_ami.data.audio import write_audio
@@ -273,77 +279,3 @@ def generate(cfg: SynthConfig, out_dir: str, progress: bool = True):
             indent=1,
         )
     return dsd
-
-
-# ---------------------------------------------------------------- CLI
-def _quiet_root_logger() -> None:
-    """``import fairseq`` (pulled in by ``avhubert_ami``) leaves the root logger at DEBUG, which
-    floods the console with fsspec/datasets chatter; keep third-party logs at WARNING."""
-    root = logging.getLogger()
-    if root.level < logging.INFO:
-        root.setLevel(logging.WARNING)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    d = SynthConfig()
-    p = argparse.ArgumentParser(
-        prog="python -m preprocess.synth_ami",
-        description="Generate a synthetic AMI-like audio-visual corpus (Hugging Face dataset saved at --output_dir).",
-    )
-    p.add_argument("--output_dir", required=True, help="dataset folder (load_from_disk(DIR)); media under DIR/media")
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--n_train", type=int, default=d.n_train)
-    p.add_argument("--n_valid", type=int, default=d.n_valid)
-    p.add_argument("--n_test", type=int, default=d.n_test)
-    p.add_argument("--n_speakers", type=int, default=d.n_speakers)
-    p.add_argument(
-        "--heldout_speakers",
-        type=int,
-        default=d.heldout_speakers,
-        help="speakers reserved for each of validation and test (0: all splits share all speakers)",
-    )
-    p.add_argument("--min_words", type=int, default=d.min_words)
-    p.add_argument("--max_words", type=int, default=d.max_words)
-    p.add_argument(
-        "--text_mode",
-        choices=TEXT_MODES,
-        default=d.text_mode,
-        help="grammar: meeting phrases with word order (default); words: independent words (old mode)",
-    )
-    p.add_argument("--snr", type=float, default=None, help="corrupt the audio with noise at this SNR (dB)")
-    p.add_argument("--noise_type", choices=NOISE_TYPES, default=d.noise_type)
-    p.add_argument(
-        "--noise_splits", nargs="+", choices=SPLITS, default=list(d.noise_splits), help="splits that --snr corrupts"
-    )
-    p.add_argument(
-        "--write_noise",
-        action="store_true",
-        help="also write noise wavs + DIR/noise/{train,valid,test}.tsv (for the task's noise_wav)",
-    )
-    p.add_argument("--n_noise_files", type=int, default=d.n_noise_files)
-    p.add_argument("--splits", nargs="+", choices=SPLITS, default=list(d.splits), help="splits to generate")
-    p.add_argument("--workers", type=int, default=d.workers)
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    return p
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Console entry point (``avhubert-synth-ami``)."""
-    args = build_parser().parse_args(argv)
-    fields = {f.name for f in dataclasses.fields(SynthConfig)}
-    kw = {k: v for k, v in vars(args).items() if k in fields}
-    kw["noise_splits"], kw["splits"] = tuple(kw["noise_splits"]), tuple(kw["splits"])
-    cfg = SynthConfig(**kw)
-    try:
-        cfg.validate()
-    except ValueError as err:
-        print(f"synth_ami: error: {err}", file=sys.stderr)
-        return 2
-    dsd = generate(cfg, args.output_dir, progress=not args.quiet)
-    sizes = ", ".join(f"{k}={len(v)}" for k, v in dsd.items())
-    print(f"synth_ami: wrote {sizes} to {args.output_dir}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

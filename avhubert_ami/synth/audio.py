@@ -16,7 +16,7 @@ from typing import Sequence, Tuple
 
 import numpy as np
 
-from preprocess.synth.lexicon import PHONES
+from avhubert_ami.synth.lexicon import PHONES
 
 SAMPLE_RATE = 16000
 FPS = 25

@@ -1,6 +1,6 @@
 """Mouth-ROI rendering for the synthetic corpus: viseme tracks -> 96x96 gray frames at 25 fps.
 
-Each phone's viseme (:data:`preprocess.synth.lexicon.VISEMES`) gives mouth-shape targets at the
+Each phone's viseme (:data:`avhubert_ami.synth.lexicon.VISEMES`) gives mouth-shape targets at the
 10 ms hop rate; they are smoothed (lips move slower than sound, and lead it slightly) and sampled
 at every video frame. Frames are drawn analytically on a pixel grid for the whole clip at once:
 skin with a lighting gradient, lips as soft-edged super-ellipses (cupid's bow, thicker lower lip),
@@ -16,8 +16,8 @@ from typing import Sequence, Tuple
 
 import numpy as np
 
-from preprocess.synth.audio import HOPS_PER_FRAME, smooth
-from preprocess.synth.lexicon import PHONES, VISEME_FIELDS, VISEMES
+from avhubert_ami.synth.audio import HOPS_PER_FRAME, smooth
+from avhubert_ami.synth.lexicon import PHONES, VISEME_FIELDS, VISEMES
 
 SIZE = 96
 _FIELD = {name: i for i, name in enumerate(VISEME_FIELDS)}

@@ -7,9 +7,9 @@ from typing import List, Sequence, Tuple
 
 import numpy as np
 
-from preprocess.synth.audio import Voice
-from preprocess.synth.lexicon import LEXICON, PHONES, WORD_WEIGHTS, WORDS
-from preprocess.synth.video import Face
+from avhubert_ami.synth.audio import Voice
+from avhubert_ami.synth.lexicon import LEXICON, PHONES, WORD_WEIGHTS, WORDS
+from avhubert_ami.synth.video import Face
 
 
 @dataclass(frozen=True)

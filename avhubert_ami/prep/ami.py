@@ -6,50 +6,40 @@ from __future__ import annotations
 
 import collections
 import os
-from typing import Iterable, Iterator, Optional, Set, Tuple
+from typing import Dict, Iterable, Iterator, List, Optional, Set, Tuple
 
 from avhubert_ami.data.errors import MediaError, PreparationError
 from avhubert_ami.prep import media, shards
+from avhubert_ami.prep.ami_annotations import (
+    Annotations,
+    Speaker,
+    lhotse_ami_recipe,
+    read_camera_map,
+    read_segments,
+    read_speakers,
+)
 from avhubert_ami.prep.constants import SAMPLE_RATE, VIDEO_FORMATS
 from avhubert_ami.prep.filesystem import sweep_stale_temporaries
 from avhubert_ami.prep.journal import SplitRun
-from avhubert_ami.prep.naming import media_paths
 from avhubert_ami.prep.options import WriterOptions
 from avhubert_ami.prep.summary import Summary
 from avhubert_ami.prep.text import normalize_transcript
 from avhubert_ami.prep.workers import run_jobs
-from preprocess.ami_annotations import Annotations, Speaker, read_camera_map, read_segments, read_speakers
 
-# Official AMI full-corpus-ASR partition (meeting ids, as in Kaldi's and lhotse's AMI recipes).
-PARTITIONS = {
-    "full-corpus-asr": {
-        "train": """
-            EN2001a EN2001b EN2001d EN2001e EN2003a EN2004a EN2005a EN2006a EN2006b EN2009b EN2009c
-            EN2009d ES2002a ES2002b ES2002c ES2002d ES2003a ES2003b ES2003c ES2003d ES2005a ES2005b
-            ES2005c ES2005d ES2006a ES2006b ES2006c ES2006d ES2007a ES2007b ES2007c ES2007d ES2008a
-            ES2008b ES2008c ES2008d ES2009a ES2009b ES2009c ES2009d ES2010a ES2010b ES2010c ES2010d
-            ES2012a ES2012b ES2012c ES2012d ES2013a ES2013b ES2013c ES2013d ES2014a ES2014b ES2014c
-            ES2014d ES2015a ES2015b ES2015c ES2015d ES2016a ES2016b ES2016c ES2016d IN1001 IN1002
-            IN1005 IN1007 IN1008 IN1009 IN1012 IN1013 IN1014 IN1016 IS1000a IS1000b IS1000c IS1000d
-            IS1001a IS1001b IS1001c IS1001d IS1002b IS1002c IS1002d IS1003a IS1003b IS1003c IS1003d
-            IS1004a IS1004b IS1004c IS1004d IS1005a IS1005b IS1005c IS1006a IS1006b IS1006c IS1006d
-            IS1007a IS1007b IS1007c IS1007d TS3005a TS3005b TS3005c TS3005d TS3006a TS3006b TS3006c
-            TS3006d TS3007a TS3007b TS3007c TS3007d TS3008a TS3008b TS3008c TS3008d TS3009a TS3009b
-            TS3009c TS3009d TS3010a TS3010b TS3010c TS3010d TS3011a TS3011b TS3011c TS3011d TS3012a
-            TS3012b TS3012c TS3012d
-        """.split(),
-        "dev": """
-            ES2011a ES2011b ES2011c ES2011d IB4001 IB4002 IB4003 IB4004 IB4010 IB4011 IS1008a
-            IS1008b IS1008c IS1008d TS3004a TS3004b TS3004c TS3004d
-        """.split(),
-        "test": """
-            EN2002a EN2002b EN2002c EN2002d ES2004a ES2004b ES2004c ES2004d IS1009a IS1009b IS1009c
-            IS1009d TS3003a TS3003b TS3003c TS3003d
-        """.split(),
-    }
-}
+#: the partitions the recipe offers: AMI's official full-corpus-ASR partition (Kaldi's and lhotse's AMI recipes).
+#: Their meeting lists have one home, lhotse's ``lhotse.recipes.ami.PARTITIONS`` (:func:`partition_meetings`), which
+#: equals the table this recipe kept until it took lhotse's (tests/test_ami_partitions.py pins it).
+PARTITION_NAMES = ("full-corpus-asr",)
 SPLIT_OF = {"train": "train", "dev": "valid", "test": "test"}
 MICS = ("ihm", "sdm")
+
+
+def partition_meetings(name: str) -> Dict[str, List[str]]:
+    """``{"train"|"dev"|"test": sorted meeting ids}`` of the partition ``name`` (a :data:`PARTITION_NAMES`), from
+    lhotse's AMI recipe (imported here, on first use). Raises :class:`PreparationError` for another name."""
+    if name not in PARTITION_NAMES:
+        raise PreparationError(f"partition {name!r}: expected one of {', '.join(PARTITION_NAMES)}")
+    return {split: sorted(meetings) for split, meetings in lhotse_ami_recipe().PARTITIONS[name].items()}
 
 
 def locate(ami_dir: str, annotations_dir: Optional[str]) -> Tuple[str, str]:
@@ -95,8 +85,7 @@ def process_segment(job: dict) -> dict:
     from avhubert_ami.data.audio import resample_wave
 
     opts = job["opts"]
-    start, end, uid = job["start"], job["end"], job["id"]
-    video_rel, audio_rel = media_paths(job["split"], uid, opts["video_ext"])
+    start, end = job["start"], job["end"]
     wave = frames = None
     note = None
     if job["audio"]:
@@ -123,18 +112,7 @@ def process_segment(job: dict) -> dict:
             if wave is None or "no face found" not in str(e):
                 raise
             note = "video left out: no face found in the segment (kept audio-only)"
-    entry = media.write_utterance(
-        opts["output_dir"],
-        uid,
-        job["text"],
-        video_rel,
-        audio_rel,
-        frames,
-        wave,
-        opts["codec"],
-        opts["av_tolerance_s"],
-        opts["precompute_features"],
-    )
+    entry = media.write_job_utterance(job, frames, wave)
     if note:
         entry["note"] = note
     return entry
@@ -155,7 +133,7 @@ def prepare_ami(
 ) -> Summary:
     """Convert the raw AMI corpus under ``ami_dir`` into ``output_dir/{train,valid,test}.tsv`` + ``.wrd`` and media.
 
-    ``mic``: ``ihm`` (headset) or ``sdm`` (first array microphone); ``partition``: a key of :data:`PARTITIONS`;
+    ``mic``: ``ihm`` (headset) or ``sdm`` (first array microphone); ``partition``: one of :data:`PARTITION_NAMES`;
     ``annotations_dir``: the NXT annotations folder or zip (default: beside ``amicorpus/``); ``camera_map``: a file
     of ``meeting agent camera`` lines for speakers ``meetings.xml`` gives no camera; segments shorter than
     ``min_duration`` or longer than ``max_duration`` seconds are dropped; ``backend``: the landmark detector of
@@ -164,8 +142,8 @@ def prepare_ami(
     """
     if mic not in MICS:
         raise PreparationError(f"mic {mic!r}: expected one of {', '.join(MICS)}")
-    if partition not in PARTITIONS:
-        raise PreparationError(f"partition {partition!r}: expected one of {', '.join(sorted(PARTITIONS))}")
+    if partition not in PARTITION_NAMES:
+        raise PreparationError(f"partition {partition!r}: expected one of {', '.join(PARTITION_NAMES)}")
     locate(ami_dir, annotations_dir)  # input errors before the output folder is created
     with shards.claim_output(output_dir, writer.shard, writer.wait):
         return _prepare_locked(
@@ -201,7 +179,7 @@ def _prepare_locked(
     camera_map = read_camera_map(camera_map_file) if camera_map_file else {}
     speakers = read_speakers(ann, camera_map)
     present = {m for m in os.listdir(corpus) if os.path.isdir(os.path.join(corpus, m))}
-    partition = PARTITIONS[partition_name]
+    partition = partition_meetings(partition_name)
     listed = {m for ms in partition.values() for m in ms}
     for m in sorted(present - listed):
         summary.notes.append(f"note: meeting {m} is not in partition {partition_name}: ignored")

@@ -1,19 +1,42 @@
-"""The preprocessing CLIs' error boundary and reporting: a :class:`~avhubert_ami.data.errors.PreparationError`,
-a bad media or manifest file, a full disk or a read-only folder ends in one ``error: ...`` line and a non-zero
-exit, never a traceback. ``SystemExit`` is raised here and in the CLIs' ``main()`` only."""
+"""What the preprocessing CLIs share: their names and parsers, their error boundary and their reporting.
+
+A :class:`~avhubert_ami.data.errors.PreparationError`, a bad media or manifest file, a full disk or a read-only
+folder ends in one ``error: ...`` line and a non-zero exit, never a traceback. ``SystemExit`` is raised here and in
+the CLIs' ``main()`` only."""
 
 from __future__ import annotations
 
 import argparse
 import os
-from typing import Callable, List, Optional, TypeVar
+import sys
+from typing import Any, Callable, Dict, List, Optional, TypeVar
 
+from avhubert_ami import PREPROCESSING_CONSOLE_SCRIPTS
 from avhubert_ami.data import manifest as mf
 from avhubert_ami.data.errors import MediaError, PreparationError
 from avhubert_ami.prep.filesystem import describe_os_error
 from avhubert_ami.prep.summary import Summary
 
 T = TypeVar("T")
+
+
+def prog(name: str) -> str:
+    """The command in usage and error lines: the console script's name when one runs (an installed package has
+    no ``preprocess``), else the checkout's documented ``python -m preprocess.NAME``."""
+    script = os.path.basename(sys.argv[0]) if sys.argv else ""
+    return script if script in PREPROCESSING_CONSOLE_SCRIPTS else f"python -m preprocess.{name}"
+
+
+def command_parser(name: str, description: str) -> argparse.ArgumentParser:
+    """The parser of the command line ``name`` (:func:`prog`), its ``--help`` showing ``description`` as laid out."""
+    return argparse.ArgumentParser(
+        prog=prog(name), description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+
+
+def flags(args: argparse.Namespace, *names: str) -> Dict[str, Any]:
+    """``{name: args.name}``: keyword arguments of a preparation function whose flags bear their names."""
+    return {name: getattr(args, name) for name in names}
 
 
 def run_cli(body: Callable[[], T]) -> T:

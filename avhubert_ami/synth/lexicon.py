@@ -1,7 +1,7 @@
 """Phones, visemes and the meeting-word lexicon of the synthetic AMI-like corpus.
 
 Every phone carries acoustic targets (formants, voicing/noise amplitudes, a frication band)
-for :mod:`preprocess.synth.audio` and a viseme (mouth shape) for :mod:`preprocess.synth.video`.
+for :mod:`avhubert_ami.synth.audio` and a viseme (mouth shape) for :mod:`avhubert_ami.synth.video`.
 The lexicon is chosen so that no two words share a viseme sequence: a lip reader can tell
 them apart, not only a listener (:func:`viseme_collisions` checks it, a test enforces it).
 """

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import importlib
 import logging
 import os
 import re
@@ -22,6 +23,7 @@ import xml.etree.ElementTree as ET
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Dict, Iterator, List, Optional, Set, Tuple
 
 from avhubert_ami.data.errors import PreparationError
@@ -186,15 +188,17 @@ class _LhotseWarnings(logging.Filter):
         return False
 
 
-def _lhotse_parser():
+def lhotse_ami_recipe() -> ModuleType:
+    """lhotse's AMI recipe module (``lhotse.recipes.ami``: the annotation parser and the partition table), imported
+    on first use: its seconds of start-up stay out of ``--help`` and of the runs that never reach the corpus.
+    Raises :class:`PreparationError` with the install line when lhotse is missing."""
     try:
-        from lhotse.recipes.ami import parse_ami_annotations
+        return importlib.import_module("lhotse.recipes.ami")
     except ImportError as e:
         raise PreparationError(
-            f"preprocess.ami_corpus parses AMI annotations with lhotse's AMI recipe: "
+            f"the AMI recipe (avhubert-ami-corpus) reads AMI's partitions and annotations with lhotse's AMI recipe: "
             f"pip install -e '.[ami]' (or pip install '{LHOTSE_SPEC}') -- {e}"
         ) from None
-    return parse_ami_annotations
 
 
 def _first_malformed(folder: Path) -> str:
@@ -212,7 +216,7 @@ def read_segments(
 ) -> List[Segment]:
     """Utterances of ``meetings`` (lhotse's segmentation), sorted by meeting, start and agent.
     Counts of what lhotse left out are appended to ``notes``."""
-    parse = _lhotse_parser()
+    parse = lhotse_ami_recipe().parse_ami_annotations
     by_name = {(s.meeting, s.name): s for s in speakers.values()}
     counter = _LhotseWarnings()
     root = logging.getLogger()
