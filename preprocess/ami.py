@@ -295,7 +295,7 @@ def _prepare_locked(
                     ),
                 )
 
-        run.collect(run_jobs(process_segment, jobs(), writer.num_workers, split, total=len(segments)))
+        run.collect(run_jobs(process_segment, jobs(), writer.num_workers, split, len(segments), writer.engine))
         run.finish()
     for path, n in sorted(missing_media.items())[:20]:
         summary.notes.append(f"note: no {path}: {n} segment(s) of it kept without that modality (or dropped)")

@@ -14,7 +14,7 @@ from typing import List, Optional
 from avhubert_ami.prep import mouth_roi as roi
 from avhubert_ami.prep.mouth_roi import extract_mouth_roi
 from preprocess.cli import finalize_run, quiet_logging, run_cli
-from preprocess.cli_args import add_backend_arg, add_shard_args, add_worker_args, shard_from_args
+from preprocess.cli_args import add_backend_arg, add_shard_args, add_worker_args, engine_from_args, shard_from_args
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,6 +55,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 overwrite=args.overwrite,
                 wait=args.wait,
                 shard=shard_from_args(args),
+                engine=engine_from_args(args),
             ),
             "mouth_roi",
         )

@@ -369,5 +369,5 @@ def _convert_split(
             else:
                 yield uid, dict(id=uid, split=split, where=where, text=text, audio=audio, video=video, opts=opts)
 
-    run.collect(run_jobs(process_row, jobs(), writer.num_workers, f"{split}", total=len(ids)))
+    run.collect(run_jobs(process_row, jobs(), writer.num_workers, f"{split}", len(ids), writer.engine))
     run.finish()
