@@ -19,5 +19,12 @@ _CONSOLE_SCRIPTS = {
 # that imports ``preprocess`` keeps the plugin's eager registration, where a first fairseq import inside
 # one of the plugin's own modules cannot start a registration in the middle of that module.
 AVHUBERT_AMI_WITHOUT_FAIRSEQ = (
-    sys.argv[:1] == ["-m"] or os.path.basename(sys.argv[0] if sys.argv else "") in _CONSOLE_SCRIPTS
+    sys.argv[:1] == ["-m"]
+    or os.path.basename(sys.argv[0] if sys.argv else "") in _CONSOLE_SCRIPTS
+    or os.environ.get("AVHUBERT_AMI_WITHOUT_FAIRSEQ") == "1"
 )
+if AVHUBERT_AMI_WITHOUT_FAIRSEQ:
+    # A command line's worker processes (the process pool's fork server, a local Dask cluster's workers) import
+    # this package first with its environment: they skip fairseq too (~8 s and a torch import each). Workers of
+    # `dask worker` elsewhere: this variable set and `--preload preprocess`.
+    os.environ["AVHUBERT_AMI_WITHOUT_FAIRSEQ"] = "1"

@@ -167,7 +167,7 @@ def prepare_ami(
     if partition not in PARTITIONS:
         raise PreparationError(f"partition {partition!r}: expected one of {', '.join(sorted(PARTITIONS))}")
     locate(ami_dir, annotations_dir)  # input errors before the output folder is created
-    with shards.claim_output(output_dir, writer.shard, writer.wait):
+    with shards.claim_output(output_dir, writer.shard, writer.wait), writer.engine.session(writer.num_workers):
         return _prepare_locked(
             ami_dir,
             output_dir,

@@ -82,3 +82,17 @@ def test_library_import_of_preprocess_keeps_eager_registration():
     )
     assert out.returncode == 0, out.stderr[-3000:]
     assert "ok True" in out.stdout
+
+
+def test_worker_processes_of_a_command_line_start_without_fairseq():
+    """A CLI exports its fairseq-free start to the processes it starts (fork server, local Dask workers): they
+    import ``preprocess`` first and then the recipe module whose function they run."""
+    out = _run(
+        "import os, subprocess, sys\n"
+        "sys.argv[:1] = ['-m']  # as while `python -m preprocess.X` locates the package\n"
+        "import preprocess\n"
+        "worker = 'import preprocess, avhubert_ami.prep.hf_dataset, sys; print(\"fairseq\" in sys.modules)'\n"
+        "print(subprocess.run([sys.executable, '-c', worker], capture_output=True, text=True).stdout.strip())"
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.split() == ["False"]

@@ -4,9 +4,10 @@ journaling results and writing manifests, so resumption, locks and error reports
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, Optional, Tuple
 
 from avhubert_ami.data.errors import PreparationError
 
@@ -16,6 +17,7 @@ ENGINES = ("local", "dask")
 #: few enough that the payloads of a whole corpus (HF rows carry their audio bytes) never sit in the scheduler
 _IN_FLIGHT_PER_THREAD = 2
 _REFRESH_S = 5.0  # how often the in-flight limit follows workers joining or leaving the cluster
+_OPEN: Dict[Tuple["Engine", int], Any] = {}  # (engine, num_workers) -> the Dask client of an open session
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,21 @@ class Engine:
             raise PreparationError("--scheduler is the address of a Dask scheduler: it needs --engine dask")
         if self.name == "dask":  # before any work: reading AMI's annotations alone takes a while
             import_distributed()
+
+    @contextlib.contextmanager
+    def session(self, num_workers: int) -> Iterator[None]:
+        """Keep one Dask client (and local cluster) for every job run inside, e.g. all splits of a recipe:
+        a local cluster's start-up is paid once. Nothing for the local engine."""
+        key = (self, num_workers)
+        if self.name != "dask" or key in _OPEN:
+            yield
+            return
+        with _connect(import_distributed(), num_workers, self.scheduler) as client:
+            _OPEN[key] = client
+            try:
+                yield
+            finally:
+                del _OPEN[key]
 
 
 #: the default: this machine's process pool
@@ -55,14 +72,15 @@ def dask_results(
     fn: Callable[[Any], Any],
     jobs: Iterable[Tuple[str, Any]],
     num_workers: int,
-    scheduler: Optional[str],
+    engine: Engine,
 ) -> Iterator[Any]:
-    """``call(fn, job)`` for every job on a Dask cluster (``scheduler``'s, or a local one of ``num_workers``
-    single-threaded processes), yielding the results as they finish. ``jobs`` is consumed in this process and
-    thread, a few jobs ahead of the workers; an exception of a job is raised here and cancels the rest."""
+    """``call(fn, job)`` for every job on ``engine``'s Dask cluster (its scheduler's, or a local one of
+    ``num_workers`` single-threaded processes; the open :meth:`Engine.session`'s, if any), yielding the results
+    as they finish. ``jobs`` is consumed in this thread, a few jobs ahead of the workers; an exception of a job
+    is raised here and cancels the rest."""
     distributed = import_distributed()
-    with _client(distributed, num_workers, scheduler) as client:
-        _refuse_threaded_workers(client, scheduler)
+    with engine.session(num_workers):
+        client = _OPEN[(engine, num_workers)]
         pending = distributed.as_completed(loop=client.loop)
         todo = iter(jobs)
         limit, checked = 0, float("-inf")
@@ -88,22 +106,27 @@ def dask_results(
             client.cancel(list(pending.futures))
 
 
-def _client(distributed: Any, num_workers: int, scheduler: Optional[str]) -> Any:
+@contextlib.contextmanager
+def _connect(distributed: Any, num_workers: int, scheduler: Optional[str]) -> Iterator[Any]:
     if scheduler:
         try:
-            return distributed.Client(scheduler, set_as_default=False)
+            client = distributed.Client(scheduler, set_as_default=False)
         except OSError as e:  # unreachable or refused: distributed raises OSError after its connect timeout
             raise PreparationError(f"--scheduler {scheduler}: {e}") from None
-    # One thread per worker process: the jobs keep per-process state (a reused landmark detector) that threads
-    # would share, and they hold the GIL for most of their time anyway.
-    # The client owns this LocalCluster: closing the client stops its workers.
-    return distributed.Client(
-        n_workers=max(1, num_workers),
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=None,
-        set_as_default=False,
-    )
+    else:
+        # One thread per worker process: the jobs keep per-process state (a reused landmark detector) that
+        # threads would share, and they hold the GIL for most of their time anyway. The client owns this
+        # LocalCluster: closing the client stops its workers.
+        client = distributed.Client(
+            n_workers=max(1, num_workers),
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            set_as_default=False,
+        )
+    with client:
+        _refuse_threaded_workers(client, scheduler)
+        yield client
 
 
 def _refuse_threaded_workers(client: Any, scheduler: Optional[str]) -> None:

@@ -15,6 +15,11 @@ from avhubert_ami.prep.filesystem import is_fatal_write_error
 
 _WORKER_FN: Optional[Callable] = None
 
+# What every job imports on first use, loaded once in the fork server rather than in each worker of each pool
+# (a pool per split): torch (data.features, for the fbank file names) and scipy.signal (resampling) take
+# seconds each.
+_JOB_IMPORTS = ["avhubert_ami.prep.media", "avhubert_ami.data.features", "scipy.signal"]
+
 
 def _init_worker(fn: Callable) -> None:
     global _WORKER_FN
@@ -56,7 +61,7 @@ def run_jobs(
     bar = tqdm(total=total, desc=desc, unit="utt", dynamic_ncols=True)
     try:
         if engine.name == "dask":
-            for out in dask_results(call_job, fn, jobs, num_workers, engine.scheduler):
+            for out in dask_results(call_job, fn, jobs, num_workers, engine):
                 yield out
                 bar.update()
         elif num_workers <= 1:
@@ -72,9 +77,9 @@ def run_jobs(
             ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
             if "forkserver" in methods:
                 # "preprocess" first when a preprocessing CLI runs: it keeps the server's avhubert_ami import
-                # fairseq-free (avhubert_ami/__init__.py), as in the CLI's own process.
+                # fairseq-free (avhubert_ami/__init__.py, preprocess/__init__.py), as in the CLI's own process.
                 first = ["preprocess"] if "preprocess" in sys.modules else []
-                ctx.set_forkserver_preload(first + [fn.__module__, "avhubert_ami.prep.media"])
+                ctx.set_forkserver_preload(first + [fn.__module__, *_JOB_IMPORTS])
             with ctx.Pool(num_workers, initializer=_init_worker, initargs=(fn,)) as pool:
                 for out in pool.imap_unordered(_call, jobs, chunksize=1):
                     yield out
