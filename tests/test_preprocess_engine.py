@@ -4,6 +4,7 @@ still written by the preparing process, with the same result as this machine's p
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 
 import pytest
@@ -12,8 +13,11 @@ from avhubert_ami.data.errors import PreparationError
 from avhubert_ami.prep import engine as engine_lib
 from avhubert_ami.prep.constants import SPLITS
 from avhubert_ami.prep.engine import Engine
+from avhubert_ami.prep.workers import run_jobs
 from preprocess import ami_corpus, hf_to_manifest, mouth_roi
 from preprocess.cli_args import engine_from_args, writer_options
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_every_worker_pool_cli_takes_the_engine_flags():
@@ -73,25 +77,34 @@ def _journaled(out):
     return sum(len(open(os.path.join(progress, f)).read().splitlines()) - 1 for f in os.listdir(progress))
 
 
-@pytest.mark.slow  # a 2-worker Dask cluster and a 2-process pool on 2 cores: ~60 s
-def test_local_dask_cluster_of_two_workers_gives_the_local_pools_manifests(tmp_path):
-    distributed = pytest.importorskip("distributed")
+@pytest.fixture(scope="module")
+def pool_run(tmp_path_factory):
+    """A small HF dataset (with bad rows) prepared by the local process pool: (dataset, output, summary)."""
     from tests.preprocess_fixtures import make_hf_dataset
 
-    hf = make_hf_dataset(str(tmp_path / "src"), bad_rows=True)
-    local, on_dask = str(tmp_path / "local"), str(tmp_path / "dask")
+    root = tmp_path_factory.mktemp("engine")
+    hf = make_hf_dataset(str(root), bad_rows=True)
+    return hf, str(root / "pool"), _convert(hf, str(root / "pool"), "--num_workers", "2")
 
-    def convert(out, *flags):
-        argv = ["--dataset_name", hf, "--output_dir", out, *flags]
-        return hf_to_manifest.convert(hf_to_manifest.build_parser().parse_args(argv))
 
-    pool = convert(local, "--num_workers", "2")
+def _convert(hf, out, *flags):
+    argv = ["--dataset_name", hf, "--output_dir", out, *flags]
+    return hf_to_manifest.convert(hf_to_manifest.build_parser().parse_args(argv))
+
+
+@pytest.mark.slow  # a 2-worker Dask cluster and a 2-process pool on 2 cores: ~50 s
+def test_local_dask_cluster_of_two_workers_gives_the_local_pools_manifests(pool_run, tmp_path, monkeypatch):
+    distributed = pytest.importorskip("distributed")
+    hf, local, pool = pool_run
+    on_dask = str(tmp_path / "dask")
+    connect, connections = engine_lib._connect, []
+    monkeypatch.setattr(engine_lib, "_connect", lambda *a: connections.append(a) or connect(*a))
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
     with cluster, distributed.Client(cluster, set_as_default=False) as client:
         pids = client.run(os.getpid)  # worker address -> process id
         with distributed.get_task_stream(client) as stream:
-            summary = convert(on_dask, "--engine", "dask", "--scheduler", cluster.scheduler_address)
-        again = convert(on_dask, "--engine", "dask", "--scheduler", cluster.scheduler_address)
+            summary = _convert(hf, on_dask, "--engine", "dask", "--scheduler", cluster.scheduler_address)
+        again = _convert(hf, on_dask, "--engine", "dask", "--scheduler", cluster.scheduler_address)
 
     assert _manifest_text(on_dask) == _manifest_text(local)
     assert (summary.written, summary.already_done, dict(summary.dropped)) == (
@@ -101,7 +114,48 @@ def test_local_dask_cluster_of_two_workers_gives_the_local_pools_manifests(tmp_p
     )
     assert sorted(summary.failed) == sorted(pool.failed)  # the same rows with the same messages
     assert again.written == 0 and again.already_done == pool.written  # the journal resumes as with the pool
+    assert len(connections) == 2  # one client per run, for all three splits
     jobs = [t for t in stream.data if t["key"].startswith("call_job-")]
     assert len(jobs) == _journaled(on_dask) + len(summary.failed)  # every job ran on the cluster
     ran_on = {pids[t["worker"]] for t in jobs}
     assert ran_on == set(pids.values()) and os.getpid() not in ran_on  # both worker processes, not this one
+
+
+@pytest.mark.slow  # a command line starting its own 2-worker Dask cluster: ~30 s
+def test_command_line_on_its_own_local_dask_cluster(pool_run, tmp_path):
+    pytest.importorskip("distributed")
+    hf, local, pool = pool_run
+    out = str(tmp_path / "dask")
+    cmd = [sys.executable, "-X", "importtime", "-m", "preprocess.hf_to_manifest", "--dataset_name", hf]
+    cmd += ["--output_dir", out, "--engine", "dask", "--num_workers", "2"]
+    env = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS="1")
+    done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == (1 if pool.failed else 0), done.stderr[-3000:]
+    assert "Traceback" not in done.stderr
+    assert _manifest_text(out) == _manifest_text(local)
+    imported = [line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if "|" in line]
+    assert imported.count("distributed.worker") >= 3  # this process and its two worker processes (-X inherited)
+    assert "fairseq" not in imported  # the workers start without fairseq, as the command line does
+
+
+def _crash_on_b(payload):
+    """A job that ends its worker process for payload "b", as a segfault or the OOM killer would."""
+    if payload == "b":
+        os._exit(1)
+    return payload.upper()
+
+
+@pytest.mark.slow  # a 1-worker Dask cluster whose worker dies once: ~15 s
+def test_a_job_that_kills_its_worker_stops_the_run_naming_the_utterance():
+    distributed = pytest.importorskip("distributed")
+    import dask
+
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):  # the scheduler runs in this process
+        cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None)
+        with cluster:
+            engine = Engine("dask", cluster.scheduler_address)
+            done = []
+            with pytest.raises(PreparationError, match=r"^utt-b: its job ended every Dask worker process"):
+                for out in run_jobs(_crash_on_b, [("utt-a", "a"), ("utt-b", "b")], 1, "crash", engine=engine):
+                    done.append(out)
+            assert done in ([], [("utt-a", "A", None)])  # utt-a may finish first; nothing after the crash

@@ -84,6 +84,7 @@ def dask_results(
         pending = distributed.as_completed(loop=client.loop)
         todo = iter(jobs)
         limit, checked = 0, float("-inf")
+        uids: Dict[str, str] = {}  # future key -> the utterance of its job
 
         def refill() -> None:
             nonlocal limit, checked
@@ -93,12 +94,21 @@ def dask_results(
                 job = next(todo, None)
                 if job is None:
                     return
-                pending.add(client.submit(call, fn, job, pure=False))
+                future = client.submit(call, fn, job, pure=False)
+                uids[future.key] = job[0]
+                pending.add(future)
 
         try:
             refill()
             for future in pending:
-                result = future.result()
+                try:
+                    result = future.result()
+                except distributed.KilledWorker:  # a crash or the OOM killer, not a Python exception
+                    raise PreparationError(
+                        f"{uids[future.key]}: its job ended every Dask worker process that ran it (a crash or out "
+                        "of memory; distributed.scheduler.allowed-failures); re-run to resume, or leave it out"
+                    ) from None
+                del uids[future.key]
                 future.release()  # the cluster may drop the result now
                 yield result
                 refill()
