@@ -145,8 +145,8 @@ def _crash_on_b(payload):
     return payload.upper()
 
 
-@pytest.mark.slow  # a 1-worker Dask cluster whose worker dies once: ~15 s
-def test_a_job_that_kills_its_worker_stops_the_run_naming_the_utterance():
+@pytest.mark.slow  # a 1-worker Dask cluster whose worker dies once: ~20 s
+def test_a_job_that_kills_its_worker_is_a_failed_row_and_the_cluster_goes_on():
     distributed = pytest.importorskip("distributed")
     import dask
 
@@ -154,8 +154,7 @@ def test_a_job_that_kills_its_worker_stops_the_run_naming_the_utterance():
         cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None)
         with cluster:
             engine = Engine("dask", cluster.scheduler_address)
-            done = []
-            with pytest.raises(PreparationError, match=r"^utt-b: its job ended every Dask worker process"):
-                for out in run_jobs(_crash_on_b, [("utt-a", "a"), ("utt-b", "b")], 1, "crash", engine=engine):
-                    done.append(out)
-            assert done in ([], [("utt-a", "A", None)])  # utt-a may finish first; nothing after the crash
+            (crashed,) = run_jobs(_crash_on_b, [("utt-b", "b")], 1, "crash", engine=engine)
+            after = list(run_jobs(_crash_on_b, [("utt-a", "a")], 1, "after", engine=engine))  # a restarted worker
+    assert crashed[:2] == ("utt-b", None) and crashed[2].startswith("KilledWorker: every Dask worker process")
+    assert after == [("utt-a", "A", None)]

@@ -68,16 +68,17 @@ def import_distributed() -> Any:
 
 
 def dask_results(
-    call: Callable[[Callable, Tuple[str, Any]], Any],
+    call: Callable[[Callable, Tuple[str, Any]], Tuple[str, Any, Optional[str]]],
     fn: Callable[[Any], Any],
     jobs: Iterable[Tuple[str, Any]],
     num_workers: int,
     engine: Engine,
-) -> Iterator[Any]:
-    """``call(fn, job)`` for every job on ``engine``'s Dask cluster (its scheduler's, or a local one of
-    ``num_workers`` single-threaded processes; the open :meth:`Engine.session`'s, if any), yielding the results
-    as they finish. ``jobs`` is consumed in this thread, a few jobs ahead of the workers; an exception of a job
-    is raised here and cancels the rest."""
+) -> Iterator[Tuple[str, Any, Optional[str]]]:
+    """``call(fn, job) -> (uid, result, error)`` for every job on ``engine``'s Dask cluster (its scheduler's, or
+    a local one of ``num_workers`` single-threaded processes; the open :meth:`Engine.session`'s, if any),
+    yielded as they finish. ``jobs`` is consumed in this thread, a few jobs ahead of the workers; an exception
+    of a job is raised here and cancels the rest; a job that kept killing its worker processes (a crash, out of
+    memory) comes back as ``(uid, None, "KilledWorker: ...")``, a failed row like a corrupt file."""
     distributed = import_distributed()
     with engine.session(num_workers):
         client = _OPEN[(engine, num_workers)]
@@ -104,10 +105,12 @@ def dask_results(
                 try:
                     result = future.result()
                 except distributed.KilledWorker:  # a crash or the OOM killer, not a Python exception
-                    raise PreparationError(
-                        f"{uids[future.key]}: its job ended every Dask worker process that ran it (a crash or out "
-                        "of memory; distributed.scheduler.allowed-failures); re-run to resume, or leave it out"
-                    ) from None
+                    result = (
+                        uids[future.key],
+                        None,
+                        "KilledWorker: every Dask worker process that ran this job died (a crash or out of memory; "
+                        "Dask retries it distributed.scheduler.allowed-failures times)",
+                    )
                 del uids[future.key]
                 future.release()  # the cluster may drop the result now
                 yield result
