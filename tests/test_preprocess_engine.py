@@ -105,6 +105,12 @@ def test_local_dask_cluster_of_two_workers_gives_the_local_pools_manifests(pool_
         with distributed.get_task_stream(client) as stream:
             summary = _convert(hf, on_dask, "--engine", "dask", "--scheduler", cluster.scheduler_address)
         again = _convert(hf, on_dask, "--engine", "dask", "--scheduler", cluster.scheduler_address)
+        assert len(connections) == 2  # one client per run, for all three splits
+        (tmp_path / "elsewhere").mkdir()
+        (tmp_path / "elsewhere" / "note.txt").write_text("relative")
+        monkeypatch.chdir(tmp_path / "elsewhere")  # the workers started in another directory
+        engine = Engine("dask", cluster.scheduler_address)
+        relative = list(run_jobs(_read, [("note", "note.txt")], 1, "read", engine=engine))
 
     assert _manifest_text(on_dask) == _manifest_text(local)
     assert (summary.written, summary.already_done, dict(summary.dropped)) == (
@@ -114,8 +120,8 @@ def test_local_dask_cluster_of_two_workers_gives_the_local_pools_manifests(pool_
     )
     assert sorted(summary.failed) == sorted(pool.failed)  # the same rows with the same messages
     assert again.written == 0 and again.already_done == pool.written  # the journal resumes as with the pool
-    assert len(connections) == 2  # one client per run, for all three splits
-    jobs = [t for t in stream.data if t["key"].startswith("call_job-")]
+    assert relative == [("note", "relative", None)]  # a relative path means what it means in this process
+    jobs = stream.data  # the tasks the cluster ran during the first run
     assert len(jobs) == _journaled(on_dask) + len(summary.failed)  # every job ran on the cluster
     ran_on = {pids[t["worker"]] for t in jobs}
     assert ran_on == set(pids.values()) and os.getpid() not in ran_on  # both worker processes, not this one
@@ -136,6 +142,11 @@ def test_command_line_on_its_own_local_dask_cluster(pool_run, tmp_path):
     imported = [line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if "|" in line]
     assert imported.count("distributed.worker") >= 3  # this process and its two worker processes (-X inherited)
     assert "fairseq" not in imported  # the workers start without fairseq, as the command line does
+
+
+def _read(path):
+    with open(path) as f:
+        return f.read()
 
 
 def _crash_on_b(payload):

@@ -5,6 +5,7 @@ journaling results and writing manifests, so resumption, locks and error reports
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterable, Iterator, Optional, Tuple
@@ -80,6 +81,7 @@ def dask_results(
     of a job is raised here and cancels the rest; a job that kept killing its worker processes (a crash, out of
     memory) comes back as ``(uid, None, "KilledWorker: ...")``, a failed row like a corrupt file."""
     distributed = import_distributed()
+    cwd = os.getcwd()
     with engine.session(num_workers):
         client = _OPEN[(engine, num_workers)]
         pending = distributed.as_completed(loop=client.loop)
@@ -95,7 +97,7 @@ def dask_results(
                 job = next(todo, None)
                 if job is None:
                     return
-                future = client.submit(call, fn, job, pure=False)
+                future = client.submit(_in_dir, cwd, call, fn, job, pure=False)
                 uids[future.key] = job[0]
                 pending.add(future)
 
@@ -117,6 +119,15 @@ def dask_results(
                 refill()
         finally:
             client.cancel(list(pending.futures))
+
+
+def _in_dir(cwd: str, call: Callable, fn: Callable, job: Tuple[str, Any]) -> Any:
+    """On a worker: ``call(fn, job)`` from the preparing process's working directory, so that relative input
+    and output paths mean there what they mean here (as in a local pool's workers, which inherit it). Safe as
+    workers run one job at a time; a machine without that folder runs it where it is (absolute paths work)."""
+    with contextlib.suppress(OSError):
+        os.chdir(cwd)
+    return call(fn, job)
 
 
 @contextlib.contextmanager
