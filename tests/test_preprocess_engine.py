@@ -92,7 +92,7 @@ def _convert(hf, out, *flags):
     return hf_to_manifest.convert(hf_to_manifest.build_parser().parse_args(argv))
 
 
-@pytest.mark.slow  # a 2-worker Dask cluster and a 2-process pool on 2 cores: ~50 s
+@pytest.mark.slow  # a 2-worker Dask cluster and a 2-process pool on 2 cores: ~45 s
 def test_local_dask_cluster_of_two_workers_gives_the_local_pools_manifests(pool_run, tmp_path, monkeypatch):
     distributed = pytest.importorskip("distributed")
     hf, local, pool = pool_run
@@ -127,7 +127,7 @@ def test_local_dask_cluster_of_two_workers_gives_the_local_pools_manifests(pool_
     assert ran_on == set(pids.values()) and os.getpid() not in ran_on  # both worker processes, not this one
 
 
-@pytest.mark.slow  # a command line starting its own 2-worker Dask cluster: ~30 s
+@pytest.mark.slow  # a command line starting its own 2-worker Dask cluster: ~25 s
 def test_command_line_on_its_own_local_dask_cluster(pool_run, tmp_path):
     pytest.importorskip("distributed")
     hf, local, pool = pool_run
@@ -156,7 +156,7 @@ def _crash_on_b(payload):
     return payload.upper()
 
 
-@pytest.mark.slow  # a 1-worker Dask cluster whose worker dies once: ~20 s
+@pytest.mark.slow  # a 1-worker Dask cluster whose worker dies once: ~30 s
 def test_a_job_that_kills_its_worker_is_a_failed_row_and_the_cluster_goes_on():
     distributed = pytest.importorskip("distributed")
     import dask
