@@ -59,6 +59,9 @@ setup(
         # raw AMI corpus (avhubert-ami-corpus): lhotse's AMI recipe parses the NXT annotations.
         # lhotse 1.33 imports urllib3 without declaring it.
         "ami": ["lhotse>=1.33,<2", "urllib3", 'mediapipe==0.10.14; python_version < "3.13"'],
+        # --engine dask: the per-utterance preparation jobs on a Dask distributed cluster (pure Python, ~4 MB of
+        # wheels; Ray, the alternative, is an 80 MB binary wheel: README-technical "Preparation on a cluster")
+        "cluster": ["dask[distributed]>=2024.1"],
         # tests: a real face photo bundled in scikit-image drives the mouth-ROI tests offline.
         # ruff pinned: another release may format differently and fail `make lint` on unchanged code
         "dev": [
@@ -71,6 +74,7 @@ setup(
             "dlib-bin>=19.24",
             "face-recognition-models==0.3.0",
             "webrtcvad-wheels>=2.0.14",
+            "dask[distributed]>=2024.1",
         ],
     },
     entry_points={"console_scripts": CONSOLE_SCRIPTS},

@@ -134,3 +134,17 @@ def test_library_import_of_preprocess_keeps_eager_registration():
     )
     assert out.returncode == 0, out.stderr[-3000:]
     assert "ok True" in out.stdout
+
+
+def test_worker_processes_of_a_command_line_start_without_fairseq():
+    """A CLI exports its fairseq-free start to the processes it starts (fork server, local Dask workers): they
+    import the recipe module whose function they run, without a command line of their own."""
+    out = _run(
+        "import os, subprocess, sys\n"
+        "sys.argv[:1] = ['avhubert-hf-to-manifest']  # as in the console script's process\n"
+        "import avhubert_ami\n"
+        "worker = 'import avhubert_ami.prep.hf_dataset, sys; print(\"fairseq\" in sys.modules)'\n"
+        "print(subprocess.run([sys.executable, '-c', worker], capture_output=True, text=True).stdout.strip())"
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.split() == ["False"]

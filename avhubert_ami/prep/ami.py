@@ -145,7 +145,7 @@ def prepare_ami(
     if partition not in PARTITION_NAMES:
         raise PreparationError(f"partition {partition!r}: expected one of {', '.join(PARTITION_NAMES)}")
     locate(ami_dir, annotations_dir)  # input errors before the output folder is created
-    with shards.claim_output(output_dir, writer.shard, writer.wait):
+    with shards.claim_output(output_dir, writer.shard, writer.wait), writer.engine.session(writer.num_workers):
         return _prepare_locked(
             ami_dir,
             output_dir,
@@ -273,7 +273,7 @@ def _prepare_locked(
                     ),
                 )
 
-        run.collect(run_jobs(process_segment, jobs(), writer.num_workers, split, total=len(segments)))
+        run.collect(run_jobs(process_segment, jobs(), writer.num_workers, split, len(segments), writer.engine))
         run.finish()
     for path, n in sorted(missing_media.items())[:20]:
         summary.notes.append(f"note: no {path}: {n} segment(s) of it kept without that modality (or dropped)")

@@ -291,7 +291,7 @@ def prepare_hf_dataset(
     summary.notes.extend(notes)
     for split, ds in splits.items():  # every split's columns before any work
         _check_columns(dataset_name, columns, split, ds, summary)
-    with shards.claim_output(output_dir, writer.shard, writer.wait):
+    with shards.claim_output(output_dir, writer.shard, writer.wait), writer.engine.session(writer.num_workers):
         video_ext, codec = VIDEO_FORMATS[writer.video_format]
         output_dir = os.path.abspath(output_dir)
         if writer.shard is None:  # a shard must not touch the others' in-flight temporaries: the assembly sweeps
@@ -355,5 +355,5 @@ def _convert_split(
             else:
                 yield uid, dict(id=uid, split=split, where=where, text=text, audio=audio, video=video, opts=opts)
 
-    run.collect(run_jobs(process_row, jobs(), writer.num_workers, f"{split}", total=len(ids)))
+    run.collect(run_jobs(process_row, jobs(), writer.num_workers, f"{split}", len(ids), writer.engine))
     run.finish()

@@ -29,6 +29,7 @@ from avhubert_ami.data.errors import MediaError, PreparationError
 from avhubert_ami.data.video import resample_frame_indices
 from avhubert_ami.prep import media, shards
 from avhubert_ami.prep.constants import FPS, ROI_SIZE
+from avhubert_ami.prep.engine import LOCAL, Engine
 from avhubert_ami.prep.filesystem import sweep_stale_temporaries
 from avhubert_ami.prep.landmarks import shared_detector
 from avhubert_ami.prep.locking import output_lock
@@ -230,13 +231,15 @@ def extract_mouth_roi(
     overwrite: bool = False,
     wait: bool = False,
     shard: Optional[shards.Shard] = None,
+    engine: Engine = LOCAL,
 ) -> Summary:
     """Crop the mouth ROI of a face video (``input`` a file, ``output`` a file or folder) or of every video under a
     folder (``output`` a folder, same relative names; ``video_format``: ``keep``, ``mkv`` or ``mp4``).
 
     ``window``: landmark smoothing window in frames; ``backend``: the landmark detector
     (:data:`~avhubert_ami.prep.landmarks.BACKENDS`); existing outputs are kept unless ``overwrite``; ``shard``
-    (folder mode): a contiguous range of the sorted video list. Holds the output folder's lock (a file's own lock
+    (folder mode): a contiguous range of the sorted video list; ``engine``: where the per-video jobs run
+    (:mod:`avhubert_ami.prep.engine`). Holds the output folder's lock (a file's own lock
     in file mode; ``wait``: queue behind another run). Raises :class:`PreparationError` for a missing input or
     an output another run writes; a video that fails is counted in the summary's ``failed``.
     """
@@ -251,7 +254,7 @@ def extract_mouth_roi(
         dst = pairs[0][1]
         lock = output_lock(os.path.dirname(os.path.abspath(dst)), wait, name=f".{os.path.basename(dst)}.lock")
     with lock:
-        return _extract_locked(input, output, pairs, window, backend, num_workers, overwrite, shard)
+        return _extract_locked(input, output, pairs, window, backend, num_workers, overwrite, shard, engine)
 
 
 def _extract_locked(
@@ -263,6 +266,7 @@ def _extract_locked(
     num_workers: int,
     overwrite: bool,
     shard: Optional[shards.Shard],
+    engine: Engine,
 ) -> Summary:
     summary = Summary()
     if os.path.isdir(input):
@@ -278,7 +282,7 @@ def _extract_locked(
         else:
             todo.append((dst, (src, dst, window, backend)))
     t0, n_frames, rtfs = time.perf_counter(), 0, []
-    for dst, result, error in run_jobs(_job, todo, num_workers, "mouth ROI", total=len(todo)):
+    for dst, result, error in run_jobs(_job, todo, num_workers, "mouth ROI", len(todo), engine):
         if error is not None:
             summary.failed.append((dst, error))
         else:

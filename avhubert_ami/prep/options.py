@@ -8,6 +8,7 @@ from typing import Dict, Optional
 
 from avhubert_ami.data.errors import PreparationError
 from avhubert_ami.prep.constants import VIDEO_FORMATS
+from avhubert_ami.prep.engine import LOCAL, Engine
 from avhubert_ami.prep.shards import Shard
 
 
@@ -19,9 +20,10 @@ class WriterOptions:
     the video length when they differ by at most this, else the row is dropped; ``precompute_features``: also
     write the 104-dim stacked log-fbank beside each wav; ``lowercase`` / ``strip_punctuation`` /
     ``keep_disfluencies``: :func:`avhubert_ami.prep.text.normalize_transcript`; ``num_workers``: worker processes
-    (1 = this process); ``overwrite``: forget earlier progress in the output folder; ``wait``: queue behind another
-    run writing the output folder instead of raising; ``shard``: do one shard of the work (None: all of it, or
-    assemble finished shards).
+    (1 = this process); ``engine``: where the per-utterance jobs run (this machine's processes or Dask,
+    :mod:`avhubert_ami.prep.engine`); ``overwrite``: forget earlier progress in the output folder; ``wait``: queue
+    behind another run writing the output folder instead of raising; ``shard``: do one shard of the work (None: all
+    of it, or assemble finished shards).
     """
 
     video_format: str = "mkv"
@@ -31,6 +33,7 @@ class WriterOptions:
     strip_punctuation: bool = True
     keep_disfluencies: bool = True
     num_workers: int = 1
+    engine: Engine = LOCAL
     overwrite: bool = False
     wait: bool = False
     shard: Optional[Shard] = None

@@ -7,6 +7,7 @@ import argparse
 from typing import Optional
 
 from avhubert_ami.prep.constants import VIDEO_FORMATS
+from avhubert_ami.prep.engine import ENGINES, Engine
 from avhubert_ami.prep.landmarks import BACKENDS
 from avhubert_ami.prep.options import WriterOptions
 from avhubert_ami.prep.shards import Shard, shard_from_flags
@@ -25,14 +26,29 @@ def add_text_args(parser: argparse.ArgumentParser) -> None:
 
 
 def add_worker_args(parser: argparse.ArgumentParser) -> None:
-    """``--num-workers`` / ``--overwrite`` flags shared by the CLIs."""
+    """``--num-workers`` / ``--engine`` / ``--scheduler`` / ``--overwrite`` flags shared by the CLIs."""
     parser.add_argument(
         "--num-workers",
         "--num_workers",
         dest="num_workers",
         type=int,
         default=1,
-        help="worker processes (1 = in this process)",
+        help="worker processes (1 = in this process); with --engine dask and no --scheduler, a local Dask "
+        "cluster of this many processes",
+    )
+    parser.add_argument(
+        "--engine",
+        default="local",
+        choices=ENGINES,
+        help="where the per-utterance jobs run: local = this machine's processes; dask = a Dask cluster "
+        "([cluster] extra; this process still writes the journal and manifests)",
+    )
+    parser.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="with --engine dask: a running Dask scheduler (tcp://host:8786) whose workers share the input and "
+        "output paths; without it, a local cluster of --num_workers processes",
     )
     parser.add_argument(
         "--overwrite",
@@ -113,6 +129,12 @@ def shard_from_args(args: argparse.Namespace) -> Optional[Shard]:
     return shard_from_flags(getattr(args, "num_shards", 1), getattr(args, "shard_index", None))
 
 
+def engine_from_args(args: argparse.Namespace) -> Engine:
+    """The :class:`Engine` of parsed :func:`add_worker_args` flags; ``--scheduler`` without ``--engine dask``
+    raises PreparationError."""
+    return Engine(args.engine, args.scheduler)
+
+
 def writer_options(args: argparse.Namespace) -> WriterOptions:
     """:class:`WriterOptions` from parsed :func:`add_utterance_writer_args` flags."""
     return WriterOptions(
@@ -123,6 +145,7 @@ def writer_options(args: argparse.Namespace) -> WriterOptions:
         strip_punctuation=not args.keep_punctuation,
         keep_disfluencies=not args.drop_disfluencies,
         num_workers=args.num_workers,
+        engine=engine_from_args(args),
         overwrite=args.overwrite,
         wait=args.wait,
         shard=shard_from_args(args),

@@ -12,7 +12,13 @@ import sys
 from typing import List, Optional
 
 from avhubert_ami.prep import mouth_roi as roi
-from avhubert_ami.prep.cli.args import add_backend_arg, add_shard_args, add_worker_args, shard_from_args
+from avhubert_ami.prep.cli.args import (
+    add_backend_arg,
+    add_shard_args,
+    add_worker_args,
+    engine_from_args,
+    shard_from_args,
+)
 from avhubert_ami.prep.cli.run import command_parser, finalize_run, flags, quiet_logging, run_cli
 from avhubert_ami.prep.mouth_roi import extract_mouth_roi
 
@@ -45,6 +51,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 args.input,
                 args.output,
                 shard=shard_from_args(args),
+                engine=engine_from_args(args),
                 **flags(args, "video_format", "window", "backend", "num_workers", "overwrite", "wait"),
             ),
             "mouth_roi",
