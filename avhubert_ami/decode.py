@@ -6,7 +6,7 @@
 
 Writes ``DIR/hypo.txt`` and ``DIR/ref.txt`` (``id<TAB>text``, one utterance a line, same order) and
 ``DIR/results.json`` (totals + per-utterance errors). References are the raw ``{split}.wrd`` transcripts;
-both sides are normalised by :func:`avhubert_ami.scoring.normalize_text` (``--normalizer basic|kaldi|whisper``)
+both sides are normalised by :func:`avhubert_ami.text.normalize_text` (``--normalizer basic|kaldi|whisper``)
 before scoring. Rows whose manifest lacks a modality are decoded with the modality they have. When utterance
 ids carry a meeting and a speaker (AMI ids of ``preprocess.ami_corpus``: ``ES2002a_MEE006_0000050_0000170``),
 ``results.json`` adds WER/CER per meeting and per speaker.
@@ -29,7 +29,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from avhubert_ami.modality import parse_modalities
-from avhubert_ami.scoring import DEFAULT_NORMALIZER, NORMALIZERS, error_counts
+from avhubert_ami.scoring import error_counts
+from avhubert_ami.text import DEFAULT_NORMALIZER, NORMALIZERS
 
 logger = logging.getLogger("avhubert_ami.decode")
 

@@ -16,8 +16,8 @@ from avhubert_ami.prep.journal import SplitRun
 from avhubert_ami.prep.naming import media_paths
 from avhubert_ami.prep.options import WriterOptions
 from avhubert_ami.prep.summary import Summary
-from avhubert_ami.prep.text import normalize_transcript
 from avhubert_ami.prep.workers import run_jobs
+from avhubert_ami.text import normalize_text
 from preprocess.ami_annotations import Annotations, Speaker, read_camera_map, read_segments, read_speakers
 
 # Official AMI full-corpus-ASR partition (meeting ids, as in Kaldi's and lhotse's AMI recipes).
@@ -270,7 +270,7 @@ def _prepare_locked(
                 if not run.claim(uid):
                     continue
                 dur = seg.end - seg.start
-                text = normalize_transcript(seg.text, **text_opts)
+                text = normalize_text(seg.text, writer.text_normalization())
                 if not text:
                     summary.dropped["empty transcript"] += 1
                     continue

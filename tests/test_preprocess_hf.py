@@ -21,7 +21,7 @@ from avhubert_ami.prep.hf_dataset import local_data_files
 from avhubert_ami.prep.journal import Journal, journal_path
 from avhubert_ami.prep.locking import output_lock
 from avhubert_ami.prep.summary import Summary
-from avhubert_ami.prep.text import normalize_transcript
+from avhubert_ami.text import TextNormalization, normalize_text
 from preprocess import hf_to_manifest, tokenizer
 from tests.preprocess_fixtures import make_hf_dataset
 
@@ -153,11 +153,13 @@ def test_normalisation_flags_and_features(tmp_path):
 
 
 def test_normalize_transcript_unit():
-    n = normalize_transcript
+    def n(text, **options):
+        return normalize_text(text, TextNormalization(**options))
+
     assert n("Um, I THINK -- so. <vocalsound>") == "um i think so vocalsound"
     assert n("Um, I THINK -- so. <vocalsound>", keep_disfluencies=False) == "i think so"
     assert n("Mm-hmm it's th- the", keep_disfluencies=False) == "it's the"
-    assert n("Mm-hmm it's", strip_punctuation=False, lowercase=False) == "Mm-hmm it's"
+    assert n("Mm-hmm it's", strip_punctuation=False, case="keep") == "Mm-hmm it's"
 
 
 def test_journal_survives_torn_line(tmp_path):

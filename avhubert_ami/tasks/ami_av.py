@@ -32,8 +32,9 @@ from avhubert_ami.data.dataset import AVHubertDataset, DataOptions
 from avhubert_ami.data.manifest import load_split, split_paths
 from avhubert_ami.data.noise import build_noise_mixer
 from avhubert_ami.modality import config_list as as_list
-from avhubert_ami.scoring import check_normalizer, error_counts
+from avhubert_ami.scoring import error_counts
 from avhubert_ami.tasks.generator import AVSequenceGenerator
+from avhubert_ami.text import check_normalizer
 
 logger = logging.getLogger(__name__)
 
@@ -132,7 +133,7 @@ class AMIAVConfig(FairseqDataclass):
     )
     eval_wer_normalizer: str = field(
         default="basic",
-        metadata={"help": "text normaliser of the validation wer/cer: basic, kaldi or whisper (avhubert_ami.scoring)"},
+        metadata={"help": "text normaliser of the validation wer/cer: basic, kaldi or whisper (avhubert_ami.text)"},
     )
 
 
