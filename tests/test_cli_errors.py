@@ -5,7 +5,7 @@ import os
 import pytest
 
 from avhubert_ami.cli import run as cli
-from tests.data_fixtures import make_tiny_split
+from avhubert_ami.testing.tiny_data import make_tiny_split
 
 
 @pytest.fixture(scope="module")

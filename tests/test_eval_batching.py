@@ -8,7 +8,7 @@ import pytest
 from fairseq import options
 from omegaconf import OmegaConf
 
-from tests.data_fixtures import make_tiny_split
+from avhubert_ami.testing.tiny_data import make_tiny_split
 from tests.train_fixtures import USER_DIR, single_thread, trained_checkpoint  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.usefixtures("single_thread")

@@ -15,9 +15,9 @@ from avhubert_ami.data import manifest as mf
 from avhubert_ami.data.errors import PreparationError
 from avhubert_ami.data.video import probe_video
 from avhubert_ami.prep.journal import journal_path
+from avhubert_ami.testing.ami_tree import make_ami_tree
 from preprocess import ami_corpus
 from preprocess.ami_annotations import read_camera_map
-from tests.preprocess_fixtures import make_ami_tree
 
 pytest.importorskip("cv2")
 pytest.importorskip("skimage")

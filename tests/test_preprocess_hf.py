@@ -263,7 +263,8 @@ def test_detect_roi_on_face_video_paths(tmp_path):
     import datasets
 
     from avhubert_ami.data.video import write_video
-    from tests.preprocess_fixtures import astronaut_frames, tone, wav_bytes
+    from avhubert_ami.testing.media import astronaut_frames, tone
+    from tests.preprocess_fixtures import wav_bytes
 
     ds_dir = tmp_path / "hf"
     rgb, _ = astronaut_frames(30)

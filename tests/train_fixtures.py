@@ -15,7 +15,7 @@ from typing import Dict, List, Optional
 
 import pytest
 
-from tests.data_fixtures import make_tiny_split
+from avhubert_ami.testing.tiny_data import make_tiny_split
 
 REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "conf" / "finetune"
@@ -106,7 +106,7 @@ def fake_pretrain_checkpoint(path: Path) -> Path:
     from omegaconf import OmegaConf
 
     from avhubert_ami.models.encoder import AVHubertConfig, AVHubertModel
-    from tests.models_fixtures import TINY_ENCODER, fake_task, make_dictionary
+    from avhubert_ami.testing.models import TINY_ENCODER, fake_task, make_dictionary
 
     torch.manual_seed(0)
     model = AVHubertModel.build_model(AVHubertConfig(**TINY_ENCODER), fake_task(n_labels=50))
