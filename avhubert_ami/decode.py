@@ -312,16 +312,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if not os.path.exists(path):
             print(f"avhubert-decode: error: {what}: {path} does not exist", file=sys.stderr)
             return 2
-    decode_kwargs = dict(
-        modalities=mods,
-        beam=args.beam,
-        batch_size=args.batch_size,
-        max_len_a=args.max_len_a,
-        max_len_b=args.max_len_b,
-        cpu=args.cpu,
-        lm_path=args.lm_path,
-        normalizer=args.normalizer,
-    )
+    # flags that are decode_split keywords of the same name
+    same = ("beam", "batch_size", "max_len_a", "max_len_b", "cpu", "lm_path", "normalizer")
+    decode_kwargs = dict(modalities=mods, **{name: getattr(args, name) for name in same})
     tuned = None
     try:
         if args.results_dir:  # fail before decoding, not after
