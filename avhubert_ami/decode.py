@@ -6,7 +6,7 @@
 
 Writes ``DIR/hypo.txt`` and ``DIR/ref.txt`` (``id<TAB>text``, one utterance a line, same order) and
 ``DIR/results.json`` (totals + per-utterance errors). References are the raw ``{split}.wrd`` transcripts;
-both sides are normalised by :func:`avhubert_ami.scoring.normalize_text` (``--normalizer basic|kaldi|whisper``)
+both sides are normalised by :func:`avhubert_ami.text.normalize_text` (``--normalizer basic|kaldi|whisper``)
 before scoring. Rows whose manifest lacks a modality are decoded with the modality they have. When utterance
 ids carry a meeting and a speaker (AMI ids of ``preprocess.ami_corpus``: ``ES2002a_MEE006_0000050_0000170``),
 ``results.json`` adds WER/CER per meeting and per speaker.
@@ -29,7 +29,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from avhubert_ami.modality import parse_modalities
-from avhubert_ami.scoring import DEFAULT_NORMALIZER, NORMALIZERS, error_counts
+from avhubert_ami.scoring import error_counts
+from avhubert_ami.text import DEFAULT_NORMALIZER, NORMALIZERS
 
 logger = logging.getLogger("avhubert_ami.decode")
 
@@ -311,16 +312,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if not os.path.exists(path):
             print(f"avhubert-decode: error: {what}: {path} does not exist", file=sys.stderr)
             return 2
-    decode_kwargs = dict(
-        modalities=mods,
-        beam=args.beam,
-        batch_size=args.batch_size,
-        max_len_a=args.max_len_a,
-        max_len_b=args.max_len_b,
-        cpu=args.cpu,
-        lm_path=args.lm_path,
-        normalizer=args.normalizer,
-    )
+    # flags that are decode_split keywords of the same name
+    same = ("beam", "batch_size", "max_len_a", "max_len_b", "cpu", "lm_path", "normalizer")
+    decode_kwargs = dict(modalities=mods, **{name: getattr(args, name) for name in same})
     tuned = None
     try:
         if args.results_dir:  # fail before decoding, not after

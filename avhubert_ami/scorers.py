@@ -14,10 +14,11 @@ import editdistance
 from fairseq.dataclass import FairseqDataclass
 from fairseq.scoring import BaseScorer, register_scorer
 
-from avhubert_ami.scoring import DEFAULT_NORMALIZER, NORMALIZERS, check_normalizer, error_counts, sentencepiece_to_text
+from avhubert_ami.scoring import error_counts, sentencepiece_to_text
+from avhubert_ami.text import DEFAULT_NORMALIZER, NORMALIZERS, check_normalizer
 
 # a plain str (not a ChoiceEnum) keeps the option printable in results; checked when the scorer is built
-_NORMALIZER_HELP = f"text normaliser applied to both sides: {', '.join(NORMALIZERS)} (avhubert_ami.scoring)"
+_NORMALIZER_HELP = f"text normaliser applied to both sides: {', '.join(NORMALIZERS)} (avhubert_ami.text)"
 
 
 @dataclass

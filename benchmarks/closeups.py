@@ -1,5 +1,5 @@
 """AMI-like close-up clips for the preprocessing benchmarks: 352x288 MPEG-4 AVI at 25 fps of the
-astronaut photo (``tests.preprocess_fixtures``) moving and zooming, with a few frames without a face.
+astronaut photo (``avhubert_ami.testing.media``) moving and zooming, with a few frames without a face.
 
 The photo's face is ~125 px wide at zoom 1, so ``face_px / 125`` is the zoom; the face also grows by
 +-10% over the clip and sways +-15 px, like a speaker's head in an AMI close-up.
@@ -14,7 +14,7 @@ from typing import Sequence
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from tests.preprocess_fixtures import iter_astronaut_frames  # noqa: E402
+from avhubert_ami.testing.media import iter_astronaut_frames  # noqa: E402
 
 FACE_PX_AT_ZOOM_1 = 125.0
 

@@ -25,40 +25,18 @@ from typing import Dict, List, Tuple
 
 import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-
-from models_fixtures import fake_task  # noqa: E402
 
 import avhubert_ami  # noqa: E402,F401
 from avhubert_ami.models.seq2seq import AVHubertSeq2Seq, AVHubertSeq2SeqConfig  # noqa: E402
 from avhubert_ami.tasks.generator import AVSequenceGenerator  # noqa: E402
-
-#: the model section of conf/finetune/tiny_cpu.yaml (the demo's recogniser), architecture part
-DEMO_MODEL = dict(
-    encoder_layers=2,
-    encoder_embed_dim=128,
-    encoder_ffn_embed_dim=512,
-    encoder_attention_heads=4,
-    conv_pos=16,
-    conv_pos_groups=4,
-    resnet_width=8,
-    resnet_blocks=[1, 1, 1, 1],
-    modality_fuse="concat",
-    audio_feat_dim=104,
-    decoder_layers=1,
-    decoder_embed_dim=128,
-    decoder_ffn_embed_dim=512,
-    decoder_attention_heads=4,
-    share_decoder_input_output_embed=True,
-    decoder_normalize_before=True,
-)
+from avhubert_ami.testing.models import demo_model_config, fake_task  # noqa: E402
 
 
 def build_model(vocab: int) -> AVHubertSeq2Seq:
     """Demo-sized seq2seq with a CTC head, random weights, eval mode."""
     torch.manual_seed(0)
-    cfg = AVHubertSeq2SeqConfig(**DEMO_MODEL, ctc_head=True)
+    cfg = AVHubertSeq2SeqConfig(**demo_model_config())
     return AVHubertSeq2Seq.build_model(cfg, fake_task(n_target=vocab - 4)).eval()
 
 

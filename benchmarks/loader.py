@@ -28,7 +28,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from avhubert_ami.data.dataset import AVHubertDataset, DataOptions  # noqa: E402
 from avhubert_ami.data.manifest import load_split  # noqa: E402
-from tests.data_fixtures import make_tiny_split  # noqa: E402
+from avhubert_ami.testing.tiny_data import make_tiny_split  # noqa: E402
 
 
 class NaiveLoader:

@@ -17,13 +17,12 @@ import time
 
 import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
-
-from models_fixtures import SIZES, TINY_DECODER, TINY_ENCODER, av_batch, fake_task  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 import avhubert_ami  # noqa: E402,F401
 from avhubert_ami.models.attention import set_attention_impl  # noqa: E402
 from avhubert_ami.models.seq2seq import AVHubertSeq2Seq, AVHubertSeq2SeqConfig  # noqa: E402
+from avhubert_ami.testing.models import SIZES, TINY_DECODER, TINY_ENCODER, av_batch, fake_task  # noqa: E402
 
 
 def build(size: str) -> AVHubertSeq2Seq:

@@ -3,7 +3,7 @@
     python benchmarks/prepare_scale.py [--meetings 2] [--minutes 2] [--workers 1 2] [--backend auto]
         [--workdir DIR] [--big]
 
-Builds ``--meetings`` meetings in the raw AMI layout (``tests.preprocess_fixtures.make_ami_tree``):
+Builds ``--meetings`` meetings in the raw AMI layout (``avhubert_ami.testing.ami_tree.make_ami_tree``):
 4 speakers each with a 16 kHz headset wav and a 352x288 MPEG-4 AVI close-up of ``--minutes`` minutes
 (``benchmarks/closeups.py``: the astronaut's face swaying and zooming, faces of 50, 80, 100 and 130 px,
 a few frames without a face) and NXT annotations in which each speaker talks ~30% of the time in
@@ -34,8 +34,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 from avhubert_ami.prep.ami import partition_meetings  # noqa: E402
+from avhubert_ami.testing.ami_tree import make_ami_tree  # noqa: E402
 from benchmarks.closeups import write_closeup  # noqa: E402
-from tests.preprocess_fixtures import make_ami_tree  # noqa: E402
 
 FACE_PX = {"1": 50.0, "2": 80.0, "3": 100.0, "4": 130.0}  # per close-up camera
 WORDS = "okay so the remote control design should be cheap and the buttons large enough for everybody".split()

@@ -31,7 +31,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from tests.transcribe_fixtures import manifest_clips, write_face_video, write_long_recording  # noqa: E402
+from avhubert_ami.testing.recordings import manifest_clips, write_face_video, write_long_recording  # noqa: E402
 
 
 def pick_utterances(data: str, split: str, minutes: float, seed: int):
@@ -115,10 +115,11 @@ def accuracy_and_rtf(args, work: str) -> dict:
 def face_roi_rtf(seconds: float, work: str) -> dict:
     """RTF of the mouth-ROI stage on a 352x288 25 fps face video (the photo moving and zooming)."""
     try:
-        from tests.preprocess_fixtures import astronaut_frames
+        import skimage  # noqa: F401  (the photo is scikit-image's, a dev dependency)
     except ImportError as err:
         return {"skipped": str(err)}
     from avhubert_ami.data.video import write_video
+    from avhubert_ami.testing.media import astronaut_frames
     from avhubert_ami.transcribe.roi import face_mouth_crops
 
     rgb, _ = astronaut_frames(int(seconds * 25), zoom=0.6)
@@ -140,8 +141,8 @@ def _child_peak(args, minutes: float, work: str, face: bool = False) -> dict:
     video, wav = os.path.join(work, f"long{minutes:g}.mkv"), os.path.join(work, f"long{minutes:g}.wav")
     write_long_recording(islice(cycle(clips), n), list(islice(cycle(pauses), n)), video, wav)
     if face:
+        from avhubert_ami.testing.media import astronaut_frames
         from avhubert_ami.transcribe.media import probe
-        from tests.preprocess_fixtures import astronaut_frames
 
         os.unlink(video)
         video = write_face_video(

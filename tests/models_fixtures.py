@@ -1,69 +1,18 @@
-"""Shared helpers for the model tests: upstream-size configs, a tiny config, a minimal task."""
+"""Helpers of the model tests: upstream state-dict layouts and the inputs of the parity test with upstream
+(model configs and a minimal task: :mod:`avhubert_ami.testing.models`)."""
 
 from __future__ import annotations
 
 import json
 import os
 import zlib
-from types import SimpleNamespace
 from typing import Dict, List
 
 import torch
-from fairseq.data import Dictionary
+
+from avhubert_ami.testing.models import TINY_DECODER, TINY_ENCODER
 
 REFERENCE_DIR = os.environ.get("AVHUBERT_REFERENCE_DIR", "/work/shared/reference")
-
-# official pretraining configs (conf/pretrain/{base,large}_vox_iter5.yaml), architecture part
-BASE_ENCODER = dict(
-    encoder_layers=12,
-    encoder_embed_dim=768,
-    encoder_ffn_embed_dim=3072,
-    encoder_attention_heads=12,
-    final_dim=256,
-    untie_final_proj=True,
-    layer_norm_first=True,
-    audio_feat_dim=104,
-    modality_fuse="concat",
-)
-LARGE_ENCODER = dict(
-    BASE_ENCODER, encoder_layers=24, encoder_embed_dim=1024, encoder_ffn_embed_dim=4096, encoder_attention_heads=16
-)
-# official fine-tuning configs (conf/finetune/{base,large}_vox_433h.yaml), decoder part
-BASE_DECODER = dict(
-    decoder_embed_dim=768,
-    decoder_ffn_embed_dim=3072,
-    decoder_layers=6,
-    decoder_attention_heads=4,
-    share_decoder_input_output_embed=True,
-    decoder_normalize_before=True,
-)
-LARGE_DECODER = dict(
-    BASE_DECODER, decoder_embed_dim=1024, decoder_ffn_embed_dim=4096, decoder_layers=9, decoder_attention_heads=8
-)
-SIZES = {"base": (BASE_ENCODER, BASE_DECODER), "large": (LARGE_ENCODER, LARGE_DECODER)}
-
-TINY_ENCODER = dict(
-    encoder_layers=2,
-    encoder_embed_dim=64,
-    encoder_ffn_embed_dim=128,
-    encoder_attention_heads=4,
-    final_dim=32,
-    untie_final_proj=True,
-    layer_norm_first=True,
-    audio_feat_dim=104,
-    conv_pos=16,
-    conv_pos_groups=4,
-    resnet_width=8,
-    resnet_blocks=[1, 1, 1, 1],
-)
-TINY_DECODER = dict(
-    decoder_embed_dim=64,
-    decoder_ffn_embed_dim=128,
-    decoder_layers=2,
-    decoder_attention_heads=4,
-    share_decoder_input_output_embed=True,
-    decoder_normalize_before=True,
-)
 
 
 def reference_keys(size: str) -> Dict[str, Dict[str, List[int]]]:
@@ -72,44 +21,9 @@ def reference_keys(size: str) -> Dict[str, Dict[str, List[int]]]:
         return json.load(f)
 
 
-def make_dictionary(n_symbols: int) -> Dictionary:
-    """A fairseq Dictionary with the 4 specials plus ``n_symbols`` entries."""
-    d = Dictionary()
-    for i in range(n_symbols):
-        d.add_symbol(f"w{i}")
-    return d
-
-
-def fake_task(n_labels: int = 50, n_target: int = 37, normalize: bool = True):
-    """Minimal stand-in for the AV task: pretraining dictionaries and a target dictionary."""
-    return SimpleNamespace(
-        dictionaries=[make_dictionary(n_labels)],
-        target_dictionary=make_dictionary(n_target),
-        source_dictionary=None,
-        cfg=SimpleNamespace(sample_rate=25, normalize=normalize, data="/nonexistent"),
-    )
-
-
 def state_layout(model: torch.nn.Module) -> Dict[str, List[int]]:
     """key -> shape of a model's state dict."""
     return {k: list(v.shape) for k, v in model.state_dict().items()}
-
-
-def av_batch(
-    batch: int = 2, frames: int = 12, size: int = 88, tgt_len: int = 5, vocab: int = 41, audio=True, video=True
-):
-    """A random collated batch in the project's format (see DESIGN)."""
-    g = torch.Generator().manual_seed(0)
-    src = {
-        "audio": torch.randn(batch, 104, frames, generator=g) if audio else None,
-        "video": torch.randn(batch, 1, frames, size, size, generator=g) if video else None,
-        "present": torch.tensor([[audio, video]] * batch),
-    }
-    padding = torch.zeros(batch, frames, dtype=torch.bool)
-    padding[-1, frames - 3 :] = True
-    prev = torch.randint(4, vocab, (batch, tgt_len), generator=g)
-    prev[:, 0] = 2  # eos starts the decoder input
-    return {"source": src, "padding_mask": padding, "prev_output_tokens": prev}
 
 
 # ------------------------------------------------------------------ parity with upstream AV-HuBERT
@@ -167,17 +81,9 @@ def _det_param(key: str, val: torch.Tensor) -> torch.Tensor:
     return det_tensor(val.shape, seed, 0.1)
 
 
+# the tiny config with upstream's default ResNet-18 front-end, no dropout (a deterministic forward)
 PARITY_ENCODER = dict(
-    encoder_layers=2,
-    encoder_embed_dim=64,
-    encoder_ffn_embed_dim=128,
-    encoder_attention_heads=4,
-    final_dim=32,
-    untie_final_proj=True,
-    layer_norm_first=True,
-    audio_feat_dim=104,
-    conv_pos=16,
-    conv_pos_groups=4,
+    {k: v for k, v in TINY_ENCODER.items() if not k.startswith("resnet_")},
     dropout=0.0,
     attention_dropout=0.0,
     activation_dropout=0.0,
@@ -186,12 +92,7 @@ PARITY_ENCODER = dict(
     label_rate=25,
 )
 PARITY_DECODER = dict(
-    decoder_embed_dim=64,
-    decoder_ffn_embed_dim=128,
-    decoder_layers=2,
-    decoder_attention_heads=4,
-    share_decoder_input_output_embed=True,
-    decoder_normalize_before=True,
+    TINY_DECODER,
     decoder_learned_pos=False,
     no_scale_embedding=True,
     decoder_dropout=0.0,

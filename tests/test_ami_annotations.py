@@ -10,7 +10,7 @@ import pytest
 
 from avhubert_ami.data.errors import PreparationError
 from avhubert_ami.prep.ami_annotations import Annotations, read_segments, read_speakers
-from tests.preprocess_fixtures import NXT, _ami_words
+from avhubert_ami.testing.ami_tree import NXT, ami_words
 
 pytest.importorskip("lhotse")
 
@@ -22,7 +22,7 @@ def _tree(root, speakers_xml=None, segs=((0.5, 2.0, "Right . So , we- we start ?
     speakers_xml = speakers_xml or '<speaker nxt_agent="B" global_name="FEE005" channel="0" camera="Closeup4"/>'
     with open(os.path.join(ann, "corpusResources", "meetings.xml"), "w") as f:
         f.write(f'<nite:root {NXT}><meeting observation="ES2002a">{speakers_xml}</meeting></nite:root>')
-    words, seg_xml = _ami_words("ES2002a", "B", list(segs))
+    words, seg_xml = ami_words("ES2002a", "B", list(segs))
     for sub, lines in (("words", words), ("segments", seg_xml)):
         with open(os.path.join(ann, sub, f"ES2002a.B.{sub}.xml"), "w") as f:
             f.write("\n".join(lines + ["</nite:root>"]))

@@ -13,13 +13,13 @@ import sentencepiece as spm
 import torch
 from fairseq import checkpoint_utils
 from fairseq.data import encoders
-from models_fixtures import TINY_DECODER, TINY_ENCODER, av_batch, fake_task, make_dictionary
 from omegaconf import OmegaConf
 
 import avhubert_ami  # noqa: F401  registers models, task and the safe-load allowlist
 from avhubert_ami.models.checkpoint import UNSAFE_ENV, load_checkpoint_state
 from avhubert_ami.models.encoder import AVHubertConfig, AVHubertModel
 from avhubert_ami.models.seq2seq import AVHubertSeq2Seq, AVHubertSeq2SeqConfig
+from avhubert_ami.testing.models import TINY_DECODER, TINY_ENCODER, av_batch, fake_task, make_dictionary
 
 ABSENT = "/checkpoint/upstream/absent"
 

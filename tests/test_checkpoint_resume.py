@@ -20,7 +20,16 @@ from omegaconf import OmegaConf
 import avhubert_ami  # noqa: F401  (installs the patches)
 from avhubert_ami.checkpoint_io import checkpoint_problem, resume_candidate
 from avhubert_ami.models.checkpoint import CheckpointReadError
-from tests.train_fixtures import REPO, hydra_train_cmd, quiet_env, run, tiny_data, trained_checkpoint  # noqa: F401
+from tests.train_fixtures import (
+    REPO,
+    guide_cmd,
+    hydra_train_cmd,
+    num_updates,
+    quiet_env,
+    run,
+    tiny_data,
+    trained_checkpoint,
+)
 
 
 def _save(path, value, mtime=None):
@@ -167,12 +176,6 @@ def test_finished_run_stops_before_training(tmp_path, updates, max_update, max_e
         checkpoint_utils.load_checkpoint(_checkpoint_cfg(tmp_path), trainer)
 
 
-def _num_updates(path):
-    from avhubert_ami.models.checkpoint import load_checkpoint_state
-
-    return load_checkpoint_state(str(path))["optimizer_history"][-1]["num_updates"]
-
-
 @pytest.mark.slow
 def test_fairseq_hydra_train_resumes_past_a_truncated_checkpoint_last(tmp_path_factory, tmp_path):
     trained = trained_checkpoint(tmp_path_factory)  # 4 updates, 2 per epoch: checkpoint1.pt, checkpoint2.pt
@@ -185,32 +188,15 @@ def test_fairseq_hydra_train_resumes_past_a_truncated_checkpoint_last(tmp_path_f
     assert "checkpoint_last.pt is truncated" in log and "resuming from" in log
     loaded = re.search(r"Loaded checkpoint (\S+) \(epoch 3 @ 4 updates\)", log)
     assert loaded and "checkpoint_last" not in loaded.group(1), log[-3000:]
-    assert _num_updates(last) == 6 and checkpoint_problem(str(last)) is None
+    assert num_updates(last) == 6 and checkpoint_problem(str(last)) is None
 
 
 @pytest.mark.slow
 def test_finetune_rerun_of_a_finished_run_trains_no_more_but_evaluates(tmp_path_factory, tmp_path):
     data = tiny_data(tmp_path_factory.mktemp("rerun_data"))
     out = tmp_path / "run"
-    cmd = [
-        sys.executable,
-        str(REPO / "finetune_avhubert_ami.py"),
-        "--output_dir",
-        str(out),
-        "--dataset_name",
-        str(data),
-        "--do_train",
-        "--evaluation_strategy",
-        "no",
-        "--per_device_train_batch_size",
-        "3",
-        "--warmup_steps",
-        "1",
-        "--override",
-        "lr_scheduler.decay_steps=3",
-        "--max_steps",
-        "3",
-    ]
+    flags = ["--evaluation_strategy", "no", "--override", "lr_scheduler.decay_steps=3", "--max_steps", "3"]
+    cmd = guide_cmd(out, data, *flags)
     first = subprocess.run(cmd, capture_output=True, text=True, env=quiet_env(), timeout=400)
     assert first.returncode == 0, first.stderr[-3000:]
     last = out / "checkpoints" / "checkpoint_last.pt"
@@ -220,5 +206,5 @@ def test_finetune_rerun_of_a_finished_run_trains_no_more_but_evaluates(tmp_path_
     )
     assert again.returncode == 0, again.stderr[-3000:]
     assert "training already finished (3 updates reached optimization.max_update=3" in again.stdout + again.stderr
-    assert _num_updates(last) == 3 and last.stat().st_mtime_ns == before
+    assert num_updates(last) == 3 and last.stat().st_mtime_ns == before
     assert json.loads((out / "eval_results.json").read_text())["audio_video"]["n_utterances"] == 3

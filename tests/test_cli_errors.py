@@ -5,7 +5,7 @@ import os
 import pytest
 
 from avhubert_ami.cli import run as cli
-from tests.data_fixtures import make_tiny_split
+from avhubert_ami.testing.tiny_data import make_tiny_split
 
 
 @pytest.fixture(scope="module")
@@ -55,28 +55,13 @@ def test_do_eval_without_a_checkpoint_does_not_blame_an_absent_flag(tmp_path, da
 
 def test_decode_into_an_unwritable_results_dir(tmp_path, tmp_path_factory, data, capsys):
     from avhubert_ami import decode
-    from tests.train_fixtures import trained_checkpoint
+    from tests.train_fixtures import decode_args, trained_checkpoint
 
     run_dir = trained_checkpoint(tmp_path_factory)
     out = _unwritable(tmp_path)
-    assert (
-        decode.main(
-            [
-                "--path",
-                str(run_dir / "checkpoints" / "checkpoint_last.pt"),
-                "--data",
-                str(run_dir.parent / "data"),
-                "--beam",
-                "1",
-                "--max_len_b",
-                "3",
-                "--cpu",
-                "--results_dir",
-                str(out),
-            ]
-        )
-        == 2
-    )
+    checkpoint = run_dir / "checkpoints" / "checkpoint_last.pt"
+    args = decode_args(checkpoint, run_dir.parent / "data", beam=1, max_len_b=3, results_dir=out)
+    assert decode.main(args) == 2
     err = capsys.readouterr().err
     assert str(tmp_path / "a_file") in _one_error_line(err) and "decode test" not in err  # checked before decoding
 

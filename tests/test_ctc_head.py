@@ -7,10 +7,10 @@ import math
 
 import pytest
 import torch
-from models_fixtures import TINY_DECODER, TINY_ENCODER, av_batch, fake_task
 
 import avhubert_ami  # noqa: F401  registers models
 from avhubert_ami.models.seq2seq import AVHubertSeq2Seq, AVHubertSeq2SeqConfig
+from avhubert_ami.testing.models import TINY_DECODER, TINY_ENCODER, av_batch, fake_task
 
 
 def tiny_seq2seq(**overrides) -> AVHubertSeq2Seq:
@@ -106,9 +106,9 @@ from types import SimpleNamespace  # noqa: E402
 
 import torch.nn.functional as F  # noqa: E402
 from fairseq.criterions.label_smoothed_cross_entropy import LabelSmoothedCrossEntropyCriterion  # noqa: E402
-from models_fixtures import make_dictionary  # noqa: E402
 
 from avhubert_ami.criterions.hybrid_ctc import HybridCTCAttentionCriterion, ctc_targets  # noqa: E402
+from avhubert_ami.testing.models import make_dictionary  # noqa: E402
 
 
 def _sample(tgt_len: int = 4, **kw):

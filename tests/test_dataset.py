@@ -16,7 +16,8 @@ from avhubert_ami.data.errors import MediaError
 from avhubert_ami.data.manifest import ManifestError, load_split, read_tsv, write_tsv, write_wrd
 from avhubert_ami.data.noise import NoiseMixer, mix_at_snr, parse_snr
 from avhubert_ami.data.video import write_video
-from tests.data_fixtures import make_frames, make_tiny_split, make_wave, write_empty_video
+from avhubert_ami.testing.media import make_frames, make_wave, write_empty_video
+from avhubert_ami.testing.tiny_data import make_tiny_split
 
 
 @pytest.fixture(scope="module")

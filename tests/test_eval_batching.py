@@ -8,8 +8,8 @@ import pytest
 from fairseq import options
 from omegaconf import OmegaConf
 
-from tests.data_fixtures import make_tiny_split
-from tests.train_fixtures import USER_DIR, single_thread, trained_checkpoint  # noqa: F401 (fixture)
+from avhubert_ami.testing.tiny_data import make_tiny_split
+from tests.train_fixtures import generate_args, trained_checkpoint
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -56,33 +56,11 @@ def test_fairseq_generate_without_the_batch_flag_scores_every_utterance(tmp_path
     for name in ("spm.model", "dict.wrd.txt"):
         shutil.copy(run_dir.parent / "data" / name, data / name)
     make_tiny_split(str(data), n=n, split="test", frames=(12, 16))
-    args = options.parse_args_and_arch(
-        options.get_generation_parser(),
-        [
-            str(data),
-            "--user-dir",
-            str(USER_DIR),
-            "--task",
-            "ami_av",
-            "--path",
-            str(run_dir / "checkpoints" / "checkpoint_last.pt"),
-            "--gen-subset",
-            "test",
-            "--beam",
-            "1",
-            "--scoring",
-            "wer",
-            "--post-process",
-            "sentencepiece",
-            "--batch-size",
-            "8",
-            "--max-len-b",
-            "5",
-            "--cpu",
-            "--results-path",
-            str(tmp_path / "out"),
-        ],
-    )  # no --required-batch-size-multiple: fairseq's default 8
+    checkpoint = run_dir / "checkpoints" / "checkpoint_last.pt"
+    flags = ["--scoring", "wer", "--post-process", "sentencepiece", "--results-path", str(tmp_path / "out")]
+    # no --required-batch-size-multiple: fairseq's default 8
+    generate_argv = generate_args(data, checkpoint, *flags, beam=1, batch_size=8, max_len_b=5)
+    args = options.parse_args_and_arch(options.get_generation_parser(), generate_argv)
     generate.main(args)
     out = (tmp_path / "out" / "generate-test.txt").read_text()
     assert len(re.findall(r"^D-\d+\t", out, flags=re.M)) == n

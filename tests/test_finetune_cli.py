@@ -5,34 +5,16 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
 
 from avhubert_ami.cli import run as cli
-from tests.train_fixtures import REPO, quiet_env, single_thread, tiny_data, trained_checkpoint  # noqa: F401
+from tests.train_fixtures import GUIDE_FAST, guide_cmd, num_updates, quiet_env, tiny_data, trained_checkpoint
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
-FAST = [
-    "--per_device_train_batch_size",
-    "3",
-    "--per_device_eval_batch_size",
-    "2",
-    "--warmup_steps",
-    "1",
-    "--logging_steps",
-    "1",
-    "--override",
-    "lr_scheduler.decay_steps=3",
-]
-
-
-def _num_updates(ckpt):
-    from avhubert_ami.models.checkpoint import load_checkpoint_state
-
-    return load_checkpoint_state(str(ckpt))["optimizer_history"][-1]["num_updates"]
+FAST = [*GUIDE_FAST, "--override", "lr_scheduler.decay_steps=3"]
 
 
 @pytest.fixture
@@ -68,7 +50,7 @@ def test_train_and_eval_writes_checkpoints_and_eval_results(tmp_path, data, monk
         ]
     )
     assert rc == 0
-    assert _num_updates(out / "checkpoints" / "checkpoint_last.pt") == 2
+    assert num_updates(out / "checkpoints" / "checkpoint_last.pt") == 2
     res = json.loads((out / "eval_results.json").read_text())
     assert res["normalizer"] == "kaldi"  # --do_eval scores with the chosen normaliser and says so
     assert json.loads((out / "eval" / "test_audio_video" / "results.json").read_text())["normalizer"] == "kaldi"
@@ -115,19 +97,14 @@ def test_manifest_dir_without_tokenizer_says_how_to_make_it(tmp_path, data, caps
 
 
 def _cmd(out, data, *extra):
-    return [
-        sys.executable,
-        str(REPO / "finetune_avhubert_ami.py"),
-        "--output_dir",
-        str(out),
-        "--dataset_name",
-        str(data),
-        "--do_train",
-        "--evaluation_strategy",
-        "no",
-        *FAST,
-        *extra,
-    ]
+    return guide_cmd(out, data, "--evaluation_strategy", "no", "--override", "lr_scheduler.decay_steps=3", *extra)
+
+
+def _train(out, data, *extra) -> str:
+    """Run the guide's command line to the end (it must succeed); return the run's hydra_train.log."""
+    p = subprocess.run(_cmd(out, data, *extra), capture_output=True, text=True, env=quiet_env(), timeout=400)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    return (out / "hydra_train.log").read_text()
 
 
 @pytest.mark.slow
@@ -146,57 +123,32 @@ def test_sigkill_mid_run_then_same_command_resumes(tmp_path, data):
             os.killpg(p.pid, signal.SIGKILL)  # the driver and its fairseq child (same session we created)
         finally:
             p.wait()
-    killed_at = _num_updates(last)
+    killed_at = num_updates(last)
     assert 0 < killed_at < 12
-    second = subprocess.run(cmd, capture_output=True, text=True, env=quiet_env(), timeout=400)
-    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
-    log = (out / "hydra_train.log").read_text()
+    log = _train(out, data, "--max_steps", "12", "--save_steps", "2")  # the same command again
     assert "Loaded checkpoint" in log and f"@ {killed_at} updates" in log or f"{killed_at} updates)" in log
-    assert _num_updates(last) == 12
+    assert num_updates(last) == 12
 
 
 @pytest.mark.slow
 def test_two_process_gloo_ddp_on_cpu(tmp_path, data):
     out = tmp_path / "ddp"
-    p = subprocess.run(
-        _cmd(out, data, "--max_steps", "2", "--cpu_ddp_world_size", "2"),
-        capture_output=True,
-        text=True,
-        env=quiet_env(),
-        timeout=400,
-    )
-    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
-    log = (out / "hydra_train.log").read_text()
+    log = _train(out, data, "--max_steps", "2", "--cpu_ddp_world_size", "2")
     assert "distributed init (rank 0)" in log and "training on 2 devices" in log
     assert (out / "rank1" / "hydra_train.log").is_file()
-    assert _num_updates(out / "checkpoints" / "checkpoint_last.pt") == 2
+    assert num_updates(out / "checkpoints" / "checkpoint_last.pt") == 2
 
 
 @pytest.mark.slow
 def test_continue_from_seq2seq_checkpoint_resets_optimizer(tmp_path_factory, tmp_path):
     trained = trained_checkpoint(tmp_path_factory)
     out = tmp_path / "cont"
-    p = subprocess.run(
-        _cmd(
-            out,
-            trained.parent / "data",
-            "--max_steps",
-            "2",
-            "--model_name_or_path",
-            str(trained / "checkpoints" / "checkpoint_last.pt"),
-            "--freeze_encoder",
-            "True",
-        ),
-        capture_output=True,
-        text=True,
-        env=quiet_env(),
-        timeout=400,
-    )
-    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
-    log = (out / "hydra_train.log").read_text()
+    start = str(trained / "checkpoints" / "checkpoint_last.pt")
+    flags = ["--max_steps", "2", "--model_name_or_path", start, "--freeze_encoder", "True"]
+    log = _train(out, trained.parent / "data", *flags)
     assert "optimizer, lr scheduler, meters, dataloader will be reset" in log
     assert "'freeze_encoder': True" in log
-    assert _num_updates(out / "checkpoints" / "checkpoint_last.pt") == 2
+    assert num_updates(out / "checkpoints" / "checkpoint_last.pt") == 2
 
 
 def test_hf_dataset_is_converted_once_into_output_dir(tmp_path, monkeypatch):
@@ -224,14 +176,6 @@ def test_pretrained_checkpoint_becomes_w2v_path(tmp_path, data):
 
     ckpt = fake_pretrain_checkpoint(tmp_path / "tiny_vox_iter5.pt")
     out = tmp_path / "ft"
-    p = subprocess.run(
-        _cmd(out, data, "--max_steps", "2", "--model_name_or_path", str(ckpt)),
-        capture_output=True,
-        text=True,
-        env=quiet_env(),
-        timeout=400,
-    )
-    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
-    log = (out / "hydra_train.log").read_text()
+    log = _train(out, data, "--max_steps", "2", "--model_name_or_path", str(ckpt))
     assert f"'w2v_path': '{ckpt}'" in log and f"loaded {ckpt}" in log
-    assert _num_updates(out / "checkpoints" / "checkpoint_last.pt") == 2
+    assert num_updates(out / "checkpoints" / "checkpoint_last.pt") == 2

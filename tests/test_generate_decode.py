@@ -6,41 +6,15 @@ import sys
 
 import pytest
 
-from tests.train_fixtures import USER_DIR, run, single_thread, trained_checkpoint  # noqa: F401 (fixture)
+from tests.train_fixtures import README_SEARCH, decode_args, generate_args, run, trained_checkpoint
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def _generate_args(run_dir, scoring, modalities=None, results_path=None):
-    # batch size 1 on both sides: the relative positional convolution sees padded frames, so hypotheses of an
-    # untrained model may depend on which utterances share a batch (as upstream's), not on the decoding path
-    data = run_dir.parent / "data"
-    args = [
-        str(data),
-        "--user-dir",
-        str(USER_DIR),
-        "--task",
-        "ami_av",
-        "--path",
-        str(run_dir / "checkpoints" / "checkpoint_best.pt"),
-        "--gen-subset",
-        "test",
-        "--beam",
-        "5",
-        "--scoring",
-        scoring,
-        "--post-process",
-        "sentencepiece",
-        "--batch-size",
-        "1",
-        "--required-batch-size-multiple",
-        "1",
-        "--max-len-a",
-        "1.0",
-        "--max-len-b",
-        "10",
-        "--cpu",
-    ]
+    checkpoint = run_dir / "checkpoints" / "checkpoint_best.pt"
+    sp = ["--scoring", scoring, "--post-process", "sentencepiece"]
+    args = generate_args(run_dir.parent / "data", checkpoint, *sp, **README_SEARCH, required_batch_size_multiple=1)
     if modalities:
         args += ["--modalities", repr(modalities)]
     if results_path:
@@ -86,17 +60,8 @@ def test_fairseq_generate_scores_match_decode_module(tmp_path_factory, tmp_path,
     run_dir = trained_checkpoint(tmp_path_factory)
     score, hyps = _generate(run_dir, scoring, modalities, tmp_path)
     assert len(hyps) == n_rows
-    ours = decode_split(
-        str(run_dir / "checkpoints" / "checkpoint_best.pt"),
-        str(run_dir.parent / "data"),
-        "test",
-        modalities,
-        beam=5,
-        batch_size=1,
-        max_len_a=1.0,
-        max_len_b=10,
-        cpu=True,
-    )
+    checkpoint = run_dir / "checkpoints" / "checkpoint_best.pt"
+    ours = decode_split(str(checkpoint), str(run_dir.parent / "data"), "test", modalities, **README_SEARCH, cpu=True)
     assert ours.n_utterances == n_rows
     assert score == pytest.approx(ours.cer if scoring == "cer" else ours.wer, abs=0.01)
     assert sorted(h.strip() for h in hyps.values()) == sorted(u.hyp.strip() for u in ours.utterances)
@@ -108,23 +73,8 @@ def test_decode_cli_writes_hypotheses_references_and_json(tmp_path_factory, tmp_
     run_dir = trained_checkpoint(tmp_path_factory)
     data = run_dir.parent / "data"
     out = tmp_path / "dec"
-    rc = decode.main(
-        [
-            "--path",
-            str(run_dir / "checkpoints" / "checkpoint_last.pt"),
-            "--data",
-            str(data),
-            "--split",
-            "test",
-            "--modalities",
-            "audio,video",
-            "--beam",
-            "2",
-            "--results_dir",
-            str(out),
-            "--cpu",
-        ]
-    )
+    checkpoint = run_dir / "checkpoints" / "checkpoint_last.pt"
+    rc = decode.main(decode_args(checkpoint, data, split="test", modalities="audio,video", beam=2, results_dir=out))
     assert rc == 0
     res = json.loads((out / "results.json").read_text())
     ids = [line.split("\t")[0] for line in (out / "hypo.txt").read_text().splitlines()]

@@ -20,7 +20,7 @@ from typing import Dict, List
 
 import pytest
 
-from tests.train_fixtures import FAST, REPO, tiny_data
+from tests.train_fixtures import FAST, REPO, guide_args, tiny_data
 
 pytestmark = pytest.mark.slow
 
@@ -128,21 +128,7 @@ def test_tiny_training_from_installed_package(installed, tmp_path):
     _run(
         [
             installed["bin"] / "avhubert-finetune",
-            "--output_dir",
-            out,
-            "--dataset_name",
-            data,
-            "--do_train",
-            "--config_name",
-            "tiny_cpu",
-            "--max_steps",
-            "2",
-            "--evaluation_strategy",
-            "no",
-            "--per_device_train_batch_size",
-            "3",
-            "--warmup_steps",
-            "1",
+            *guide_args(out, data, "--config_name", "tiny_cpu", "--max_steps", "2", "--evaluation_strategy", "no"),
             "--override",
             "lr_scheduler.decay_steps=3",
         ],

@@ -6,11 +6,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 from fairseq.sequence_generator import EnsembleModel, SequenceGenerator
-from models_fixtures import TINY_DECODER, TINY_ENCODER, av_batch, fake_task
 
 import avhubert_ami  # noqa: F401  registers models
 from avhubert_ami.models.seq2seq import AVHubertSeq2Seq, AVHubertSeq2SeqConfig
 from avhubert_ami.tasks.generator import _REAL_INPUT, AVSequenceGenerator, proxy_net_input
+from avhubert_ami.testing.models import TINY_DECODER, TINY_ENCODER, av_batch, fake_task
 
 FRAMES = 12
 
@@ -174,7 +174,7 @@ def valid_task(tmp_path_factory):
     from fairseq import tasks
     from omegaconf import OmegaConf
 
-    from tests.data_fixtures import make_tiny_split
+    from avhubert_ami.testing.tiny_data import make_tiny_split
 
     d = str(tmp_path_factory.mktemp("jointdata"))
     make_tiny_split(d, n=3, split="valid", frames=(12, 16, 20))

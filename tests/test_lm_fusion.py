@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.train_fixtures import (  # noqa: F401 (fixture)
+from tests.train_fixtures import (
+    README_SEARCH,
     USER_DIR,
+    generate_args,
     run,
-    single_thread,
     trained_checkpoint,
     with_ctc_head,
     without_ctc_head,
@@ -98,67 +99,20 @@ def test_fairseq_generate_with_lm_and_ctc_weight_matches_decode_module(tmp_path_
     if ctc_weight:
         ckpt = with_ctc_head(ckpt, tmp_path / "hybrid.pt")
     lm_path = tiny_lm(tmp_path_factory)
-    p = run(
-        [
-            sys.executable,
-            "-m",
-            "fairseq_cli.generate",
-            str(data),
-            "--user-dir",
-            str(USER_DIR),
-            "--task",
-            "ami_av",
-            "--path",
-            str(ckpt),
-            "--gen-subset",
-            "test",
-            "--beam",
-            "5",
-            "--scoring",
-            "wer",
-            "--post-process",
-            "sentencepiece",
-            "--batch-size",
-            "1",
-            "--required-batch-size-multiple",
-            "1",
-            "--max-len-a",
-            "1.0",
-            "--max-len-b",
-            "10",
-            "--cpu",
-            "--ctc-weight",
-            str(ctc_weight),
-            "--lm-path",
-            str(lm_path),
-            "--lm-weight",
-            "0.3",
-        ]
-    )
+    sp = ["--scoring", "wer", "--post-process", "sentencepiece"]
+    fusion = ["--ctc-weight", str(ctc_weight), "--lm-path", str(lm_path), "--lm-weight", "0.3"]
+    args = generate_args(data, ckpt, *sp, *fusion, **README_SEARCH, required_batch_size_multiple=1)
+    p = run([sys.executable, "-m", "fairseq_cli.generate", *args])
     out = p.stdout + p.stderr
     wer = float(re.search(r"Generate test with beam=5: WER: ([0-9.]+)", out).group(1))
     hyps = dict(re.findall(r"^D-(\d+)\t[-0-9.e]+\t(.*)$", out, flags=re.M))
     assert len(hyps) == 3
-    ours = decode_split(
-        str(ckpt),
-        str(data),
-        "test",
-        None,
-        beam=5,
-        batch_size=1,
-        max_len_a=1.0,
-        max_len_b=10,
-        cpu=True,
-        ctc_weight=ctc_weight,
-        lm_path=str(lm_path),
-        lm_weight=0.3,
-    )
+    fused = dict(ctc_weight=ctc_weight, lm_path=str(lm_path), lm_weight=0.3)
+    ours = decode_split(str(ckpt), str(data), "test", None, **README_SEARCH, cpu=True, **fused)
     assert ours.ctc_weight == ctc_weight and ours.lm_weight == 0.3 and ours.lm_path == str(lm_path)
     assert sorted(h.strip() for h in hyps.values()) == sorted(u.hyp.strip() for u in ours.utterances)
     assert wer == pytest.approx(ours.wer, abs=0.01)
-    plain = decode_split(
-        str(ckpt), str(data), "test", None, beam=5, batch_size=1, max_len_a=1.0, max_len_b=10, cpu=True
-    )
+    plain = decode_split(str(ckpt), str(data), "test", None, **README_SEARCH, cpu=True)
     assert [u.hyp for u in plain.utterances] != [u.hyp for u in ours.utterances]  # the weights do something
 
 

@@ -119,7 +119,7 @@ def test_atomic_write_keeps_old_file_on_error(tmp_path):
 
 def test_verify_names_rows_whose_counts_disagree_with_files(tmp_path, capsys):
     from avhubert_ami.data import verify
-    from tests.data_fixtures import make_tiny_split
+    from avhubert_ami.testing.tiny_data import make_tiny_split
 
     d = str(tmp_path)
     make_tiny_split(d, n=3, split="train", frames=(20, 28, 24), missing={2: "video"})

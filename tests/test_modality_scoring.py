@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from avhubert_ami import modality, scoring
+from avhubert_ami import modality, scoring, text
 
 
 def test_drop_rates_exact_and_exclusive():
@@ -33,7 +33,7 @@ def test_bad_drop_probs(a, v):
 
 
 def test_error_counts_words_and_chars():
-    assert scoring.normalize_text("Okay, the  REMOTE's button!") == "okay the remote's button"
+    assert text.normalize_text("Okay, the  REMOTE's button!") == "okay the remote's button"
     assert scoring.error_counts("the cat sat", "the cat sat on") == (1, 4)
     assert scoring.error_counts("abc", "abd", char_level=True) == (1, 3)
     assert scoring.error_rate(["a b", "c"], ["a b", "d"]) == pytest.approx(100 / 3)

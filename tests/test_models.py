@@ -4,20 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
-from models_fixtures import (
-    SIZES,
-    TINY_DECODER,
-    TINY_ENCODER,
-    av_batch,
-    fake_task,
-    reference_keys,
-    state_layout,
-)
 
 import avhubert_ami  # noqa: F401  registers models
 from avhubert_ami.models.encoder import AVHubertConfig, AVHubertModel
 from avhubert_ami.models.pretrain import same_seq_source_index
 from avhubert_ami.models.seq2seq import AVHubertSeq2Seq, AVHubertSeq2SeqConfig
+from avhubert_ami.testing.models import SIZES, TINY_DECODER, TINY_ENCODER, av_batch, fake_task
+from tests.models_fixtures import reference_keys, state_layout
 
 TOTALS = {
     ("base", "pretrain"): 102_840_700,

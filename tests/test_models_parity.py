@@ -2,7 +2,7 @@
 
 tests/data/models_parity.pt holds outputs of upstream's own model code (facebookresearch/av_hubert,
 run once as an oracle; no upstream code is in this repository) and its state-dict layouts. Weights and
-inputs are rebuilt here from integer hashes (models_fixtures.det_state_dict / parity_inputs), loaded
+inputs are rebuilt here from integer hashes (tests.models_fixtures.det_state_dict / parity_inputs), loaded
 through upstream's key layout with strict=True, and every output must agree to 1e-5 (float32).
 """
 
@@ -14,7 +14,13 @@ from typing import Dict
 import numpy as np
 import pytest
 import torch
-from models_fixtures import (
+from omegaconf import OmegaConf
+
+import avhubert_ami  # noqa: F401  registers models
+from avhubert_ami.models.encoder import AVHubertConfig, AVHubertModel
+from avhubert_ami.models.seq2seq import AVHubertSeq2Seq, AVHubertSeq2SeqConfig
+from avhubert_ami.testing.models import make_dictionary
+from tests.models_fixtures import (
     PARITY_CASES,
     PARITY_DECODER,
     PARITY_ENCODER,
@@ -25,15 +31,9 @@ from models_fixtures import (
     PARITY_MASK_SEEDS,
     PARITY_VOCAB,
     det_state_dict,
-    make_dictionary,
     parity_inputs,
     parity_targets,
 )
-from omegaconf import OmegaConf
-
-import avhubert_ami  # noqa: F401  registers models
-from avhubert_ami.models.encoder import AVHubertConfig, AVHubertModel
-from avhubert_ami.models.seq2seq import AVHubertSeq2Seq, AVHubertSeq2SeqConfig
 
 ATOL = 1e-5
 

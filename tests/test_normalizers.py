@@ -1,9 +1,12 @@
 """The basic / kaldi / whisper text normalisers and where they are wired (scorers, task, avhubert-decode)."""
 
+import unicodedata
+
 import pytest
 
 import avhubert_ami  # noqa: F401  (registers the scorers)
-from avhubert_ami.scoring import NORMALIZERS, error_counts, normalize_text
+from avhubert_ami.scoring import error_counts
+from avhubert_ami.text import NORMALIZERS, TextNormalization, normalize_text
 
 
 @pytest.mark.parametrize(
@@ -105,3 +108,78 @@ def test_guide_normalizer_flag_sets_the_validation_normalizer():
     assert "++task.eval_wer_normalizer=kaldi" in out
     with pytest.raises(SystemExit):
         parse_args("--output_dir /out --do_train --normalizer nope".split())
+
+
+# Outputs of the two former homes (prep.text.normalize_transcript with its defaults and with
+# keep_disfluencies=False; scoring.normalize_text basic / kaldi / whisper), recorded before they became one function.
+_TRICKY = [
+    # text, preparation, preparation dropping disfluencies, basic, kaldi, whisper
+    (
+        "Mm-hmm it's th- the",
+        "mm-hmm it's th the",
+        "it's the",
+        "mm hmm it's th the",
+        "MM HMM IT'S TH THE",
+        "it is th the",
+    ),
+    (
+        "  'quoted' words, JAMES' hat  ",
+        *["'quoted' words james' hat"] * 3,
+        "QUOTED WORDS JAMES' HAT",
+        "quoted words james hat",
+    ),
+    ("a - b -- c - -d e- -", "a b c d e", "a b c d", "a b c d e", "A B C D E", "a b c d e"),
+    (
+        "[laughter] (cough) <vocalsound> uh-huh UM",
+        "laughter cough vocalsound uh-huh um",
+        "",
+        "laughter cough vocalsound uh huh um",
+        "LAUGHTER COUGH VOCALSOUND UH HUH UM",
+        "huh",
+    ),
+    ("''' ' - '", "''' ' '", "''' ' '", "''' ' '", "", ""),
+    ("'tis the 'end'", *["'tis the 'end'"] * 3, "TIS THE END", "tis the end"),
+    ("ﬁne ½ Straße", *["fine 1 2 straße"] * 3, "FINE 1 2 STRASSE", "fine one 2 strasse"),
+    ("tab\there\nnew\u00a0line", *["tab here new line"] * 3, "TAB HERE NEW LINE", "tab here new line"),
+    ("Mm-mm, erm... HMM? uhm!", "mm-mm erm hmm uhm", "", "mm mm erm hmm uhm", "MM MM ERM HMM UHM", "erm uhm"),
+    (
+        "naïve café — em-dash",
+        "naïve café em-dash",
+        "naïve café em-dash",
+        "naïve café em dash",
+        "NAÏVE CAFÉ EM DASH",
+        "naive cafe em dash",
+    ),
+    (
+        "rock'n'roll O'Neil-Smith's",
+        "rock'n'roll o'neil-smith's",
+        "rock'n'roll o'neil-smith's",
+        "rock'n'roll o'neil smith's",
+        "ROCK'N'ROLL O'NEIL SMITH'S",
+        "rock n roll 0 neil smith is",
+    ),
+]
+
+
+def test_preparation_and_scoring_share_one_normalize_text():
+    from avhubert_ami import scoring
+    from avhubert_ami.prep import ami as ami_recipe
+    from avhubert_ami.prep import hf_dataset
+
+    assert hf_dataset.normalize_text is ami_recipe.normalize_text is scoring.normalize_text is normalize_text
+
+
+@pytest.mark.parametrize("text, prep, prep_drop, basic, kaldi, whisper", _TRICKY)
+def test_one_function_keeps_both_homes_outputs(text, prep, prep_drop, basic, kaldi, whisper):
+    from avhubert_ami.prep.options import WriterOptions
+
+    assert normalize_text(text, WriterOptions().text_normalization()) == prep
+    assert normalize_text(text, WriterOptions(keep_disfluencies=False).text_normalization()) == prep_drop
+    kept = WriterOptions(lowercase=False, strip_punctuation=False).text_normalization()
+    assert normalize_text(text, kept) == " ".join(unicodedata.normalize("NFKC", text).split())
+    assert [normalize_text(text, name) for name in NORMALIZERS] == [basic, kaldi, whisper]
+
+
+def test_text_normalization_rejects_an_unknown_case():
+    with pytest.raises(ValueError, match="lower, upper, keep"):
+        TextNormalization(case="title")

@@ -99,3 +99,22 @@ def test_av_constants_have_one_home():
     assert (data.image_crop_size, data.image_mean, data.image_std) == (88, 0.421, 0.165)
     assert video.FPS == 25.0 and video.ROI_SIZE == 96 and audio.SAMPLE_RATE == 16000
     assert constants.SAMPLES_PER_FRAME == 640 and ami_av.AVHubertPretrainingConfig().sample_rate == 16000
+
+
+def test_the_plugin_never_imports_its_test_helpers():
+    """avhubert_ami.testing (generated inputs, dev dependencies) stays out of a plugin import with fairseq loaded."""
+    code = "import sys, fairseq, avhubert_ami; print([m for m in sys.modules if m.startswith('avhubert_ami.testing')])"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=os.path.dirname(PKG_DIR)
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.split() == ["[]"]
+
+
+def test_demo_model_config_is_the_tiny_cpu_preset():
+    """The benchmarks' demo-size model is read from the preset, so the two cannot drift apart."""
+    from avhubert_ami.models.seq2seq import AVHubertSeq2SeqConfig
+    from avhubert_ami.testing.models import demo_model_config
+
+    cfg = AVHubertSeq2SeqConfig(**demo_model_config())
+    assert (cfg.encoder_layers, cfg.encoder_embed_dim, cfg.decoder_layers, cfg.ctc_head) == (2, 128, 1, True)

@@ -17,7 +17,7 @@ from avhubert_ami.data.video import probe_video
 from avhubert_ami.prep.ami_annotations import read_camera_map
 from avhubert_ami.prep.cli import ami_corpus
 from avhubert_ami.prep.journal import journal_path
-from tests.preprocess_fixtures import make_ami_tree
+from avhubert_ami.testing.ami_tree import make_ami_tree
 
 pytest.importorskip("cv2")
 pytest.importorskip("skimage")

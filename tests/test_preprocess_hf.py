@@ -22,7 +22,7 @@ from avhubert_ami.prep.hf_dataset import local_data_files
 from avhubert_ami.prep.journal import Journal, journal_path
 from avhubert_ami.prep.locking import output_lock
 from avhubert_ami.prep.summary import Summary
-from avhubert_ami.prep.text import normalize_transcript
+from avhubert_ami.text import TextNormalization, normalize_text
 from tests.preprocess_fixtures import make_hf_dataset
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -153,11 +153,13 @@ def test_normalisation_flags_and_features(tmp_path):
 
 
 def test_normalize_transcript_unit():
-    n = normalize_transcript
+    def n(text, **options):
+        return normalize_text(text, TextNormalization(**options))
+
     assert n("Um, I THINK -- so. <vocalsound>") == "um i think so vocalsound"
     assert n("Um, I THINK -- so. <vocalsound>", keep_disfluencies=False) == "i think so"
     assert n("Mm-hmm it's th- the", keep_disfluencies=False) == "it's the"
-    assert n("Mm-hmm it's", strip_punctuation=False, lowercase=False) == "Mm-hmm it's"
+    assert n("Mm-hmm it's", strip_punctuation=False, case="keep") == "Mm-hmm it's"
 
 
 def test_journal_survives_torn_line(tmp_path):
@@ -261,7 +263,8 @@ def test_detect_roi_on_face_video_paths(tmp_path):
     import datasets
 
     from avhubert_ami.data.video import write_video
-    from tests.preprocess_fixtures import astronaut_frames, tone, wav_bytes
+    from avhubert_ami.testing.media import astronaut_frames, tone
+    from tests.preprocess_fixtures import wav_bytes
 
     ds_dir = tmp_path / "hf"
     rgb, _ = astronaut_frames(30)

@@ -11,7 +11,7 @@ from avhubert_ami.data.errors import MediaError
 from avhubert_ami.data.video import probe_video, read_video, write_video
 from avhubert_ami.prep.cli import mouth_roi
 from avhubert_ami.prep.mouth_roi import crop_mouth, crop_mouth_result
-from tests.preprocess_fixtures import astronaut_frames
+from avhubert_ami.testing.media import astronaut_frames
 
 pytest.importorskip("cv2")
 pytest.importorskip("skimage")

@@ -17,7 +17,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from avhubert_ami.prep import mouth_roi  # noqa: E402
-from tests.preprocess_fixtures import astronaut_frames  # noqa: E402
+from avhubert_ami.testing.media import astronaut_frames  # noqa: E402
 
 REFERENCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "roi_reference.npz")
 # name -> (astronaut_frames kwargs, input fps, smoothing window): the clips of test_preprocess_roi.py

@@ -205,7 +205,7 @@ def test_two_shard_processes_at_once_then_assembly(hf, tmp_path):
 @pytest.mark.slow  # mouth ROIs of 3 meetings: ~25 s
 def test_ami_shards_by_meeting_then_assembly(tmp_path):
     pytest.importorskip("cv2")
-    from tests.preprocess_fixtures import make_ami_tree
+    from avhubert_ami.testing.ami_tree import make_ami_tree
 
     ami = make_ami_tree(str(tmp_path / "ami"), seconds=3.5)
     out = str(tmp_path / "out")

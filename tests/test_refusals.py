@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from avhubert_ami.models.checkpoint import UNSAFE_ENV
-from tests.data_fixtures import make_tiny_split
+from avhubert_ami.testing.tiny_data import make_tiny_split
 from tests.train_fixtures import REPO, USER_DIR, quiet_env
 
 

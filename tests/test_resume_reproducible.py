@@ -13,7 +13,7 @@ import torch
 from fairseq import tasks
 from omegaconf import OmegaConf
 
-from tests.data_fixtures import make_tiny_split
+from avhubert_ami.testing.tiny_data import make_tiny_split
 from tests.train_fixtures import hydra_train_cmd, quiet_env, tiny_data
 
 

@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 from avhubert_ami.data.manifest import write_dict
 from avhubert_ami.scoring import error_counts
 from avhubert_ami.tasks.ami_av import AMIAVTask, AVHubertPretrainingTask, as_list
-from tests.data_fixtures import SENTENCES, make_tiny_split
+from avhubert_ami.testing.tiny_data import SENTENCES, make_tiny_split
 
 
 @pytest.fixture(scope="module")

@@ -7,26 +7,11 @@ import torch
 
 from avhubert_ami.cli import run as cli
 from avhubert_ami.models.checkpoint import load_checkpoint_state
-from tests.train_fixtures import fake_pretrain_checkpoint, single_thread, tiny_data  # noqa: F401
+from tests.train_fixtures import fake_pretrain_checkpoint, guide_args, num_updates, tiny_data
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
-FAST = [
-    "--per_device_train_batch_size",
-    "3",
-    "--per_device_eval_batch_size",
-    "2",
-    "--warmup_steps",
-    "1",
-    "--logging_steps",
-    "1",
-    "--generation_num_beams",
-    "1",
-]
-
-
-def _num_updates(ckpt) -> int:
-    return load_checkpoint_state(str(ckpt))["optimizer_history"][-1]["num_updates"]
+ONE_BEAM = ["--generation_num_beams", "1"]
 
 
 @pytest.fixture(scope="module")
@@ -41,30 +26,12 @@ def test_early_stopping_stops_a_run_whose_metric_cannot_improve(tmp_path, data, 
     validation every 2 updates (= one epoch of 6 utterances in batches of 3) the run stops at update
     6 of 12 (validations at 2: best, 4, 6: no gain)."""
     out = tmp_path / "es"
-    argv = [
-        "--output_dir",
-        str(out),
-        "--dataset_name",
-        str(data),
-        "--do_train",
-        "--max_steps",
-        "12",
-        *strategy,
-        "--early_stopping_patience",
-        "2",
-        "--metric_for_best_model",
-        "loss",
-        "--learning_rate",
-        "1e-12",
-        "--freeze_encoder",
-        "True",
-        "--override",
-        "lr_scheduler.decay_steps=11",
-        *FAST,
-    ]
+    flags = ["--max_steps", "12", *strategy, "--early_stopping_patience", "2", "--metric_for_best_model", "loss"]
+    flags += ["--learning_rate", "1e-12", "--freeze_encoder", "True", "--override", "lr_scheduler.decay_steps=11"]
+    argv = guide_args(out, data, *flags, *ONE_BEAM)
     with caplog.at_level(logging.INFO, logger="finetune_avhubert_ami"):
         assert cli.main(argv) == 0
-    assert _num_updates(out / "checkpoints" / "checkpoint_last.pt") == 6
+    assert num_updates(out / "checkpoints" / "checkpoint_last.pt") == 6
     assert (out / "checkpoints" / "checkpoint_best.pt").is_file()
     log = (out / "hydra_train.log").read_text()
     assert "early stop since valid performance hasn't improved for last 2 runs" in log
@@ -76,24 +43,9 @@ def test_frozen_encoder_stays_exactly_as_loaded(tmp_path, data):
     (BatchNorm running statistics included) equals the pretrained one; mask_emb is never loaded (upstream)."""
     pre = fake_pretrain_checkpoint(tmp_path / "tiny_vox_iter5.pt")
     out = tmp_path / "frozen"
-    argv = [
-        "--output_dir",
-        str(out),
-        "--dataset_name",
-        str(data),
-        "--do_train",
-        "--max_steps",
-        "3",
-        "--evaluation_strategy",
-        "no",
-        "--model_name_or_path",
-        str(pre),
-        "--freeze_encoder",
-        "True",
-        "--override",
-        "lr_scheduler.decay_steps=2",
-        *FAST,
-    ]
+    flags = ["--max_steps", "3", "--evaluation_strategy", "no", "--model_name_or_path", str(pre)]
+    flags += ["--freeze_encoder", "True", "--override", "lr_scheduler.decay_steps=2"]
+    argv = guide_args(out, data, *flags, *ONE_BEAM)
     assert cli.main(argv) == 0
     loaded = load_checkpoint_state(str(pre))["model"]
     tuned = load_checkpoint_state(str(out / "checkpoints" / "checkpoint_last.pt"))["model"]
@@ -112,34 +64,13 @@ def test_continuing_from_an_attention_only_checkpoint_creates_the_ctc_head(tmp_p
     """Our own attention-only checkpoint (--ctc_weight 0, no head) continued with the hybrid preset:
     everything else loads strictly, the new head is logged and trained."""
     first = tmp_path / "att"
-    common = [
-        "--dataset_name",
-        str(data),
-        "--do_train",
-        "--max_steps",
-        "2",
-        "--evaluation_strategy",
-        "no",
-        "--override",
-        "lr_scheduler.decay_steps=1",
-        *FAST,
-    ]
-    assert cli.main(["--output_dir", str(first), "--ctc_weight", "0", *common]) == 0
+    common = ["--max_steps", "2", "--evaluation_strategy", "no", "--override", "lr_scheduler.decay_steps=1", *ONE_BEAM]
+    assert cli.main(guide_args(first, data, "--ctc_weight", "0", *common)) == 0
     att = load_checkpoint_state(str(first / "checkpoints" / "checkpoint_last.pt"))["model"]
     assert not any(k.startswith("ctc_proj") for k in att)
     second = tmp_path / "hybrid"
-    assert (
-        cli.main(
-            [
-                "--output_dir",
-                str(second),
-                "--model_name_or_path",
-                str(first / "checkpoints" / "checkpoint_last.pt"),
-                *common,
-            ]
-        )
-        == 0
-    )
+    start = str(first / "checkpoints" / "checkpoint_last.pt")
+    assert cli.main(guide_args(second, data, "--model_name_or_path", start, *common)) == 0
     assert "checkpoint has no CTC head: created ctc_proj" in (second / "hydra_train.log").read_text()
     hybrid = load_checkpoint_state(str(second / "checkpoints" / "checkpoint_last.pt"))["model"]
     assert set(hybrid) - set(att) == {"ctc_proj.weight", "ctc_proj.bias"}

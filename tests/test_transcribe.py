@@ -12,11 +12,11 @@ import pytest
 
 from avhubert_ami.data.audio import write_audio
 from avhubert_ami.data.video import write_video
+from avhubert_ami.testing.recordings import speech_with_pauses, write_av
 from avhubert_ami.transcribe.segments import Segment, overlap_words, stitch
 from avhubert_ami.transcribe.vad import VadConfig, fixed_windows, frame_activity, speech_segments, split_at_quietest
 from avhubert_ami.transcribe.writers import to_srt, to_vtt
 from tests.train_fixtures import trained_checkpoint
-from tests.transcribe_fixtures import speech_with_pauses, write_av
 
 pytest.importorskip("webrtcvad")
 
@@ -126,7 +126,7 @@ def test_face_disappearing_falls_back_to_audio_for_that_segment(transcriber, tmp
     pytest.importorskip("skimage")
     from scipy.signal import resample_poly
 
-    from tests.preprocess_fixtures import astronaut_frames
+    from avhubert_ami.testing.media import astronaut_frames
 
     wave, lips, bounds = speech_with_pauses([0.6, 1.2, 0.8], [40, 50, 35])
     fps = 30.0
@@ -162,9 +162,9 @@ def test_longform_matches_per_utterance_decoding(ckpt, tmp_path):
     with pauses of varying length, transcribed whole, vs decoded one by one from the manifest."""
     from avhubert_ami.decode import decode_split
     from avhubert_ami.scoring import error_rate
+    from avhubert_ami.testing.recordings import manifest_clips, write_long_recording
+    from avhubert_ami.testing.tiny_data import make_tiny_split
     from avhubert_ami.transcribe.cli import main
-    from tests.data_fixtures import make_tiny_split
-    from tests.transcribe_fixtures import manifest_clips, write_long_recording
 
     data = ckpt.parents[2] / "data"
     if not (data / "heldout.tsv").exists():

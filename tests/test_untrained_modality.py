@@ -6,7 +6,7 @@ import pytest
 import torch
 from fairseq import options
 
-from tests.train_fixtures import USER_DIR, single_thread, trained_checkpoint  # noqa: F401 (fixture)
+from tests.train_fixtures import decode_args, generate_args, trained_checkpoint
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -30,33 +30,9 @@ def test_fairseq_generate_warns(audio_only_model, tmp_path, caplog, modalities, 
 
     ckpt, data = audio_only_model
     caplog.set_level(logging.WARNING)
-    generate.main(
-        options.parse_args_and_arch(
-            options.get_generation_parser(),
-            [
-                str(data),
-                "--user-dir",
-                str(USER_DIR),
-                "--task",
-                "ami_av",
-                "--path",
-                str(ckpt),
-                "--gen-subset",
-                "test",
-                "--beam",
-                "1",
-                "--batch-size",
-                "4",
-                "--max-len-b",
-                "3",
-                "--cpu",
-                "--modalities",
-                repr(modalities),
-                "--results-path",
-                str(tmp_path / "out"),
-            ],
-        )
-    )
+    flags = ["--modalities", repr(modalities), "--results-path", str(tmp_path / "out")]
+    args = generate_args(data, ckpt, *flags, beam=1, batch_size=4, max_len_b=3)
+    generate.main(options.parse_args_and_arch(options.get_generation_parser(), args))
     assert (WARNING in caplog.text) == warned
     if warned:
         assert "--modalities audio" in caplog.text
@@ -67,24 +43,6 @@ def test_avhubert_decode_warns(audio_only_model, tmp_path, caplog):
 
     ckpt, data = audio_only_model
     caplog.set_level(logging.WARNING)
-    assert (
-        decode.main(
-            [
-                "--path",
-                str(ckpt),
-                "--data",
-                str(data),
-                "--modalities",
-                "video",
-                "--beam",
-                "1",
-                "--max_len_b",
-                "3",
-                "--cpu",
-                "--results_dir",
-                str(tmp_path / "dec"),
-            ]
-        )
-        == 0
-    )
+    args = decode_args(ckpt, data, modalities="video", beam=1, max_len_b=3, results_dir=tmp_path / "dec")
+    assert decode.main(args) == 0
     assert WARNING in caplog.text and "task.modalities=audio" in caplog.text

@@ -82,7 +82,7 @@ def test_missing_corrupt_and_empty_videos(tmp_path):
         V.read_video(str(corrupt))
     with pytest.raises(MediaError, match="bad.mp4"):
         V.probe_video(str(corrupt))
-    from tests.data_fixtures import write_empty_video
+    from avhubert_ami.testing.media import write_empty_video
 
     empty = str(tmp_path / "empty.avi")
     write_empty_video(empty)

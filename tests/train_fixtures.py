@@ -15,7 +15,7 @@ from typing import Dict, List, Optional
 
 import pytest
 
-from tests.data_fixtures import make_tiny_split
+from avhubert_ami.testing.tiny_data import make_tiny_split
 
 REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "conf" / "finetune"
@@ -29,6 +29,16 @@ FAST = [
     "dataset.batch_size=3",
     "common.log_interval=1",
 ]
+
+#: Users'-guide flags that keep a tiny_cpu run to a few seconds (the guide's counterpart of :data:`FAST`).
+GUIDE_FAST = ["--per_device_train_batch_size", "3", "--per_device_eval_batch_size", "2"]
+GUIDE_FAST += ["--warmup_steps", "1", "--logging_steps", "1"]
+
+#: The decoding search of the README's commands as the tests run it on the tiny model, for fairseq-generate
+#: (:func:`generate_args`) and ``avhubert_ami.decode`` alike. Batch size 1 on both sides: the relative positional
+#: convolution sees padded frames, so an untrained model's hypotheses may depend on which utterances share a
+#: batch (as upstream's), not on the decoding path.
+README_SEARCH = dict(beam=5, batch_size=1, max_len_a=1.0, max_len_b=10)
 
 _CACHE: Dict[str, Path] = {}
 
@@ -106,7 +116,7 @@ def fake_pretrain_checkpoint(path: Path) -> Path:
     from omegaconf import OmegaConf
 
     from avhubert_ami.models.encoder import AVHubertConfig, AVHubertModel
-    from tests.models_fixtures import TINY_ENCODER, fake_task, make_dictionary
+    from avhubert_ami.testing.models import TINY_ENCODER, fake_task, make_dictionary
 
     torch.manual_seed(0)
     model = AVHubertModel.build_model(AVHubertConfig(**TINY_ENCODER), fake_task(n_labels=50))
@@ -165,3 +175,37 @@ def without_ctc_head(checkpoint: Path, out: Path) -> Path:
     state["model"] = {k: v for k, v in state["model"].items() if not k.startswith("ctc_proj.")}
     torch.save(state, out)
     return out
+
+
+def guide_args(out, data, *flags: str) -> List[str]:
+    """Users'-guide arguments: train on ``data`` into ``out`` with :data:`GUIDE_FAST`, then ``flags``."""
+    return ["--output_dir", str(out), "--dataset_name", str(data), "--do_train", *GUIDE_FAST, *flags]
+
+
+def guide_cmd(out, data, *flags: str) -> List[str]:
+    """:func:`guide_args` as a command line of the users' guide's entry point, ``finetune_avhubert_ami.py``."""
+    return [sys.executable, str(REPO / "finetune_avhubert_ami.py"), *guide_args(out, data, *flags)]
+
+
+def num_updates(checkpoint) -> int:
+    """How many updates the run that wrote ``checkpoint`` had made."""
+    from avhubert_ami.models.checkpoint import load_checkpoint_state
+
+    return load_checkpoint_state(str(checkpoint))["optimizer_history"][-1]["num_updates"]
+
+
+def _flags(options: Dict[str, object], dash: str) -> List[str]:
+    return [f for name, value in options.items() for f in (f"--{name.replace('_', dash)}", str(value))]
+
+
+def generate_args(data, checkpoint, *flags: str, **search) -> List[str]:
+    """fairseq-generate's arguments: ``checkpoint`` on the test split of ``data`` with the plugin's task, on CPU;
+    ``search`` options by their Python names (``max_len_b=10``: ``--max-len-b 10``), then ``flags``."""
+    plugin = ["--user-dir", str(USER_DIR), "--task", "ami_av", "--gen-subset", "test", "--cpu"]
+    return [str(data), *plugin, "--path", str(checkpoint), *_flags(search, "-"), *flags]
+
+
+def decode_args(checkpoint, data, *flags: str, **options) -> List[str]:
+    """``avhubert-decode`` arguments: ``checkpoint`` on ``data`` on CPU; ``options`` by their flag names
+    (``max_len_b=3``: ``--max_len_b 3``), then ``flags``."""
+    return ["--path", str(checkpoint), "--data", str(data), "--cpu", *_flags(options, "_"), *flags]

@@ -186,15 +186,7 @@ def prepare(args) -> Plan:
         config_dir = _continuation_config(preset, info, output_dir)
     for w in checked.warnings:
         logger.warning(w)
-    return Plan(
-        args=args,
-        ctx=ctx,
-        preset=preset,
-        config_dir=config_dir,
-        overrides=overrides,
-        init=info,
-        warnings=checked.warnings,
-    )
+    return Plan(args, ctx, preset, config_dir, overrides, init=info, warnings=checked.warnings)
 
 
 def _free_port() -> int:

@@ -23,8 +23,8 @@ from avhubert_ami.prep.filesystem import sweep_stale_temporaries
 from avhubert_ami.prep.journal import SplitRun
 from avhubert_ami.prep.options import WriterOptions
 from avhubert_ami.prep.summary import Summary
-from avhubert_ami.prep.text import normalize_transcript
 from avhubert_ami.prep.workers import run_jobs
+from avhubert_ami.text import normalize_text
 
 #: the partitions the recipe offers: AMI's official full-corpus-ASR partition (Kaldi's and lhotse's AMI recipes).
 #: Their meeting lists have one home, lhotse's ``lhotse.recipes.ami.PARTITIONS`` (:func:`partition_meetings`), which
@@ -248,7 +248,7 @@ def _prepare_locked(
                 if not run.claim(uid):
                     continue
                 dur = seg.end - seg.start
-                text = normalize_transcript(seg.text, **text_opts)
+                text = normalize_text(seg.text, writer.text_normalization())
                 if not text:
                     summary.dropped["empty transcript"] += 1
                     continue

@@ -20,8 +20,8 @@ from avhubert_ami.prep.filesystem import sweep_stale_temporaries
 from avhubert_ami.prep.journal import SplitRun
 from avhubert_ami.prep.options import WriterOptions
 from avhubert_ami.prep.summary import Summary
-from avhubert_ami.prep.text import normalize_transcript
 from avhubert_ami.prep.workers import run_jobs
+from avhubert_ami.text import normalize_text
 
 SPLIT_NAMES = {"train": "train", "validation": "valid", "valid": "valid", "dev": "valid", "test": "test"}
 # Local data files load_dataset reads, by builder; the split of a file is named in its path.
@@ -325,7 +325,7 @@ def _convert_split(
     summary: Summary,
 ) -> None:
     """Journal, convert and write the manifest of one split (output folder locked)."""
-    shard, text_opts = writer.shard, writer.text_options()
+    shard, text_norm = writer.shard, writer.text_normalization()
     ds = _undecoded(_undecoded(ds, columns.audio), columns.video)
     run = SplitRun(opts["output_dir"], split, fingerprint, summary, writer.overwrite, shard=shard)
     ids = ds[columns.id] if columns.id in ds.column_names else [f"{split}-{i:06d}" for i in range(len(ds))]
@@ -346,7 +346,7 @@ def _convert_split(
             if not run.claim(uid):
                 continue
             row = ds[i]
-            text = normalize_transcript(row.get(columns.text) or "", **text_opts)
+            text = normalize_text(row.get(columns.text) or "", text_norm)
             audio, video = row.get(columns.audio), row.get(columns.video)
             if not text:
                 summary.dropped["empty transcript"] += 1

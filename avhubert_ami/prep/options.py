@@ -10,6 +10,7 @@ from avhubert_ami.data.errors import PreparationError
 from avhubert_ami.prep.constants import VIDEO_FORMATS
 from avhubert_ami.prep.engine import LOCAL, Engine
 from avhubert_ami.prep.shards import Shard
+from avhubert_ami.text import TextNormalization
 
 
 @dataclass(frozen=True)
@@ -19,7 +20,7 @@ class WriterOptions:
     ``video_format``: ``mkv`` (lossless ffv1) or ``mp4`` (libx264); ``av_tolerance_s``: audio is trimmed/padded to
     the video length when they differ by at most this, else the row is dropped; ``precompute_features``: also
     write the 104-dim stacked log-fbank beside each wav; ``lowercase`` / ``strip_punctuation`` /
-    ``keep_disfluencies``: :func:`avhubert_ami.prep.text.normalize_transcript`; ``num_workers``: worker processes
+    ``keep_disfluencies``: :meth:`text_normalization`; ``num_workers``: worker processes
     (1 = this process); ``engine``: where the per-utterance jobs run (this machine's processes or Dask,
     :mod:`avhubert_ami.prep.engine`); ``overwrite``: forget earlier progress in the output folder; ``wait``: queue
     behind another run writing the output folder instead of raising; ``shard``: do one shard of the work (None: all
@@ -43,7 +44,15 @@ class WriterOptions:
             raise PreparationError(f"video_format {self.video_format!r}: expected one of {', '.join(VIDEO_FORMATS)}")
 
     def text_options(self) -> Dict[str, bool]:
-        """Keyword arguments of :func:`~avhubert_ami.prep.text.normalize_transcript`."""
+        """The transcript flags, as the resume fingerprint records them."""
         return dict(
             lowercase=self.lowercase, strip_punctuation=self.strip_punctuation, keep_disfluencies=self.keep_disfluencies
+        )
+
+    def text_normalization(self) -> TextNormalization:
+        """The options of :func:`avhubert_ami.text.normalize_text` these flags ask for."""
+        return TextNormalization(
+            case="lower" if self.lowercase else "keep",
+            strip_punctuation=self.strip_punctuation,
+            keep_disfluencies=self.keep_disfluencies,
         )

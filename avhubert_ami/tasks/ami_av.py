@@ -32,8 +32,9 @@ from avhubert_ami.data.dataset import AVHubertDataset, DataOptions
 from avhubert_ami.data.manifest import load_split, split_paths
 from avhubert_ami.data.noise import build_noise_mixer
 from avhubert_ami.modality import config_list as as_list
-from avhubert_ami.scoring import check_normalizer, error_counts
+from avhubert_ami.scoring import error_counts
 from avhubert_ami.tasks.generator import AVSequenceGenerator
+from avhubert_ami.text import check_normalizer
 
 logger = logging.getLogger(__name__)
 
@@ -132,7 +133,7 @@ class AMIAVConfig(FairseqDataclass):
     )
     eval_wer_normalizer: str = field(
         default="basic",
-        metadata={"help": "text normaliser of the validation wer/cer: basic, kaldi or whisper (avhubert_ami.scoring)"},
+        metadata={"help": "text normaliser of the validation wer/cer: basic, kaldi or whisper (avhubert_ami.text)"},
     )
 
 
@@ -253,32 +254,27 @@ class AMIAVTask(FairseqTask):
         return self.s2s_tokenizer.decode(text) if self.s2s_tokenizer is not None else text
 
     # ---- data -------------------------------------------------------------------------------
+    #: Task config fields that are :class:`DataOptions` fields of the same name and meaning, on every split.
+    DATA_OPTIONS_AS_IS = ("image_crop_size", "image_downsample", "image_mean", "image_std", "normalize")
+    DATA_OPTIONS_AS_IS += ("stack_order_audio", "max_sample_size", "min_sample_size", "max_av_len_diff")
+    DATA_OPTIONS_AS_IS += ("resample_video_fps", "resample_audio", "mono_audio")
+
     def data_options(self, split: str) -> DataOptions:
         """Dataset options for ``split`` (augmentation and modality drop only on train splits)."""
         c = self.cfg
         train = split.startswith("train")
+        same = {name: getattr(c, name) for name in self.DATA_OPTIONS_AS_IS}
         return DataOptions(
             modalities=as_list(c.modalities) or list(MODALITIES),
             train=train,
             image_aug=bool(c.image_aug) and train,
-            image_crop_size=c.image_crop_size,
-            image_downsample=c.image_downsample,
-            image_mean=c.image_mean,
-            image_std=c.image_std,
-            normalize=c.normalize,
-            stack_order_audio=c.stack_order_audio,
             pad_audio=bool(c.pad_audio),
-            max_sample_size=c.max_sample_size,
-            min_sample_size=c.min_sample_size,
             max_trim_sample_size=c.max_trim_sample_size if c.max_trim_sample_size is not None else c.max_sample_size,
-            max_av_len_diff=c.max_av_len_diff,
             audio_drop_prob=c.audio_drop_prob if train else 0.0,
             visual_drop_prob=c.visual_drop_prob if train else 0.0,
-            resample_video_fps=c.resample_video_fps,
-            resample_audio=c.resample_audio,
-            mono_audio=c.mono_audio,
             shuffle=True,
             seed=c.data_seed,
+            **same,
         )
 
     #: Input-transform settings a model was trained with: when a checkpoint's task config is at hand (fairseq-generate

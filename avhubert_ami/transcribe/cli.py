@@ -168,6 +168,11 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+# the flags passed to Transcriber.from_checkpoint under their own names (DecodeSettings fields and LM/CTC options)
+_DECODE_FLAGS = ("beam", "batch_size", "max_len_a", "max_len_b", "ctc_weight", "lm_path", "lm_weight")
+_DECODE_FLAGS += ("window_s", "window_overlap_s")
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point; see the module docstring for the exit status."""
     from avhubert_ami.cli_errors import configure_logging
@@ -184,25 +189,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.audio is not None and (len(jobs) != 1 or not os.path.isfile(args.audio)):
             raise TranscribeError("--audio goes with exactly one video INPUT and must be a file")
         refs = read_references(args.references, [n for _, n in jobs]) if args.references else {}
+        settings = {name: getattr(args, name) for name in _DECODE_FLAGS}
+        vad = VadConfig(
+            aggressiveness=args.vad_aggressiveness, min_silence_s=args.min_silence_s, max_segment_s=args.max_segment_s
+        )
+        device = "cpu" if args.cpu else None
         t = Transcriber.from_checkpoint(
-            args.path,
-            beam=args.beam,
-            batch_size=args.batch_size,
-            ctc_weight=args.ctc_weight,
-            lm_path=args.lm_path,
-            lm_weight=args.lm_weight,
-            max_len_a=args.max_len_a,
-            max_len_b=args.max_len_b,
-            data_dir=args.data,
-            device="cpu" if args.cpu else None,
-            vad=VadConfig(
-                aggressiveness=args.vad_aggressiveness,
-                min_silence_s=args.min_silence_s,
-                max_segment_s=args.max_segment_s,
-            ),
-            window_s=args.window_s,
-            window_overlap_s=args.window_overlap_s,
-            landmark_backend=args.backend,
+            args.path, data_dir=args.data, device=device, vad=vad, landmark_backend=args.backend, **settings
         )
     except (TranscribeError, ValueError) as err:
         print(f"avhubert-transcribe: error: {err}", file=sys.stderr)

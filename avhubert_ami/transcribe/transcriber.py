@@ -120,13 +120,9 @@ class Transcriber:
         cls,
         path: str,
         *,
-        beam: int = 5,
-        batch_size: int = 8,
         ctc_weight: Optional[float] = None,
         lm_path: Optional[str] = None,
         lm_weight: float = 0.0,
-        max_len_a: float = 1.0,
-        max_len_b: int = 10,
         data_dir: Optional[str] = None,
         device: Optional[str] = None,
         vad: Optional[VadConfig] = None,
@@ -134,7 +130,8 @@ class Transcriber:
     ) -> "Transcriber":
         """Load a fine-tuned checkpoint (clear error for a pretraining one). ``data_dir``: a manifest folder with
         ``dict.wrd.txt`` for checkpoints that do not carry their dictionary; ``device``: ``cuda``/``cpu``
-        (default: a GPU when there is one); other keywords are :class:`DecodeSettings` fields."""
+        (default: a GPU when there is one); other keywords are :class:`DecodeSettings` fields (``beam``,
+        ``batch_size``, ``max_len_a``, ``max_len_b``, ...)."""
         import torch
         from fairseq import checkpoint_utils
 
@@ -181,16 +178,7 @@ class Transcriber:
                 lm = load_lm(lm_path, task.target_dictionary, task.get_label_dir(), torch.device(dev))
             except (FileNotFoundError, ValueError) as err:
                 raise TranscribeError(f"--lm_path {lm_path}: {err}") from err
-        s = DecodeSettings(
-            beam=beam,
-            batch_size=batch_size,
-            ctc_weight=ctc_weight,
-            lm_path=lm_path,
-            lm_weight=lm_weight,
-            max_len_a=max_len_a,
-            max_len_b=max_len_b,
-            **settings,
-        )
+        s = DecodeSettings(ctc_weight=ctc_weight, lm_path=lm_path, lm_weight=lm_weight, **settings)
         try:
             return cls(models, task, os.path.abspath(path), s, dev, vad, lm)
         except ValueError as err:  # e.g. --ctc_weight with a model that has no CTC head

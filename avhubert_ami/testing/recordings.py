@@ -1,4 +1,4 @@
-"""Recordings for the avhubert-transcribe tests: utterances of the tiny test data (or tones) separated by
+"""Recordings for the avhubert-transcribe tests and benchmark: utterances of the tiny test data (or tones) separated by
 silences of known lengths, as a lip clip + wav or as a face video with its audio track in one file."""
 
 from __future__ import annotations
@@ -8,6 +8,8 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from avhubert_ami.testing.media import make_frames, make_wave
+
 SR = 16000
 
 
@@ -16,8 +18,6 @@ def speech_with_pauses(
 ) -> Tuple[np.ndarray, np.ndarray, List[Tuple[float, float]]]:
     """``(wave, lip frames (T, 96, 96), true utterance bounds)``: pause i (s) then an utterance of lengths[i]
     25 fps frames (a harmonic tone with noise, and moving-blob lips), then ``tail`` s of silence."""
-    from tests.data_fixtures import make_frames, make_wave
-
     waves, frames, bounds, t = [], [], [], 0.0
     for i, (p, n) in enumerate(zip(pauses, lengths)):
         k = int(round(p * 25))

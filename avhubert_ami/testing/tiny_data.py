@@ -1,4 +1,4 @@
-"""Tiny generated audio-visual data for tests (importable by every helper's tests).
+"""A tiny generated audio-visual data folder for tests and benchmarks.
 
 ``make_tiny_split(dir)`` writes a complete, upstream-compatible data folder:
 ``{split}.tsv`` + ``{split}.wrd`` + 25 fps 96x96 gray FFV1 videos + 16 kHz mono wavs +
@@ -10,11 +10,11 @@ from __future__ import annotations
 import os
 from typing import Dict, Iterable, List, Optional, Sequence
 
-import numpy as np
-
 from avhubert_ami.data.audio import write_audio
+from avhubert_ami.data.constants import SAMPLES_PER_FRAME
 from avhubert_ami.data.manifest import write_dict, write_tsv, write_wrd
 from avhubert_ami.data.video import write_video
+from avhubert_ami.testing.media import make_frames, make_wave
 
 SENTENCES = [
     "okay so the remote control",
@@ -28,38 +28,6 @@ SENTENCES = [
     "good idea so yes",
     "right so the design is done",
 ]
-
-SAMPLES_PER_FRAME = 640  # 16000 Hz / 25 fps
-
-
-def write_empty_video(path: str) -> None:
-    """A valid AVI file (FFV1 stream header) with no frames at all."""
-    import av
-
-    with av.open(path, "w", format="avi") as c:
-        s = c.add_stream("ffv1", rate=25)
-        s.width, s.height, s.pix_fmt = 16, 16, "gray"
-        c.start_encoding()
-
-
-def make_frames(n_frames: int, seed: int, size: int = 96) -> np.ndarray:
-    """Smooth moving gray blobs (compressible, not constant), ``uint8 (T, size, size)``."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
-    cy, cx = rng.uniform(30, 66, size=2)
-    t = np.arange(n_frames, dtype=np.float32)[:, None, None]
-    r = 12 + 6 * np.sin(t / 3.0 + rng.uniform(0, 6))
-    blob = np.exp(-(((yy - cy) ** 2 + (xx - cx) ** 2)[None] / (2 * r**2)))
-    return (40 + 180 * blob).astype(np.uint8)
-
-
-def make_wave(n_samples: int, seed: int) -> np.ndarray:
-    """A quiet harmonic tone with noise, ``float32`` in [-1, 1]."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(n_samples) / 16000.0
-    f0 = rng.uniform(100, 220)
-    wave = sum(0.1 / k * np.sin(2 * np.pi * k * f0 * t) for k in range(1, 5))
-    return (wave + 0.01 * rng.standard_normal(n_samples)).astype(np.float32)
 
 
 def train_spm(folder: str, sentences: Iterable[str], vocab_size: int = 24) -> str:
