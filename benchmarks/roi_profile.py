@@ -25,7 +25,13 @@ STAGES = {
     "landmarks": [("avhubert_ami.prep.landmarks", "LandmarkDetector.detect")],
     "  of which window search": [("avhubert_ami.prep.landmarks", "LandmarkDetector._mesh_in_window")],
     "gray": [("cv2", "cvtColor")],
-    "fill + smooth": [("avhubert_ami.prep.mouth_roi", "fill_missing"), ("avhubert_ami.prep.mouth_roi", "smooth")],
+    "fill + smooth": [
+        ("avhubert_ami.prep.landmark_track", "LandmarkTrack.add"),
+        ("avhubert_ami.prep.landmark_track", "LandmarkTrack.smoothed"),
+        ("avhubert_ami.prep.landmark_track", "LandmarkTrack.finish"),
+        ("avhubert_ami.prep.mouth_roi", "fill_missing"),  # (older trees: the finished sequence at once)
+        ("avhubert_ami.prep.mouth_roi", "smooth"),
+    ],
     "align + warp": [("avhubert_ami.prep.mouth_roi", "similarity"), ("cv2", "warpAffine")],
     "encode + write": [("avhubert_ami.data.video", "write_video")],
     "probe": [("avhubert_ami.data.video", "probe_video")],
@@ -75,16 +81,20 @@ def _timed(fn: Callable, stage: str, nested: bool) -> Callable:
 
 
 def install() -> None:
-    """Wrap every function of :data:`STAGES` in place (modules are imported here)."""
+    """Wrap every function of :data:`STAGES` the profiled tree has, in place (modules are imported here)."""
     import importlib
 
     for stage, targets in STAGES.items():
         for module, attr in targets:
-            owner: Any = importlib.import_module(module)
+            try:
+                owner: Any = importlib.import_module(module)
+            except ImportError:
+                continue
             *path, name = attr.split(".")
             for part in path:
-                owner = getattr(owner, part)
-            setattr(owner, name, _timed(getattr(owner, name), stage, nested=stage.startswith(" ")))
+                owner = getattr(owner, part, None)
+            if owner is not None and hasattr(owner, name):
+                setattr(owner, name, _timed(getattr(owner, name), stage, nested=stage.startswith(" ")))
 
 
 def main() -> None:
