@@ -37,13 +37,14 @@ class LandmarkTrack:
         if points is None:
             return
         points = np.asarray(points, dtype=np.float64)
+        gap: List[np.ndarray] = []
         if self._last is None:
             gap = [points] * i  # frames before the first detection copy it
-        else:
+        elif i > self._last + 1:
             a, before = self._last, self._filled[self._last]
             t = np.arange(a + 1, i)
             cols = [np.interp(t, [a, i], [b, p]) for b, p in zip(before.ravel(), points.ravel())]
-            gap = list(np.stack(cols, axis=1).reshape(len(t), *points.shape)) if len(t) else []
+            gap = list(np.stack(cols, axis=1).reshape(len(t), *points.shape))
         for p in gap + [points]:
             self._push(p)
         self._last = i
