@@ -43,16 +43,15 @@ N_STABLE = 5  # stable points lead every backend's landmark array (avhubert_ami.
 
 
 def similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """Least-squares similarity transform (Umeyama) mapping ``src`` points onto ``dst``: a 2x3 matrix."""
+    """Least-squares similarity transform (rotation, uniform scale, translation: Umeyama's) mapping ``src``
+    points onto ``dst``: a 2x3 matrix. In the plane it has a closed form, so no SVD per frame (~40 us): with
+    the centred points as complex numbers, the scaled rotation is ``sum(conj(s) * d) / sum(|s|^2)``."""
     mu_s, mu_d = src.mean(0), dst.mean(0)
     s, d = src - mu_s, dst - mu_d
-    cov = d.T @ s / len(src)
-    u, sig, vt = np.linalg.svd(cov)
-    sign = np.diag([1.0, np.sign(np.linalg.det(u @ vt)) or 1.0])
-    rot = u @ sign @ vt
-    scale = np.trace(np.diag(sig) @ sign) / (s**2).sum(1).mean()
-    m = np.zeros((2, 3))
-    m[:, :2] = scale * rot
+    norm = (s**2).sum()
+    cos = (s * d).sum() / norm  # scale * cos(angle)
+    sin = (s[:, 0] * d[:, 1] - s[:, 1] * d[:, 0]).sum() / norm  # scale * sin(angle)
+    m = np.array([[cos, -sin, 0.0], [sin, cos, 0.0]])
     m[:, 2] = mu_d - m[:, :2] @ mu_s
     return m
 
