@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 import time
 from collections import Counter
@@ -99,8 +100,18 @@ def install() -> None:
 
 def main() -> None:
     clip, out, backend = sys.argv[1:4]
-    sys.argv[:1] = ["-m"]  # what ``python -m`` shows while the package is located: the fairseq-free start-up
-    from preprocess import mouth_roi as cli
+    # the command line's fairseq-free start-up: older trees read ``python -m``'s argv[0] when ``preprocess`` is
+    # imported (before avhubert_ami), newer ones this environment variable
+    sys.argv[:1] = ["-m"]
+    os.environ["AVHUBERT_AMI_WITHOUT_FAIRSEQ"] = "1"
+    try:
+        import preprocess  # noqa: F401
+    except ImportError:
+        pass
+    try:
+        from avhubert_ami.prep.cli import mouth_roi as cli  # (the layout after issue 15)
+    except ImportError:
+        from preprocess import mouth_roi as cli  # type: ignore[no-redef]
 
     install()
     startup = time.process_time()
