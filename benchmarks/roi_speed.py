@@ -7,11 +7,13 @@ For each face size a 352x288 MPEG-4 AVI close-up is written once (``benchmarks/c
 astronaut photo swaying and zooming, 3 frames without a face every 30 s), then for each backend
 ``python -m preprocess.mouth_roi`` runs on it in a fresh process: frames/s counts start-up (imports,
 model loading) and the written ROI video, as a user sees it. Each figure is printed with the machine's
-load average and the PyAV decode rate (decode + RGB conversion, frames/s) measured right before it, and
-their ratio (the goal: >= 0.15, i.e. ~250 frames/s). CPU s is the process's user + system time (the
-comparable figure on a shared machine). ``--baseline_tree DIR`` (e.g. ``git archive <commit> | tar -x
--C DIR``) also runs that tree's code on the same clips in the same run. ``--profile`` adds the time per
-stage (cProfile, in one process) for each tree and backend.
+load average and PyAV's decode rate (decode + RGB conversion) measured right before it, in frames per
+second and per CPU-second, and the ratios (the goal: >= 0.15 of the wall rate, i.e. ~250 frames/s). CPU s
+is the process's user + system time, start-up included: frames per CPU-second is what one free core gives
+this single-threaded pipeline, the comparable figure on a shared machine, where wall rates follow the load.
+``--baseline_tree DIR`` (e.g. ``git archive <commit> | tar -x -C DIR``) also runs that tree's code on the
+same clips, alternating with the new code (``--repeat N`` times). ``--profile`` adds the CPU seconds per
+stage (``benchmarks/roi_profile.py``) for each tree and backend.
 """
 
 from __future__ import annotations
@@ -23,42 +25,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 from benchmarks.closeups import write_closeup  # noqa: E402
 
-# stage -> functions whose cumulative time (cProfile) it is, in the per-video pipeline
-STAGES = {
-    "detector start": ["_init_mediapipe", "_init_dlib", "_init_haar"],
-    "decode + RGB": ["_rgb_stream"],
-    "landmarks": ["detect"],
-    "  of which window search": ["_mesh_in_window", "_window_search"],
-    "gray": ["cvtColor"],
-    "fill + smooth": ["fill_missing", "smooth"],
-    "align + warp": ["similarity", "warpAffine"],
-    "encode + write": ["write_video"],
-    "probe": ["probe_video"],
-}
-
-PROFILE_ONE = r"""
-import cProfile, json, pstats, sys, time
-t0 = time.perf_counter()
-from avhubert_ami.prep import mouth_roi
-t_import = time.perf_counter() - t0
-prof = cProfile.Profile()
-prof.enable()
-mouth_roi.process_file(sys.argv[1], sys.argv[2], "ffv1", backend=sys.argv[3])
-prof.disable()
-stats = pstats.Stats(prof).stats
-out = {"import": t_import, "total": sum(v[2] for v in stats.values())}
-for (path, line, name), (cc, nc, tt, ct, callers) in stats.items():
-    key = name.strip("<>").replace("method '", "").replace("' of 'cv2' objects", "").replace("built-in method cv2.", "")
-    out[key] = max(out.get(key, 0.0), ct)
-print("PROFILE " + json.dumps(out))
-"""
+PROFILER = os.path.join(REPO, "benchmarks", "roi_profile.py")
 
 
 def load() -> str:
@@ -66,16 +40,16 @@ def load() -> str:
     return f"{os.getloadavg()[0]:.2f}"
 
 
-def pyav_rate(path: str) -> float:
-    """Frames/s PyAV decodes ``path`` to RGB arrays (one thread, as the ROI step does)."""
+def pyav_rate(path: str) -> Tuple[float, float]:
+    """Frames per second and per CPU-second PyAV decodes ``path`` to RGB arrays (one thread, as the ROI step)."""
     import av
 
-    t0, n = time.perf_counter(), 0
+    t0, c0, n = time.perf_counter(), time.process_time(), 0
     with av.open(path) as container:
         for frame in container.decode(video=0):
             frame.to_ndarray(format="rgb24")
             n += 1
-    return n / (time.perf_counter() - t0)
+    return n / (time.perf_counter() - t0), n / (time.process_time() - c0)
 
 
 def _env(tree: str) -> Dict[str, str]:
@@ -105,25 +79,16 @@ def run_cli(tree: str, clip: str, backend: str, out_dir: str) -> Dict[str, float
 
 
 def profile_one(tree: str, clip: str, backend: str, out_dir: str) -> Dict[str, float]:
-    """Seconds per pipeline stage of one video in one process (cProfile cumulative times)."""
+    """CPU seconds per pipeline stage of one command-line run (``benchmarks/roi_profile.py``)."""
     out = os.path.join(out_dir, "profiled.mkv")
     proc = subprocess.run(
-        [sys.executable, "-c", PROFILE_ONE, clip, out, backend],
-        cwd=tree,
-        env=_env(tree),
-        capture_output=True,
-        text=True,
+        [sys.executable, PROFILER, clip, out, backend], cwd=tree, env=_env(tree), capture_output=True, text=True
     )
     line = [ln for ln in proc.stdout.splitlines() if ln.startswith("PROFILE ")]
     if proc.returncode != 0 or not line:
         raise SystemExit(f"profiling failed ({tree}, {backend}):\n{proc.stderr[-3000:]}")
     os.unlink(out)
-    raw = json.loads(line[0][len("PROFILE ") :])
-    stages = {"import (start-up)": raw["import"]}
-    for stage, names in STAGES.items():
-        stages[stage] = sum(raw.get(n, 0.0) for n in names)
-    stages["total in process_file"] = raw.get("process_file", 0.0)
-    return stages
+    return json.loads(line[0][len("PROFILE ") :])
 
 
 def n_frames(path: str) -> int:
@@ -145,15 +110,16 @@ def main(argv: Optional[List[str]] = None) -> None:
         default=None,
         help="backends to run the baseline with (default: --backends; its dlib takes minutes a clip)",
     )
-    p.add_argument("--profile", action="store_true", help="also print the time per stage")
+    p.add_argument("--repeat", type=int, default=1, help="runs per clip, backend and tree")
+    p.add_argument("--profile", action="store_true", help="also print the CPU seconds per stage")
     p.add_argument("--workdir", default=None, help="where clips are cached (default: a temporary folder)")
     args = p.parse_args(argv)
     workdir = args.workdir or tempfile.mkdtemp(prefix="roi_speed_")
     os.makedirs(workdir, exist_ok=True)
     trees = [("new", REPO)] + ([("baseline", os.path.abspath(args.baseline_tree))] if args.baseline_tree else [])
     print(
-        f"{'face':>5} {'backend':>9} {'code':>9} {'frames/s':>9} {'CPU s':>7} {'peak MB':>8} "
-        f"{'PyAV fps':>9} {'ratio':>6} {'load':>5}"
+        f"{'face':>5} {'backend':>9} {'code':>9} {'frames/s':>9} {'CPU s':>6} {'fr/CPU-s':>8} {'peak MB':>7} "
+        f"{'PyAV fps':>8} {'PyAV fr/CPU-s':>13} {'ratio wall':>10} {'ratio CPU':>9} {'load':>5}"
     )
     for face in args.faces:
         clip = os.path.join(workdir, f"closeup_{args.seconds:g}s_face{face:g}.avi")
@@ -161,18 +127,18 @@ def main(argv: Optional[List[str]] = None) -> None:
             write_closeup(clip, args.seconds, face)
         n = n_frames(clip)
         for backend in args.backends:
-            for name, tree in trees:
-                if name == "baseline" and backend not in (args.baseline_backends or args.backends):
-                    continue
-                decode = pyav_rate(clip)
-                r = run_cli(tree, clip, backend, workdir)
-                fps = n / r["wall"]
-                print(
-                    f"{face:5g} {backend:>9} {name:>9} {fps:9.0f} {r['cpu']:7.1f} {r['rss_mb']:8.0f} "
-                    f"{decode:9.0f} {fps / decode:6.3f} {load():>5}  (wall {r['wall']:.1f} s, {n} frames, "
-                    f"{n / r['cpu']:.0f} frames per CPU-s)",
-                    flush=True,
-                )
+            for _ in range(args.repeat):  # new and baseline alternate: both see the same load
+                for name, tree in trees:
+                    if name == "baseline" and backend not in (args.baseline_backends or args.backends):
+                        continue
+                    decode, decode_cpu = pyav_rate(clip)
+                    r = run_cli(tree, clip, backend, workdir)
+                    fps, fpc = n / r["wall"], n / r["cpu"]
+                    print(
+                        f"{face:5g} {backend:>9} {name:>9} {fps:9.0f} {r['cpu']:6.1f} {fpc:8.0f} {r['rss_mb']:7.0f} "
+                        f"{decode:8.0f} {decode_cpu:13.0f} {fps / decode:10.3f} {fpc / decode_cpu:9.3f} {load():>5}",
+                        flush=True,
+                    )
     if args.profile:
         clip = os.path.join(workdir, f"closeup_{args.seconds:g}s_face{args.faces[len(args.faces) // 2]:g}.avi")
         for backend in args.backends:
@@ -181,7 +147,7 @@ def main(argv: Optional[List[str]] = None) -> None:
                 for name, tree in trees
                 if name == "new" or backend in (args.baseline_backends or args.backends)
             }
-            print(f"\nseconds per stage, {os.path.basename(clip)}, backend {backend} (load {load()}):")
+            print(f"\nCPU seconds per stage, {os.path.basename(clip)}, backend {backend} (load {load()}):")
             print(f"{'stage':<26}" + "".join(f"{name:>10}" for name in table))
             for stage in next(iter(table.values())):
                 print(f"{stage:<26}" + "".join(f"{t[stage]:10.2f}" for t in table.values()))

@@ -74,6 +74,61 @@ def test_crop_shift_measures_pixels():
     assert 0.9 < crop_shift(m[None], rotated[None])[0] < 1.0  # 0.01 rad over a 96 px crop: ~0.96 px
 
 
+def _umeyama(src, dst):
+    """Umeyama's least-squares similarity by SVD (reflections excluded), the textbook form."""
+    mu_s, mu_d = src.mean(0), dst.mean(0)
+    s, d = src - mu_s, dst - mu_d
+    u, sig, vt = np.linalg.svd(d.T @ s / len(src))
+    sign = np.diag([1.0, np.sign(np.linalg.det(u @ vt)) or 1.0])
+    rot = u @ sign @ vt
+    scale = np.trace(np.diag(sig) @ sign) / (s**2).sum(1).mean()
+    return np.hstack([scale * rot, (mu_d - scale * rot @ mu_s)[:, None]])
+
+
+@pytest.mark.parametrize("angle", [0.0, 0.3, -1.2, 3.1, np.pi])
+def test_closed_form_similarity_is_umeyamas(angle):
+    similarity = mouth_roi.similarity
+    rng = np.random.default_rng(7)
+    src = rng.normal(0.0, 30.0, (5, 2))
+    rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    for dst in (1.7 * src @ rot.T + [12.0, -4.0] + rng.normal(0.0, 2.0, src.shape), src * [1.0, -1.0]):
+        np.testing.assert_allclose(similarity(src, dst), _umeyama(src, dst), rtol=1e-9, atol=1e-9)
+
+
+def test_mesh_fed_directly_equals_facemesh_process():
+    """The landmark pass feeds FaceMesh's graph itself (skipping ``process``'s per-call overhead): the same
+    points as ``process`` frame by frame, in tracking mode, with a frame without a face; and ``process`` is
+    what an object without the graph internals gets."""
+    pytest.importorskip("mediapipe")
+    import mediapipe as mp
+
+    from avhubert_ami.prep.landmarks import _mesh_landmarks
+
+    rgb, _ = astronaut_frames(n=12, blank=(5,))
+
+    def mesh():
+        return mp.solutions.face_mesh.FaceMesh(static_image_mode=False, max_num_faces=1, refine_landmarks=False)
+
+    def points(landmarks):
+        return None if landmarks is None else np.array([(p.x, p.y, p.z) for p in landmarks])
+
+    class ProcessOnly:  # a FaceMesh seen without SolutionBase's internals
+        def __init__(self):
+            self.inner = mesh()
+
+        def process(self, image):
+            return self.inner.process(image)
+
+    direct, reference, fallback = mesh(), mesh(), ProcessOnly()
+    for i, frame in enumerate(rgb):
+        faces = reference.process(frame).multi_face_landmarks
+        expected = points(faces[0].landmark) if faces else None
+        for got in (points(_mesh_landmarks(direct, frame)), points(_mesh_landmarks(fallback, frame))):
+            assert (got is None) == (expected is None) == (i == 5), i
+            if expected is not None:
+                np.testing.assert_array_equal(got, expected)
+
+
 def test_long_video_decodes_twice_with_the_same_crops():
     """Over the gray-buffer budget the crop pass decodes again instead of keeping frames: same result."""
     pytest.importorskip("cv2")

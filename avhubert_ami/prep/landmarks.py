@@ -37,6 +37,7 @@ MESH_STABLE_IDS = (33, 133, 362, 263, 1)
 MESH_TEMPLATE = np.array([[88.0, 93.5], [113.3, 95.1], [144.7, 95.2], [170.0, 93.9], [129.3, 130.4]])
 # Outer-lip ring points whose mean is the lip centre.
 MESH_MOUTH_IDS = (61, 291, 0, 17, 37, 267, 84, 314, 40, 270, 91, 321)
+_MESH_IDS = MESH_STABLE_IDS + MESH_MOUTH_IDS
 # Haar fallback: the mesh's stable points and the lip centre as fractions of the face box (x, y), calibrated.
 _BOX_POINTS = np.array([[0.21, 0.39], [0.39, 0.39], [0.61, 0.39], [0.79, 0.38], [0.51, 0.64], [0.51, 0.78]])
 BACKENDS = ("auto", "mediapipe", "dlib", "haar")
@@ -274,8 +275,33 @@ def _centre_spread(pts: np.ndarray) -> Tuple[np.ndarray, float]:
 def _mesh_points(mesh, rgb: np.ndarray) -> Optional[np.ndarray]:
     """Stable + lip points (pixels) of the first face a MediaPipe face mesh finds in ``rgb``, or None."""
     h, w = rgb.shape[:2]
-    result = mesh.process(np.ascontiguousarray(rgb))
-    if not result.multi_face_landmarks:
+    lm = _mesh_landmarks(mesh, np.ascontiguousarray(rgb))
+    if lm is None:
         return None
-    lm = result.multi_face_landmarks[0].landmark
-    return np.array([[lm[i].x * w, lm[i].y * h] for i in MESH_STABLE_IDS + MESH_MOUTH_IDS], dtype=np.float64)
+    return np.array([[lm[i].x * w, lm[i].y * h] for i in _MESH_IDS], dtype=np.float64)
+
+
+def _mesh_landmarks(mesh, rgb: np.ndarray) -> Optional[Any]:
+    """The first face's 468 normalised landmarks (protobuf) a MediaPipe ``FaceMesh`` finds in ``rgb``, or None.
+
+    ``FaceMesh.process`` builds a namedtuple class per call and converts every output stream: ~0.3 ms a
+    frame, an eighth of the mesh's cost in tracking mode. This feeds the solution's own graph the way
+    ``process`` does (``SolutionBase`` internals of mediapipe 0.10.14, the release setup.py pins) and reads
+    the one stream needed; another release without them takes ``process``."""
+    graph, outputs = getattr(mesh, "_graph", None), getattr(mesh, "_graph_outputs", None)
+    if graph is None or outputs is None or not hasattr(mesh, "_simulated_timestamp"):
+        faces = mesh.process(rgb).multi_face_landmarks
+        return faces[0].landmark if faces else None
+    from mediapipe.python import packet_creator, packet_getter
+    from mediapipe.python._framework_bindings.image_frame import ImageFormat
+
+    outputs.clear()
+    mesh._simulated_timestamp += 33333  # (process's fake 30 fps clock: only its order matters)
+    packet = packet_creator.create_image_frame(rgb, image_format=ImageFormat.SRGB)
+    graph.add_packet_to_input_stream(stream="image", packet=packet.at(mesh._simulated_timestamp))
+    graph.wait_until_idle()
+    found = outputs.get("multi_face_landmarks")
+    if found is None or found.is_empty():
+        return None
+    faces = packet_getter.get_proto_list(found)
+    return faces[0].landmark if faces else None

@@ -24,8 +24,8 @@ def face_mouth_crops(
     """Gray ``uint8 (T, 96, 96)`` mouth crops of ``[start, end)`` s of a face video at ``fps``, or None when a face
     is found in fewer than ``min_face_fraction`` of the frames (the segment is then decoded without video).
 
-    Frames are streamed twice through :func:`avhubert_ami.prep.mouth_roi.crop_mouth_stream` (landmarks, then
-    crops), so only the 96x96 output of one segment is held.
+    Frames are streamed through :func:`avhubert_ami.prep.mouth_roi.crop_mouth_stream` (each cropped once its
+    smoothed landmarks are final), so little more than the 96x96 output of one segment is held.
     """
     from avhubert_ami.prep.mouth_roi import crop_mouth_stream
 
@@ -36,7 +36,7 @@ def face_mouth_crops(
             lambda: iter_frames(path, start, end, "rgb24"), n_src, fps, where=where, backend=backend
         )
     except MediaError as err:
-        if "no face found" in str(err):  # fill_missing's message when no frame has a face
+        if "no face found" in str(err):  # LandmarkTrack.finish's message when no frame has a face
             return None
         raise
     if result.detected.mean() < min_face_fraction:
