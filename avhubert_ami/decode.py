@@ -2,7 +2,7 @@
 
     python -m avhubert_ami.decode --path CKPT --data MANIFEST_DIR [--split test] [--modalities audio video]
         [--beam 5] [--batch_size 8] [--results_dir DIR] [--ctc_weight W] [--lm_path LM --lm_weight W]
-        [--tune_weights [--ctc_weights 0,0.1,0.3,0.5] [--lm_weights 0,0.1,0.2,0.4]]
+        [--tune_weights [--ctc_weights 0,0.1,0.3,0.5,0.7,0.9] [--lm_weights 0,0.1,0.2,0.4]]
 
 Writes ``DIR/hypo.txt`` and ``DIR/ref.txt`` (``id<TAB>text``, one utterance a line, same order) and
 ``DIR/results.json`` (totals + per-utterance errors). References are the raw ``{split}.wrd`` transcripts;
@@ -31,6 +31,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from avhubert_ami.modality import parse_modalities
 from avhubert_ami.scoring import error_counts
 from avhubert_ami.text import DEFAULT_NORMALIZER, NORMALIZERS
+from avhubert_ami.weight_grid import DEFAULT_CTC_WEIGHTS, DEFAULT_LM_WEIGHTS
 
 logger = logging.getLogger("avhubert_ami.decode")
 
@@ -282,10 +283,17 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="choose ctc_weight x lm_weight on --tune_split (never on test), then decode --split with them",
     )
+    grid = lambda ws: ",".join(f"{w:g}" for w in ws)  # noqa: E731
     p.add_argument(
-        "--ctc_weights", default=None, help="grid for --tune_weights (default 0,0.1,0.3,0.5 with a CTC head)"
+        "--ctc_weights",
+        default=None,
+        help=f"grid for --tune_weights (default {grid(DEFAULT_CTC_WEIGHTS)} with a CTC head)",
     )
-    p.add_argument("--lm_weights", default=None, help="grid for --tune_weights (default 0,0.1,0.2,0.4 with --lm_path)")
+    p.add_argument(
+        "--lm_weights",
+        default=None,
+        help=f"grid for --tune_weights (default {grid(DEFAULT_LM_WEIGHTS)} with --lm_path)",
+    )
     p.add_argument("--tune_split", default="valid", help="split the weights are tuned on (default: valid)")
     p.add_argument(
         "--normalizer",

@@ -102,10 +102,11 @@ class DemoConfig:
     max_words: int = 10
     snr: float = 0.0  # dB of babble in the noisy test condition
     # a grammar utterance is ~53 frames against ~28 for the old 1-3 words: half the batch keeps an update's cost
-    # where 16 short utterances were, and 640 updates (not 1000) leave room for the LM, the weight grid and three
-    # times the decoding within 15 minutes on 2 cores (README: "what was traded")
-    max_updates: int = 640
-    eval_steps: int = 160
+    # where 16 short utterances were, and 900 updates (not 1000; 640 before the 24-point weight grid) leave room for
+    # the LM, the weight grid and three times the decoding within 15 minutes on 2 cores (README: "what was traded");
+    # validation WER still fell at 640 updates
+    max_updates: int = 900
+    eval_steps: int = 225
     batch_size: int = 8
     learning_rate: float = 0.002
     ctc_weight: float = 0.3  # training share of the CTC loss (the tiny_cpu preset's)
@@ -117,8 +118,8 @@ class DemoConfig:
     lm_updates: int = 300  # valid loss still falls at 200 (1.83 -> 1.78 over the last 40); ~40 s on 2 cores
     lm_extra_sentences: int = 3000  # grammar sentences (another seed) beside the training transcripts
     lm_eval_epochs: int = 5  # validate/save the LM every N epochs (an epoch is ~7 updates: saving each is slow)
-    ctc_weights: str = "0,0.1,0.3,0.5"  # grid on valid (weight_grid's default)
-    lm_weights: str = "0.1,0.2,0.4"  # grid on valid at the chosen ctc_weight (0 is the joint row itself)
+    ctc_weights: str = "0,0.1,0.3,0.5,0.7,0.9"  # grid on valid (weight_grid's default)
+    lm_weights: str = "0.1,0.2,0.4"  # x ctc_weights on valid (lm_weight 0 is always in the grid)
     tune_each_modality: bool = False  # tune per modality set (x3 valid decodes) instead of on audio+video
     normalizer: str = "basic"
     beam: int = 5
@@ -442,28 +443,27 @@ class Demo:
         )
 
     def tune(self, lm_path: str) -> None:
-        """Choose ``ctc_weight`` then ``lm_weight`` on the validation split (never test), per modality set
-        (``tune_each_modality``) or once on audio+video; written to ``OUT/weights.json``."""
-        from avhubert_ami.weight_grid import best_point, parse_weights, tune_weights
+        """Choose the weights on the validation split (never test) over the grid ``ctc_weights`` x
+        (0 + ``lm_weights``), per modality set (``tune_each_modality``) or once on audio+video: the joint row takes
+        the best point without LM, the LM row the best of the whole grid; written to ``OUT/weights.json``."""
+        from avhubert_ami.weight_grid import joint_and_fused, parse_weights, tune_weights
 
         c = self.cfg
         ckpt = self.checkpoint("hybrid")
         ctc_grid = parse_weights(c.ctc_weights, "ctc_weights")
-        lm_grid = [w for w in parse_weights(c.lm_weights, "lm_weights") if w > 0]
+        lm_grid = [0.0] + [w for w in parse_weights(c.lm_weights, "lm_weights") if w > 0]
         labels = sorted({s.label for s in SETTINGS}) if c.tune_each_modality else ["audio+video"]
         with self.step_log("tune_weights"):
             for label in labels:
                 kw = self._decode_kwargs(next(s.modalities for s in SETTINGS if s.label == label))
-                joint = tune_weights(ckpt, self.paths["manifest"], [(w, 0.0) for w in ctc_grid], "valid", **kw)
-                ctc = joint.chosen["ctc_weight"]
-                fused = tune_weights(
-                    ckpt, self.paths["manifest"], [(ctc, w) for w in lm_grid], "valid", lm_path=lm_path, **kw
-                )
-                lm = best_point([joint.chosen] + fused.grid)  # lm_weight 0 stays a candidate
-                self.weights[label] = {"joint": joint.chosen, "lm": lm, "grid": joint.grid + fused.grid}
+                # the LM's best ctc_weight is not the best one without it: tune both together (README)
+                grid = [(w, lm) for lm in lm_grid for w in ctc_grid]
+                tuned = tune_weights(ckpt, self.paths["manifest"], grid, "valid", lm_path=lm_path, **kw)
+                joint, lm = joint_and_fused(tuned.grid)
+                self.weights[label] = {"joint": joint, "lm": lm, "grid": tuned.grid}
                 self.say(
-                    f"valid {label}: ctc_weight {ctc:g} (WER {joint.chosen['wer']:.2f}), then lm_weight "
-                    f"{lm['lm_weight']:g} (WER {lm['wer']:.2f})"
+                    f"valid {label}: ctc_weight {joint['ctc_weight']:g} (WER {joint['wer']:.2f}); with the LM: "
+                    f"ctc_weight {lm['ctc_weight']:g} + lm_weight {lm['lm_weight']:g} (WER {lm['wer']:.2f})"
                 )
         self._write_json(
             "weights.json",
@@ -472,8 +472,8 @@ class Demo:
                 "normalizer": c.normalizer,
                 "beam": c.beam,
                 "lm_path": lm_path,
-                "method": "ctc_weight over ctc_weights with no LM; then lm_weight over lm_weights at that ctc_weight "
-                "(lm_weight 0 included); lowest WER, ties to the smaller weights",
+                "method": "grid ctc_weights x (0 + lm_weights); joint row: lowest WER with lm_weight 0; LM row: "
+                "lowest WER of the whole grid; ties to the smaller weights",
                 "applies_to": {s.label: (s.label if c.tune_each_modality else "audio+video") for s in SETTINGS},
                 "by_modalities": self.weights,
             },

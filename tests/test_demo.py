@@ -76,7 +76,7 @@ def test_weights_per_row_follow_the_valid_choice():
 
 
 def test_best_point_tie_rule():
-    """The demo's two-stage grid and avhubert-decode --tune_weights keep points by this one rule."""
+    """The demo's grid and avhubert-decode --tune_weights keep points by this one rule."""
     from avhubert_ami.weight_grid import best_point
 
     pts = [
@@ -85,6 +85,36 @@ def test_best_point_tie_rule():
         {"ctc_weight": 0.3, "lm_weight": 0.4, "wer": 12.0, "cer": 1.0},
     ]
     assert best_point(pts)["lm_weight"] == 0.0  # equal WER: the smaller weights win
+
+
+def test_lm_row_chooses_its_ctc_weight_together_with_the_lm():
+    """The LM row is the best of the whole ctc x lm grid, not the best lm_weight at the joint row's ctc_weight
+    (on the demo the LM's best partner is a higher ctc_weight than the best one without LM)."""
+    from avhubert_ami.weight_grid import joint_and_fused
+
+    wer = {(0.5, 0.0): 26.9, (0.9, 0.0): 33.5, (0.5, 0.2): 26.5, (0.9, 0.2): 24.9, (0.9, 0.4): 23.7}
+    pts = [{"ctc_weight": c, "lm_weight": w, "wer": v, "cer": v} for (c, w), v in wer.items()]
+    joint, lm = joint_and_fused(pts)
+    assert (joint["ctc_weight"], joint["lm_weight"]) == (0.5, 0.0)
+    assert (lm["ctc_weight"], lm["lm_weight"]) == (0.9, 0.4)  # two-stage tuning would have kept (0.5, 0.2)
+    useless_lm = [p for p in pts if p["lm_weight"] == 0] + [{"ctc_weight": 0.5, "lm_weight": 0.2, "wer": 30, "cer": 1}]
+    assert joint_and_fused(useless_lm) == (joint, joint)  # an LM that never helps: the LM row is the joint row
+    with pytest.raises(ValueError, match="lm_weight 0"):
+        joint_and_fused(pts[2:])
+
+
+def test_ctc_weight_grid_reaches_0_9_in_the_demo_and_tune_weights(monkeypatch):
+    from avhubert_ami import weight_grid
+    from avhubert_ami.decode import build_parser
+
+    assert weight_grid.DEFAULT_CTC_WEIGHTS == (0.0, 0.1, 0.3, 0.5, 0.7, 0.9)
+    assert weight_grid.parse_weights(run_demo.DemoConfig().ctc_weights, "ctc_weights") == list(
+        weight_grid.DEFAULT_CTC_WEIGHTS
+    )
+    monkeypatch.setattr(weight_grid, "_has_ctc_head", lambda checkpoint: True)
+    grid = weight_grid.grid_values("model.pt", "lm.pt", None, None, "valid", "test")
+    assert len(grid) == 6 * 4 and (0.9, 0.4) in grid and (0.7, 0.0) in grid
+    assert "0,0.1,0.3,0.5,0.7,0.9" in build_parser().format_help()
 
 
 def test_lm_extra_text_is_grammar_text_of_its_own_seed():
@@ -162,8 +192,9 @@ def test_tiny_demo_end_to_end(tmp_path):
     weights = json.loads((out / "weights.json").read_text())
     assert weights["tuned_on"] == "valid" and weights["normalizer"] == "basic"
     tuned = weights["by_modalities"]["audio+video"]
-    assert {(g["ctc_weight"], g["lm_weight"]) for g in tuned["grid"]} >= {(0.0, 0.0), (0.3, 0.0)}
-    assert tuned["joint"]["lm_weight"] == 0.0 and tuned["joint"] in tuned["grid"]
+    assert sorted((g["ctc_weight"], g["lm_weight"]) for g in tuned["grid"]) == [(0, 0), (0, 0.2), (0.3, 0), (0.3, 0.2)]
+    assert tuned["joint"]["lm_weight"] == 0.0 and tuned["joint"] in tuned["grid"] and tuned["lm"] in tuned["grid"]
+    assert tuned["lm"]["wer"] == min(g["wer"] for g in tuned["grid"])
     for r in res["results"]:
         if r["system"] == run_demo.SYSTEMS[1].name:
             assert (r["ctc_weight"], r["lm_weight"]) == (tuned["joint"]["ctc_weight"], 0.0)
