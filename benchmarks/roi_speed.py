@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -114,6 +115,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     p.add_argument("--profile", action="store_true", help="also print the CPU seconds per stage")
     p.add_argument("--workdir", default=None, help="where clips are cached (default: a temporary folder)")
     args = p.parse_args(argv)
+    # importing fairseq (through avhubert_ami) leaves the root logger at DEBUG: PIL's chunk log would bury the table
+    logging.getLogger("PIL").setLevel(logging.WARNING)
     workdir = args.workdir or tempfile.mkdtemp(prefix="roi_speed_")
     os.makedirs(workdir, exist_ok=True)
     trees = [("new", REPO)] + ([("baseline", os.path.abspath(args.baseline_tree))] if args.baseline_tree else [])
