@@ -30,7 +30,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from avhubert_ami.modality import parse_modalities
 from avhubert_ami.scoring import error_counts
-from avhubert_ami.text import DEFAULT_NORMALIZER, NORMALIZERS
+from avhubert_ami.search_flags import add_normalizer_flag, add_search_flags
+from avhubert_ami.text import DEFAULT_NORMALIZER
 from avhubert_ami.weight_grid import DEFAULT_CTC_WEIGHTS, DEFAULT_LM_WEIGHTS
 
 logger = logging.getLogger("avhubert_ami.decode")
@@ -261,23 +262,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="M",
         help="audio and/or video (space or comma separated; default: what the model was trained with)",
     )
-    p.add_argument("--beam", type=int, default=5)
-    p.add_argument("--batch_size", type=int, default=8, help="utterances per batch")
-    p.add_argument("--max_len_a", type=float, default=1.0, help="max output length = a * frames + b")
-    p.add_argument("--max_len_b", type=int, default=10)
+    add_search_flags(p, "utterances")
     p.add_argument(
         "--results_dir", default=None, help="output folder (default: decode_<split>_<modalities> beside the checkpoint)"
     )
-    p.add_argument("--cpu", action="store_true", help="decode on CPU even when a GPU is visible")
-    p.add_argument(
-        "--ctc_weight",
-        type=float,
-        default=None,
-        help="joint CTC/attention search: (1-w)*attention + w*CTC (needs a CTC head; 0 = attention only; "
-        "default: the checkpoint's task.ctc_weight, 0 if it has none)",
-    )
-    p.add_argument("--lm_path", default=None, help="language model from avhubert-train-lm (checkpoint_best.pt)")
-    p.add_argument("--lm_weight", type=float, default=0.0, help="shallow-fusion weight of --lm_path")
     p.add_argument(
         "--tune_weights",
         action="store_true",
@@ -295,13 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"grid for --tune_weights (default {grid(DEFAULT_LM_WEIGHTS)} with --lm_path)",
     )
     p.add_argument("--tune_split", default="valid", help="split the weights are tuned on (default: valid)")
-    p.add_argument(
-        "--normalizer",
-        default=DEFAULT_NORMALIZER,
-        choices=NORMALIZERS,
-        help="text normaliser before scoring: basic (lower case, no punctuation), kaldi (AMI recipes: upper "
-        "case, hyphens as spaces, filled pauses scored), whisper (Open ASR Leaderboard)",
-    )
+    add_normalizer_flag(p)
     return p
 
 

@@ -22,6 +22,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from avhubert_ami.data.errors import MediaError
 from avhubert_ami.modality import parse_modalities
+from avhubert_ami.search_flags import add_normalizer_flag, add_search_flags
 from avhubert_ami.transcribe.media import AUDIO_EXTS, VIDEO_EXTS
 from avhubert_ami.transcribe.transcriber import TranscribeError, Transcriber
 from avhubert_ami.transcribe.vad import VadConfig
@@ -119,18 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--modalities", default="auto", help="auto (what the model and the input have), audio, video or audio,video"
     )
-    p.add_argument("--beam", type=int, default=5)
-    p.add_argument("--batch_size", type=int, default=8, help="segments decoded together")
-    p.add_argument("--max_len_a", type=float, default=1.0, help="max output length = a * frames + b")
-    p.add_argument("--max_len_b", type=int, default=10)
-    p.add_argument(
-        "--ctc_weight",
-        type=float,
-        default=None,
-        help="joint CTC/attention decoding weight (task.ctc_weight; needs a CTC head)",
-    )
-    p.add_argument("--lm_path", default=None, help="language model for shallow fusion")
-    p.add_argument("--lm_weight", type=float, default=0.0)
+    add_search_flags(p, "segments")
     p.add_argument("--data", default=None, help="manifest folder holding dict.wrd.txt, for checkpoints without it")
     p.add_argument(
         "--backend",
@@ -158,13 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="NAME<TAB>reference lines (or plain text for one input): WER per file in NAME.json and in the summary",
     )
-    p.add_argument(
-        "--normalizer",
-        default="basic",
-        choices=("basic", "kaldi", "whisper"),
-        help="text normaliser of the reference scoring",
-    )
-    p.add_argument("--cpu", action="store_true", help="run on CPU even when a GPU is visible")
+    add_normalizer_flag(p)
     return p
 
 
