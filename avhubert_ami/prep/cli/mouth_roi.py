@@ -19,8 +19,9 @@ from avhubert_ami.prep.cli.args import (
     engine_from_args,
     shard_from_args,
 )
-from avhubert_ami.prep.cli.run import command_parser, finalize_run, flags, quiet_logging, run_cli
+from avhubert_ami.prep.cli.run import cli_main, command_parser, flags
 from avhubert_ami.prep.mouth_roi import extract_mouth_roi
+from avhubert_ami.prep.summary import Summary
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,22 +42,20 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def convert(args: argparse.Namespace) -> Summary:
+    """Crop the mouths the parsed flags ask for."""
+    return extract_mouth_roi(
+        args.input,
+        args.output,
+        shard=shard_from_args(args),
+        engine=engine_from_args(args),
+        **flags(args, "video_format", "window", "backend", "num_workers", "overwrite", "wait"),
+    )
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     """Console entry point (``avhubert-mouth-roi``)."""
-    args = build_parser().parse_args(argv)
-    quiet_logging()
-    return run_cli(
-        lambda: finalize_run(
-            extract_mouth_roi(
-                args.input,
-                args.output,
-                shard=shard_from_args(args),
-                engine=engine_from_args(args),
-                **flags(args, "video_format", "window", "backend", "num_workers", "overwrite", "wait"),
-            ),
-            "mouth_roi",
-        )
-    )
+    return cli_main(build_parser(), convert, "mouth_roi", argv)
 
 
 if __name__ == "__main__":
