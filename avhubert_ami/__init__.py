@@ -62,13 +62,17 @@ def _main_module() -> str:
     return ""
 
 
+def console_script() -> str:
+    """The name of the console script this process runs (without a Windows ``.exe``), '' when there is none."""
+    return os.path.splitext(os.path.basename(sys.argv[0]))[0] if sys.argv else ""
+
+
 def _is_preprocessing_command_line() -> bool:
     """True in a preprocessing command line's process: one of its console scripts, ``python -m preprocess.X`` or
     ``python -m avhubert_ami.prep.cli.X``. Not in a library or test process that imports those modules: there
     the plugin registers eagerly, so that a first fairseq import inside one of the plugin's own modules cannot
     start a registration in the middle of that module."""
-    script = os.path.splitext(os.path.basename(sys.argv[0]))[0] if sys.argv else ""  # (Windows: NAME.exe)
-    return script in PREPROCESSING_CONSOLE_SCRIPTS or _main_module().startswith(_PREPROCESSING_MODULES)
+    return console_script() in PREPROCESSING_CONSOLE_SCRIPTS or _main_module().startswith(_PREPROCESSING_MODULES)
 
 
 def _without_fairseq() -> bool:

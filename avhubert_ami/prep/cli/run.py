@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from typing import Any, Callable, Dict, List, Optional, TypeVar
 
-from avhubert_ami import PREPROCESSING_CONSOLE_SCRIPTS
+from avhubert_ami import PREPROCESSING_CONSOLE_SCRIPTS, console_script
 from avhubert_ami.data import manifest as mf
 from avhubert_ami.data.errors import MediaError, PreparationError
 from avhubert_ami.prep.filesystem import describe_os_error
@@ -23,7 +22,7 @@ T = TypeVar("T")
 def prog(name: str) -> str:
     """The command in usage and error lines: the console script's name when one runs (an installed package has
     no ``preprocess``), else the checkout's documented ``python -m preprocess.NAME``."""
-    script = os.path.basename(sys.argv[0]) if sys.argv else ""
+    script = console_script()
     return script if script in PREPROCESSING_CONSOLE_SCRIPTS else f"python -m preprocess.{name}"
 
 
