@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 from typing import Any, Callable, Iterable, Iterator, Optional, Tuple
@@ -59,28 +60,33 @@ def run_jobs(
     """
     bar = tqdm(total=total, desc=desc, unit="utt", dynamic_ncols=True)
     try:
-        if engine.name == "dask":
-            for out in dask_results(call_job, fn, jobs, num_workers, engine):
+        with _results(fn, jobs, num_workers, engine) as results:
+            for out in results:
                 yield out
                 bar.update()
-        elif num_workers <= 1:
-            _init_worker(fn)
-            for job in jobs:
-                yield _call(job)
-                bar.update()
-        else:
-            # Not plain fork: a parent that already ran threaded code (torch, mediapipe, arrow) can
-            # deadlock its forked children. A fork server imports the worker's module once (~10 s with
-            # fairseq) and forks clean workers from it.
-            methods = multiprocessing.get_all_start_methods()
-            ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-            if "forkserver" in methods:
-                # A preprocessing command line's server imports avhubert_ami fairseq-free, as the command line
-                # itself did: it inherits AVHUBERT_AMI_WITHOUT_FAIRSEQ from this process (avhubert_ami/__init__.py).
-                ctx.set_forkserver_preload([fn.__module__, *_JOB_IMPORTS])
-            with ctx.Pool(num_workers, initializer=_init_worker, initargs=(fn,)) as pool:
-                for out in pool.imap_unordered(_call, jobs, chunksize=1):
-                    yield out
-                    bar.update()
     finally:
         bar.close()
+
+
+@contextlib.contextmanager
+def _results(
+    fn: Callable[[Any], Any], jobs: Iterable[Tuple[str, Any]], num_workers: int, engine: Engine
+) -> Iterator[Iterator[Tuple[str, Any, Optional[str]]]]:
+    """The ``(uid, result, error)`` stream of :func:`run_jobs` from where the jobs run (and the pool kept open)."""
+    if engine.name == "dask":
+        yield dask_results(call_job, fn, jobs, num_workers, engine)
+    elif num_workers <= 1:
+        _init_worker(fn)
+        yield map(_call, jobs)
+    else:
+        # Not plain fork: a parent that already ran threaded code (torch, mediapipe, arrow) can
+        # deadlock its forked children. A fork server imports the worker's module once (~10 s with
+        # fairseq) and forks clean workers from it.
+        methods = multiprocessing.get_all_start_methods()
+        ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+        if "forkserver" in methods:
+            # A preprocessing command line's server imports avhubert_ami fairseq-free, as the command line
+            # itself did: it inherits AVHUBERT_AMI_WITHOUT_FAIRSEQ from this process (avhubert_ami/__init__.py).
+            ctx.set_forkserver_preload([fn.__module__, *_JOB_IMPORTS])
+        with ctx.Pool(num_workers, initializer=_init_worker, initargs=(fn,)) as pool:
+            yield pool.imap_unordered(_call, jobs, chunksize=1)
