@@ -13,8 +13,9 @@ Steps (each prints its progress; each step's output is also kept in ``OUT/logs/<
    with ``--compare_attention_only`` a second model with ``--ctc_weight 0`` (same seed and updates);
 4. ``python -m avhubert_ami.lm``: a tiny Transformer LM on the training transcripts plus extra text drawn
    from the same grammar with another seed (never the test utterances);
-5. decoding weights chosen on the validation split only (``avhubert_ami.weight_grid``): first ``ctc_weight``,
-   then ``lm_weight`` at that ``ctc_weight``; written to ``OUT/weights.json``;
+5. decoding weights chosen on the validation split only (``avhubert_ami.weight_grid``), one grid of
+   ``ctc_weight`` x ``lm_weight``: the joint row takes its best point with ``lm_weight`` 0, the LM row the best
+   of the whole grid; written to ``OUT/weights.json``;
 6. decoding of the test split through :func:`avhubert_ami.decode.decode_split` (what ``avhubert-decode``
    runs), one folder per row under ``OUT/decode/`` (``hypo.txt``, ``ref.txt``, ``results.json``);
 7. ``OUT/results.md`` (WER/CER table), ``OUT/results.json`` and ``OUT/valid_wer.png``.
