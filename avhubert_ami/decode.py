@@ -117,6 +117,147 @@ def _references(data_dir: str, split: str) -> Dict[str, str]:
     return {row.id: text for row, text in zip(manifest.rows, texts)}
 
 
+class SplitDecoder:
+    """A checkpoint, its task and one split, loaded once; :meth:`decode` runs the beam search with given weights.
+
+    The weight grid decodes the same split many times: loading the model, the dataset and the LM once per grid
+    point cost more than the search itself on the demo's validation split.
+    """
+
+    def __init__(
+        self,
+        checkpoint: str,
+        data_dir: str,
+        split: str = "test",
+        modalities: Optional[Sequence[str]] = None,
+        batch_size: int = 8,
+        cpu: bool = False,
+        lm_path: Optional[str] = None,
+        normalizer: str = DEFAULT_NORMALIZER,
+    ) -> None:
+        import torch
+        from fairseq import checkpoint_utils
+        from fairseq.dataclass.utils import overwrite_args_by_name
+
+        import avhubert_ami  # noqa: F401  (registers task/models; safe checkpoint loading)
+
+        data_dir = os.path.abspath(data_dir)
+        # the checkpoint's task config carries training-time noise augmentation: decode the audio as it is
+        overrides = {
+            "data": data_dir,
+            "label_dir": data_dir,
+            "tokenizer_bpe_model": os.path.join(data_dir, "spm.model"),
+            "noise_prob": 0.0,
+            "noise_wav": None,
+        }
+        if modalities:
+            overrides["modalities"] = list(modalities)
+        state = checkpoint_utils.load_checkpoint_to_cpu(checkpoint)
+        trained_task_cfg = copy.deepcopy(state["cfg"]["task"])  # before overrides: what the model was trained with
+        overwrite_args_by_name(state["cfg"], overrides)
+        self.models, self.cfg, self.task = checkpoint_utils.load_model_ensemble_and_task([checkpoint], state=state)
+        self.use_cuda = torch.cuda.is_available() and not cpu
+        for m in self.models:
+            m.eval()
+            if self.use_cuda:
+                m.cuda()
+        # a checkpoint saved before ctc_weight existed has none: 0, as it was trained and validated
+        self.default_ctc_weight = float(getattr(self.task.cfg, "ctc_weight", 0.0) or 0.0)
+        self.task.load_dataset(split, task_cfg=trained_task_cfg)  # as fairseq-generate: warns on untrained modalities
+        self.checkpoint, self.data_dir, self.split = checkpoint, data_dir, split
+        self.batch_size, self.lm_path, self.normalizer = batch_size, lm_path, normalizer
+        self.refs = _references(data_dir, split)
+        self._lm = None
+
+    def _lm_model(self):
+        """The ``avhubert-train-lm`` model of ``lm_path``, loaded on first use."""
+        if self._lm is None:
+            import torch
+
+            from avhubert_ami.tasks.language_model import load_lm
+
+            device = torch.device("cuda" if self.use_cuda else "cpu")
+            self._lm = load_lm(self.lm_path, self.task.target_dictionary, self.task.get_label_dir(), device)
+        return self._lm
+
+    def decode(
+        self,
+        beam: int = 5,
+        max_len_a: float = 1.0,
+        max_len_b: int = 10,
+        ctc_weight: Optional[float] = None,
+        lm_weight: float = 0.0,
+    ) -> DecodeResult:
+        """Beam-search the split; ``ctc_weight`` None = the checkpoint's own; the LM only when ``lm_weight`` != 0."""
+        import torch
+        from fairseq import utils
+        from fairseq.dataclass.configs import GenerationConfig
+        from tqdm import tqdm
+
+        task = self.task
+        ctc_weight = self.default_ctc_weight if ctc_weight is None else float(ctc_weight)
+        extra = {"ctc_weight": ctc_weight}
+        use_lm = bool(self.lm_path) and lm_weight != 0  # weight 0: decode exactly as without an LM
+        if use_lm:
+            extra.update(lm_model=self._lm_model(), lm_weight=lm_weight)
+        generator = task.build_generator(
+            self.models,
+            GenerationConfig(beam=beam, max_len_a=max_len_a, max_len_b=max_len_b),
+            extra_gen_cls_kwargs=extra,
+        )
+        generator.context = f"checkpoint {os.path.abspath(self.checkpoint)}"
+        itr = task.get_batch_iterator(
+            dataset=task.dataset(self.split),
+            max_sentences=self.batch_size,
+            max_positions=None,
+            ignore_invalid_inputs=False,
+            required_batch_size_multiple=1,
+            num_workers=0,
+            disable_iterator_cache=True,  # a fresh pass per decode
+        ).next_epoch_itr(shuffle=False)
+        tgt_dict = task.target_dictionary
+        ignore = {tgt_dict.eos(), tgt_dict.pad(), tgt_dict.bos()}
+        utts: List[Utterance] = []
+        for sample in tqdm(itr, desc=f"decode {self.split} ({'+'.join(self.cfg.task.modalities)})", leave=False):
+            sample = utils.move_to_cuda(sample) if self.use_cuda else sample
+            with torch.no_grad():
+                hypos = task.inference_step(generator, self.models, sample)
+            for i, uid in enumerate(sample["utt_id"]):
+                tokens = hypos[i][0]["tokens"].int().cpu()
+                hyp = tgt_dict.string(tokens, "sentencepiece", extra_symbols_to_ignore=ignore)
+                ref = self.refs[uid]
+                we, nw = error_counts(hyp, ref, normalizer=self.normalizer)
+                ce, nc = error_counts(hyp, ref, char_level=True, normalizer=self.normalizer)
+                utts.append(Utterance(uid, ref, hyp, we, nw, ce, nc))
+        if len(utts) != len(self.refs):
+            logger.warning(
+                "%d of %d utterances of %s were decoded (the others were filtered by the dataset's size limits)",
+                len(utts),
+                len(self.refs),
+                self.split,
+            )
+        order = {uid: k for k, uid in enumerate(self.refs)}
+        utts.sort(key=lambda u: order[u.id])
+        words, chars = sum(u.words for u in utts), sum(u.chars for u in utts)
+        by_meeting, by_speaker = breakdown(utts)
+        return DecodeResult(
+            checkpoint=os.path.abspath(self.checkpoint),
+            split=self.split,
+            modalities=list(self.cfg.task.modalities),
+            beam=beam,
+            wer=100.0 * sum(u.word_errors for u in utts) / max(words, 1),
+            cer=100.0 * sum(u.char_errors for u in utts) / max(chars, 1),
+            n_utterances=len(utts),
+            utterances=utts,
+            ctc_weight=ctc_weight,
+            lm_path=os.path.abspath(self.lm_path) if use_lm else None,
+            lm_weight=float(lm_weight) if use_lm else 0.0,
+            normalizer=self.normalizer,
+            by_meeting=by_meeting,
+            by_speaker=by_speaker,
+        )
+
+
 def decode_split(
     checkpoint: str,
     data_dir: str,
@@ -138,101 +279,8 @@ def decode_split(
     ``task.ctc_weight``, its validation setting, 0 when it has none); ``lm_path``/``lm_weight``: shallow fusion
     with an ``avhubert-train-lm`` checkpoint (ignored when ``lm_path`` is None or ``lm_weight`` is 0).
     """
-    import torch
-    from fairseq import checkpoint_utils, utils
-    from fairseq.dataclass.configs import GenerationConfig
-    from fairseq.dataclass.utils import overwrite_args_by_name
-    from tqdm import tqdm
-
-    import avhubert_ami  # noqa: F401  (registers task/models; safe checkpoint loading)
-
-    data_dir = os.path.abspath(data_dir)
-    # the checkpoint's task config carries training-time noise augmentation: decode the audio as it is
-    overrides = {
-        "data": data_dir,
-        "label_dir": data_dir,
-        "tokenizer_bpe_model": os.path.join(data_dir, "spm.model"),
-        "noise_prob": 0.0,
-        "noise_wav": None,
-    }
-    if modalities:
-        overrides["modalities"] = list(modalities)
-    state = checkpoint_utils.load_checkpoint_to_cpu(checkpoint)
-    trained_task_cfg = copy.deepcopy(state["cfg"]["task"])  # before overrides: what the model was trained with
-    overwrite_args_by_name(state["cfg"], overrides)
-    models, cfg, task = checkpoint_utils.load_model_ensemble_and_task([checkpoint], state=state)
-    use_cuda = torch.cuda.is_available() and not cpu
-    for m in models:
-        m.eval()
-        if use_cuda:
-            m.cuda()
-    # set after loading: a checkpoint saved before ctc_weight existed has no such key for arg_overrides to replace
-    if ctc_weight is not None:
-        task.cfg.ctc_weight = float(ctc_weight)
-    ctc_weight = float(task.cfg.ctc_weight or 0.0)
-    task.load_dataset(split, task_cfg=trained_task_cfg)  # as fairseq-generate: warns on untrained modalities
-    dataset = task.dataset(split)
-    itr = task.get_batch_iterator(
-        dataset=dataset,
-        max_sentences=batch_size,
-        max_positions=None,
-        ignore_invalid_inputs=False,
-        required_batch_size_multiple=1,
-        num_workers=0,
-    ).next_epoch_itr(shuffle=False)
-    lm_kwargs = None
-    lm_path = lm_path if lm_path and lm_weight != 0 else None  # weight 0: decode exactly as without an LM
-    if lm_path:
-        from avhubert_ami.tasks.language_model import load_lm
-
-        lm = load_lm(lm_path, task.target_dictionary, task.get_label_dir(), torch.device("cuda" if use_cuda else "cpu"))
-        lm_kwargs = {"lm_model": lm, "lm_weight": lm_weight}
-    generator = task.build_generator(
-        models, GenerationConfig(beam=beam, max_len_a=max_len_a, max_len_b=max_len_b), extra_gen_cls_kwargs=lm_kwargs
-    )
-    generator.context = f"checkpoint {os.path.abspath(checkpoint)}"
-    tgt_dict = task.target_dictionary
-    refs = _references(data_dir, split)
-    ignore = {tgt_dict.eos(), tgt_dict.pad(), tgt_dict.bos()}
-    utts: List[Utterance] = []
-    for sample in tqdm(itr, desc=f"decode {split} ({'+'.join(cfg.task.modalities)})", leave=False):
-        sample = utils.move_to_cuda(sample) if use_cuda else sample
-        with torch.no_grad():
-            hypos = task.inference_step(generator, models, sample)
-        for i, uid in enumerate(sample["utt_id"]):
-            tokens = hypos[i][0]["tokens"].int().cpu()
-            hyp = tgt_dict.string(tokens, "sentencepiece", extra_symbols_to_ignore=ignore)
-            ref = refs[uid]
-            we, nw = error_counts(hyp, ref, normalizer=normalizer)
-            ce, nc = error_counts(hyp, ref, char_level=True, normalizer=normalizer)
-            utts.append(Utterance(uid, ref, hyp, we, nw, ce, nc))
-    if len(utts) != len(refs):
-        logger.warning(
-            "%d of %d utterances of %s were decoded (the others were filtered by the dataset's size limits)",
-            len(utts),
-            len(refs),
-            split,
-        )
-    order = {uid: k for k, uid in enumerate(refs)}
-    utts.sort(key=lambda u: order[u.id])
-    words, chars = sum(u.words for u in utts), sum(u.chars for u in utts)
-    by_meeting, by_speaker = breakdown(utts)
-    return DecodeResult(
-        checkpoint=os.path.abspath(checkpoint),
-        split=split,
-        modalities=list(cfg.task.modalities),
-        beam=beam,
-        wer=100.0 * sum(u.word_errors for u in utts) / max(words, 1),
-        cer=100.0 * sum(u.char_errors for u in utts) / max(chars, 1),
-        n_utterances=len(utts),
-        utterances=utts,
-        ctc_weight=float(ctc_weight),
-        lm_path=os.path.abspath(lm_path) if lm_path else None,
-        lm_weight=float(lm_weight) if lm_path else 0.0,
-        normalizer=normalizer,
-        by_meeting=by_meeting,
-        by_speaker=by_speaker,
-    )
+    decoder = SplitDecoder(checkpoint, data_dir, split, modalities, batch_size, cpu, lm_path, normalizer)
+    return decoder.decode(beam, max_len_a, max_len_b, ctc_weight, lm_weight)
 
 
 def write_results(result: DecodeResult, results_dir: str) -> None:

@@ -101,16 +101,20 @@ def joint_and_fused(points: Sequence[Dict[str, float]]) -> Tuple[Dict[str, float
 def tune_weights(
     checkpoint: str, data_dir: str, grid: Sequence[Tuple[float, float]], tune_split: str = "valid", **decode_kwargs
 ) -> TunedWeights:
-    """Decode ``tune_split`` at each ``(ctc_weight, lm_weight)`` of ``grid``; the lowest WER wins."""
+    """Decode ``tune_split`` at each ``(ctc_weight, lm_weight)`` of ``grid``; the lowest WER wins.
+
+    ``decode_kwargs``: :func:`avhubert_ami.decode.decode_split`'s keywords. The model, the split and the LM are
+    loaded once for the whole grid (:class:`avhubert_ami.decode.SplitDecoder`).
+    """
     from tqdm import tqdm
 
-    from avhubert_ami.decode import decode_split
+    from avhubert_ami.decode import SplitDecoder
 
+    search = {k: decode_kwargs.pop(k) for k in ("beam", "max_len_a", "max_len_b") if k in decode_kwargs}
+    decoder = SplitDecoder(checkpoint, data_dir, tune_split, **decode_kwargs)
     out = TunedWeights(tune_split)
     for ctc_weight, lm_weight in tqdm(grid, desc=f"weight grid on {tune_split}", unit="point"):
-        res = decode_split(
-            checkpoint, data_dir, tune_split, ctc_weight=ctc_weight, lm_weight=lm_weight, **decode_kwargs
-        )
+        res = decoder.decode(ctc_weight=ctc_weight, lm_weight=lm_weight, **search)
         out.grid.append({"ctc_weight": ctc_weight, "lm_weight": lm_weight, "wer": res.wer, "cer": res.cer})
         logger.info(
             "%s: ctc_weight %.2f lm_weight %.2f -> WER %.2f CER %.2f",

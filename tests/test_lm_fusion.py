@@ -212,3 +212,26 @@ def test_decode_defaults_to_the_checkpoints_ctc_weight(tmp_path_factory, tmp_pat
     assert default.ctc_weight == 0.4 and attention.ctc_weight == 0.0
     assert [u.hyp for u in default.utterances] == [u.hyp for u in explicit.utterances]
     assert [u.hyp for u in default.utterances] != [u.hyp for u in attention.utterances]
+
+
+def test_one_loaded_decoder_decodes_each_weight_pair_as_a_fresh_decode(tmp_path_factory, tmp_path):
+    """The weight grid loads model, split and LM once: no state may leak from one weight pair to the next."""
+    from avhubert_ami.decode import SplitDecoder, decode_split
+
+    run_dir = trained_checkpoint(tmp_path_factory)
+    data = str(run_dir.parent / "data")
+    ckpt = str(with_ctc_head(run_dir / "checkpoints" / "checkpoint_best.pt", tmp_path / "hybrid.pt"))
+    lm = str(tiny_lm(tmp_path_factory))
+    decoder = SplitDecoder(ckpt, data, "test", batch_size=2, cpu=True, lm_path=lm)
+    for ctc_weight, lm_weight in ((0.5, 0.3), (0.0, 0.0), (0.5, 0.0), (0.0, 0.3), (0.5, 0.3)):
+        once = decoder.decode(beam=3, ctc_weight=ctc_weight, lm_weight=lm_weight)
+        fresh = decode_split(
+            ckpt, data, "test", beam=3, batch_size=2, cpu=True, ctc_weight=ctc_weight, lm_path=lm, lm_weight=lm_weight
+        )
+        assert [u.hyp for u in once.utterances] == [u.hyp for u in fresh.utterances]
+        assert (once.wer, once.ctc_weight, once.lm_weight, once.lm_path) == (
+            fresh.wer,
+            fresh.ctc_weight,
+            fresh.lm_weight,
+            fresh.lm_path,
+        )
