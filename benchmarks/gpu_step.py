@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import importlib.util
 import json
 import math
 import os
@@ -34,6 +35,7 @@ import statistics
 import sys
 import time
 import traceback
+import types
 from typing import Any, Dict, List, Optional
 
 import numpy as np
@@ -41,6 +43,36 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+
+#: modules fairseq imports at module level only for tasks/criteria this benchmark does not use
+#: (``audio_classification``: ``sklearn.metrics``; ``sentence_prediction``: ``sklearn.metrics``, ``scipy.stats``)
+_UNUSED_BY_US = {"sklearn": "metrics", "scipy": "stats"}
+
+
+def _stand_ins_for_unused_packages() -> None:
+    """Where scikit-learn or scipy is not installed (the GPU machine: their wheels would not fit the transfer),
+    put empty stand-ins in ``sys.modules`` so that fairseq imports; any of their names raises when called."""
+
+    def missing(name: str):
+        if name.startswith("__"):  # module protocol (__file__, __path__, ...): absent, as on a real module
+            raise AttributeError(name)
+
+        def call(*args, **kwargs):
+            raise RuntimeError(f"{name}: this package is not installed (benchmarks/gpu_step.py stand-in)")
+
+        return call
+
+    for package, sub in _UNUSED_BY_US.items():
+        if importlib.util.find_spec(package) is not None:
+            continue
+        top, child = types.ModuleType(package), types.ModuleType(f"{package}.{sub}")
+        child.__getattr__ = missing
+        setattr(top, sub, child)
+        sys.modules.update({package: top, f"{package}.{sub}": child})
+
+
+_stand_ins_for_unused_packages()
 
 from model_step import build  # noqa: E402
 
@@ -272,8 +304,9 @@ def bench_size(
             print(f"[{size}] {dtype} {attn}: {warmup} warmup + {steps} timed steps ...", flush=True)
             try:
                 row = run_config(model, criterion, optimizer, batches, device, dtype, attn, warmup, steps)
-            except Exception as err:
+            except Exception as err:  # OOM, non-finite loss in a kernel, ...: recorded, the plan goes on
                 row = _error_row(size, dtype, attn, err)
+            if "error" in row:  # outside the except block: its traceback (holding the step's tensors) is gone
                 optimizer.zero_grad()
                 _free(device)
             row.update(size=size, preset=preset_name, max_tokens=max_tokens, params_m=n_params / 1e6)
@@ -345,6 +378,8 @@ def main(argv: Optional[List[str]] = None) -> List[Dict[str, Any]]:
         "torch": torch.__version__,
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "threads": torch.get_num_threads(),
+        "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,  # torch defaults, as fairseq leaves them
+        "tf32_cudnn": torch.backends.cudnn.allow_tf32,
         "plan": args.plan,
     }
     print(json.dumps(env), flush=True)
