@@ -12,12 +12,14 @@ randomly initialised with the preset's architecture and training fields (dropout
 
 Batches are shaped as the AV dataset's collater makes them for the synthetic corpus: audio B x 104 x T (stacked
 log-fbank, 25 fps), video B x 1 x T x 88 x 88, ``padding_mask`` B x T, targets sentencepiece ids + eos. Utterance
-lengths are drawn (seed 0) from an AMI-IHM-like distribution (assumptions, not measured here: log-normal
-durations, median 2.0 s, sigma 0.8, clipped to [1, 15] s, mean ~3 s; 2.5 words/s; 1.4 pieces/word for a
-1000-piece unigram model) and packed as fairseq's ``batch_by_size`` packs the dataset's order (longest first):
-a batch grows while ``longest x (size + 1) <= max_tokens``, where ``max_tokens`` (from the preset) counts video
-frames (the dataset's ``num_tokens`` is its frame count). The timed steps use batches drawn at random (seed 0)
-from that packing; every configuration sees the same sequence.
+lengths are drawn (seed 0) from an AMI-IHM-like distribution (assumptions, not measured here): log-normal
+durations, median 2.0 s, sigma 0.8, clipped to [1, 15] s (mean 2.7 s, p95 7.3 s; Kaldi's AMI-IHM train segments
+average ~2.6 s); 2.5 words/s; 1.4 pieces/word for a 1000-piece unigram model. They are packed as fairseq's
+``batch_by_size`` packs the dataset's order (longest first): a batch grows while ``longest x (size + 1) <=
+max_tokens``, where ``max_tokens`` (from the preset) counts video frames (the dataset's ``num_tokens`` is its frame
+count): 54 batches of 7-160 (mean 56) utterances for base_ami's 4000, 106 of 5-80 for large_ami's 2000. The timed
+steps use batches drawn at random (seed 0) from that packing; every configuration sees the same sequence.
+Frames/s counts unpadded frames.
 
     python benchmarks/gpu_step.py --plan issue14 --device cuda --json out.json
     python benchmarks/gpu_step.py --device cpu --size tiny --dtype bf16 --attn both --steps 2 --warmup 1
