@@ -25,10 +25,13 @@ from avhubert_ami.models.seq2seq import AVHubertSeq2Seq, AVHubertSeq2SeqConfig  
 from avhubert_ami.testing.models import SIZES, TINY_DECODER, TINY_ENCODER, av_batch, fake_task  # noqa: E402
 
 
-def build(size: str) -> AVHubertSeq2Seq:
+def build(size: str, n_target: int = 37, **overrides) -> AVHubertSeq2Seq:
+    """A randomly initialised seq2seq model of ``size`` (tiny, base, large); ``overrides`` are further
+    ``AVHubertSeq2SeqConfig`` fields (e.g. a preset's model section) and ``n_target`` the target vocabulary."""
     enc, dec = (TINY_ENCODER, TINY_DECODER) if size == "tiny" else SIZES[size]
-    cfg = AVHubertSeq2SeqConfig(**enc, **dec)  # feature_grad_mult=0 (upstream default): front-ends not trained
-    return AVHubertSeq2Seq.build_model(cfg, fake_task(n_target=37))
+    # feature_grad_mult=0 (upstream default) unless overridden: front-ends not trained
+    cfg = AVHubertSeq2SeqConfig(**{**enc, **dec, **overrides})
+    return AVHubertSeq2Seq.build_model(cfg, fake_task(n_target=n_target))
 
 
 def step(model: AVHubertSeq2Seq, batch) -> float:
