@@ -16,6 +16,11 @@ they hold for ``fairseq-hydra-train`` / ``fairseq-train`` / ``fairseq-generate``
   CLI runs the same check, plus a safe-unpickling one, before it starts fairseq (:func:`check_resume`).
 * **finished runs** -- a resumed run that already reached ``max_update`` or ``max_epoch`` stops with a message
   and exit status 0 before training (fairseq itself would take one more update per re-run).
+* **early-stopping patience survives a resume** -- fairseq counts validations without improvement
+  (``checkpoint.patience``) in attributes of ``fairseq_cli.train.should_stop_early`` that no checkpoint keeps: a
+  killed and resumed run started counting again (and forgot its best value), so it could train up to ``patience``
+  validations longer than asked. The count, the best value and its metric are saved in the checkpoint's
+  ``extra_state`` and restored whenever fairseq restores its own ``best`` (same metric only).
 * **named load errors** -- ``checkpoint_utils.load_checkpoint_to_cpu`` failures name the file: a class refused by
   the safe loader gives :func:`avhubert_ami.models.checkpoint.refusal_message` (file, class, why, opt-in), an
   unreadable file says it is truncated or corrupt; left uncaught (fairseq-generate, fairseq-validate), either
@@ -211,6 +216,56 @@ def finished_reason(trainer, epoch_itr) -> Optional[str]:
     return None
 
 
+# ---- early-stopping patience across resumes ----------------------------------------------------------------
+PATIENCE_KEY = "avhubert_ami_patience"
+
+
+def _should_stop_early():
+    """fairseq's early-stopping function, whose attributes hold the patience state (None outside training)."""
+    train = sys.modules.get("fairseq_cli.train")
+    return getattr(train, "should_stop_early", None)
+
+
+def _install_patience_saving() -> None:
+    from fairseq.trainer import Trainer
+
+    original = Trainer.save_checkpoint
+    if getattr(original, _PATCHED, False):
+        return
+
+    def save_checkpoint(self, filename, extra_state):
+        stop = _should_stop_early()
+        if stop is not None and getattr(stop, "best", None) is not None:
+            extra_state = dict(extra_state)
+            extra_state[PATIENCE_KEY] = {
+                "metric": self.cfg.checkpoint.best_checkpoint_metric,
+                "best": float(stop.best),
+                "num_runs": int(getattr(stop, "num_runs", 0)),
+            }
+        return original(self, filename, extra_state)
+
+    setattr(save_checkpoint, _PATCHED, True)
+    save_checkpoint.__doc__ = original.__doc__
+    Trainer.save_checkpoint = save_checkpoint
+
+
+def restore_patience(cfg, extra_state: Optional[dict]) -> bool:
+    """Put a checkpoint's early-stopping state back into ``should_stop_early`` (same metric only); True if it did."""
+    state = (extra_state or {}).get(PATIENCE_KEY)
+    stop = _should_stop_early()
+    if not state or stop is None or state.get("metric") != cfg.best_checkpoint_metric:
+        return False
+    stop.best, stop.num_runs = state["best"], state["num_runs"]
+    logger.info(
+        "early stopping resumes its count: %d validation(s) without a better %s than %s (patience %d)",
+        stop.num_runs,
+        state["metric"],
+        stop.best,
+        cfg.patience,
+    )
+    return True
+
+
 def _install_verified_resume() -> None:
     original = checkpoint_utils.load_checkpoint
     if getattr(original, _PATCHED, False):
@@ -218,7 +273,15 @@ def _install_verified_resume() -> None:
 
     def load_checkpoint(cfg, trainer, **passthrough_args):
         cfg = _verified_restore_cfg(cfg, trainer.checkpoint_suffix or "")
+        # fairseq restores its best value only when it resumes a run (not a --finetune-from-model start, not with
+        # reset meters/optimizer): the patience state follows exactly that decision
+        best_holder = checkpoint_utils.save_checkpoint
+        previous_best = best_holder.__dict__.pop("best", None)
         extra_state, epoch_itr = original(cfg, trainer, **passthrough_args)
+        if "best" in best_holder.__dict__:
+            restore_patience(cfg, extra_state)
+        elif previous_best is not None:
+            best_holder.best = previous_best
         reason = finished_reason(trainer, epoch_itr) if extra_state is not None else None
         if reason is not None:
             logger.info(
@@ -281,6 +344,7 @@ def _install_checkpoint_error_hook() -> None:
 def install_fairseq_patches() -> None:
     """Install the patches above (idempotent; :func:`avhubert_ami.compat.install` calls it)."""
     _install_atomic_copy()
+    _install_patience_saving()
     _install_verified_resume()
     _install_named_load_errors()
     _install_checkpoint_error_hook()

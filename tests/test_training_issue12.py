@@ -74,3 +74,20 @@ def test_continuing_from_an_attention_only_checkpoint_creates_the_ctc_head(tmp_p
     assert "checkpoint has no CTC head: created ctc_proj" in (second / "hydra_train.log").read_text()
     hybrid = load_checkpoint_state(str(second / "checkpoints" / "checkpoint_last.pt"))["model"]
     assert set(hybrid) - set(att) == {"ctc_proj.weight", "ctc_proj.bias"}
+
+
+def test_early_stopping_counts_across_a_resume(tmp_path, data, caplog):
+    """Patience 3, a validation every 2 updates, a valid loss that cannot improve: stopped after 4 updates (best
+    at 2, one validation without gain at 4) and resumed with --max_steps 16, the run stops at update 8 (3 without
+    gain: 4, 6, 8), as an uninterrupted run does; counting afresh after the resume it went on to update 12."""
+    flags = ["--eval_steps", "2", "--early_stopping_patience", "3", "--metric_for_best_model", "loss"]
+    flags += ["--learning_rate", "1e-12", "--freeze_encoder", "True", "--override", "lr_scheduler.decay_steps=15"]
+    out = tmp_path / "resumed"
+    assert cli.main(guide_args(out, data, "--max_steps", "4", *flags, *ONE_BEAM)) == 0
+    assert num_updates(out / "checkpoints" / "checkpoint_last.pt") == 4
+    with caplog.at_level(logging.INFO):
+        assert cli.main(guide_args(out, data, "--max_steps", "16", *flags, *ONE_BEAM)) == 0
+    assert num_updates(out / "checkpoints" / "checkpoint_last.pt") == 8
+    log = (out / "hydra_train.log").read_text()
+    assert "early stopping resumes its count: 1 validation(s) without a better loss" in log
+    assert "early stop since valid performance hasn't improved for last 3 runs" in log
