@@ -71,6 +71,9 @@ class TunedWeights:
     tune_split: str
     grid: List[Dict[str, float]] = field(default_factory=list)
     chosen: Dict[str, float] = field(default_factory=dict)
+    normalizer: str = ""  # text normaliser the WERs were scored with (the weights hold for that scoring)
+    beam: int = 0
+    lm_path: Optional[str] = None
 
     def write(self, results_dir: str) -> str:
         """``results_dir/weights.json``; returns its path."""
@@ -78,9 +81,9 @@ class TunedWeights:
 
         path = os.path.join(results_dir, "weights.json")
         with atomic_write(path) as f:
-            f.write(
-                json.dumps({"tuned_on": self.tune_split, "chosen": self.chosen, "grid": self.grid}, indent=1) + "\n"
-            )
+            record = {"tuned_on": self.tune_split, "normalizer": self.normalizer, "beam": self.beam}
+            record.update(lm_path=self.lm_path, chosen=self.chosen, grid=self.grid)
+            f.write(json.dumps(record, indent=1) + "\n")
         return path
 
 
@@ -112,7 +115,8 @@ def tune_weights(
 
     search = {k: decode_kwargs.pop(k) for k in ("beam", "max_len_a", "max_len_b") if k in decode_kwargs}
     decoder = SplitDecoder(checkpoint, data_dir, tune_split, **decode_kwargs)
-    out = TunedWeights(tune_split)
+    out = TunedWeights(tune_split, normalizer=decoder.normalizer, beam=int(search.get("beam", 5)))
+    out.lm_path = os.path.abspath(decoder.lm_path) if decoder.lm_path else None
     for ctc_weight, lm_weight in tqdm(grid, desc=f"weight grid on {tune_split}", unit="point"):
         res = decoder.decode(ctc_weight=ctc_weight, lm_weight=lm_weight, **search)
         out.grid.append({"ctc_weight": ctc_weight, "lm_weight": lm_weight, "wer": res.wer, "cer": res.cer})

@@ -175,6 +175,8 @@ def test_tune_weights_on_valid_then_decode_test(tmp_path_factory, tmp_path):
     res = json.loads((out / "results.json").read_text())
     assert res["split"] == "test" and res["ctc_weight"] == tuned["chosen"]["ctc_weight"]
     assert res["lm_weight"] == tuned["chosen"]["lm_weight"]
+    # the weights hold for the search and the scoring they were tuned with: both are written beside them
+    assert (tuned["normalizer"], tuned["beam"]) == (res["normalizer"], 2) and tuned["lm_path"].endswith(".pt")
 
 
 def test_lm_task_works_with_fairseqs_argparse_clis(tmp_path):
