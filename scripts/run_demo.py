@@ -154,6 +154,60 @@ class StepError(RuntimeError):
     """A pipeline step failed; the message names the step and its log file."""
 
 
+#: what ``OUT/demo_config.json`` records: every field a reused artefact depends on (corpus, manifests, model, LM).
+#: The others only change what is tuned, decoded or reported, which every run redoes.
+CONFIG_FILE = "demo_config.json"
+_RECOMPUTED_EACH_RUN = frozenset(
+    {
+        "out_dir",
+        "workers",
+        "compare_attention_only",  # its own train_attention/ folder
+        "tune_each_modality",
+        "normalizer",
+        "beam",
+        "decode_batch_size",
+        "ctc_weights",
+        "lm_weights",
+    }
+)
+
+
+def artefact_config(cfg: "DemoConfig") -> Dict[str, object]:
+    """The fields of ``cfg`` that the corpus, manifests, model and LM of an output folder were made with."""
+    return {k: v for k, v in asdict(cfg).items() if k not in _RECOMPUTED_EACH_RUN}
+
+
+def check_output_folder(out: str, cfg: "DemoConfig", artefacts: Sequence[str]) -> None:
+    """Refuse an output folder whose artefacts were made with another configuration, then record this one.
+
+    Every step resumes what it finds (a finished training run is not trained again), so without this check a
+    changed corpus size, ``--max_updates`` or LM setting would silently reuse the old corpus, model or LM."""
+    from avhubert_ami.data.manifest import atomic_write
+
+    path = os.path.join(out, CONFIG_FILE)
+    want = artefact_config(cfg)
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            have = json.load(f)
+        changed = [f"{k} {have.get(k)!r} -> {v!r}" for k, v in want.items() if have.get(k) != v]
+        if changed:
+            raise StepError(
+                f"{out} holds a demo made with another configuration ({'; '.join(changed)}): its corpus, model "
+                "and LM would be reused; remove the folder or choose another --out_dir"
+            )
+        return
+    found = [a for a in artefacts if os.path.exists(a)]
+    if found:
+        raise StepError(
+            f"{out} holds demo artefacts ({', '.join(os.path.basename(a) for a in found)}) but no {CONFIG_FILE} "
+            "(made by an older version): they may come from another configuration and would be reused; remove "
+            "the folder or choose another --out_dir"
+        )
+    os.makedirs(out, exist_ok=True)
+    with atomic_write(path) as f:
+        json.dump(want, f, indent=1)
+
+
 class _Tee:
     """Writes to the console stream and to a step's log file."""
 
@@ -660,7 +714,7 @@ class Demo:
 
     def run_all(self) -> List[dict]:
         """Every step in order; returns the result rows (chance row excluded)."""
-        os.makedirs(self.out, exist_ok=True)
+        check_output_folder(self.out, self.cfg, [self.paths[k] for k in ("corpus", "manifest", "train", "lm")])
         self.say(f"writing everything under {self.out}")
         self.generate()
         self.manifests()

@@ -227,3 +227,22 @@ def test_step_log_keeps_prints_and_plugin_logs(tmp_path, capsys):
     assert "printed line" in text and "grid point" in text
     assert "printed line" in capsys.readouterr().out
     assert demo.timings["probe"] >= 0 and "probe" in demo.cpu_times
+
+
+def test_output_folder_of_another_configuration_is_refused_not_reused(tmp_path):
+    """Steps resume what they find: a folder made with other corpus/model settings must not be reused silently;
+    settings every run redoes (beam, weight grids, normaliser) may change."""
+    out = tmp_path / "demo"
+    artefacts = [str(out / "corpus"), str(out / "train")]
+    cfg = run_demo.DemoConfig(out_dir=str(out))
+    run_demo.check_output_folder(str(out), cfg, artefacts)  # fresh folder: config recorded
+    recorded = json.loads((out / run_demo.CONFIG_FILE).read_text())
+    assert recorded["n_valid"] == cfg.n_valid and "beam" not in recorded
+    (out / "train").mkdir()
+    run_demo.check_output_folder(str(out), cfg, artefacts)  # same configuration: reused
+    run_demo.check_output_folder(str(out), run_demo.DemoConfig(out_dir=str(out), beam=10, lm_weights="0.3"), artefacts)
+    with pytest.raises(run_demo.StepError, match=rf"n_valid {cfg.n_valid} -> 60.*max_updates {cfg.max_updates} -> 50"):
+        run_demo.check_output_folder(str(out), run_demo.DemoConfig(out_dir=str(out), n_valid=60, max_updates=50), [])
+    (out / run_demo.CONFIG_FILE).unlink()  # artefacts of an older version, no record of how they were made
+    with pytest.raises(run_demo.StepError, match=r"train.*no demo_config.json"):
+        run_demo.check_output_folder(str(out), cfg, artefacts)
