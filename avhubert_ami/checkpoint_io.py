@@ -249,12 +249,12 @@ def _install_patience_saving() -> None:
     Trainer.save_checkpoint = save_checkpoint
 
 
-def restore_patience(cfg, extra_state: Optional[dict]) -> bool:
-    """Put a checkpoint's early-stopping state back into ``should_stop_early`` (same metric only); True if it did."""
+def restore_patience(cfg, extra_state: Optional[dict]) -> None:
+    """Put a checkpoint's early-stopping state back into ``should_stop_early`` (same metric only)."""
     state = (extra_state or {}).get(PATIENCE_KEY)
     stop = _should_stop_early()
     if not state or stop is None or state.get("metric") != cfg.best_checkpoint_metric:
-        return False
+        return
     stop.best, stop.num_runs = state["best"], state["num_runs"]
     logger.info(
         "early stopping resumes its count: %d validation(s) without a better %s than %s (patience %d)",
@@ -263,7 +263,6 @@ def restore_patience(cfg, extra_state: Optional[dict]) -> bool:
         stop.best,
         cfg.patience,
     )
-    return True
 
 
 def _install_verified_resume() -> None:

@@ -164,7 +164,7 @@ class SplitDecoder:
         # a checkpoint saved before ctc_weight existed has none: 0, as it was trained and validated
         self.default_ctc_weight = float(getattr(self.task.cfg, "ctc_weight", 0.0) or 0.0)
         self.task.load_dataset(split, task_cfg=trained_task_cfg)  # as fairseq-generate: warns on untrained modalities
-        self.checkpoint, self.data_dir, self.split = checkpoint, data_dir, split
+        self.checkpoint, self.split = checkpoint, split
         self.batch_size, self.lm_path, self.normalizer = batch_size, lm_path, normalizer
         self.refs = _references(data_dir, split)
         self._lm = None

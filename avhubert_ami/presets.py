@@ -14,3 +14,10 @@ USER_DIR = Path(__file__).resolve().parent
 FINETUNE_CONF = USER_DIR / "conf" / "finetune"
 #: ``--config-dir`` of the language-model presets of ``avhubert-train-lm`` (tiny, base).
 LM_CONF = USER_DIR / "conf" / "lm"
+
+
+def load_finetune_preset(name: str):
+    """The fine-tuning preset ``name`` (``conf/finetune/<name>.yaml``) as an OmegaConf ``DictConfig``."""
+    from omegaconf import OmegaConf
+
+    return OmegaConf.load(FINETUNE_CONF / f"{name}.yaml")

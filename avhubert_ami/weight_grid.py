@@ -115,11 +115,12 @@ def tune_weights(
 
     search = {k: decode_kwargs.pop(k) for k in ("beam", "max_len_a", "max_len_b") if k in decode_kwargs}
     decoder = SplitDecoder(checkpoint, data_dir, tune_split, **decode_kwargs)
-    out = TunedWeights(tune_split, normalizer=decoder.normalizer, beam=int(search.get("beam", 5)))
-    out.lm_path = os.path.abspath(decoder.lm_path) if decoder.lm_path else None
+    lm_path = os.path.abspath(decoder.lm_path) if decoder.lm_path else None
+    out = TunedWeights(tune_split, normalizer=decoder.normalizer, lm_path=lm_path)
     for ctc_weight, lm_weight in tqdm(grid, desc=f"weight grid on {tune_split}", unit="point"):
         res = decoder.decode(ctc_weight=ctc_weight, lm_weight=lm_weight, **search)
         out.grid.append({"ctc_weight": ctc_weight, "lm_weight": lm_weight, "wer": res.wer, "cer": res.cer})
+        out.beam = res.beam  # the search the weights hold for (decode's default when not given)
         logger.info(
             "%s: ctc_weight %.2f lm_weight %.2f -> WER %.2f CER %.2f",
             tune_split,

@@ -76,12 +76,12 @@ def _stand_ins_for_unused_packages() -> None:
 
 _stand_ins_for_unused_packages()
 
-from model_step import build  # noqa: E402
+from model_step import architecture, build  # noqa: E402
 
 from avhubert_ami.criterions.hybrid_ctc import HybridCTCAttentionCriterion  # noqa: E402
 from avhubert_ami.models.attention import set_attention_impl  # noqa: E402
-from avhubert_ami.presets import FINETUNE_CONF  # noqa: E402
-from avhubert_ami.testing.models import SIZES, TINY_DECODER, TINY_ENCODER, fake_task  # noqa: E402
+from avhubert_ami.presets import load_finetune_preset  # noqa: E402
+from avhubert_ami.testing.models import fake_task  # noqa: E402
 
 FPS = 25
 AUDIO_DIM = 104
@@ -108,12 +108,12 @@ def load_preset(name: str) -> Dict[str, Any]:
     """The preset ``conf/finetune/<name>.yaml`` as a plain dict."""
     from omegaconf import OmegaConf
 
-    return OmegaConf.to_container(OmegaConf.load(FINETUNE_CONF / f"{name}.yaml"))
+    return OmegaConf.to_container(load_finetune_preset(name))
 
 
 def model_overrides(preset: Dict[str, Any], size: str) -> Dict[str, Any]:
     """The preset's model fields minus the architecture (which comes from ``size``) and the checkpoint path."""
-    enc, dec = (TINY_ENCODER, TINY_DECODER) if size == "tiny" else SIZES[size]
+    enc, dec = architecture(size)
     skip = {"_name", "w2v_path", *enc, *dec}
     return {k: v for k, v in preset["model"].items() if k not in skip}
 

@@ -14,6 +14,7 @@ import os
 import statistics
 import sys
 import time
+from typing import Any, Dict, Tuple
 
 import torch
 
@@ -25,10 +26,15 @@ from avhubert_ami.models.seq2seq import AVHubertSeq2Seq, AVHubertSeq2SeqConfig  
 from avhubert_ami.testing.models import SIZES, TINY_DECODER, TINY_ENCODER, av_batch, fake_task  # noqa: E402
 
 
+def architecture(size: str) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+    """(encoder, decoder) config fields of ``size``: tiny, base or large."""
+    return (TINY_ENCODER, TINY_DECODER) if size == "tiny" else SIZES[size]
+
+
 def build(size: str, n_target: int = 37, **overrides) -> AVHubertSeq2Seq:
     """A randomly initialised seq2seq model of ``size`` (tiny, base, large); ``overrides`` are further
     ``AVHubertSeq2SeqConfig`` fields (e.g. a preset's model section) and ``n_target`` the target vocabulary."""
-    enc, dec = (TINY_ENCODER, TINY_DECODER) if size == "tiny" else SIZES[size]
+    enc, dec = architecture(size)
     # feature_grad_mult=0 (upstream default) unless overridden: front-ends not trained
     cfg = AVHubertSeq2SeqConfig(**{**enc, **dec, **overrides})
     return AVHubertSeq2Seq.build_model(cfg, fake_task(n_target=n_target))

@@ -21,7 +21,7 @@ from typing import Dict, List, Optional, Sequence
 
 from avhubert_ami.cli.trainer_args import RunContext, UsageError, overrides_for, parse_args, sets_key, validate
 from avhubert_ami.cli_errors import USER_ERRORS, configure_logging, report_user_error
-from avhubert_ami.presets import FINETUNE_CONF, USER_DIR
+from avhubert_ami.presets import FINETUNE_CONF, USER_DIR, load_finetune_preset
 
 logger = logging.getLogger("finetune_avhubert_ami")
 PROG = "finetune_avhubert_ami.py"
@@ -63,7 +63,7 @@ def _continuation_config(preset: str, info, output_dir: Path) -> Path:
     known = {f.name for f in fields(AVHubertSeq2SeqConfig)} - {"data", "normalize"}  # those interpolate task.*
     model = {k: v for k, v in info.model_cfg.items() if k in known}
     model["_name"] = "av_hubert_seq2seq"
-    cfg = OmegaConf.load(FINETUNE_CONF / f"{preset}.yaml")
+    cfg = load_finetune_preset(preset)
     # the CTC head is part of the training recipe (created fresh when the checkpoint lacks it), not of
     # the architecture to load into: it follows the preset's criterion.ctc_weight
     model["ctc_head"] = bool(cfg.model.get("ctc_head", False))
@@ -80,11 +80,9 @@ def decoder_width_overrides(preset: str, encoder_dim: int) -> Dict[str, str]:
     scaled to that width (same ffn ratio, the preset's heads or fewer so that they divide the width)."""
     from dataclasses import fields
 
-    from omegaconf import OmegaConf
-
     from avhubert_ami.models.seq2seq import AVHubertSeq2SeqConfig
 
-    preset_model = OmegaConf.load(FINETUNE_CONF / f"{preset}.yaml").model
+    preset_model = load_finetune_preset(preset).model
     model = {
         f.name: int(preset_model.get(f.name, f.default))
         for f in fields(AVHubertSeq2SeqConfig)

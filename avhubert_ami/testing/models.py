@@ -67,9 +67,9 @@ def demo_model_config() -> Dict[str, Any]:
     layer, CTC head) as keyword arguments of ``AVHubertSeq2SeqConfig``."""
     from omegaconf import OmegaConf
 
-    from avhubert_ami.presets import FINETUNE_CONF
+    from avhubert_ami.presets import load_finetune_preset
 
-    model = OmegaConf.to_container(OmegaConf.load(FINETUNE_CONF / "tiny_cpu.yaml").model)
+    model = OmegaConf.to_container(load_finetune_preset("tiny_cpu").model)
     model.pop("_name")
     return model
 
