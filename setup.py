@@ -3,15 +3,17 @@
 from setuptools import find_packages, setup
 
 CONSOLE_SCRIPTS = [
-    "avhubert-finetune=avhubert_ami.cli.run:console_main",
-    "avhubert-hf-to-manifest=avhubert_ami.prep.cli.hf_to_manifest:main",
-    "avhubert-ami-corpus=avhubert_ami.prep.cli.ami_corpus:main",
-    "avhubert-mouth-roi=avhubert_ami.prep.cli.mouth_roi:main",
-    "avhubert-tokenizer=avhubert_ami.prep.cli.tokenizer:main",
-    "avhubert-synth-ami=avhubert_ami.prep.cli.synth_ami:main",
-    "avhubert-decode=avhubert_ami.decode:main",
-    "avhubert-train-lm=avhubert_ami.lm:main",
-    "avhubert-transcribe=avhubert_ami.transcribe.cli:main",
+    "avhubert-finetune=avhubert_ami.cli.finetune:console_main",
+    "avhubert-hf-to-manifest=avhubert_ami.cli.hf_to_manifest:main",
+    "avhubert-ami-corpus=avhubert_ami.cli.ami_corpus:main",
+    "avhubert-mouth-roi=avhubert_ami.cli.mouth_roi:main",
+    "avhubert-tokenizer=avhubert_ami.cli.tokenizer:main",
+    "avhubert-synth-ami=avhubert_ami.cli.synth_ami:main",
+    "avhubert-synth-check=avhubert_ami.cli.synth_check:main",
+    "avhubert-verify-manifest=avhubert_ami.cli.verify_manifest:main",
+    "avhubert-decode=avhubert_ami.cli.decode:main",
+    "avhubert-train-lm=avhubert_ami.cli.train_lm:main",
+    "avhubert-transcribe=avhubert_ami.cli.transcribe:main",
 ]
 
 setup(
@@ -24,7 +26,7 @@ setup(
     # avhubert_ami alone: the checkout's top-level `preprocess` (shims for `python -m preprocess.X`) is not
     # installed, a generic name that would collide in site-packages; installed, the console scripts run them
     packages=find_packages(include=["avhubert_ami", "avhubert_ami.*"]),
-    # the hydra presets travel inside the package (the repository's `conf` links here): avhubert_ami/presets.py
+    # the hydra presets travel inside the package (the repository's `conf` links here): avhubert_ami/training/presets.py
     package_data={"avhubert_ami": ["conf/finetune/*.yaml", "conf/lm/*.yaml"]},
     install_requires=[
         # 0.12.2 cannot be imported on Python >= 3.11; fairseq-fixed keeps the `fairseq` name and CLIs.

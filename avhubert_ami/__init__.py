@@ -1,15 +1,23 @@
 """avhubert-ami: a fairseq ``--user-dir`` plugin for AV-HuBERT fine-tuning on AMI.
 
-Importing this package registers its fairseq components (task, models, criteria, scorers) and installs
-its fairseq compatibility shims (:mod:`avhubert_ami.compat`, the one place that changes fairseq's behaviour),
-so ``--user-dir /path/to/avhubert_ami`` (or ``common.user_dir=...``) makes them
-available to ``fairseq-train``, ``fairseq-hydra-train`` and ``fairseq-generate``.
+Import-time effects, all of them (this docstring is their one list):
 
-The preprocessing command lines (:mod:`avhubert_ami.prep.cli`) need only :mod:`avhubert_ami.prep` and
-``avhubert_ami.data`` and start in a process without fairseq: there the package skips fairseq (importing it
-takes seconds, longer than cropping a short clip) and registers its components the moment anything imports
-fairseq. fairseq's ``--user-dir`` loader skips a package already in ``sys.modules``, so registration may not
-depend on it.
+1. **Registration.** Importing this package imports the fairseq components -- ``data``, ``tasks`` (``ami_av``,
+   ``av_hubert_pretraining``), ``models``, ``criterions``, ``scoring.scorers``, ``lm.task`` (``ami_av_lm``) -- whose
+   import registers them, and installs the fairseq shims of :mod:`avhubert_ami.compat` (the one place that changes
+   fairseq's or torch's behaviour: task config filter, safe-loading allowlist, checkpoint files). So
+   ``--user-dir /path/to/avhubert_ami`` (or ``common.user_dir=...``) makes them available to ``fairseq-train``,
+   ``fairseq-hydra-train`` and ``fairseq-generate``.
+2. **Command lines start without fairseq.** In the process of one of this project's command lines (a console
+   script of :data:`COMMAND_LINE_SCRIPTS`, ``python -m avhubert_ami.cli.X``, ``python -m preprocess.X``) the
+   package skips fairseq (importing it takes seconds, longer than ``--help`` or cropping a short clip): the
+   components register the moment anything imports fairseq, and a command line calls :func:`load_plugin` itself
+   once its flags are parsed, before any module that imports fairseq. The decision is written to the environment
+   (:data:`WITHOUT_FAIRSEQ_ENV`) for the worker processes the command starts. fairseq's ``--user-dir`` loader skips
+   a package already in ``sys.modules``, so registration may not depend on it.
+
+Nothing else happens at import: no logging is configured (command lines do that in :mod:`avhubert_ami.cli.boundary`),
+no files are read.
 """
 
 __version__ = "0.1.0"
@@ -19,7 +27,10 @@ import importlib.abc
 import os
 import sys
 
-_COMPONENTS = ("data", "tasks", "models", "scorers", "criterions")
+#: modules whose import registers a fairseq component (task, model, criterion, scorer, LM task)
+_COMPONENTS = ("data", "tasks", "models", "criterions", "scoring.scorers", "lm.task")
+#: ``avhubert_ami.NAME`` attributes served on first use after a fairseq-free import
+_LAZY_ATTRIBUTES = ("data", "tasks", "models", "criterions")
 
 
 def _register() -> None:
@@ -32,18 +43,40 @@ def _register() -> None:
     compat.install()
 
 
-#: set to "1" in a preprocessing command line's environment (by :func:`_without_fairseq`, or by hand): the
-#: fairseq-free import, also in the command line's worker processes (a fork server or spawned interpreter runs
-#: ``python -c ...``, so only the environment tells it whose worker it is)
+def load_plugin() -> None:
+    """Import fairseq and register the plugin's components (idempotent: imports are cached and
+    :func:`avhubert_ami.compat.install` checks what it installed): what a command line calls once its flags are
+    parsed, before it imports a module that needs fairseq."""
+    import fairseq  # noqa: F401  (after a fairseq-free start the finder below registers right after this import)
+
+    _register()
+
+
+#: set to "1" in a command line's environment (by :func:`_without_fairseq`, or by hand): the fairseq-free import,
+#: also in the command line's worker processes (a fork server or spawned interpreter runs ``python -c ...``, so only
+#: the environment tells it whose worker it is)
 WITHOUT_FAIRSEQ_ENV = "AVHUBERT_AMI_WITHOUT_FAIRSEQ"
 
-#: setup.py's console scripts that run a preprocessing command line (tests/test_preprocess_startup.py pins the list)
-PREPROCESSING_CONSOLE_SCRIPTS = frozenset(
-    {"avhubert-hf-to-manifest", "avhubert-ami-corpus", "avhubert-mouth-roi", "avhubert-tokenizer", "avhubert-synth-ami"}
+#: setup.py's console scripts (tests pin the list) and the checkout's guide script: the command lines of this project
+COMMAND_LINE_SCRIPTS = frozenset(
+    {
+        "avhubert-finetune",
+        "avhubert-hf-to-manifest",
+        "avhubert-ami-corpus",
+        "avhubert-mouth-roi",
+        "avhubert-tokenizer",
+        "avhubert-synth-ami",
+        "avhubert-synth-check",
+        "avhubert-verify-manifest",
+        "avhubert-decode",
+        "avhubert-train-lm",
+        "avhubert-transcribe",
+        "finetune_avhubert_ami",
+    }
 )
 
-#: modules whose ``python -m`` is a preprocessing command line (``preprocess`` is the checkout's shim package)
-_PREPROCESSING_MODULES = ("avhubert_ami.prep.cli.", "preprocess.")
+#: modules whose ``python -m`` is a command line (``preprocess`` is the checkout's shim package)
+_COMMAND_LINE_MODULES = ("avhubert_ami.cli.", "preprocess.")
 
 
 def _main_module() -> str:
@@ -67,18 +100,18 @@ def console_script() -> str:
     return os.path.splitext(os.path.basename(sys.argv[0]))[0] if sys.argv else ""
 
 
-def _is_preprocessing_command_line() -> bool:
-    """True in a preprocessing command line's process: one of its console scripts, ``python -m preprocess.X`` or
-    ``python -m avhubert_ami.prep.cli.X``. Not in a library or test process that imports those modules: there
+def _is_command_line() -> bool:
+    """True in a command line's process: one of its console scripts, ``python -m preprocess.X`` or
+    ``python -m avhubert_ami.cli.X``. Not in a library or test process that imports those modules: there
     the plugin registers eagerly, so that a first fairseq import inside one of the plugin's own modules cannot
     start a registration in the middle of that module."""
-    return console_script() in PREPROCESSING_CONSOLE_SCRIPTS or _main_module().startswith(_PREPROCESSING_MODULES)
+    return console_script() in COMMAND_LINE_SCRIPTS or _main_module().startswith(_COMMAND_LINE_MODULES)
 
 
 def _without_fairseq() -> bool:
     """True when this process (or the command line whose worker it is) asked for the fairseq-free import and
     fairseq is not loaded yet; a command line's decision is written to the environment for its workers."""
-    if _is_preprocessing_command_line():
+    if _is_command_line():
         os.environ[WITHOUT_FAIRSEQ_ENV] = "1"
     return os.environ.get(WITHOUT_FAIRSEQ_ENV) == "1" and "fairseq" not in sys.modules
 
@@ -108,7 +141,7 @@ class _RegisterAfterFairseq(importlib.abc.MetaPathFinder):
 
 def __getattr__(name: str):
     """``avhubert_ami.tasks`` etc. after a fairseq-free import: import on first use."""
-    if name in _COMPONENTS:
+    if name in _LAZY_ATTRIBUTES:
         return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 

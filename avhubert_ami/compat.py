@@ -9,10 +9,10 @@ hold for ``fairseq-hydra-train`` / ``fairseq-train`` / ``fairseq-generate`` / ``
    checkpoints, whose saved task config carries fields of upstream's code, load
    (:func:`install_setup_task_filter`).
 2. **safe-loading allowlist** -- the plain-data classes that official checkpoints pickle are allowlisted for
-   torch's ``weights_only`` loader (:func:`avhubert_ami.models.checkpoint.register_safe_globals`); any other
+   torch's ``weights_only`` loader (:func:`avhubert_ami.checkpoints.safe_load.register_safe_globals`); any other
    class is still refused unless ``AVHUBERT_AMI_UNSAFE_PICKLE=1``.
 3. **checkpoint files** -- atomic copies, verified resume, finished-run stop, named load errors
-   (:func:`avhubert_ami.checkpoint_io.install_fairseq_patches`, described in that module).
+   (:func:`avhubert_ami.checkpoints.fairseq_patches.install_fairseq_patches`, described in that module).
 """
 
 from __future__ import annotations
@@ -52,9 +52,9 @@ def install_setup_task_filter() -> None:
 
 def install() -> None:
     """Install the shims listed in the module docstring (idempotent)."""
-    from avhubert_ami import checkpoint_io
-    from avhubert_ami.models.checkpoint import register_safe_globals
+    from avhubert_ami.checkpoints import fairseq_patches
+    from avhubert_ami.checkpoints.safe_load import register_safe_globals
 
     install_setup_task_filter()
     register_safe_globals()
-    checkpoint_io.install_fairseq_patches()
+    fairseq_patches.install_fairseq_patches()

@@ -80,8 +80,8 @@ from model_step import architecture, build  # noqa: E402
 
 from avhubert_ami.criterions.hybrid_ctc import HybridCTCAttentionCriterion  # noqa: E402
 from avhubert_ami.models.attention import set_attention_impl  # noqa: E402
-from avhubert_ami.presets import load_finetune_preset  # noqa: E402
 from avhubert_ami.testing.models import fake_task  # noqa: E402
+from avhubert_ami.training.presets import load_finetune_preset  # noqa: E402
 
 FPS = 25
 AUDIO_DIM = 104

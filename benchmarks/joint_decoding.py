@@ -28,8 +28,8 @@ import torch
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 import avhubert_ami  # noqa: E402,F401
+from avhubert_ami.decoding.generator import AVSequenceGenerator  # noqa: E402
 from avhubert_ami.models.seq2seq import AVHubertSeq2Seq, AVHubertSeq2SeqConfig  # noqa: E402
-from avhubert_ami.tasks.generator import AVSequenceGenerator  # noqa: E402
 from avhubert_ami.testing.models import demo_model_config, fake_task  # noqa: E402
 
 

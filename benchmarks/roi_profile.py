@@ -109,7 +109,7 @@ def main() -> None:
     except ImportError:
         pass
     try:
-        from avhubert_ami.prep.cli import mouth_roi as cli  # (the layout after issue 15)
+        from avhubert_ami.cli import mouth_roi as cli  # (the layout after issue 15)
     except ImportError:
         from preprocess import mouth_roi as cli  # type: ignore[no-redef]
 

@@ -5,7 +5,7 @@
 
 1. Accuracy: held-out audio-visual utterances of ``DATA/SPLIT`` are concatenated (mouth clip + audio, seeded
    pauses of 0.5-2.5 s) into a ``--minutes`` recording, transcribed whole by ``avhubert_ami.transcribe`` and
-   decoded one by one from the manifest (``avhubert_ami.decode``). Prints both WERs on the same utterances
+   decoded one by one from the manifest (``avhubert_ami.decoding.split``). Prints both WERs on the same utterances
    and the segment boundary errors against the true utterance bounds.
 2. Real-time factor per stage (audio decode, VAD, ROI, features, decoding) on that recording, and the ROI stage
    on a face video (a photo bundled in scikit-image, 352x288 like an AMI close-up) through preprocess.mouth_roi.
@@ -79,25 +79,21 @@ def boundary_errors(segments, bounds):
 
 
 def accuracy_and_rtf(args, work: str) -> dict:
-    from avhubert_ami.decode import decode_split
-    from avhubert_ami.scoring import error_rate
+    from avhubert_ami.decoding.settings import SearchSettings
+    from avhubert_ami.decoding.split import decode_split
+    from avhubert_ami.scoring.wer import error_rate
     from avhubert_ami.transcribe import Transcriber
 
     ids, refs, clips, pauses = pick_utterances(args.data, args.split, args.minutes, args.seed)
     video, wav = os.path.join(work, "longform.mkv"), os.path.join(work, "longform.wav")
     bounds = write_long_recording(iter(clips), pauses, video, wav)
-    t = Transcriber.from_checkpoint(
-        args.path,
-        beam=args.beam,
-        batch_size=args.batch_size,
-        data_dir=args.data_dir,
-        device="cpu" if args.cpu else None,
-    )
+    search = SearchSettings(beam=args.beam, batch_size=args.batch_size)
+    t = Transcriber.from_checkpoint(args.path, search, data_dir=args.data_dir, device="cpu" if args.cpu else None)
     t0 = time.perf_counter()
     segments = t.transcribe(video=video, audio=wav, lip_video=True, progress=True)
     wall = time.perf_counter() - t0
     long_hyp = " ".join(s.text for s in segments if s.text)
-    per = decode_split(args.path, args.data, args.split, beam=args.beam, batch_size=args.batch_size, cpu=args.cpu)
+    per = decode_split(args.path, args.data, args.split, settings=search, cpu=args.cpu)
     keep = set(ids)
     utts = [u for u in per.utterances if u.id in keep]
     out = {"recording_s": round(t.stats.media_s, 1), "n_utterances": len(ids), "beam": args.beam}
@@ -150,9 +146,11 @@ def _child_peak(args, minutes: float, work: str, face: bool = False) -> dict:
         )
     code = (
         "import json, resource, sys, time\n"
+        "from avhubert_ami.decoding.settings import SearchSettings\n"
         "from avhubert_ami.transcribe import Transcriber\n"
-        f"t = Transcriber.from_checkpoint({args.path!r}, beam={args.beam}, batch_size={args.batch_size}, "
-        f"data_dir={args.data_dir!r}, device={'cpu' if args.cpu else None!r})\n"
+        f"s = SearchSettings(beam={args.beam}, batch_size={args.batch_size})\n"
+        f"t = Transcriber.from_checkpoint({args.path!r}, s, data_dir={args.data_dir!r}, "
+        f"device={'cpu' if args.cpu else None!r})\n"
         "t0 = time.perf_counter()\n"
         f"segs = t.transcribe(video={video!r}, audio={wav!r}, lip_video={not face})\n"
         "print(json.dumps({'media_s': t.stats.media_s, 'wall_s': time.perf_counter() - t0, 'segments': len(segs),"

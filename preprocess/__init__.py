@@ -1,4 +1,4 @@
-"""The checkout's command-line shims: ``python -m preprocess.NAME --help`` runs ``avhubert_ami.prep.cli.NAME``.
+"""The checkout's command-line shims: ``python -m preprocess.NAME --help`` runs ``avhubert_ami.cli.NAME``.
 
 Only the repository has this package (setup.py installs ``avhubert_ami`` alone, so a wheel puts no generic
 top-level ``preprocess`` into site-packages); installed, the same command lines are the ``avhubert-*`` console

@@ -1,8 +1,8 @@
-"""``python -m preprocess.synth_ami``: the checkout's shim for :mod:`avhubert_ami.prep.cli.synth_ami`."""
+"""``python -m preprocess.synth_ami``: the checkout's shim for :mod:`avhubert_ami.cli.synth_ami`."""
 
 import sys
 
-from avhubert_ami.prep.cli.synth_ami import main
+from avhubert_ami.cli.synth_ami import main
 
 if __name__ == "__main__":
     sys.exit(main())

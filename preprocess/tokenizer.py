@@ -1,8 +1,8 @@
-"""``python -m preprocess.tokenizer``: the checkout's shim for :mod:`avhubert_ami.prep.cli.tokenizer`."""
+"""``python -m preprocess.tokenizer``: the checkout's shim for :mod:`avhubert_ami.cli.tokenizer`."""
 
 import sys
 
-from avhubert_ami.prep.cli.tokenizer import main
+from avhubert_ami.cli.tokenizer import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -11,12 +11,12 @@ Steps (each prints its progress; each step's output is also kept in ``OUT/logs/<
 3. ``finetune_avhubert_ami.py --config_name tiny_cpu --ctc_weight W``: hybrid CTC/attention training from
    scratch with modality dropout and noise augmentation, validating (WER) every ``--eval_steps`` updates;
    with ``--compare_attention_only`` a second model with ``--ctc_weight 0`` (same seed and updates);
-4. ``python -m avhubert_ami.lm``: a tiny Transformer LM on the training transcripts plus extra text drawn
+4. ``python -m avhubert_ami.lm.train``: a tiny Transformer LM on the training transcripts plus extra text drawn
    from the same grammar with another seed (never the test utterances);
-5. decoding weights chosen on the validation split only (``avhubert_ami.weight_grid``), one grid of
+5. decoding weights chosen on the validation split only (``avhubert_ami.decoding.weight_grid``), one grid of
    ``ctc_weight`` x ``lm_weight``: the joint row takes its best point with ``lm_weight`` 0, the LM row the best
    of the whole grid; written to ``OUT/weights.json``;
-6. decoding of the test split through :func:`avhubert_ami.decode.decode_split` (what ``avhubert-decode``
+6. decoding of the test split through :func:`avhubert_ami.decoding.split.decode_split` (what ``avhubert-decode``
    runs), one folder per row under ``OUT/decode/`` (``hypo.txt``, ``ref.txt``, ``results.json``);
 7. ``OUT/results.md`` (WER/CER table), ``OUT/results.json`` and ``OUT/valid_wer.png``.
 
@@ -182,7 +182,7 @@ def check_output_folder(out: str, cfg: "DemoConfig", artefacts: Sequence[str]) -
 
     Every step resumes what it finds (a finished training run is not trained again), so without this check a
     changed corpus size, ``--max_updates`` or LM setting would silently reuse the old corpus, model or LM."""
-    from avhubert_ami.data.manifest import atomic_write
+    from avhubert_ami.files import atomic_write
 
     path = os.path.join(out, CONFIG_FILE)
     want = artefact_config(cfg)
@@ -456,7 +456,7 @@ class Demo:
 
     def train_lm(self) -> str:
         """The LM for shallow fusion: training transcripts + grammar text of another seed; its checkpoint."""
-        from avhubert_ami.data.manifest import atomic_write
+        from avhubert_ami.files import atomic_write
 
         c = self.cfg
         os.makedirs(self.paths["lm"], exist_ok=True)
@@ -469,7 +469,7 @@ class Demo:
             "lm",
             [
                 "-m",
-                "avhubert_ami.lm",
+                "avhubert_ami.lm.train",
                 "--manifest_dir",
                 self.paths["manifest"],
                 "--output_dir",
@@ -494,30 +494,35 @@ class Demo:
                 return p
         raise StepError(f"no checkpoint in {train}/checkpoints (see {self.paths['logs']})")
 
-    def _decode_kwargs(self, modalities: Sequence[str]) -> Dict[str, object]:
+    def _recognizer(self, model: str, modalities: Sequence[str], data: str, lm_path: Optional[str] = None):
+        from avhubert_ami.decoding.recognizer import Recognizer
+        from avhubert_ami.decoding.settings import SearchSettings
+
         c = self.cfg
-        return dict(
-            modalities=list(modalities), beam=c.beam, batch_size=c.decode_batch_size, cpu=True, normalizer=c.normalizer
+        settings = SearchSettings(beam=c.beam, batch_size=c.decode_batch_size, lm_path=lm_path)
+        return Recognizer.from_checkpoint(
+            self.checkpoint(model), settings, data_dir=data, modalities=list(modalities), device="cpu"
         )
 
     def tune(self, lm_path: str) -> None:
         """Choose the weights on the validation split (never test) over the grid ``ctc_weights`` x
         (0 + ``lm_weights``), per modality set (``tune_each_modality``) or once on audio+video: the joint row takes
         the best point without LM, the LM row the best of the whole grid; written to ``OUT/weights.json``."""
-        from avhubert_ami.weight_grid import joint_and_fused, parse_weights, tune_weights
+        from avhubert_ami.decoding.split import SplitDecoder
+        from avhubert_ami.decoding.weight_grid import parse_weights, tune_weights
 
         c = self.cfg
-        ckpt = self.checkpoint("hybrid")
         ctc_grid = parse_weights(c.ctc_weights, "ctc_weights")
         lm_grid = [0.0] + [w for w in parse_weights(c.lm_weights, "lm_weights") if w > 0]
         labels = sorted({s.label for s in SETTINGS}) if c.tune_each_modality else ["audio+video"]
         with self.step_log("tune_weights"):
             for label in labels:
-                kw = self._decode_kwargs(next(s.modalities for s in SETTINGS if s.label == label))
+                mods = next(s.modalities for s in SETTINGS if s.label == label)
+                recognizer = self._recognizer("hybrid", mods, self.paths["manifest"], lm_path)
                 # the LM's best ctc_weight is not the best one without it: tune both together (README)
                 grid = [(w, lm) for lm in lm_grid for w in ctc_grid]
-                tuned = tune_weights(ckpt, self.paths["manifest"], grid, "valid", lm_path=lm_path, **kw)
-                joint, lm = joint_and_fused(tuned.grid)
+                tuned = tune_weights(SplitDecoder(recognizer, self.paths["manifest"], "valid", c.normalizer), grid)
+                joint, lm = tuned.joint, tuned.chosen
                 self.weights[label] = {"joint": joint, "lm": lm, "grid": tuned.grid}
                 self.say(
                     f"valid {label}: ctc_weight {joint['ctc_weight']:g} (WER {joint['wer']:.2f}); with the LM: "
@@ -547,24 +552,16 @@ class Demo:
 
     def decode(self, lm_path: str) -> List[dict]:
         """Decode the test split for every setting and system through avhubert-decode's ``decode_split``."""
-        from avhubert_ami.decode import decode_split, write_results
+        from avhubert_ami.decoding.split import SplitDecoder, write_results
 
         rows = []
         with self.step_log("decode"):
             for system in systems(self.cfg.compare_attention_only):
-                ckpt = self.checkpoint(system.model)
                 for s in SETTINGS:
                     ctc, lm = self.weights_for(s, system)
                     data = self.paths["manifest"] if s.condition == "clean" else self.paths["manifest_noisy"]
-                    res = decode_split(
-                        ckpt,
-                        data,
-                        "test",
-                        ctc_weight=ctc,
-                        lm_path=lm_path if lm else None,
-                        lm_weight=lm,
-                        **self._decode_kwargs(s.modalities),
-                    )
+                    recognizer = self._recognizer(system.model, s.modalities, data, lm_path if lm else None)
+                    res = SplitDecoder(recognizer, data, "test", self.cfg.normalizer).decode(ctc, lm)
                     out_dir = os.path.join(self.paths["decode"], f"{s.condition}_{s.label}_{slug(system)}")
                     write_results(res, out_dir)
                     rows.append(
@@ -594,7 +591,7 @@ class Demo:
     def chance(self) -> dict:
         """Row of always answering the most frequent training word (a no-information baseline)."""
         from avhubert_ami.data.manifest import load_split
-        from avhubert_ami.scoring import error_rate
+        from avhubert_ami.scoring.wer import error_rate
 
         c = self.cfg
         _, train = load_split(self.paths["manifest"], "train")
@@ -628,14 +625,14 @@ class Demo:
         return {"in_train_transcripts": share(set(train)), "in_lm_extra_text": share(extra)}
 
     def _write_json(self, name: str, obj: object) -> None:
-        from avhubert_ami.data.manifest import atomic_write
+        from avhubert_ami.files import atomic_write
 
         with atomic_write(os.path.join(self.out, name)) as f:
             json.dump(obj, f, indent=1)
             f.write("\n")
 
     def report(self, rows: List[dict]) -> str:
-        from avhubert_ami.data.manifest import atomic_write
+        from avhubert_ami.files import atomic_write
 
         c = self.cfg
         chance = self.chance()
@@ -803,7 +800,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def write_spread(out_dir: str, runs: Dict[int, List[dict]]) -> str:
     """``OUT/spread.md`` and ``OUT/spread.json`` over the seeds of ``runs``; returns the markdown."""
-    from avhubert_ami.data.manifest import atomic_write
+    from avhubert_ami.files import atomic_write
 
     entries = spread(runs)
     text = (

@@ -7,4 +7,26 @@ here too, so a test may use them without the import-for-side-effect ``# noqa: F4
 files that still import them keep working (a module's own name takes precedence, and it is the same function).
 """
 
+import pytest
+
 from tests.train_fixtures import single_thread  # noqa: F401 (fixture)
+
+
+@pytest.fixture
+def cli_error(capsys):
+    """Run a command line's ``main(argv)`` that must fail with one error line: returns ``(exit status, line)``.
+
+    The contract of :mod:`avhubert_ami.cli.boundary`: exactly one ``PROG: error: ...`` line on stderr, no traceback,
+    exit status 2 for a user error and 1 for a failure of the work."""
+
+    def run(main, argv):
+        capsys.readouterr()
+        rc = main(list(argv))
+        err = capsys.readouterr().err
+        lines = [line for line in err.splitlines() if ": error: " in line]
+        assert "Traceback" not in err, err
+        assert len(lines) == 1, err
+        assert rc in (1, 2), (rc, err)
+        return rc, lines[0]
+
+    return run

@@ -8,7 +8,7 @@ import zipfile
 
 import pytest
 
-from avhubert_ami.data.errors import PreparationError
+from avhubert_ami.errors import PreparationError
 from avhubert_ami.prep.ami_annotations import Annotations, read_segments, read_speakers
 from avhubert_ami.testing.ami_tree import NXT, ami_words
 

@@ -40,7 +40,7 @@ def test_lhotse_partitions_match_the_table_the_recipe_shipped():
 
 
 def test_unknown_partition_is_a_preparation_error():
-    from avhubert_ami.data.errors import PreparationError
+    from avhubert_ami.errors import PreparationError
 
     with pytest.raises(PreparationError, match="full-corpus-asr"):
         ami.partition_meetings("scenario-only")
@@ -48,7 +48,7 @@ def test_unknown_partition_is_a_preparation_error():
 
 def test_the_command_line_starts_without_lhotse():
     """``--help`` and the flag's choices need no lhotse (seconds of import): the table is read on first use."""
-    code = "import sys; import avhubert_ami.prep.cli.ami_corpus as c; c.build_parser(); print('lhotse' in sys.modules)"
+    code = "import sys; import avhubert_ami.cli.ami_corpus as c; c.build_parser(); print('lhotse' in sys.modules)"
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ, AVHUBERT_AMI_WITHOUT_FAIRSEQ="1")  # as in the command line's own process
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=repo, env=env)

@@ -5,7 +5,7 @@ import pytest
 import soundfile as sf
 
 from avhubert_ami.data.audio import read_audio, write_audio
-from avhubert_ami.data.errors import MediaError
+from avhubert_ami.errors import MediaError
 
 
 def _tone(n=16000, rate=16000, f=440.0):

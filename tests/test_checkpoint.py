@@ -16,7 +16,7 @@ from fairseq.data import encoders
 from omegaconf import OmegaConf
 
 import avhubert_ami  # noqa: F401  registers models, task and the safe-load allowlist
-from avhubert_ami.models.checkpoint import UNSAFE_ENV, load_checkpoint_state
+from avhubert_ami.checkpoints.safe_load import UNSAFE_ENV, load_checkpoint_state
 from avhubert_ami.models.encoder import AVHubertConfig, AVHubertModel
 from avhubert_ami.models.seq2seq import AVHubertSeq2Seq, AVHubertSeq2SeqConfig
 from avhubert_ami.testing.models import TINY_DECODER, TINY_ENCODER, av_batch, fake_task, make_dictionary

@@ -1,5 +1,5 @@
 """Checkpoint files survive a full disk; a resume skips a truncated checkpoint_last.pt; a finished run trains no more
-(avhubert_ami.checkpoint_io, installed into fairseq by importing avhubert_ami)."""
+(avhubert_ami.checkpoints.fairseq_patches, installed into fairseq by importing avhubert_ami)."""
 
 import json
 import logging
@@ -18,8 +18,9 @@ from fairseq.dataclass.configs import CheckpointConfig
 from omegaconf import OmegaConf
 
 import avhubert_ami  # noqa: F401  (installs the patches)
-from avhubert_ami.checkpoint_io import checkpoint_problem, resume_candidate
-from avhubert_ami.models.checkpoint import CheckpointReadError
+from avhubert_ami.checkpoints.fairseq_patches import resume_candidate
+from avhubert_ami.checkpoints.safe_load import checkpoint_problem
+from avhubert_ami.errors import CheckpointReadError
 from tests.train_fixtures import (
     REPO,
     guide_cmd,

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from avhubert_ami.cli.trainer_args import (
+from avhubert_ami.training.flags import (
     FLAGS,
     RunContext,
     UsageError,
@@ -216,7 +216,7 @@ def test_hydra_str_quotes_only_when_needed():
 
 
 def test_decoder_width_follows_a_pretrained_encoder():
-    from avhubert_ami.cli.run import decoder_width_overrides
+    from avhubert_ami.training.run import decoder_width_overrides
 
     assert decoder_width_overrides("base_ami", 768) == {}
     assert decoder_width_overrides("large_ami", 1024) == {}
@@ -229,7 +229,8 @@ def test_decoder_width_follows_a_pretrained_encoder():
 
 
 def test_override_key_parsing_is_shared_with_the_driver():
-    from avhubert_ami.cli import run, trainer_args
+    from avhubert_ami.training import flags as trainer_args
+    from avhubert_ami.training import run
 
     assert trainer_args.override_key(" ++task.data=/x=y") == "task.data"
     assert trainer_args.override_key("~model.ctc_head") == "model.ctc_head"
@@ -242,8 +243,9 @@ def test_override_key_parsing_is_shared_with_the_driver():
 
 def test_preset_choices_are_the_packaged_presets():
     """--config_name / --preset choices name exactly the yaml files inside the package (avhubert_ami/conf)."""
-    from avhubert_ami import lm, presets
-    from avhubert_ami.cli import trainer_args
+    from avhubert_ami.lm import train as lm
+    from avhubert_ami.training import flags as trainer_args
+    from avhubert_ami.training import presets
 
     assert presets.FINETUNE_CONF.parent.parent == presets.USER_DIR
     assert set(trainer_args.PRESETS) == {p.stem for p in presets.FINETUNE_CONF.glob("*.yaml")}

@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from avhubert_ami.cli import trainer_args
-from avhubert_ami.cli.trainer_args import RunContext, UsageError, overrides_for, parse_args, validate
+from avhubert_ami.errors import UsageError
+from avhubert_ami.training import flags as trainer_args
+from avhubert_ami.training.flags import RunContext, overrides_for, parse_args, validate
 
 BASE = ["--output_dir", "o", "--do_train", "--dataset_name", "d"]
 
@@ -85,28 +86,15 @@ def test_lm_flags_warn_without_do_eval(tmp_path):
     assert any("only apply with --do_eval" in w for w in checked.warnings)
 
 
-def test_decode_options_pass_only_given_flags(monkeypatch, tmp_path):
-    from avhubert_ami.cli import run
+def test_eval_search_settings_take_only_given_flags(tmp_path):
+    from avhubert_ami.training import run
 
-    a = parse_args(["--output_dir", "o", "--do_eval"])
-    assert run.decode_options(a) == {}
+    s = run.search_settings(parse_args(["--output_dir", "o", "--do_eval"]))
+    assert (s.beam, s.batch_size, s.ctc_weight, s.lm_path, s.lm_weight) == (5, 8, None, None, 0.0)
     lm = tmp_path / "lm.pt"
     lm.write_bytes(b"x")
     a = parse_args(
         ["--output_dir", "o", "--do_eval", "--ctc_weight", "0.3", "--lm_path", str(lm), "--lm_weight", "0.2"]
     )
-
-    def fake_decode_split(
-        ckpt, data, split, mods, beam=5, batch_size=8, cpu=True, ctc_weight=None, lm_path=None, lm_weight=0.0
-    ):
-        raise AssertionError("not called")
-
-    monkeypatch.setattr("avhubert_ami.decode.decode_split", fake_decode_split)
-    assert run.decode_options(a) == {"ctc_weight": 0.3, "lm_path": str(lm.resolve()), "lm_weight": 0.2}
-
-    def old_decode_split(ckpt, data, split, mods, beam=5, batch_size=8, cpu=True):
-        raise AssertionError("not called")
-
-    monkeypatch.setattr("avhubert_ami.decode.decode_split", old_decode_split)
-    with pytest.raises(UsageError, match="cannot apply --ctc_weight"):
-        run.decode_options(a)
+    s = run.search_settings(a)
+    assert (s.ctc_weight, s.lm_path, s.lm_weight) == (0.3, str(lm.resolve()), 0.2)

@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from avhubert_ami.tasks.ctc_prefix_score import CTCPrefixScorer
+from avhubert_ami.decoding.ctc_prefix_score import CTCPrefixScorer
 
 BLANK = 0
 

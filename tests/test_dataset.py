@@ -12,10 +12,10 @@ from fairseq.data import Dictionary
 
 from avhubert_ami.data.audio import write_audio
 from avhubert_ami.data.dataset import AVHubertDataset, DataOptions
-from avhubert_ami.data.errors import MediaError
-from avhubert_ami.data.manifest import ManifestError, load_split, read_tsv, write_tsv, write_wrd
+from avhubert_ami.data.manifest import load_split, read_tsv, write_tsv, write_wrd
 from avhubert_ami.data.noise import NoiseMixer, mix_at_snr, parse_snr
 from avhubert_ami.data.video import write_video
+from avhubert_ami.errors import ManifestError, MediaError
 from avhubert_ami.testing.media import make_frames, make_wave, write_empty_video
 from avhubert_ami.testing.tiny_data import make_tiny_split
 

@@ -32,13 +32,6 @@ def test_size_presets_are_config_fields():
         assert set(preset) <= fields
 
 
-def test_decoding_goes_through_avhubert_decode_not_printed_output():
-    """Issue 15 §4: no fairseq-generate main and no regex parsing of its printed output."""
-    source = open(run_demo.__file__, encoding="utf-8").read()
-    assert "decode_split" in source and "write_results" in source
-    assert "fairseq_cli" not in source and "import re\n" not in source
-
-
 def test_rows_cover_the_issue_settings_and_systems():
     pairs = {(s.condition, s.label) for s in run_demo.SETTINGS}
     assert {
@@ -77,7 +70,7 @@ def test_weights_per_row_follow_the_valid_choice():
 
 def test_best_point_tie_rule():
     """The demo's grid and avhubert-decode --tune_weights keep points by this one rule."""
-    from avhubert_ami.weight_grid import best_point
+    from avhubert_ami.decoding.weight_grid import best_point
 
     pts = [
         {"ctc_weight": 0.3, "lm_weight": 0.2, "wer": 10.0, "cer": 5.0},
@@ -90,29 +83,29 @@ def test_best_point_tie_rule():
 def test_lm_row_chooses_its_ctc_weight_together_with_the_lm():
     """The LM row is the best of the whole ctc x lm grid, not the best lm_weight at the joint row's ctc_weight
     (on the demo the LM's best partner is a higher ctc_weight than the best one without LM)."""
-    from avhubert_ami.weight_grid import joint_and_fused
+    from avhubert_ami.decoding.weight_grid import TunedWeights
 
     wer = {(0.5, 0.0): 26.9, (0.9, 0.0): 33.5, (0.5, 0.2): 26.5, (0.9, 0.2): 24.9, (0.9, 0.4): 23.7}
     pts = [{"ctc_weight": c, "lm_weight": w, "wer": v, "cer": v} for (c, w), v in wer.items()]
-    joint, lm = joint_and_fused(pts)
+    tuned = TunedWeights("valid", pts)
+    joint, lm = tuned.joint, tuned.chosen
     assert (joint["ctc_weight"], joint["lm_weight"]) == (0.5, 0.0)
     assert (lm["ctc_weight"], lm["lm_weight"]) == (0.9, 0.4)  # two-stage tuning would have kept (0.5, 0.2)
     useless_lm = [p for p in pts if p["lm_weight"] == 0] + [{"ctc_weight": 0.5, "lm_weight": 0.2, "wer": 30, "cer": 1}]
-    assert joint_and_fused(useless_lm) == (joint, joint)  # an LM that never helps: the LM row is the joint row
-    with pytest.raises(ValueError, match="lm_weight 0"):
-        joint_and_fused(pts[2:])
+    useless = TunedWeights("valid", useless_lm)
+    assert (useless.joint, useless.chosen) == (joint, joint)  # an LM that never helps: the LM row is the joint row
+    assert TunedWeights("valid", pts[2:]).joint is None
 
 
-def test_ctc_weight_grid_reaches_0_9_in_the_demo_and_tune_weights(monkeypatch):
-    from avhubert_ami import weight_grid
-    from avhubert_ami.decode import build_parser
+def test_ctc_weight_grid_reaches_0_9_in_the_demo_and_tune_weights():
+    from avhubert_ami.cli.decode import build_parser
+    from avhubert_ami.decoding import weight_grid
 
     assert weight_grid.DEFAULT_CTC_WEIGHTS == (0.0, 0.1, 0.3, 0.5, 0.7, 0.9)
     assert weight_grid.parse_weights(run_demo.DemoConfig().ctc_weights, "ctc_weights") == list(
         weight_grid.DEFAULT_CTC_WEIGHTS
     )
-    monkeypatch.setattr(weight_grid, "_has_ctc_head", lambda checkpoint: True)
-    grid = weight_grid.grid_values("model.pt", "lm.pt", None, None, "valid", "test")
+    grid = weight_grid.grid_values(True, "lm.pt", None, None, "valid", "test")
     assert len(grid) == 6 * 4 and (0.9, 0.4) in grid and (0.7, 0.0) in grid
     assert "0,0.1,0.3,0.5,0.7,0.9" in build_parser().format_help()
 
@@ -222,7 +215,7 @@ def test_step_log_keeps_prints_and_plugin_logs(tmp_path, capsys):
     with demo.step_log("probe"):
         print("printed line")
         assert sys.stdout.isatty() in (True, False)  # the tee answers what the console answers (no AttributeError)
-        logging.getLogger("avhubert_ami.weight_grid").info("grid point")
+        logging.getLogger("avhubert_ami.decoding.weight_grid").info("grid point")
     text = (tmp_path / "logs" / "probe.log").read_text()
     assert "printed line" in text and "grid point" in text
     assert "printed line" in capsys.readouterr().out

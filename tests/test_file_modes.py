@@ -8,11 +8,11 @@ import stat
 import numpy as np
 import pytest
 
+from avhubert_ami.cli import hf_to_manifest, tokenizer
 from avhubert_ami.data import manifest as mf
 from avhubert_ami.data.audio import write_audio
 from avhubert_ami.data.video import write_video
-from avhubert_ami.prep.cli import hf_to_manifest, tokenizer
-from avhubert_ami.prep.filesystem import write_if_changed
+from avhubert_ami.files import atomic_write, write_if_changed
 from tests.preprocess_fixtures import make_hf_dataset
 
 
@@ -29,7 +29,7 @@ def _mode(path: str) -> int:
 
 def test_atomic_writers_respect_umask(tmp_path, umask):
     want = 0o666 & ~umask
-    with mf.atomic_write(str(tmp_path / "a.txt")) as f:
+    with atomic_write(str(tmp_path / "a.txt")) as f:
         f.write("x")
     write_audio(str(tmp_path / "a.wav"), np.zeros(1600, np.float32))
     write_video(str(tmp_path / "v.mkv"), np.zeros((3, 16, 16), np.uint8))
@@ -41,10 +41,10 @@ def test_atomic_writers_respect_umask(tmp_path, umask):
 
 def test_rewrite_keeps_the_existing_mode(tmp_path, umask):
     path = str(tmp_path / "a.txt")
-    with mf.atomic_write(path) as f:
+    with atomic_write(path) as f:
         f.write("x")
     os.chmod(path, 0o640)
-    with mf.atomic_write(path) as f:
+    with atomic_write(path) as f:
         f.write("y")
     assert _mode(path) == 0o640
 

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from avhubert_ami.cli import run as cli
+from avhubert_ami.cli import finetune as cli
 from tests.train_fixtures import GUIDE_FAST, guide_cmd, num_updates, quiet_env, tiny_data, trained_checkpoint
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -152,8 +152,8 @@ def test_continue_from_seq2seq_checkpoint_resets_optimizer(tmp_path_factory, tmp
 
 
 def test_hf_dataset_is_converted_once_into_output_dir(tmp_path, monkeypatch):
-    from avhubert_ami.cli.data_source import resolve_dataset
     from avhubert_ami.prep import hf_dataset
+    from avhubert_ami.training.data_source import resolve_dataset
     from tests.preprocess_fixtures import make_hf_dataset
 
     hf = make_hf_dataset(str(tmp_path / "src"), video_form="path", bad_rows=False)

@@ -46,7 +46,7 @@ def test_presets_hold_no_machine_paths():
 
 
 def test_tiny_training_logs_valid_wer_keeps_best_and_tensorboard(tmp_path_factory):
-    from avhubert_ami.models.checkpoint import load_checkpoint_state
+    from avhubert_ami.checkpoints.safe_load import load_checkpoint_state
 
     run = trained_checkpoint(tmp_path_factory)
     log = (run / "hydra_train.log").read_text()

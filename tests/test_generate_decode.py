@@ -1,4 +1,4 @@
-"""fairseq-generate (--scoring wer/cer, modality chosen at inference) and avhubert_ami.decode agree."""
+"""fairseq-generate (--scoring wer/cer, modality chosen at inference) and avhubert_ami.decoding.split agree."""
 
 import json
 import re
@@ -55,7 +55,7 @@ def _generate(run_dir, scoring, modalities, tmp_path):
     ],
 )
 def test_fairseq_generate_scores_match_decode_module(tmp_path_factory, tmp_path, scoring, modalities, n_rows):
-    from avhubert_ami.decode import decode_split
+    from avhubert_ami.decoding.split import decode_split
 
     run_dir = trained_checkpoint(tmp_path_factory)
     score, hyps = _generate(run_dir, scoring, modalities, tmp_path)
@@ -68,7 +68,7 @@ def test_fairseq_generate_scores_match_decode_module(tmp_path_factory, tmp_path,
 
 
 def test_decode_cli_writes_hypotheses_references_and_json(tmp_path_factory, tmp_path):
-    from avhubert_ami import decode
+    from avhubert_ami.cli import decode
 
     run_dir = trained_checkpoint(tmp_path_factory)
     data = run_dir.parent / "data"
@@ -88,7 +88,7 @@ def test_decode_cli_writes_hypotheses_references_and_json(tmp_path_factory, tmp_
 
 
 def test_decode_cli_rejects_bad_input(tmp_path, capsys):
-    from avhubert_ami import decode
+    from avhubert_ami.cli import decode
 
     assert decode.main(["--path", str(tmp_path / "no.pt"), "--data", str(tmp_path)]) == 2
     assert "does not exist" in capsys.readouterr().err
@@ -100,8 +100,8 @@ def test_decode_ignores_the_checkpoints_training_noise(tmp_path_factory, tmp_pat
     """A checkpoint trained with noise augmentation keeps it in its task config; decoding must not add it."""
     import torch
 
-    from avhubert_ami.decode import decode_split
-    from avhubert_ami.models.checkpoint import load_checkpoint_state
+    from avhubert_ami.checkpoints.safe_load import load_checkpoint_state
+    from avhubert_ami.decoding.split import decode_split
 
     run_dir = trained_checkpoint(tmp_path_factory)
     data = str(run_dir.parent / "data")

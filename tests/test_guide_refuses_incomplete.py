@@ -1,6 +1,6 @@
 """The guide CLI refuses a manifest folder whose preparation did not finish ({split}.incomplete)."""
 
-from avhubert_ami.cli import run as cli
+from avhubert_ami.cli import finetune as cli
 from tests.train_fixtures import tiny_data
 
 

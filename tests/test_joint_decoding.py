@@ -8,8 +8,8 @@ import torch.nn.functional as F
 from fairseq.sequence_generator import EnsembleModel, SequenceGenerator
 
 import avhubert_ami  # noqa: F401  registers models
+from avhubert_ami.decoding.generator import _REAL_INPUT, AVSequenceGenerator, proxy_net_input
 from avhubert_ami.models.seq2seq import AVHubertSeq2Seq, AVHubertSeq2SeqConfig
-from avhubert_ami.tasks.generator import _REAL_INPUT, AVSequenceGenerator, proxy_net_input
 from avhubert_ami.testing.models import TINY_DECODER, TINY_ENCODER, av_batch, fake_task
 
 FRAMES = 12

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from avhubert_ami.data.errors import MediaError
+from avhubert_ami.errors import MediaError
 from avhubert_ami.prep.landmark_track import LandmarkTrack
 
 

@@ -27,7 +27,7 @@ _LM = {}
 def tiny_lm(tmp_path_factory) -> Path:
     """avhubert-train-lm on the tiny corpus (once per session); checks the re-run resumes instead of redoing."""
     if "lm" not in _LM:
-        from avhubert_ami import lm
+        from avhubert_ami.cli import train_lm as lm
 
         run_dir = trained_checkpoint(tmp_path_factory)
         out = tmp_path_factory.mktemp("lm") / "lm"
@@ -41,7 +41,7 @@ def tiny_lm(tmp_path_factory) -> Path:
             "dataset.validate_interval_updates=10",
             "common.log_interval=5",
         ]
-        run([sys.executable, "-m", "avhubert_ami.lm", *argv])
+        run([sys.executable, "-m", "avhubert_ami.cli.train_lm", *argv])
         assert (out / "checkpoint_best.pt").is_file() and (out / "data-bin" / "train.bin").is_file()
         assert (out / "text" / "train.pieces").read_text().count("\n") == 6  # training transcripts, not test
         mtime = (out / "checkpoint_best.pt").stat().st_mtime_ns
@@ -54,7 +54,7 @@ def tiny_lm(tmp_path_factory) -> Path:
 def test_lm_checkpoint_is_a_fairseq_language_model_on_our_dictionary(tmp_path_factory):
     from fairseq.data import Dictionary
 
-    from avhubert_ami.tasks.language_model import load_lm
+    from avhubert_ami.lm.task import load_lm
 
     data = trained_checkpoint(tmp_path_factory).parent / "data"
     tgt = Dictionary.load(str(data / "dict.wrd.txt"))
@@ -68,7 +68,7 @@ def test_lm_checkpoint_is_a_fairseq_language_model_on_our_dictionary(tmp_path_fa
 
 
 def test_lm_text_extra_text_held_out_valid_and_bad_bytes(tmp_path_factory, tmp_path):
-    from avhubert_ami.lm import prepare_text
+    from avhubert_ami.lm.train import prepare_text
 
     data = trained_checkpoint(tmp_path_factory).parent / "data"
     manifest = tmp_path / "m"
@@ -91,7 +91,7 @@ def test_lm_text_extra_text_held_out_valid_and_bad_bytes(tmp_path_factory, tmp_p
 
 @pytest.mark.parametrize("ctc_weight", [0.0, 0.4])
 def test_fairseq_generate_with_lm_and_ctc_weight_matches_decode_module(tmp_path_factory, tmp_path, ctc_weight):
-    from avhubert_ami.decode import decode_split
+    from avhubert_ami.decoding.split import decode_split
 
     run_dir = trained_checkpoint(tmp_path_factory)
     data = run_dir.parent / "data"
@@ -117,14 +117,13 @@ def test_fairseq_generate_with_lm_and_ctc_weight_matches_decode_module(tmp_path_
 
 
 def test_decode_ctc_weight_without_ctc_head_is_a_clear_error(tmp_path_factory, tmp_path):
-    from avhubert_ami import decode
+    from avhubert_ami.cli import decode
+    from avhubert_ami.decoding.split import decode_split
 
     run_dir = trained_checkpoint(tmp_path_factory)
     plain = without_ctc_head(run_dir / "checkpoints" / "checkpoint_best.pt", tmp_path / "attention_only.pt")
     with pytest.raises(ValueError, match="CTC head"):
-        decode.decode_split(
-            str(plain), str(run_dir.parent / "data"), "test", beam=2, batch_size=1, cpu=True, ctc_weight=0.3
-        )
+        decode_split(str(plain), str(run_dir.parent / "data"), "test", beam=2, batch_size=1, cpu=True, ctc_weight=0.3)
     # --tune_weights on such a model only tries ctc_weight 0, and refuses a CTC grid
     assert (
         decode.main(
@@ -144,7 +143,7 @@ def test_decode_ctc_weight_without_ctc_head_is_a_clear_error(tmp_path_factory, t
 
 
 def test_tune_weights_on_valid_then_decode_test(tmp_path_factory, tmp_path):
-    from avhubert_ami import decode
+    from avhubert_ami.cli import decode
 
     run_dir = trained_checkpoint(tmp_path_factory)
     data = run_dir.parent / "data"
@@ -198,8 +197,8 @@ def test_lm_task_works_with_fairseqs_argparse_clis(tmp_path):
 
 def test_decode_defaults_to_the_checkpoints_ctc_weight(tmp_path_factory, tmp_path):
     """No ctc_weight given: the checkpoint's own task.ctc_weight (its validation setting); 0 is attention only."""
-    from avhubert_ami.decode import decode_split
-    from avhubert_ami.models.checkpoint import load_checkpoint_state
+    from avhubert_ami.checkpoints.safe_load import load_checkpoint_state
+    from avhubert_ami.decoding.split import decode_split
 
     run_dir = trained_checkpoint(tmp_path_factory)
     data = str(run_dir.parent / "data")
@@ -218,13 +217,16 @@ def test_decode_defaults_to_the_checkpoints_ctc_weight(tmp_path_factory, tmp_pat
 
 def test_one_loaded_decoder_decodes_each_weight_pair_as_a_fresh_decode(tmp_path_factory, tmp_path):
     """The weight grid loads model, split and LM once: no state may leak from one weight pair to the next."""
-    from avhubert_ami.decode import SplitDecoder, decode_split
+    from avhubert_ami.decoding.recognizer import Recognizer
+    from avhubert_ami.decoding.settings import SearchSettings
+    from avhubert_ami.decoding.split import SplitDecoder, decode_split
 
     run_dir = trained_checkpoint(tmp_path_factory)
     data = str(run_dir.parent / "data")
     ckpt = str(with_ctc_head(run_dir / "checkpoints" / "checkpoint_best.pt", tmp_path / "hybrid.pt"))
     lm = str(tiny_lm(tmp_path_factory))
-    decoder = SplitDecoder(ckpt, data, "test", batch_size=2, cpu=True, lm_path=lm)
+    recognizer = Recognizer.from_checkpoint(ckpt, SearchSettings(batch_size=2, lm_path=lm), data_dir=data, device="cpu")
+    decoder = SplitDecoder(recognizer, data, "test")
     for ctc_weight, lm_weight in ((0.5, 0.3), (0.0, 0.0), (0.5, 0.0), (0.0, 0.3), (0.5, 0.3)):
         once = decoder.decode(beam=3, ctc_weight=ctc_weight, lm_weight=lm_weight)
         fresh = decode_split(

@@ -118,7 +118,7 @@ def test_atomic_write_keeps_old_file_on_error(tmp_path):
 
 
 def test_verify_names_rows_whose_counts_disagree_with_files(tmp_path, capsys):
-    from avhubert_ami.data import verify
+    from avhubert_ami.cli import verify_manifest as verify
     from avhubert_ami.testing.tiny_data import make_tiny_split
 
     d = str(tmp_path)

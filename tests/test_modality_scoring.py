@@ -3,7 +3,9 @@
 import pytest
 import torch
 
-from avhubert_ami import modality, scoring, text
+from avhubert_ami.data import modality
+from avhubert_ami.scoring import text
+from avhubert_ami.scoring import wer as scoring
 
 
 def test_drop_rates_exact_and_exclusive():

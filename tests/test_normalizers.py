@@ -5,8 +5,8 @@ import unicodedata
 import pytest
 
 import avhubert_ami  # noqa: F401  (registers the scorers)
-from avhubert_ami.scoring import error_counts
-from avhubert_ami.text import NORMALIZERS, TextNormalization, normalize_text
+from avhubert_ami.scoring.text import NORMALIZERS, TextNormalization, normalize_text
+from avhubert_ami.scoring.wer import error_counts
 
 
 @pytest.mark.parametrize(
@@ -82,7 +82,7 @@ def test_task_validation_uses_its_normalizer():
 
 
 def test_ami_id_breakdown():
-    from avhubert_ami.decode import Utterance, ami_id_parts, breakdown
+    from avhubert_ami.decoding.split import Utterance, ami_id_parts, breakdown
 
     assert ami_id_parts("ES2002a_MEE006_0000050_0000170") == ("ES2002a", "MEE006")
     assert ami_id_parts("test_000") is None
@@ -100,7 +100,7 @@ def test_ami_id_breakdown():
 def test_guide_normalizer_flag_sets_the_validation_normalizer():
     from pathlib import Path
 
-    from avhubert_ami.cli.trainer_args import RunContext, overrides_for, parse_args, validate
+    from avhubert_ami.training.flags import RunContext, overrides_for, parse_args, validate
 
     a = parse_args("--output_dir /out --dataset_name /data --do_train --normalizer kaldi".split())
     validate(a, cuda=False)
@@ -162,16 +162,16 @@ _TRICKY = [
 
 
 def test_preparation_and_scoring_share_one_normalize_text():
-    from avhubert_ami import scoring
     from avhubert_ami.prep import ami as ami_recipe
     from avhubert_ami.prep import hf_dataset
+    from avhubert_ami.scoring import wer as scoring
 
     assert hf_dataset.normalize_text is ami_recipe.normalize_text is scoring.normalize_text is normalize_text
 
 
 @pytest.mark.parametrize("text, prep, prep_drop, basic, kaldi, whisper", _TRICKY)
 def test_one_function_keeps_both_homes_outputs(text, prep, prep_drop, basic, kaldi, whisper):
-    from avhubert_ami.prep.options import WriterOptions
+    from avhubert_ami.prep.runtime.options import WriterOptions
 
     assert normalize_text(text, WriterOptions().text_normalization()) == prep
     assert normalize_text(text, WriterOptions(keep_disfluencies=False).text_normalization()) == prep_drop

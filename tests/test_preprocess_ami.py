@@ -11,12 +11,12 @@ import time
 import pytest
 import soundfile as sf
 
+from avhubert_ami.cli import ami_corpus
 from avhubert_ami.data import manifest as mf
-from avhubert_ami.data.errors import PreparationError
 from avhubert_ami.data.video import probe_video
+from avhubert_ami.errors import PreparationError
 from avhubert_ami.prep.ami_annotations import read_camera_map
-from avhubert_ami.prep.cli import ami_corpus
-from avhubert_ami.prep.journal import journal_path
+from avhubert_ami.prep.runtime.journal import journal_path
 from avhubert_ami.testing.ami_tree import make_ami_tree
 
 pytest.importorskip("cv2")

@@ -6,16 +6,17 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import shutil
 import subprocess
 
 import pytest
 
 import avhubert_ami.data.video as video_io
+from avhubert_ami.cli import hf_to_manifest, tokenizer
 from avhubert_ami.data import manifest as mf
-from avhubert_ami.prep import workers
-from avhubert_ami.prep.cli import hf_to_manifest, tokenizer
 from avhubert_ami.prep.constants import SPLITS
+from avhubert_ami.prep.runtime import workers
 from tests.preprocess_fixtures import make_hf_dataset
 
 
@@ -45,22 +46,21 @@ def _assert_refused(out, split):
         mf.load_split(out, split)
 
 
-def test_stops_at_first_enospc_and_rerun_finishes(tmp_path, monkeypatch, capsys):
+def test_stops_at_first_enospc_and_rerun_finishes(tmp_path, monkeypatch, capsys, cli_error):
     dataset = make_hf_dataset(str(tmp_path), bad_rows=False)  # train 4, valid 2, test 2 rows
     out = str(tmp_path / "out")
     calls = _disk_full_after(monkeypatch, 2)
-    with pytest.raises(SystemExit) as exc:
-        hf_to_manifest.main(["--dataset_name", dataset, "--output_dir", out])
-    msg = str(exc.value.code)
-    assert msg.startswith("error: No space left on device") and "re-run the same command" in msg and "\n" not in msg
+    rc, msg = cli_error(hf_to_manifest.main, ["--dataset_name", dataset, "--output_dir", out])
+    assert rc == 1 and msg.startswith("avhubert-hf-to-manifest: error: No space left on device")
+    assert "re-run the same command" in msg
     assert len(calls) == 3  # no further row was tried after the first failure
     assert not os.path.exists(os.path.join(out, "train.tsv"))  # no manifest that looks finished
     assert not any(os.path.exists(os.path.join(out, f"{s}.tsv")) for s in ("valid", "test"))
     _assert_refused(out, "train")
     with open(os.path.join(out, "train.wrd"), "w") as f:  # even a train.wrd left by hand is not trained on
         f.write("hello world\n")
-    with pytest.raises(SystemExit, match=r"train\.incomplete: the preparation"):
-        tokenizer.main(["--manifest_dir", out])
+    rc, msg = cli_error(tokenizer.main, ["--manifest_dir", out])
+    assert rc == 2 and re.search(r"train\.incomplete: the preparation", msg)
 
     monkeypatch.undo()  # space freed
     summary = _convert(dataset, out)
@@ -106,13 +106,13 @@ def _mount_tmpfs(path, size):
         pytest.skip(f"cannot mount a tmpfs here: {r.stderr.decode().strip()}")
 
 
-def test_real_full_tmpfs(tmp_path):
+def test_real_full_tmpfs(tmp_path, cli_error):
     dataset = make_hf_dataset(str(tmp_path), bad_rows=False)  # its outputs take ~1 MB
     out = str(tmp_path / "small")
     _mount_tmpfs(out, "300k")
     try:
-        with pytest.raises(SystemExit, match="^error: No space left on device"):
-            hf_to_manifest.main(["--dataset_name", dataset, "--output_dir", out])
+        rc, msg = cli_error(hf_to_manifest.main, ["--dataset_name", dataset, "--output_dir", out])
+        assert rc == 1 and msg.startswith("avhubert-hf-to-manifest: error: No space left on device")
         complete = [
             s
             for s in SPLITS

@@ -4,18 +4,19 @@ still written by the preparing process, with the same result as this machine's p
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
 import pytest
 
-from avhubert_ami.data.errors import PreparationError
-from avhubert_ami.prep import engine as engine_lib
-from avhubert_ami.prep.cli import ami_corpus, hf_to_manifest, mouth_roi
-from avhubert_ami.prep.cli.args import engine_from_args, writer_options
+from avhubert_ami.cli import ami_corpus, hf_to_manifest, mouth_roi
+from avhubert_ami.errors import PreparationError
 from avhubert_ami.prep.constants import SPLITS
-from avhubert_ami.prep.engine import Engine
-from avhubert_ami.prep.workers import run_jobs
+from avhubert_ami.prep.flags import engine_from_args, writer_options
+from avhubert_ami.prep.runtime import engine as engine_lib
+from avhubert_ami.prep.runtime.engine import Engine
+from avhubert_ami.prep.runtime.workers import run_jobs
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -35,20 +36,27 @@ def test_every_worker_pool_cli_takes_the_engine_flags():
     assert writer_options(args).engine == Engine("dask")  # no --scheduler: a local cluster of --num_workers
 
 
-def test_scheduler_needs_the_dask_engine(tmp_path):
+def test_scheduler_needs_the_dask_engine(tmp_path, cli_error):
     (tmp_path / "in").mkdir()
-    with pytest.raises(SystemExit, match=r"^error: --scheduler .*needs --engine dask$"):
-        mouth_roi.main(["--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"), "--scheduler", "x:1"])
+    rc, msg = cli_error(
+        mouth_roi.main, ["--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"), "--scheduler", "x:1"]
+    )
+    assert rc == 2 and re.search(r": error: --scheduler .*needs --engine dask$", msg)
 
 
-def test_missing_distributed_is_one_line_naming_the_extra(tmp_path, monkeypatch):
+def test_missing_distributed_is_one_line_naming_the_extra(tmp_path, monkeypatch, cli_error):
     monkeypatch.setitem(sys.modules, "distributed", None)  # as if not installed: import raises ImportError
     (tmp_path / "in").mkdir()
-    msg = r"^error: --engine dask needs Dask distributed: pip install 'avhubert-ami\[cluster\]'"
-    with pytest.raises(SystemExit, match=msg):
-        mouth_roi.main(["--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"), "--engine", "dask"])
-    with pytest.raises(SystemExit, match=msg):
-        hf_to_manifest.main(["--dataset_name", str(tmp_path), "--output_dir", str(tmp_path / "o"), "--engine", "dask"])
+    msg = r": error: --engine dask needs Dask distributed: pip install 'avhubert-ami\[cluster\]'"
+    for main, argv in (
+        (mouth_roi.main, ["--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"), "--engine", "dask"]),
+        (
+            hf_to_manifest.main,
+            ["--dataset_name", str(tmp_path), "--output_dir", str(tmp_path / "o"), "--engine", "dask"],
+        ),
+    ):
+        rc, line = cli_error(main, argv)
+        assert rc == 2 and re.search(msg, line), line
     assert not os.path.exists(tmp_path / "out") and not os.path.exists(tmp_path / "o")  # refused before any work
 
 

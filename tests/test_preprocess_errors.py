@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
 import pytest
 
-from avhubert_ami.prep.cli import ami_corpus, hf_to_manifest, mouth_roi, tokenizer
+from avhubert_ami.cli import ami_corpus, hf_to_manifest, mouth_roi, tokenizer
 from tests.preprocess_fixtures import make_hf_dataset
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -19,28 +20,31 @@ def hf(tmp_path_factory):
     return make_hf_dataset(str(tmp_path_factory.mktemp("errors")), bad_rows=False)
 
 
-def _one_line_exit(main, argv, pattern):
-    """``main(argv)`` must stop with SystemExit carrying one line that matches ``pattern``."""
-    with pytest.raises(SystemExit) as exc:
-        main(argv)
-    code = exc.value.code
-    assert isinstance(code, str) and "\n" not in code.strip(), code
-    assert pytest.importorskip("re").search(pattern, code), code
+@pytest.fixture
+def one_line_exit(cli_error):
+    """``main(argv)`` must end with one error line matching ``pattern`` and exit status ``status`` (2: user error)."""
+
+    def check(main, argv, pattern, status=2):
+        rc, line = cli_error(main, argv)
+        assert re.search(pattern, line), line
+        assert rc == status, (rc, line)
+
+    return check
 
 
-def test_hf_to_manifest_user_errors(tmp_path, hf):
+def test_hf_to_manifest_user_errors(tmp_path, hf, one_line_exit):
     out = str(tmp_path / "out")
-    _one_line_exit(
+    one_line_exit(
         hf_to_manifest.main,
         ["--dataset_name", str(tmp_path / "nope"), "--output_dir", out],
         r"--dataset_name .*nope: no such file or folder",
     )
-    _one_line_exit(
+    one_line_exit(
         hf_to_manifest.main,
         ["--dataset_name", hf, "--output_dir", out, "--text_column", "words"],
         r"no column 'words'; columns are .*set --text_column",
     )
-    _one_line_exit(
+    one_line_exit(
         hf_to_manifest.main,
         ["--dataset_name", hf, "--output_dir", out, "--audio_column", "a", "--video_column", "v"],
         r"neither 'a' nor 'v' column",
@@ -48,48 +52,48 @@ def test_hf_to_manifest_user_errors(tmp_path, hf):
     assert not os.path.exists(out)  # input errors are found before the output folder is made
     blocker = tmp_path / "a_file"
     blocker.write_text("x")
-    _one_line_exit(
+    one_line_exit(
         hf_to_manifest.main,
         ["--dataset_name", hf, "--output_dir", str(blocker / "out")],
         r"cannot create the output folder .*a_file/out: Not a directory",
     )
 
 
-def test_hub_name_that_cannot_be_loaded(tmp_path, monkeypatch):
+def test_hub_name_that_cannot_be_loaded(tmp_path, monkeypatch, one_line_exit):
     import datasets
 
     def offline(*args, **kwargs):  # what datasets raises for a hub name without network
         raise ConnectionError("Couldn't reach 'someone/no_such_dataset' on the Hub (OfflineModeIsEnabled)")
 
     monkeypatch.setattr(datasets, "load_dataset", offline)
-    _one_line_exit(
+    one_line_exit(
         hf_to_manifest.main,
         ["--dataset_name", "someone/no_such_dataset", "--output_dir", str(tmp_path)],
         r"--dataset_name someone/no_such_dataset: cannot load it .*ConnectionError: Couldn't reach",
     )
 
 
-def test_ami_corpus_user_errors(tmp_path):
+def test_ami_corpus_user_errors(tmp_path, one_line_exit):
     out = str(tmp_path / "out")
-    _one_line_exit(ami_corpus.main, ["--ami_dir", str(tmp_path / "nope"), "--output_dir", out], r"no amicorpus/")
+    one_line_exit(ami_corpus.main, ["--ami_dir", str(tmp_path / "nope"), "--output_dir", out], r"no amicorpus/")
     os.makedirs(tmp_path / "ami" / "amicorpus")
     os.makedirs(tmp_path / "ami" / "ami_public_manual_1.6.2" / "corpusResources")
     (tmp_path / "ami" / "ami_public_manual_1.6.2" / "corpusResources" / "meetings.xml").write_text("<x/>")
-    _one_line_exit(
+    one_line_exit(
         ami_corpus.main,
         ["--ami_dir", str(tmp_path / "ami"), "--output_dir", out, "--camera_map", str(tmp_path / "no_map.txt")],
         r"no_map\.txt: No such file or directory",
     )
 
 
-def test_mouth_roi_and_tokenizer_user_errors(tmp_path, hf):
-    _one_line_exit(
+def test_mouth_roi_and_tokenizer_user_errors(tmp_path, hf, one_line_exit):
+    one_line_exit(
         mouth_roi.main,
         ["--input", str(tmp_path / "nope.mp4"), "--output", str(tmp_path / "o.mkv")],
         r"--input .*nope\.mp4: no such file or folder",
     )
-    _one_line_exit(tokenizer.main, ["--manifest_dir", str(tmp_path / "nope")], r"nope: no such folder")
-    _one_line_exit(tokenizer.main, ["--manifest_dir", str(tmp_path)], r"train\.wrd: missing")
+    one_line_exit(tokenizer.main, ["--manifest_dir", str(tmp_path / "nope")], r"nope: no such folder")
+    one_line_exit(tokenizer.main, ["--manifest_dir", str(tmp_path)], r"train\.wrd: missing")
 
 
 def _mount_readonly(path):
@@ -100,7 +104,7 @@ def _mount_readonly(path):
     return r.returncode == 0
 
 
-def test_read_only_output_folder_is_one_line_in_every_cli(tmp_path, hf):
+def test_read_only_output_folder_is_one_line_in_every_cli(tmp_path, hf, one_line_exit):
     ro = str(tmp_path / "ro")
     if not _mount_readonly(ro):
         if os.geteuid() == 0:
@@ -108,10 +112,10 @@ def test_read_only_output_folder_is_one_line_in_every_cli(tmp_path, hf):
         os.chmod(ro, 0o555)
     try:
         clip = os.path.join(hf, "clips", sorted(os.listdir(os.path.join(hf, "clips")))[0])
-        msg = rf"^error: cannot write in {ro}: "
-        _one_line_exit(hf_to_manifest.main, ["--dataset_name", hf, "--output_dir", ro], msg)
-        _one_line_exit(mouth_roi.main, ["--input", clip, "--output", os.path.join(ro, "roi.mkv")], msg)
-        _one_line_exit(tokenizer.main, ["--manifest_dir", ro], msg)
+        msg = rf": error: cannot write in {ro}: "
+        one_line_exit(hf_to_manifest.main, ["--dataset_name", hf, "--output_dir", ro], msg)
+        one_line_exit(mouth_roi.main, ["--input", clip, "--output", os.path.join(ro, "roi.mkv")], msg)
+        one_line_exit(tokenizer.main, ["--manifest_dir", ro], msg)
     finally:
         subprocess.run(["umount", ro], check=False, capture_output=True)
 
@@ -134,6 +138,6 @@ def test_cli_process_prints_one_line_and_exits_non_zero(tmp_path):
         text=True,
         timeout=120,
     )
-    assert r.returncode == 1 and r.stderr.strip().splitlines() == [
-        f"error: --dataset_name {tmp_path / 'nope'}: no such file or folder"
+    assert r.returncode == 2 and r.stderr.strip().splitlines() == [
+        f"avhubert-hf-to-manifest: error: --dataset_name {tmp_path / 'nope'}: no such file or folder"
     ], r.stderr

@@ -12,17 +12,17 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from avhubert_ami.cli import hf_to_manifest, tokenizer
 from avhubert_ami.data import manifest as mf
-from avhubert_ami.data.errors import PreparationError
 from avhubert_ami.data.video import probe_video, read_video
-from avhubert_ami.prep.cli import hf_to_manifest, tokenizer
+from avhubert_ami.errors import PreparationError
 from avhubert_ami.prep.constants import SPLITS
-from avhubert_ami.prep.filesystem import sweep_stale_temporaries
 from avhubert_ami.prep.hf_dataset import local_data_files
-from avhubert_ami.prep.journal import Journal, journal_path
-from avhubert_ami.prep.locking import output_lock
-from avhubert_ami.prep.summary import Summary
-from avhubert_ami.text import TextNormalization, normalize_text
+from avhubert_ami.prep.runtime.filesystem import sweep_stale_temporaries
+from avhubert_ami.prep.runtime.journal import Journal, journal_path
+from avhubert_ami.prep.runtime.locking import output_lock
+from avhubert_ami.prep.runtime.summary import Summary
+from avhubert_ami.scoring.text import TextNormalization, normalize_text
 from tests.preprocess_fixtures import make_hf_dataset
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -245,7 +245,7 @@ def test_tokenizer_on_hf_output(tmp_path):
     assert tokenizer.train_tokenizer(out, vocab_size=10)[0] == n_chars + 5  # raised: every character is a piece
 
 
-def test_cli_help_and_missing_train(tmp_path, capsys):
+def test_cli_help_and_missing_train(tmp_path, capsys, cli_error):
     r = subprocess.run(
         [sys.executable, "-m", "preprocess.hf_to_manifest", "--help"], cwd=REPO, capture_output=True, text=True
     )
@@ -253,8 +253,8 @@ def test_cli_help_and_missing_train(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         tokenizer.main(["--help"])
     assert e.value.code == 0 and "--vocab_size" in capsys.readouterr().out
-    with pytest.raises(SystemExit, match="train.wrd"):
-        tokenizer.main(["--manifest_dir", str(tmp_path)])
+    rc, line = cli_error(tokenizer.main, ["--manifest_dir", str(tmp_path)])
+    assert rc == 2 and "train.wrd" in line
 
 
 def test_detect_roi_on_face_video_paths(tmp_path):

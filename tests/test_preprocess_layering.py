@@ -9,16 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from avhubert_ami.data.errors import PreparationError
+from avhubert_ami.errors import PreparationError
 
 REPO = Path(__file__).resolve().parents[1]
 
 # Where SystemExit may be raised: the command lines' main() functions and their error boundary, and the fairseq
 # patch that ends a finished training run inside fairseq's own process.
-SYSTEM_EXIT_ALLOWED = {
-    ("avhubert_ami/prep/cli/run.py", "run_cli"),
-    ("avhubert_ami/checkpoint_io.py", "load_checkpoint"),
-}
+SYSTEM_EXIT_ALLOWED = {("avhubert_ami/checkpoints/fairseq_patches.py", "load_checkpoint")}
 
 
 def _py_files(*folders: str):
@@ -45,26 +42,26 @@ def test_the_plugin_never_imports_preprocess():
 
 
 def test_only_command_lines_import_command_lines():
-    """The recipes (avhubert_ami/prep, avhubert_ami/synth) and the rest of the plugin never import a command line
-    (avhubert_ami/prep/cli): the command lines are thin wrappers on top, and the wheel's only entry to them."""
-    cli_dir = REPO / "avhubert_ami" / "prep" / "cli"
+    """The library (recipes, decoding, training, ...) never imports a command line (avhubert_ami/cli): the command
+    lines are thin wrappers on top, and the wheel's only entry to them."""
+    cli_dir = REPO / "avhubert_ami" / "cli"
     offenders = [
         f"{path.relative_to(REPO)}: {name}"
         for path in _py_files("avhubert_ami")
         if cli_dir not in path.parents
         for name in _imported_modules(ast.parse(path.read_text()))
-        if name.startswith("avhubert_ami.prep.cli")
+        if name.startswith("avhubert_ami.cli")
     ]
     assert not offenders, offenders
 
 
 def test_the_checkout_shims_only_run_a_command_line():
-    """``preprocess/X.py`` holds no code of its own: it imports ``main`` from ``avhubert_ami.prep.cli.X``."""
+    """``preprocess/X.py`` holds no code of its own: it imports ``main`` from ``avhubert_ami.cli.X``."""
     shims = sorted((REPO / "preprocess").glob("*.py"))
     assert {p.stem for p in shims} >= {"hf_to_manifest", "ami_corpus", "mouth_roi", "tokenizer", "synth_ami"}
     for path in shims:
         if path.stem != "__init__":
-            assert set(_imported_modules(ast.parse(path.read_text()))) == {"sys", f"avhubert_ami.prep.cli.{path.stem}"}
+            assert set(_imported_modules(ast.parse(path.read_text()))) == {"sys", f"avhubert_ami.cli.{path.stem}"}
 
 
 def _system_exits(path: Path):
@@ -96,7 +93,7 @@ def test_system_exit_only_in_main_functions():
 
 def test_prepare_hf_dataset_is_typed_and_raises_preparation_errors(tmp_path):
     from avhubert_ami.prep.hf_dataset import Columns, prepare_hf_dataset
-    from avhubert_ami.prep.options import WriterOptions
+    from avhubert_ami.prep.runtime.options import WriterOptions
     from tests.preprocess_fixtures import make_hf_dataset
 
     hf = make_hf_dataset(str(tmp_path / "src"), bad_rows=False)
@@ -119,9 +116,9 @@ def test_train_tokenizer_refuses_an_impossible_vocabulary(tmp_path):
 def test_a_preparation_error_reaches_the_guide_cli_error_path(tmp_path):
     """Another run holding the conversion's output folder: before, the lock's SystemExit ended the guide CLI's
     process from inside hf_to_manifest.main; now the guide reports a UsageError naming the holder."""
-    from avhubert_ami.cli.data_source import resolve_dataset
-    from avhubert_ami.cli.trainer_args import UsageError
-    from avhubert_ami.prep.locking import output_lock
+    from avhubert_ami.errors import UsageError
+    from avhubert_ami.prep.runtime.locking import output_lock
+    from avhubert_ami.training.data_source import resolve_dataset
     from tests.preprocess_fixtures import make_hf_dataset
 
     hf = make_hf_dataset(str(tmp_path / "src"), bad_rows=False)

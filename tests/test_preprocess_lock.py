@@ -4,6 +4,7 @@ waits with --wait; the stale-temporary sweep runs only under the lock."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -11,15 +12,15 @@ import time
 
 import pytest
 
-from avhubert_ami.data.errors import PreparationError
-from avhubert_ami.prep.cli import ami_corpus, hf_to_manifest, mouth_roi, tokenizer
+from avhubert_ami.cli import ami_corpus, hf_to_manifest, mouth_roi, tokenizer
+from avhubert_ami.errors import PreparationError
 from avhubert_ami.prep.constants import SPLITS
-from avhubert_ami.prep.locking import LOCK_NAME, output_lock
+from avhubert_ami.prep.runtime.locking import LOCK_NAME, output_lock
 from tests.preprocess_fixtures import make_hf_dataset
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _HOLD = (
-    "import sys, time; from avhubert_ami.prep import locking\n"
+    "import sys, time; from avhubert_ami.prep.runtime import locking\n"
     "with locking.output_lock(sys.argv[1]):\n"
     "    print('locked', flush=True); time.sleep(float(sys.argv[2]))\n"
 )
@@ -74,7 +75,7 @@ def test_waiters_queue_one_at_a_time(tmp_path):
     assert max(overlap) == 1 and len(overlap) == 60
 
 
-def test_every_preparation_cli_refuses_a_locked_folder(tmp_path):
+def test_every_preparation_cli_refuses_a_locked_folder(tmp_path, cli_error):
     out = str(tmp_path / "out")
     os.makedirs(out)
     open(os.path.join(out, "train.wrd"), "w").write("hello world\n")
@@ -82,16 +83,16 @@ def test_every_preparation_cli_refuses_a_locked_folder(tmp_path):
     try:
         msg = rf"another run \(pid {proc.pid}\) is writing to"
         dataset = make_hf_dataset(str(tmp_path), bad_rows=False)
-        with pytest.raises(SystemExit, match=msg):
-            hf_to_manifest.main(["--dataset_name", dataset, "--output_dir", out])
         os.makedirs(tmp_path / "ami" / "amicorpus")
         os.makedirs(tmp_path / "ami" / "ami_public_manual_1.6.2")
-        with pytest.raises(SystemExit, match=msg):
-            ami_corpus.main(["--ami_dir", str(tmp_path / "ami"), "--output_dir", out])
-        with pytest.raises(SystemExit, match=msg):
-            mouth_roi.main(["--input", os.path.join(dataset, "clips"), "--output", out])
-        with pytest.raises(SystemExit, match=msg):
-            tokenizer.main(["--manifest_dir", out])
+        for main, argv in (
+            (hf_to_manifest.main, ["--dataset_name", dataset, "--output_dir", out]),
+            (ami_corpus.main, ["--ami_dir", str(tmp_path / "ami"), "--output_dir", out]),
+            (mouth_roi.main, ["--input", os.path.join(dataset, "clips"), "--output", out]),
+            (tokenizer.main, ["--manifest_dir", out]),
+        ):
+            rc, line = cli_error(main, argv)
+            assert rc == 2 and re.search(msg, line), line
     finally:
         proc.kill()
         proc.wait()

@@ -7,9 +7,9 @@ import os
 import numpy as np
 import pytest
 
-from avhubert_ami.data.errors import MediaError
+from avhubert_ami.cli import mouth_roi
 from avhubert_ami.data.video import probe_video, read_video, write_video
-from avhubert_ami.prep.cli import mouth_roi
+from avhubert_ami.errors import MediaError
 from avhubert_ami.prep.mouth_roi import crop_mouth, crop_mouth_result
 from avhubert_ami.testing.media import astronaut_frames
 

@@ -4,18 +4,19 @@ assembly run (no shard flags) that writes the same manifests as one unsharded ru
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
 import pytest
 
+from avhubert_ami.cli import ami_corpus, hf_to_manifest, mouth_roi
 from avhubert_ami.data import manifest as mf
-from avhubert_ami.data.errors import PreparationError
+from avhubert_ami.errors import PreparationError
 from avhubert_ami.prep import ami as ami_recipe
 from avhubert_ami.prep import mouth_roi as roi_lib
-from avhubert_ami.prep import shards
-from avhubert_ami.prep.cli import ami_corpus, hf_to_manifest, mouth_roi
 from avhubert_ami.prep.constants import SPLITS
+from avhubert_ami.prep.runtime import shards
 from tests.preprocess_fixtures import make_hf_dataset
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -74,14 +75,14 @@ def test_shards_partition_deterministically():
     assert ami_recipe.shard_meetings(present, listed, shards.Shard(3, 8)) == parts[3] & present
 
 
-def test_shard_flags_are_checked(hf, tmp_path):
+def test_shard_flags_are_checked(hf, tmp_path, cli_error):
     for flags, msg in (
         (["--num_shards", "2"], "needs --shard_index"),
         (["--num_shards", "2", "--shard_index", "2"], "0 <= index < N"),
         (["--shard_index", "0"], "needs --num_shards N > 1"),
     ):
-        with pytest.raises(SystemExit, match=msg):
-            hf_to_manifest.main(["--dataset_name", hf, "--output_dir", str(tmp_path), *flags])
+        rc, line = cli_error(hf_to_manifest.main, ["--dataset_name", hf, "--output_dir", str(tmp_path), *flags])
+        assert rc == 2 and re.search(msg, line), line
 
 
 def test_shards_then_assembly_equal_one_unsharded_run(hf, tmp_path, monkeypatch):

@@ -12,8 +12,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 AFTER_PREPROCESS = """
 import os, sys
 os.environ["AVHUBERT_AMI_WITHOUT_FAIRSEQ"] = "1"  # as in a command line's process (or one of its workers)
-import avhubert_ami.prep.cli.mouth_roi, avhubert_ami.prep.cli.ami_corpus, avhubert_ami.prep.cli.hf_to_manifest
-import avhubert_ami.prep.cli.tokenizer, avhubert_ami.prep.cli.synth_ami
+import avhubert_ami.cli.mouth_roi, avhubert_ami.cli.ami_corpus, avhubert_ami.cli.hf_to_manifest
+import avhubert_ami.cli.tokenizer, avhubert_ami.cli.synth_ami
 print("light", "fairseq" in sys.modules, "torch" in sys.modules)
 import avhubert_ami
 from fairseq import options
@@ -65,9 +65,9 @@ def _imported(stderr: str) -> set:
     return {line.rsplit("|", 1)[-1].strip() for line in stderr.splitlines() if "|" in line}
 
 
-@pytest.mark.parametrize("module", ["preprocess.tokenizer", "avhubert_ami.prep.cli.tokenizer"])
+@pytest.mark.parametrize("module", ["preprocess.tokenizer", "avhubert_ami.cli.tokenizer"])
 def test_command_lines_start_without_fairseq(module):
-    """``python -m preprocess.X`` (the checkout's shim) and ``python -m avhubert_ami.prep.cli.X`` are command
+    """``python -m preprocess.X`` (the checkout's shim) and ``python -m avhubert_ami.cli.X`` are command
     lines: fairseq and torch stay out."""
     out = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", module, "--help"],
@@ -87,11 +87,11 @@ def fairseq_loaded(_) -> bool:
     return "fairseq" in sys.modules
 
 
-# what pip writes for a console script (setup.py: avhubert-mouth-roi=avhubert_ami.prep.cli.mouth_roi:main), here
+# what pip writes for a console script (setup.py: avhubert-mouth-roi=avhubert_ami.cli.mouth_roi:main), here
 # running a pool through the preprocessing worker loop instead of main()
 CONSOLE_SCRIPT = """
 import sys
-from avhubert_ami.prep.workers import run_jobs
+from avhubert_ami.prep.runtime.workers import run_jobs
 from tests.test_preprocess_startup import fairseq_loaded
 if __name__ == "__main__":
     done = run_jobs(fairseq_loaded, [("a", 0), ("b", 0)], num_workers=2, desc="probe")
@@ -111,8 +111,8 @@ def test_console_script_and_its_workers_start_without_fairseq(tmp_path):
     assert "workers [False] main False" in out.stdout
 
 
-def test_every_preprocessing_console_script_is_known_to_the_package():
-    """setup.py's console scripts into ``avhubert_ami.prep.cli`` are the names the package starts fairseq-free."""
+def test_every_console_script_is_known_to_the_package():
+    """setup.py's console scripts (all in ``avhubert_ami.cli``) are the names the package starts fairseq-free."""
     import avhubert_ami
 
     tree = ast.parse(open(os.path.join(REPO, "setup.py")).read())
@@ -121,15 +121,16 @@ def test_every_preprocessing_console_script_is_known_to_the_package():
         for node in tree.body
         if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "CONSOLE_SCRIPTS"
     )
-    prep = {name for name, target in (s.split("=") for s in scripts) if target.startswith("avhubert_ami.prep.cli.")}
-    assert prep and prep == avhubert_ami.PREPROCESSING_CONSOLE_SCRIPTS
+    names = {name for name, target in (s.split("=") for s in scripts) if target.startswith("avhubert_ami.cli.")}
+    assert names == {s.split("=")[0] for s in scripts}
+    assert names | {"finetune_avhubert_ami"} == avhubert_ami.COMMAND_LINE_SCRIPTS
 
 
 def test_library_import_of_preprocess_keeps_eager_registration():
     """A process that imports preprocess as a library and then a plugin module that imports fairseq: the
     deferred registration fired inside models/checkpoint.py and failed on a circular import."""
     out = _run(
-        "import preprocess.tokenizer, avhubert_ami.prep.cli.mouth_roi; import avhubert_ami.cli_errors; "
+        "import preprocess.tokenizer, avhubert_ami.cli.mouth_roi; import avhubert_ami.cli.boundary; "
         "from fairseq.tasks import TASK_REGISTRY; print('ok', 'ami_av' in TASK_REGISTRY)"
     )
     assert out.returncode == 0, out.stderr[-3000:]

@@ -1,5 +1,5 @@
 """A malicious checkpoint (a pickle whose reduce would write a marker file) is refused by every entry point with the
-one message of avhubert_ami.models.checkpoint.refusal_message, and the marker never appears."""
+one message of avhubert_ami.checkpoints.safe_load.refusal_message, and the marker never appears."""
 
 import os
 import subprocess
@@ -8,7 +8,7 @@ import sys
 import pytest
 import torch
 
-from avhubert_ami.models.checkpoint import UNSAFE_ENV
+from avhubert_ami.checkpoints.safe_load import UNSAFE_ENV
 from avhubert_ami.testing.tiny_data import make_tiny_split
 from tests.train_fixtures import REPO, USER_DIR, quiet_env
 
@@ -48,7 +48,7 @@ def _assert_one_message(err_text, path, marker):
 
 
 def test_finetune_cli_model_name_or_path(evil, data, tmp_path, capsys):
-    from avhubert_ami.cli import run as cli
+    from avhubert_ami.cli import finetune as cli
 
     path, marker = evil
     assert (
@@ -69,7 +69,7 @@ def test_finetune_cli_model_name_or_path(evil, data, tmp_path, capsys):
 
 
 def test_finetune_cli_do_eval_of_the_runs_own_checkpoint(evil, data, tmp_path, capsys):
-    from avhubert_ami.cli import run as cli
+    from avhubert_ami.cli import finetune as cli
 
     path, marker = evil
     ckpts = tmp_path / "o" / "checkpoints"
@@ -81,7 +81,7 @@ def test_finetune_cli_do_eval_of_the_runs_own_checkpoint(evil, data, tmp_path, c
 
 
 def test_finetune_cli_resume_of_the_runs_own_checkpoint(evil, data, tmp_path, capsys):
-    from avhubert_ami.cli import run as cli
+    from avhubert_ami.cli import finetune as cli
 
     path, marker = evil
     last = tmp_path / "o" / "checkpoints" / "checkpoint_last.pt"
@@ -92,7 +92,7 @@ def test_finetune_cli_resume_of_the_runs_own_checkpoint(evil, data, tmp_path, ca
 
 
 def test_avhubert_decode(evil, data, tmp_path, capsys):
-    from avhubert_ami import decode
+    from avhubert_ami.cli import decode
 
     path, marker = evil
     assert decode.main(["--path", str(path), "--data", data, "--cpu", "--results_dir", str(tmp_path / "r")]) == 2

@@ -4,7 +4,7 @@ import pytest
 from fairseq.scoring import SCORER_REGISTRY, build_scorer
 
 import avhubert_ami  # noqa: F401  (registers the scorers)
-from avhubert_ami.scoring import error_rate, sentencepiece_to_text
+from avhubert_ami.scoring.wer import error_rate, sentencepiece_to_text
 
 
 def test_sentencepiece_to_text():

@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from avhubert_ami.prep.cli import synth_ami
+from avhubert_ami.cli import synth_ami
 from avhubert_ami.synth.ami import SynthConfig, corpus_speakers
 from avhubert_ami.synth.audio import SAMPLES_PER_FRAME, Voice, synthesize
 from avhubert_ami.synth.lexicon import LEXICON, PHONES, VISEMES, WORDS, viseme_collisions

@@ -6,7 +6,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from avhubert_ami.prep.cli import synth_ami
+from avhubert_ami.cli import synth_ami
 from avhubert_ami.synth.ami import SynthConfig
 from avhubert_ami.synth.grammar import GRAMMAR, length_range, sample_sentence, sample_text, terminals
 from avhubert_ami.synth.lexicon import LEXICON

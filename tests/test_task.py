@@ -14,7 +14,7 @@ from fairseq.models import FairseqDecoder, FairseqEncoder, FairseqEncoderDecoder
 from omegaconf import OmegaConf
 
 from avhubert_ami.data.manifest import write_dict
-from avhubert_ami.scoring import error_counts
+from avhubert_ami.scoring.wer import error_counts
 from avhubert_ami.tasks.ami_av import AMIAVTask, AVHubertPretrainingTask, as_list
 from avhubert_ami.testing.tiny_data import SENTENCES, make_tiny_split
 

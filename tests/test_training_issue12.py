@@ -5,8 +5,8 @@ import logging
 import pytest
 import torch
 
-from avhubert_ami.cli import run as cli
-from avhubert_ami.models.checkpoint import load_checkpoint_state
+from avhubert_ami.checkpoints.safe_load import load_checkpoint_state
+from avhubert_ami.cli import finetune as cli
 from tests.train_fixtures import fake_pretrain_checkpoint, guide_args, num_updates, tiny_data
 
 pytestmark = pytest.mark.usefixtures("single_thread")

@@ -83,7 +83,7 @@ def test_subtitle_timestamps():
 
 
 def test_folder_listing_names_outputs_without_collisions(tmp_path):
-    from avhubert_ami.transcribe.cli import list_inputs
+    from avhubert_ami.cli.transcribe import list_inputs
 
     for rel in ("a.mp4", "a.wav", "sub/a.mp4", "notes.txt", "b.mkv"):
         (tmp_path / rel).parent.mkdir(exist_ok=True)
@@ -100,9 +100,10 @@ def ckpt(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def transcriber(ckpt):
+    from avhubert_ami.decoding.settings import SearchSettings
     from avhubert_ami.transcribe import Transcriber
 
-    return Transcriber.from_checkpoint(str(ckpt), beam=1, device="cpu")
+    return Transcriber.from_checkpoint(str(ckpt), SearchSettings(beam=1), device="cpu")
 
 
 def test_api_audio_only_and_resampling_note(transcriber, tmp_path):
@@ -160,11 +161,11 @@ def test_lip_video_without_audio_uses_overlapping_windows(transcriber, tmp_path)
 def test_longform_matches_per_utterance_decoding(ckpt, tmp_path):
     """Small-size version of the README-technical measurement: utterances of a held-out split concatenated
     with pauses of varying length, transcribed whole, vs decoded one by one from the manifest."""
-    from avhubert_ami.decode import decode_split
-    from avhubert_ami.scoring import error_rate
+    from avhubert_ami.cli.transcribe import main
+    from avhubert_ami.decoding.split import decode_split
+    from avhubert_ami.scoring.wer import error_rate
     from avhubert_ami.testing.recordings import manifest_clips, write_long_recording
     from avhubert_ami.testing.tiny_data import make_tiny_split
-    from avhubert_ami.transcribe.cli import main
 
     data = ckpt.parents[2] / "data"
     if not (data / "heldout.tsv").exists():
@@ -211,7 +212,7 @@ def test_longform_matches_per_utterance_decoding(ckpt, tmp_path):
 
 # ---- bad input ---------------------------------------------------------------------------------------------
 def test_folder_keeps_going_past_corrupt_and_truncated_files(ckpt, tmp_path, capsys):
-    from avhubert_ami.transcribe.cli import main
+    from avhubert_ami.cli.transcribe import main
 
     folder = tmp_path / "in"
     folder.mkdir()
@@ -241,7 +242,7 @@ def test_no_audio_and_no_face_is_a_clear_error(transcriber, tmp_path):
 def test_empty_or_silent_recording_gives_empty_transcript_and_note(ckpt, tmp_path, seconds):
     import soundfile as sf
 
-    from avhubert_ami.transcribe.cli import main
+    from avhubert_ami.cli.transcribe import main
 
     sf.write(str(tmp_path / "quiet.wav"), np.zeros(int(16000 * seconds), np.float32), 16000)
     rc = main(["--path", str(ckpt), str(tmp_path / "quiet.wav"), "--output_dir", str(tmp_path / "out"), "--cpu"])
@@ -253,7 +254,7 @@ def test_empty_or_silent_recording_gives_empty_transcript_and_note(ckpt, tmp_pat
 
 
 def test_pretraining_checkpoint_is_refused(tmp_path, capsys):
-    from avhubert_ami.transcribe.cli import main
+    from avhubert_ami.cli.transcribe import main
     from tests.train_fixtures import fake_pretrain_checkpoint
 
     path = fake_pretrain_checkpoint(tmp_path / "base.pt")
@@ -264,7 +265,7 @@ def test_pretraining_checkpoint_is_refused(tmp_path, capsys):
 
 
 def test_usage_errors(ckpt, tmp_path, capsys):
-    from avhubert_ami.transcribe.cli import main
+    from avhubert_ami.cli.transcribe import main
 
     rc = main(["--path", str(ckpt), str(tmp_path / "absent.mp4"), "--output_dir", str(tmp_path)])
     assert rc == 2 and "absent.mp4: no such file" in capsys.readouterr().err
@@ -272,20 +273,23 @@ def test_usage_errors(ckpt, tmp_path, capsys):
     assert rc == 2 and "unknown format" in capsys.readouterr().err
 
 
-# ---- joint CTC/attention and LM fusion (avhubert_ami.tasks.generator, avhubert_ami.tasks.language_model) -----
+# ---- joint CTC/attention and LM fusion (avhubert_ami.decoding.generator, avhubert_ami.lm.task) -----
 def test_ctc_weight_needs_a_ctc_head(ckpt, tmp_path):
-    from avhubert_ami.transcribe import TranscribeError, Transcriber
+    from avhubert_ami.decoding.settings import SearchSettings
+    from avhubert_ami.errors import UsageError
+    from avhubert_ami.transcribe import Transcriber
     from tests.train_fixtures import without_ctc_head
 
     attention_only = without_ctc_head(ckpt, tmp_path / "attention_only.pt")  # the tiny_cpu preset trains a head
-    with pytest.raises(TranscribeError, match="CTC head"):
-        Transcriber.from_checkpoint(str(attention_only), ctc_weight=0.3, device="cpu")
+    with pytest.raises(UsageError, match="CTC head"):
+        Transcriber.from_checkpoint(str(attention_only), SearchSettings(ctc_weight=0.3), device="cpu")
 
 
 def test_ctc_weight_and_lm_reach_the_search(ckpt, tmp_path, tmp_path_factory):
     """Segments decoded with joint CTC/attention + LM fusion equal avhubert-decode's hypotheses for the same clip
     cut exactly (a recording holding one utterance with no padding around it)."""
-    from avhubert_ami.decode import decode_split
+    from avhubert_ami.decoding.settings import SearchSettings
+    from avhubert_ami.decoding.split import decode_split
     from avhubert_ami.transcribe import Transcriber
     from tests.test_lm_fusion import tiny_lm
     from tests.train_fixtures import with_ctc_head
@@ -293,10 +297,8 @@ def test_ctc_weight_and_lm_reach_the_search(ckpt, tmp_path, tmp_path_factory):
     hybrid = with_ctc_head(ckpt, tmp_path / "hybrid.pt")
     lm_path = tiny_lm(tmp_path_factory)
     data = ckpt.parents[2] / "data"
-    t = Transcriber.from_checkpoint(
-        str(hybrid), beam=3, ctc_weight=0.3, lm_path=str(lm_path), lm_weight=0.2, device="cpu", data_dir=str(data)
-    )
-    assert t.lm is not None and t.task.cfg.ctc_weight == 0.3
+    search = SearchSettings(beam=3, ctc_weight=0.3, lm_path=str(lm_path), lm_weight=0.2)
+    t = Transcriber.from_checkpoint(str(hybrid), search, device="cpu", data_dir=str(data))
     ref = decode_split(
         str(hybrid),
         str(data),

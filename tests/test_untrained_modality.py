@@ -39,7 +39,7 @@ def test_fairseq_generate_warns(audio_only_model, tmp_path, caplog, modalities, 
 
 
 def test_avhubert_decode_warns(audio_only_model, tmp_path, caplog):
-    from avhubert_ami import decode
+    from avhubert_ami.cli import decode
 
     ckpt, data = audio_only_model
     caplog.set_level(logging.WARNING)

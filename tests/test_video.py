@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from avhubert_ami.data import video as V
-from avhubert_ami.data.errors import MediaError
+from avhubert_ami.errors import MediaError
 
 
 def _frames(t=7, h=96, w=96, seed=0):

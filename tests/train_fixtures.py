@@ -35,8 +35,8 @@ GUIDE_FAST = ["--per_device_train_batch_size", "3", "--per_device_eval_batch_siz
 GUIDE_FAST += ["--warmup_steps", "1", "--logging_steps", "1"]
 
 #: The decoding search of the README's commands as the tests run it on the tiny model, for fairseq-generate
-#: (:func:`generate_args`) and ``avhubert_ami.decode`` alike. Batch size 1 on both sides: the relative positional
-#: convolution sees padded frames, so an untrained model's hypotheses may depend on which utterances share a
+#: (:func:`generate_args`) and ``avhubert_ami.decoding.split`` alike. Batch size 1 on both sides: the relative
+#: positional convolution sees padded frames, so an untrained model's hypotheses may depend on which utterances share a
 #: batch (as upstream's), not on the decoding path.
 README_SEARCH = dict(beam=5, batch_size=1, max_len_a=1.0, max_len_b=10)
 
@@ -152,7 +152,7 @@ def with_ctc_head(checkpoint: Path, out: Path) -> Path:
     """The trained tiny checkpoint plus a (seeded, untrained) CTC head, as a hybrid model would have."""
     import torch
 
-    from avhubert_ami.models.checkpoint import load_checkpoint_state
+    from avhubert_ami.checkpoints.safe_load import load_checkpoint_state
 
     state = load_checkpoint_state(str(checkpoint))
     state["cfg"]["model"]["ctc_head"] = True
@@ -168,7 +168,7 @@ def without_ctc_head(checkpoint: Path, out: Path) -> Path:
     """The trained tiny checkpoint as an attention-only model (no ctc_proj, model.ctc_head false)."""
     import torch
 
-    from avhubert_ami.models.checkpoint import load_checkpoint_state
+    from avhubert_ami.checkpoints.safe_load import load_checkpoint_state
 
     state = load_checkpoint_state(str(checkpoint))
     state["cfg"]["model"]["ctc_head"] = False
@@ -189,7 +189,7 @@ def guide_cmd(out, data, *flags: str) -> List[str]:
 
 def num_updates(checkpoint) -> int:
     """How many updates the run that wrote ``checkpoint`` had made."""
-    from avhubert_ami.models.checkpoint import load_checkpoint_state
+    from avhubert_ami.checkpoints.safe_load import load_checkpoint_state
 
     return load_checkpoint_state(str(checkpoint))["optimizer_history"][-1]["num_updates"]
 

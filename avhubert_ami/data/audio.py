@@ -11,8 +11,8 @@ from typing import Tuple
 import numpy as np
 
 from avhubert_ami.data.constants import SAMPLE_RATE
-from avhubert_ami.data.errors import MediaError
-from avhubert_ami.data.manifest import atomic_write
+from avhubert_ami.errors import MediaError
+from avhubert_ami.files import atomic_write
 
 logger = logging.getLogger(__name__)
 

@@ -23,12 +23,12 @@ from tqdm import tqdm
 
 from avhubert_ami.data.audio import read_audio
 from avhubert_ami.data.constants import CROP_SIZE, IMAGE_MEAN, IMAGE_STD, MODALITIES, SAMPLES_PER_FRAME
-from avhubert_ami.data.errors import MediaError
 from avhubert_ami.data.features import audio_features, fbank_path, finish_features, num_feature_frames
-from avhubert_ami.data.manifest import Manifest, ManifestError
+from avhubert_ami.data.manifest import Manifest
+from avhubert_ami.data.modality import AUDIO, VIDEO, apply_modality_drop, check_drop_probs
 from avhubert_ami.data.noise import NoiseMixer
 from avhubert_ami.data.video import conform_video, crop_flip_normalize, read_video_with_info
-from avhubert_ami.modality import AUDIO, VIDEO, apply_modality_drop, check_drop_probs
+from avhubert_ami.errors import ManifestError, MediaError
 
 logger = logging.getLogger(__name__)
 

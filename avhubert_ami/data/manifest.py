@@ -14,17 +14,14 @@ Every writer is atomic (temporary file in the same folder, then rename).
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from dataclasses import dataclass
-from typing import IO, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Iterable, List, Optional, Sequence, Tuple
+
+from avhubert_ami.errors import ManifestError
+from avhubert_ami.files import atomic_write
 
 N_COLUMNS = 5
-
-
-class ManifestError(ValueError):
-    """A manifest, label or dictionary file is malformed (message names file and line)."""
 
 
 @dataclass(frozen=True)
@@ -54,62 +51,6 @@ class Manifest:
         """``file:line (id)`` of row ``index``, for error messages."""
         row = self.rows[index]
         return f"{self.path}:{row.line} (id {row.id!r})"
-
-
-def current_umask() -> int:
-    """The process umask, read without changing it where ``/proc`` allows (``os.umask`` can only
-    be read by setting it, which races with threads creating files)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def temp_file_beside(path: str, suffix: str = ".tmp") -> Tuple[int, str]:
-    """``(fd, name)`` of a new hidden temporary ``.NAME.XXXXXXXX<suffix>`` in ``path``'s folder (created
-    if needed) that will be renamed over ``path``.
-
-    ``mkstemp`` creates files 0600; the temporary gets the mode a plain ``open(path, "w")`` would leave:
-    the existing file's mode, or ``0666 & ~umask`` for a new file, so prepared data stays readable by the
-    group/others the user's umask allows.
-    """
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    try:
-        mode = os.stat(path).st_mode & 0o7777
-    except OSError:
-        mode = 0o666 & ~current_umask()
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=suffix, dir=folder)
-    try:
-        os.fchmod(fd, mode)
-    except BaseException:
-        os.close(fd)
-        os.unlink(tmp)
-        raise
-    return fd, tmp
-
-
-@contextlib.contextmanager
-def atomic_write(path: str, mode: str = "w", encoding: Optional[str] = "utf-8") -> Iterator[IO]:
-    """Open a temporary file beside ``path`` (see :func:`temp_file_beside` for its mode); rename it over
-    ``path`` only on success."""
-    fd, tmp = temp_file_beside(path)
-    try:
-        with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def _resolve(root: str, path: str) -> Optional[str]:

@@ -22,7 +22,7 @@ from typing import Optional, Tuple
 import numpy as np
 
 from avhubert_ami.data.constants import CROP_SIZE, FPS, IMAGE_MEAN, IMAGE_STD, ROI_SIZE
-from avhubert_ami.data.errors import MediaError
+from avhubert_ami.errors import MediaError
 
 logger = logging.getLogger(__name__)
 
@@ -220,7 +220,7 @@ def write_video(
         pix_fmt = "gray" if in_fmt == "gray" else "bgr0"
 
     av = _av()
-    from avhubert_ami.data.manifest import temp_file_beside
+    from avhubert_ami.files import temp_file_beside
 
     fd, tmp = temp_file_beside(path)  # the mode a plain write would give (not mkstemp's 0600)
     os.close(fd)

@@ -22,7 +22,7 @@ from fairseq.models import BaseFairseqModel, register_model
 from fairseq.models.wav2vec.wav2vec2 import TransformerEncoder
 from fairseq.modules import GradMultiply, LayerNorm
 
-from avhubert_ami.modality import AUDIO, VIDEO, apply_modality_drop, check_drop_probs
+from avhubert_ami.data.modality import AUDIO, VIDEO, apply_modality_drop, check_drop_probs
 from avhubert_ami.models import pretrain
 from avhubert_ami.models.resnet import ResEncoder
 

@@ -2,7 +2,7 @@
 
 The encoder comes from (in this order) ``w2v_args`` stored in the config (a saved fine-tuned
 checkpoint), an official pretrained checkpoint at ``w2v_path`` (weights loaded through
-:mod:`avhubert_ami.models.checkpoint`), or - our extension - the encoder fields of this config
+:mod:`avhubert_ami.checkpoints.safe_load`), or - our extension - the encoder fields of this config
 when ``w2v_path`` is empty (tiny CPU preset, tests). Freezing: ``freeze_finetune_updates`` (no
 encoder gradients for the first N updates, as upstream) and ``freeze_encoder`` (whole run, encoder
 in eval mode). ``ctc_head`` adds a linear CTC projection on the encoder output (hybrid CTC/attention,
@@ -21,7 +21,7 @@ from fairseq.dataclass.utils import convert_namespace_to_omegaconf
 from fairseq.models import FairseqEncoder, FairseqEncoderDecoderModel, register_model
 from omegaconf import II, OmegaConf
 
-from avhubert_ami.models.checkpoint import load_checkpoint_state, to_dataclass
+from avhubert_ami.checkpoints.safe_load import load_checkpoint_state, to_dataclass
 from avhubert_ami.models.decoder import Embedding, TransformerDecoder
 from avhubert_ami.models.encoder import MASKING_DISTRIBUTION_CHOICES, AVHubertConfig, AVHubertModel
 

@@ -8,8 +8,8 @@ import collections
 import os
 from typing import Dict, Iterable, Iterator, List, Optional, Set, Tuple
 
-from avhubert_ami.data.errors import MediaError, PreparationError
-from avhubert_ami.prep import media, shards
+from avhubert_ami.errors import MediaError, PreparationError
+from avhubert_ami.prep import media
 from avhubert_ami.prep.ami_annotations import (
     Annotations,
     Speaker,
@@ -19,12 +19,13 @@ from avhubert_ami.prep.ami_annotations import (
     read_speakers,
 )
 from avhubert_ami.prep.constants import SAMPLE_RATE, VIDEO_FORMATS
-from avhubert_ami.prep.filesystem import sweep_stale_temporaries
-from avhubert_ami.prep.journal import SplitRun
-from avhubert_ami.prep.options import WriterOptions
-from avhubert_ami.prep.summary import Summary
-from avhubert_ami.prep.workers import run_jobs
-from avhubert_ami.text import normalize_text
+from avhubert_ami.prep.runtime import shards
+from avhubert_ami.prep.runtime.filesystem import sweep_stale_temporaries
+from avhubert_ami.prep.runtime.journal import SplitRun
+from avhubert_ami.prep.runtime.options import WriterOptions
+from avhubert_ami.prep.runtime.summary import Summary
+from avhubert_ami.prep.runtime.workers import run_jobs
+from avhubert_ami.scoring.text import normalize_text
 
 #: the partitions the recipe offers: AMI's official full-corpus-ASR partition (Kaldi's and lhotse's AMI recipes).
 #: Their meeting lists have one home, lhotse's ``lhotse.recipes.ami.PARTITIONS`` (:func:`partition_meetings`), which

@@ -26,7 +26,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Dict, Iterator, List, Optional, Set, Tuple
 
-from avhubert_ami.data.errors import PreparationError
+from avhubert_ami.errors import PreparationError
 
 MEETINGS_XML = "corpusResources/meetings.xml"
 _PARSED_DIRS = ("corpusResources/", "words/", "segments/")
@@ -121,6 +121,8 @@ def parse_camera(value: str) -> Optional[int]:
 def read_camera_map(path: str) -> Dict[Tuple[str, str], int]:
     """``meeting agent camera`` lines (camera ``CloseupK`` or ``K``; ``#`` comments) -> {(meeting, agent): K}."""
     out = {}
+    if not os.path.isfile(path):
+        raise PreparationError(f"--camera_map {path}: No such file or directory")
     with open(path, encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
             line = line.split("#", 1)[0].strip()

@@ -13,15 +13,16 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from avhubert_ami.data.errors import MediaError, PreparationError
-from avhubert_ami.prep import media, shards
+from avhubert_ami.errors import MediaError, PreparationError
+from avhubert_ami.prep import media
 from avhubert_ami.prep.constants import FPS, ROI_SIZE, SAMPLE_RATE, SPLITS, VIDEO_FORMATS
-from avhubert_ami.prep.filesystem import sweep_stale_temporaries
-from avhubert_ami.prep.journal import SplitRun
-from avhubert_ami.prep.options import WriterOptions
-from avhubert_ami.prep.summary import Summary
-from avhubert_ami.prep.workers import run_jobs
-from avhubert_ami.text import normalize_text
+from avhubert_ami.prep.runtime import shards
+from avhubert_ami.prep.runtime.filesystem import sweep_stale_temporaries
+from avhubert_ami.prep.runtime.journal import SplitRun
+from avhubert_ami.prep.runtime.options import WriterOptions
+from avhubert_ami.prep.runtime.summary import Summary
+from avhubert_ami.prep.runtime.workers import run_jobs
+from avhubert_ami.scoring.text import normalize_text
 
 SPLIT_NAMES = {"train": "train", "validation": "valid", "valid": "valid", "dev": "valid", "test": "test"}
 # Local data files load_dataset reads, by builder; the split of a file is named in its path.

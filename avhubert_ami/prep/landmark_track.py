@@ -15,7 +15,7 @@ from typing import List, Optional
 
 import numpy as np
 
-from avhubert_ami.data.errors import MediaError
+from avhubert_ami.errors import MediaError
 
 
 class LandmarkTrack:

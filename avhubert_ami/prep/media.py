@@ -28,11 +28,11 @@ import os
 import av
 import numpy as np
 
-from avhubert_ami.data.errors import MediaError
-from avhubert_ami.data.manifest import atomic_write
 from avhubert_ami.data.video import FPS, VideoReformatter, resample_frame_indices, resize_frames
+from avhubert_ami.errors import MediaError
+from avhubert_ami.files import atomic_write
 from avhubert_ami.prep.constants import SAMPLE_RATE, SAMPLES_PER_FRAME
-from avhubert_ami.prep.naming import media_paths
+from avhubert_ami.prep.runtime.naming import media_paths
 
 
 def resample_fps(frames: np.ndarray, src_fps: float, dst_fps: float = FPS) -> np.ndarray:
@@ -199,7 +199,7 @@ def write_utterance(
 def write_job_utterance(job: dict, frames: Optional[np.ndarray], wave: Optional[np.ndarray]) -> dict:
     """:func:`write_utterance` for a recipe worker's ``job`` (``split``, ``id``, ``text`` and the run's ``opts``:
     ``output_dir``, ``video_ext``, ``codec``, ``av_tolerance_s``, ``precompute_features``), at the split's media
-    paths (:func:`~avhubert_ami.prep.naming.media_paths`)."""
+    paths (:func:`~avhubert_ami.prep.runtime.naming.media_paths`)."""
     opts, uid = job["opts"], job["id"]
     video_rel, audio_rel = media_paths(job["split"], uid, opts["video_ext"])
     return write_utterance(

@@ -27,17 +27,18 @@ from typing import Callable, Deque, Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
 
-from avhubert_ami.data.errors import MediaError, PreparationError
 from avhubert_ami.data.video import resample_frame_indices
-from avhubert_ami.prep import media, shards
+from avhubert_ami.errors import MediaError, PreparationError
+from avhubert_ami.prep import media
 from avhubert_ami.prep.constants import FPS, ROI_SIZE
-from avhubert_ami.prep.engine import LOCAL, Engine
-from avhubert_ami.prep.filesystem import sweep_stale_temporaries
 from avhubert_ami.prep.landmark_track import LandmarkTrack
 from avhubert_ami.prep.landmarks import shared_detector
-from avhubert_ami.prep.locking import output_lock
-from avhubert_ami.prep.summary import Summary
-from avhubert_ami.prep.workers import run_jobs
+from avhubert_ami.prep.runtime import shards
+from avhubert_ami.prep.runtime.engine import LOCAL, Engine
+from avhubert_ami.prep.runtime.filesystem import sweep_stale_temporaries
+from avhubert_ami.prep.runtime.locking import output_lock
+from avhubert_ami.prep.runtime.summary import Summary
+from avhubert_ami.prep.runtime.workers import run_jobs
 
 VIDEO_EXTS = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".mpg", ".mpeg")
 N_STABLE = 5  # stable points lead every backend's landmark array (avhubert_ami.prep.landmarks)
@@ -224,7 +225,7 @@ def extract_mouth_roi(
     ``window``: landmark smoothing window in frames; ``backend``: the landmark detector
     (:data:`~avhubert_ami.prep.landmarks.BACKENDS`); existing outputs are kept unless ``overwrite``; ``shard``
     (folder mode): a contiguous range of the sorted video list; ``engine``: where the per-video jobs run
-    (:mod:`avhubert_ami.prep.engine`). Holds the output folder's lock (a file's own lock
+    (:mod:`avhubert_ami.prep.runtime.engine`). Holds the output folder's lock (a file's own lock
     in file mode; ``wait``: queue behind another run). Raises :class:`PreparationError` for a missing input or
     an output another run writes; a video that fails is counted in the summary's ``failed``.
     """

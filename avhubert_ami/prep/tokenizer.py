@@ -17,9 +17,9 @@ import re
 from typing import Any, List, Tuple
 
 from avhubert_ami.data import manifest as mf
-from avhubert_ami.data.errors import PreparationError
-from avhubert_ami.prep.filesystem import write_if_changed
-from avhubert_ami.prep.locking import output_lock
+from avhubert_ami.errors import PreparationError
+from avhubert_ami.files import write_if_changed
+from avhubert_ami.prep.runtime.locking import output_lock
 
 # Ids as upstream gen_subword.py / fairseq Dictionary: <s>=0 <pad>=1 </s>=2 <unk>=3.
 SPECIALS = {"bos": ("<s>", 0), "pad": ("<pad>", 1), "eos": ("</s>", 2), "unk": ("<unk>", 3)}

@@ -201,7 +201,7 @@ def _quiet_root_logger() -> None:
 # ---------------------------------------------------------------- corpus
 def _write_noise_files(cfg: SynthConfig, out_dir: str, pools: Dict[str, List[Tuple[str, np.ndarray]]]) -> None:
     from avhubert_ami.data.audio import write_audio
-    from avhubert_ami.data.manifest import atomic_write
+    from avhubert_ami.files import atomic_write
 
     for split, pool in pools.items():
         paths = []
@@ -218,8 +218,8 @@ def generate(cfg: SynthConfig, out_dir: str, progress: bool = True):
     import datasets
     from tqdm import tqdm
 
-    from avhubert_ami.data.manifest import atomic_write
     from avhubert_ami.data.video import write_video  # noqa: F401  (import once, before workers fork)
+    from avhubert_ami.files import atomic_write
 
     _quiet_root_logger()
 

@@ -1,6 +1,3 @@
 """Fairseq tasks of the plugin (imported for their registration side effect)."""
 
-from avhubert_ami.tasks import (
-    ami_av,  # noqa: F401  registers "ami_av" and "av_hubert_pretraining"
-    language_model,  # noqa: F401,E402  registers "ami_av_lm" (LM for shallow fusion)
-)
+from avhubert_ami.tasks import ami_av  # noqa: F401  registers "ami_av" and "av_hubert_pretraining"

@@ -30,11 +30,11 @@ from omegaconf import MISSING, DictConfig, open_dict
 from avhubert_ami.data.constants import CROP_SIZE, IMAGE_MEAN, IMAGE_STD, MODALITIES, SAMPLE_RATE
 from avhubert_ami.data.dataset import AVHubertDataset, DataOptions
 from avhubert_ami.data.manifest import load_split, split_paths
+from avhubert_ami.data.modality import config_list as as_list
 from avhubert_ami.data.noise import build_noise_mixer
-from avhubert_ami.modality import config_list as as_list
-from avhubert_ami.scoring import error_counts
-from avhubert_ami.tasks.generator import AVSequenceGenerator
-from avhubert_ami.text import check_normalizer
+from avhubert_ami.decoding.generator import AVSequenceGenerator
+from avhubert_ami.scoring.text import check_normalizer
+from avhubert_ami.scoring.wer import error_counts
 
 logger = logging.getLogger(__name__)
 
@@ -133,7 +133,9 @@ class AMIAVConfig(FairseqDataclass):
     )
     eval_wer_normalizer: str = field(
         default="basic",
-        metadata={"help": "text normaliser of the validation wer/cer: basic, kaldi or whisper (avhubert_ami.text)"},
+        metadata={
+            "help": "text normaliser of the validation wer/cer: basic, kaldi or whisper (avhubert_ami.scoring.text)"
+        },
     )
 
 

@@ -67,7 +67,7 @@ def demo_model_config() -> Dict[str, Any]:
     layer, CTC head) as keyword arguments of ``AVHubertSeq2SeqConfig``."""
     from omegaconf import OmegaConf
 
-    from avhubert_ami.presets import load_finetune_preset
+    from avhubert_ami.training.presets import load_finetune_preset
 
     model = OmegaConf.to_container(load_finetune_preset("tiny_cpu").model)
     model.pop("_name")

@@ -11,7 +11,7 @@ from typing import Iterator, List, Optional
 import numpy as np
 
 from avhubert_ami.data.constants import FPS, SAMPLE_RATE
-from avhubert_ami.data.errors import MediaError
+from avhubert_ami.errors import MediaError
 
 logger = logging.getLogger(__name__)
 

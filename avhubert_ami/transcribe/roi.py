@@ -7,7 +7,7 @@ from typing import Optional
 
 import numpy as np
 
-from avhubert_ami.data.errors import MediaError
+from avhubert_ami.errors import MediaError
 from avhubert_ami.transcribe.media import iter_frames
 
 

@@ -20,6 +20,9 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 
 from avhubert_ami.data.constants import FPS, MODALITIES, SAMPLE_RATE
+from avhubert_ami.decoding.recognizer import Recognizer
+from avhubert_ami.decoding.settings import SearchSettings
+from avhubert_ami.errors import UsageError
 from avhubert_ami.transcribe.media import Wav16k, decode_audio_to_wav, probe
 from avhubert_ami.transcribe.segments import Segment, stitch
 from avhubert_ami.transcribe.vad import VadConfig, fixed_windows, frame_activity, speech_segments
@@ -29,25 +32,28 @@ logger = logging.getLogger(__name__)
 DEFAULT_MAX_FRAMES = 500  # upstream AV-HuBERT's max_sample_size when a checkpoint sets none
 
 
-class TranscribeError(Exception):
-    """A checkpoint or an input that cannot be transcribed (the message names it and says why)."""
+class TranscribeError(UsageError):
+    """An input that cannot be transcribed (the message names it and says why)."""
 
 
 @dataclass
-class DecodeSettings:
-    """How segments are decoded (written into every ``NAME.json``)."""
+class TranscribeSettings:
+    """How recordings are cut into segments and what a segment needs (written into every ``NAME.json``)."""
 
-    beam: int = 5
-    max_len_a: float = 1.0
-    max_len_b: int = 10
-    batch_size: int = 8
-    ctc_weight: Optional[float] = None  # joint CTC/attention weight (task.ctc_weight); None = the checkpoint's
-    lm_path: Optional[str] = None
-    lm_weight: float = 0.0
     window_s: float = 10.0  # video without audio: window length ...
     window_overlap_s: float = 1.0  # ... and overlap
     min_face_fraction: float = 0.5  # a segment with faces in fewer frames is decoded without video
     landmark_backend: str = "auto"
+
+    def check(self) -> "TranscribeSettings":
+        """Refuse settings that cannot cut a recording, naming the flag."""
+        if self.window_s <= 0:
+            raise UsageError(f"--window_s {self.window_s}: must be > 0")
+        if not 0 <= self.window_overlap_s < self.window_s:
+            raise UsageError(f"--window_overlap_s {self.window_overlap_s}: must be in [0, --window_s)")
+        if not 0.0 <= self.min_face_fraction <= 1.0:
+            raise UsageError(f"min_face_fraction {self.min_face_fraction}: must be in [0, 1]")
+        return self
 
 
 @dataclass
@@ -88,30 +94,29 @@ class Plan:
 class Transcriber:
     """Long-form audio-visual transcription with a fine-tuned ``av_hubert_seq2seq`` checkpoint.
 
-    >>> t = Transcriber.from_checkpoint("checkpoint_best.pt", beam=5)
+    >>> t = Transcriber.from_checkpoint("checkpoint_best.pt", SearchSettings(beam=5))
     >>> for seg in t.transcribe(video="meeting.mp4"):          # or audio=..., or both
     ...     print(seg.start, seg.end, seg.modalities, seg.text)
+
+    ``video`` is a face video (the mouth is cropped on the fly) unless ``lip_video=True`` says it is already a
+    mouth clip; a mouth clip passed without it has no face to find, so it is decoded from its audio alone (a
+    warning says so).
     """
 
     def __init__(
         self,
-        models,
-        task,
-        checkpoint: str,
-        settings: DecodeSettings,
-        device: str,
+        recognizer: Recognizer,
+        settings: Optional[TranscribeSettings] = None,
         vad: Optional[VadConfig] = None,
-        lm=None,
     ) -> None:
-        self.models, self.task, self.checkpoint, self.settings, self.device = models, task, checkpoint, settings, device
-        self.lm = lm  # shallow-fusion language model (avhubert_ami.tasks.language_model.load_lm) or None
-        c = task.cfg
-        self.model_modalities = tuple(sorted(c.modalities))
+        self.recognizer = recognizer
+        self.settings = (settings or TranscribeSettings()).check()
+        c = recognizer.task.cfg
+        self.model_modalities = recognizer.model_modalities
         max_frames = c.max_sample_size or DEFAULT_MAX_FRAMES
         self.vad = vad or VadConfig()
         self.vad.max_segment_s = min(self.vad.max_segment_s, max_frames / FPS)
-        self.settings.window_s = min(settings.window_s, max_frames / FPS)
-        self.generator = self._build_generator()
+        self.settings.window_s = min(self.settings.window_s, max_frames / FPS)
         self.stats = Stats()
 
     # ---- loading ------------------------------------------------------------------------------
@@ -119,83 +124,19 @@ class Transcriber:
     def from_checkpoint(
         cls,
         path: str,
+        search: Optional[SearchSettings] = None,
         *,
-        ctc_weight: Optional[float] = None,
-        lm_path: Optional[str] = None,
-        lm_weight: float = 0.0,
         data_dir: Optional[str] = None,
         device: Optional[str] = None,
         vad: Optional[VadConfig] = None,
         **settings,
     ) -> "Transcriber":
-        """Load a fine-tuned checkpoint (clear error for a pretraining one). ``data_dir``: a manifest folder with
-        ``dict.wrd.txt`` for checkpoints that do not carry their dictionary; ``device``: ``cuda``/``cpu``
-        (default: a GPU when there is one); other keywords are :class:`DecodeSettings` fields (``beam``,
-        ``batch_size``, ``max_len_a``, ``max_len_b``, ...)."""
-        import torch
-        from fairseq import checkpoint_utils
-
-        import avhubert_ami  # noqa: F401  (registers task/models; safe checkpoint loading)
-        from avhubert_ami.cli.checkpoints import inspect_checkpoint
-        from avhubert_ami.cli.trainer_args import UsageError
-
-        if not os.path.isfile(path):
-            raise TranscribeError(f"--path {path}: no such checkpoint file")
-        try:
-            info = inspect_checkpoint(path)
-        except UsageError as err:
-            raise TranscribeError(str(err).replace("--model_name_or_path", "--path")) from err
-        if info.kind != "seq2seq":
-            raise TranscribeError(
-                f"--path {path}: this is a pretraining checkpoint (model av_hubert, no decoder), not a fine-tuned "
-                "one: it cannot transcribe. Fine-tune it first (finetune_avhubert_ami.py --model_name_or_path "
-                f"{path} ...) and pass the resulting checkpoint_best.pt"
-            )
-        # the checkpoint's task config carries training-time noise augmentation: decode the audio as it is
-        overrides: Dict[str, object] = {"noise_prob": 0.0, "noise_wav": None}
-        if data_dir:
-            data_dir = os.path.abspath(data_dir)
-            overrides.update(data=data_dir, label_dir=data_dir, tokenizer_bpe_model=os.path.join(data_dir, "spm.model"))
-        try:
-            models, cfg, task = checkpoint_utils.load_model_ensemble_and_task([path], arg_overrides=overrides)
-        except FileNotFoundError as err:
-            raise TranscribeError(
-                f"--path {path}: {err} (pass --data DIR, the manifest folder of its dict.wrd.txt)"
-            ) from err
-        if ctc_weight is not None:
-            # set after loading (as avhubert-decode does): a checkpoint saved before ctc_weight existed has no such
-            # key for arg_overrides to replace
-            task.cfg.ctc_weight = float(ctc_weight)
-        dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        for m in models:
-            m.eval()
-            m.to(dev)
-        lm = None
-        if lm_path is not None and lm_weight != 0:  # weight 0: decode exactly as without an LM
-            from avhubert_ami.tasks.language_model import load_lm
-
-            try:
-                lm = load_lm(lm_path, task.target_dictionary, task.get_label_dir(), torch.device(dev))
-            except (FileNotFoundError, ValueError) as err:
-                raise TranscribeError(f"--lm_path {lm_path}: {err}") from err
-        s = DecodeSettings(ctc_weight=ctc_weight, lm_path=lm_path, lm_weight=lm_weight, **settings)
-        try:
-            return cls(models, task, os.path.abspath(path), s, dev, vad, lm)
-        except ValueError as err:  # e.g. --ctc_weight with a model that has no CTC head
-            raise TranscribeError(f"--path {path}: {err}") from err
-
-    def _build_generator(self):
-        from fairseq.dataclass.configs import GenerationConfig
-
-        s = self.settings
-        extra = {"lm_model": self.lm, "lm_weight": s.lm_weight} if self.lm is not None else None
-        generator = self.task.build_generator(
-            self.models,
-            GenerationConfig(beam=s.beam, max_len_a=s.max_len_a, max_len_b=s.max_len_b),
-            extra_gen_cls_kwargs=extra,
-        )
-        generator.context = f"checkpoint {self.checkpoint}"  # named in the generator's errors
-        return generator
+        """Load a fine-tuned checkpoint (:meth:`Recognizer.from_checkpoint`: clear errors for a missing file or a
+        pretraining checkpoint). ``search``: beam, weights, LM (:class:`SearchSettings`); ``data_dir``: a manifest
+        folder with ``dict.wrd.txt`` for checkpoints that do not carry their dictionary; ``device``: ``cuda``/``cpu``
+        (default: a GPU when there is one); other keywords are :class:`TranscribeSettings` fields."""
+        recognizer = Recognizer.from_checkpoint(path, search, data_dir=data_dir, device=device)
+        return cls(recognizer, TranscribeSettings(**settings), vad)
 
     # ---- planning -----------------------------------------------------------------------------
     def plan(
@@ -330,7 +271,7 @@ class Transcriber:
         from avhubert_ami.data.features import audio_features
         from avhubert_ami.data.video import crop_flip_normalize
 
-        c = self.task.cfg
+        c = self.recognizer.task.cfg
         audio = video = None
         if wave is not None:
             audio = audio_features(wave, stack_order=c.stack_order_audio, n_frames=n, normalize=c.normalize)
@@ -372,7 +313,7 @@ class Transcriber:
             if item["note"]:
                 notes.append(f"{start:.2f}-{end:.2f}s: {item['note']}")
             batch.append(item)
-            if len(batch) >= self.settings.batch_size:
+            if len(batch) >= self.recognizer.settings.batch_size:
                 yield batch
                 batch = []
             # real-time factor so far: seconds spent per second of the recording reached
@@ -395,7 +336,6 @@ class Transcriber:
     def decode_batch(self, items: Sequence[dict]) -> List[Segment]:
         """Beam-search a list of ``{start, end, n, audio (T, F) | None, video (T, H, W) | None, note}``."""
         import torch
-        from fairseq import utils
 
         from avhubert_ami.data.dataset import _pad_stack
 
@@ -416,26 +356,18 @@ class Transcriber:
             "net_input": net_input,
             "utt_id": [f"{it['start']:.2f}-{it['end']:.2f}s" for it in items],
         }  # named in decoding errors
-        if self.device != "cpu":
-            sample = utils.move_to_cuda(sample, device=torch.device(self.device))
-        with torch.no_grad():
-            hypos = self.task.inference_step(self.generator, self.models, sample)
-        d = self.task.target_dictionary
-        ignore = {d.eos(), d.pad(), d.bos()}
         out = []
-        for it, h, p in zip(items, hypos, present.tolist()):
-            best = h[0]
-            text = d.string(best["tokens"].int().cpu(), "sentencepiece", extra_symbols_to_ignore=ignore)
+        for it, hyp, p in zip(items, self.recognizer.decode(sample), present.tolist()):
             mods = [m for m, on in zip(MODALITIES, p) if on]
-            out.append(Segment(it["start"], it["end"], text, mods, float(best["score"]), it["note"]))
+            out.append(Segment(it["start"], it["end"], hyp.text, mods, hyp.score, it["note"]))
         return out
 
     def settings_dict(self) -> Dict[str, object]:
-        """Decoding settings, VAD settings and the model, for ``NAME.json``."""
+        """The model, the search as used, the segmentation and VAD settings, for ``NAME.json``."""
+        record = self.recognizer.record()
+        model = {k: record.pop(k) for k in ("model", "model_modalities", "device")}
         return {
-            "model": self.checkpoint,
-            "model_modalities": list(self.model_modalities),
-            "device": self.device,
-            "decoding": asdict(self.settings),
+            **model,
+            "decoding": {**record, **asdict(self.settings)},
             "vad": {"backend": "webrtcvad", **asdict(self.vad)},
         }

@@ -14,6 +14,7 @@ from typing import Iterable, List, Tuple
 import numpy as np
 
 from avhubert_ami.data.constants import SAMPLE_RATE
+from avhubert_ami.errors import UsageError
 
 FRAME = 320  # 20 ms: one of the frame sizes WebRTC's VAD accepts
 FRAME_S = FRAME / SAMPLE_RATE
@@ -30,6 +31,23 @@ class VadConfig:
     pad_s: float = 0.1  # kept before and after each speech run
     edge_drop_db: float = 30.0  # VAD hangover: edge frames this far below the run's peak energy are not speech
     max_segment_s: float = 20.0  # the model's maximum training length (task max_sample_size / 25)
+
+    def check(self) -> "VadConfig":
+        """Refuse knobs that cannot segment speech, naming the flag; returns self."""
+        if self.aggressiveness not in (0, 1, 2, 3):
+            raise UsageError(f"--vad_aggressiveness {self.aggressiveness}: must be 0, 1, 2 or 3")
+        if self.max_segment_s < MIN_SEGMENT_S:
+            raise UsageError(
+                f"--max_segment_s {self.max_segment_s}: segments shorter than {MIN_SEGMENT_S} s hold no word"
+            )
+        for name in ("min_silence_s", "min_speech_s", "pad_s"):
+            if getattr(self, name) < 0:
+                raise UsageError(f"{name} {getattr(self, name)}: must be >= 0")
+        return self
+
+
+#: the shortest --max_segment_s that can hold a word
+MIN_SEGMENT_S = 0.5
 
 
 def frame_activity(blocks: Iterable[np.ndarray], aggressiveness: int = 2) -> Tuple[np.ndarray, np.ndarray]:

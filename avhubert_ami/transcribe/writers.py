@@ -71,7 +71,7 @@ def write_outputs(
     out_dir: str, name: str, segments: Sequence[Segment], meta: Dict, formats: Sequence[str]
 ) -> List[str]:
     """Write ``out_dir/name.<fmt>`` for each format atomically; returns the paths."""
-    from avhubert_ami.data.manifest import atomic_write
+    from avhubert_ami.files import atomic_write
 
     paths = []
     for fmt in formats:
