@@ -469,7 +469,7 @@ class Demo:
             "lm",
             [
                 "-m",
-                "avhubert_ami.lm.train",
+                "avhubert_ami.cli.train_lm",
                 "--manifest_dir",
                 self.paths["manifest"],
                 "--output_dir",
