@@ -18,7 +18,7 @@ from avhubert_ami.cli.trainer_args import RunContext, UsageError, overrides_for,
 from avhubert_ami.data.audio import read_audio, write_audio
 from avhubert_ami.data.constants import SAMPLE_RATE, SAMPLES_PER_FRAME
 from avhubert_ami.data.dataset import AVHubertDataset, DataOptions
-from avhubert_ami.data.features import audio_features
+from avhubert_ami.data.features import audio_features, fbank_path
 from avhubert_ami.data.manifest import load_split, write_tsv, write_wrd
 from avhubert_ami.data.noise import NoiseMixer, SpeechInterference, ami_speaker, parse_snr
 from avhubert_ami.data.video import write_video
@@ -205,6 +205,19 @@ def test_deterministic_per_seed_and_epoch(data):
     assert all(torch.equal(a, b) for a, b in zip(first, audio(1, 3)))
     assert not all(torch.equal(a, b) for a, b in zip(first, audio(1, 4)))
     assert not all(torch.equal(a, b) for a, b in zip(first, audio(2, 3)))
+
+
+def test_precomputed_features_give_way_to_the_wave(tmp_path, waves):
+    """Features precomputed from the clean wave cannot carry the interferer: training reads the wav."""
+    d = str(tmp_path)
+    write_split(d, "train", UTTS[2:4])
+    train_spm(d, SENTENCES)
+    for uid, frames, _, _ in UTTS[2:4]:
+        np.save(fbank_path(os.path.join(d, "media", f"{uid}.wav")), np.ones((frames, 104), dtype=np.float32))
+    build(d)[0]
+    assert waves == []  # off: the precomputed features stand in for the wave
+    build(d, interference_prob=1.0)[0]
+    assert len(waves) == 1 and power(waves[0], TONES[3]) > 1e-6
 
 
 # ---- which utterance interferes -------------------------------------------------------------------------------
