@@ -20,7 +20,7 @@ from avhubert_ami.data.constants import SAMPLE_RATE, SAMPLES_PER_FRAME
 from avhubert_ami.data.dataset import AVHubertDataset, DataOptions
 from avhubert_ami.data.features import audio_features, fbank_path
 from avhubert_ami.data.manifest import load_split, write_tsv, write_wrd
-from avhubert_ami.data.noise import NoiseMixer, SpeechInterference, ami_speaker, parse_snr
+from avhubert_ami.data.noise import NoiseMixer, SpeechInterference, parse_snr, utterance_speaker
 from avhubert_ami.data.video import write_video
 from avhubert_ami.tasks.ami_av import AMIAVConfig
 from avhubert_ami.testing.media import make_frames
@@ -102,7 +102,7 @@ def wav_of(data, i):
 
 
 def speaker(i):
-    return ami_speaker(UTTS[i][0])
+    return utterance_speaker(UTTS[i][0])
 
 
 # ---- off by default -------------------------------------------------------------------------------------------
@@ -225,9 +225,15 @@ def drawn(mixer, index, n=300):
     return {mixer.draw_other(index, np.random.default_rng(s)) for s in range(n)}
 
 
+def test_speaker_from_ami_and_synthetic_ids():
+    assert utterance_speaker("ES2002a_MEE006_0000050_0000170") == "MEE006"
+    assert utterance_speaker("SYN_train_S03_00012") == "S03"
+    assert utterance_speaker("train_000") is None and utterance_speaker("ES2002a_MEE006_50_170") is None
+
+
 def test_another_speaker_when_ids_tell_else_any_other_utterance():
     ids = [u[0] for u in UTTS]
-    mixer = SpeechInterference([f"/a/{u}.wav" for u in ids], [ami_speaker(u) for u in ids], prob=1.0)
+    mixer = SpeechInterference([f"/a/{u}.wav" for u in ids], [utterance_speaker(u) for u in ids], prob=1.0)
     assert drawn(mixer, 0) == {3, 4, 5} and drawn(mixer, 3) == {0, 1, 2, 5} and drawn(mixer, 5) == {0, 1, 2, 3, 4}
     # ids without a speaker: any other row, but never one of the same audio file
     anon = SpeechInterference(["/a.wav", "/b.wav", "/a.wav", "/c.wav", None], [None] * 5, prob=1.0)

@@ -30,7 +30,7 @@ from avhubert_ami.data.constants import CROP_SIZE, IMAGE_MEAN, IMAGE_STD, MODALI
 from avhubert_ami.data.errors import MediaError
 from avhubert_ami.data.features import audio_features, fbank_path, finish_features, num_feature_frames
 from avhubert_ami.data.manifest import Manifest, ManifestError
-from avhubert_ami.data.noise import NoiseMixer, SpeechInterference, ami_speaker, check_interference
+from avhubert_ami.data.noise import NoiseMixer, SpeechInterference, check_interference, utterance_speaker
 from avhubert_ami.data.video import conform_video, crop_flip_normalize, read_video_with_info
 from avhubert_ami.modality import AUDIO, VIDEO, apply_modality_drop, check_drop_probs
 
@@ -155,7 +155,7 @@ class AVHubertDataset(FairseqDataset):
         rows = [self.manifest.rows[i] for i in self.row_index]
         mixer = SpeechInterference(
             [r.audio for r in rows],
-            [ami_speaker(r.id) for r in rows],
+            [utterance_speaker(r.id) for r in rows],
             o.interference_prob,
             o.interference_snr,
             resample=o.resample_audio,

@@ -121,15 +121,23 @@ def build_noise_mixer(noise_wav: Optional[str], split: str, prob: float, snr, nu
 # utterances); here the interferer is another utterance of the split being trained on, so that the lips are
 # what tells the target voice from the other one.
 
-#: ``{meeting}_{speaker}_{start}_{end}`` (centiseconds), the utterance ids of the AMI preparation.
-_AMI_ID = re.compile(r"^(?P<meeting>[A-Z]{2}\d{4}[a-z])_(?P<speaker>[A-Za-z0-9]+)_\d{7}_\d{7}$")
+#: Utterance ids that name the speaker: the AMI preparation's ``{meeting}_{speaker}_{start}_{end}`` (centiseconds),
+#: and the synthetic demo corpus's ``SYN_{split}_{speaker}_{index}``.
+_SPEAKER_IDS = (
+    re.compile(r"^(?P<meeting>[A-Z]{2}\d{4}[a-z])_(?P<speaker>[A-Za-z0-9]+)_\d{7}_\d{7}$"),
+    re.compile(r"^SYN_[A-Za-z0-9]+_(?P<speaker>[A-Za-z0-9]+)_\d+$"),
+)
 _SOUNDFILE_EXTS = (".wav", ".flac")
 
 
-def ami_speaker(uid: str) -> Optional[str]:
-    """The speaker of an AMI utterance id (``ES2002a_MEE006_0000050_0000170`` -> ``MEE006``), else None."""
-    m = _AMI_ID.match(uid)
-    return m["speaker"] if m else None
+def utterance_speaker(uid: str) -> Optional[str]:
+    """The speaker an utterance id names (``ES2002a_MEE006_0000050_0000170`` -> ``MEE006``,
+    ``SYN_train_S03_00012`` -> ``S03``), else None."""
+    for pattern in _SPEAKER_IDS:
+        m = pattern.match(uid)
+        if m:
+            return m["speaker"]
+    return None
 
 
 def check_interference(prob: float, snr) -> Tuple[float, float]:
