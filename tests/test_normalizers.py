@@ -82,7 +82,8 @@ def test_task_validation_uses_its_normalizer():
 
 
 def test_ami_id_breakdown():
-    from avhubert_ami.decoding.split import Utterance, ami_id_parts, breakdown
+    from avhubert_ami.data.utterance_ids import ami_id_parts
+    from avhubert_ami.decoding.split import Utterance, breakdown
 
     assert ami_id_parts("ES2002a_MEE006_0000050_0000170") == ("ES2002a", "MEE006")
     assert ami_id_parts("test_000") is None

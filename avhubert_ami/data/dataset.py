@@ -4,7 +4,11 @@ One item = one manifest row: its video decoded once and transformed on the whole
 its audio turned into 104-dim features aligned to the video length, its transcript encoded
 (sentencepiece pieces -> dictionary ids + eos). Randomness (crop, flip, modality drop,
 noise) is drawn from ``np.random.default_rng((seed, epoch, index))``, so it is reproducible
-and independent of DataLoader workers.
+and independent of DataLoader workers; interfering speech has a stream of its own
+(``(seed, epoch, index, INTERFERENCE_STREAM)``), so turning it on leaves every other draw as it was.
+
+Audio augmentation order: the wave, plus another utterance (interfering speech, train only), plus
+noise (``noise_snr`` is then relative to the two voices together), then features.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -26,11 +30,15 @@ from avhubert_ami.data.constants import CROP_SIZE, IMAGE_MEAN, IMAGE_STD, MODALI
 from avhubert_ami.data.features import audio_features, fbank_path, finish_features, num_feature_frames
 from avhubert_ami.data.manifest import Manifest
 from avhubert_ami.data.modality import AUDIO, VIDEO, apply_modality_drop, check_drop_probs
-from avhubert_ami.data.noise import NoiseMixer
+from avhubert_ami.data.noise import NoiseMixer, SpeechInterference, check_interference
+from avhubert_ami.data.utterance_ids import utterance_speaker
 from avhubert_ami.data.video import conform_video, crop_flip_normalize, read_video_with_info
 from avhubert_ami.errors import ManifestError, MediaError
 
 logger = logging.getLogger(__name__)
+
+#: Last entry of the interfering-speech seed: a draw stream apart from the item's other augmentation.
+INTERFERENCE_STREAM = 1
 
 
 @dataclass
@@ -56,6 +64,8 @@ class DataOptions:
     resample_video_fps: bool = False
     resample_audio: bool = False
     mono_audio: bool = False
+    interference_prob: float = 0.0  # train: probability of mixing in another utterance's audio
+    interference_snr: Any = "0,10"  # dB of the target over that utterance: "x" or a "lo,hi" range
     shuffle: bool = True
     seed: int = 1
 
@@ -78,6 +88,7 @@ class AVHubertDataset(FairseqDataset):
         if unknown or not opts.modalities:
             raise ValueError(f"modalities must be a non-empty subset of {MODALITIES}, got {list(opts.modalities)}")
         check_drop_probs(opts.audio_drop_prob, opts.visual_drop_prob)
+        check_interference(opts.interference_prob, opts.interference_snr)
         if len(transcripts) != len(manifest):
             raise ManifestError(
                 f"{label_path or 'labels'}: {len(transcripts)} transcripts but {manifest.path} has {len(manifest)} rows"
@@ -135,6 +146,30 @@ class AVHubertDataset(FairseqDataset):
             )
         if not keep:
             raise ManifestError(f"{manifest.path}: no usable rows left after filtering (see the log for counts)")
+        self.interference = self._interference()
+
+    def _interference(self) -> Optional[SpeechInterference]:
+        """The other utterances of this split as interfering speech (train only, when asked and possible)."""
+        o = self.opts
+        if not (o.train and o.interference_prob > 0 and self.use_audio):
+            return None
+        rows = [self.manifest.rows[i] for i in self.row_index]
+        mixer = SpeechInterference(
+            [r.audio for r in rows],
+            [utterance_speaker(r.id) for r in rows],
+            o.interference_prob,
+            o.interference_snr,
+            resample=o.resample_audio,
+            mono=o.mono_audio,
+        )
+        if len(mixer) < 2:
+            logger.warning(
+                "%s: interference_prob=%s but fewer than 2 rows have audio: no interfering speech",
+                self.manifest.path,
+                o.interference_prob,
+            )
+            return None
+        return mixer
 
     # ---- labels -------------------------------------------------------------------------
     def _encode(self, text: str, encode_label, row: int, label_path: str) -> torch.Tensor:
@@ -218,8 +253,8 @@ class AVHubertDataset(FairseqDataset):
 
     def _precomputed(self, path: str) -> Optional[np.ndarray]:
         """Stacked features written by ``hf_to_manifest --precompute_features``, when they can stand in for
-        the wave: present, the default stacking, and no noise to mix into the wave."""
-        if self.noise is not None or self.opts.stack_order_audio != 4:
+        the wave: present, the default stacking, and no noise or speech to mix into the wave."""
+        if self.noise is not None or self.interference is not None or self.opts.stack_order_audio != 4:
             return None
         npy = fbank_path(path)
         if not os.path.isfile(npy):
@@ -248,6 +283,9 @@ class AVHubertDataset(FairseqDataset):
             wave = read_audio(path, resample=o.resample_audio, mono=o.mono_audio)
             if n_frames is None and index is not None and not o.resample_audio:  # audio-only: the count sizes the row
                 self._check_audio_count(index, path, len(wave))
+            if self.interference is not None and index is not None:
+                stream = np.random.default_rng((o.seed, self.epoch, int(index), INTERFERENCE_STREAM))
+                wave, _ = self.interference.maybe_mix(wave, int(index), stream)
             if self.noise is not None:
                 wave = self.noise.maybe_mix(wave, rng)
             n_audio = num_feature_frames(len(wave), stack_order=o.stack_order_audio)

@@ -1,23 +1,29 @@
-"""Additive noise augmentation as upstream AV-HuBERT: mix noise wavs into the wave at a given SNR."""
+"""Additive noise augmentation as upstream AV-HuBERT: mix noise wavs into the wave at a given SNR; and
+interfering speech: another utterance of the training split mixed in the same way (:class:`SpeechInterference`)."""
 
 from __future__ import annotations
 
 import functools
 import os
-from typing import List, Optional, Sequence, Tuple
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from avhubert_ami.data.audio import read_audio
+from avhubert_ami.data.constants import SAMPLE_RATE
 
 
-def parse_snr(value) -> Tuple[float, float]:
-    """``"0"`` -> (0, 0); ``"-5,5"`` / ``"(-5, 5)"`` / ``"-5:5"`` -> (-5, 5); numbers and pairs pass through."""
+def parse_snr(value, name: str = "noise_snr") -> Tuple[float, float]:
+    """``"0"`` -> (0, 0); ``"-5,5"`` / ``"(-5, 5)"`` / ``"-5:5"`` -> (-5, 5); numbers and pairs pass through.
+
+    ``name`` is the option that errors name.
+    """
     if isinstance(value, (int, float)):
-        return float(value), float(value)
-    if isinstance(value, (tuple, list)):
+        lo = hi = float(value)
+    elif isinstance(value, (tuple, list)):
         if len(value) != 2:
-            raise ValueError(f"noise_snr: expected one value or a (low, high) pair, got {value!r}")
+            raise ValueError(f"{name}: expected one value or a (low, high) pair, got {value!r}")
         lo, hi = float(value[0]), float(value[1])
     else:
         text = str(value).strip().strip("()[]")
@@ -25,14 +31,16 @@ def parse_snr(value) -> Tuple[float, float]:
         try:
             nums = [float(p) for p in parts]
         except ValueError:
-            raise ValueError(f"noise_snr: cannot parse {value!r} (use e.g. '0' or '-5,5')") from None
+            raise ValueError(f"{name}: cannot parse {value!r} (use e.g. '0' or '-5,5')") from None
         if len(nums) == 1:
             nums = nums * 2
         if len(nums) != 2:
-            raise ValueError(f"noise_snr: expected one value or a low,high pair, got {value!r}")
+            raise ValueError(f"{name}: expected one value or a low,high pair, got {value!r}")
         lo, hi = nums
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise ValueError(f"{name}: SNR must be finite, got {value!r}")
     if lo > hi:
-        raise ValueError(f"noise_snr: low {lo} > high {hi}")
+        raise ValueError(f"{name}: low {lo} > high {hi}")
     return lo, hi
 
 
@@ -105,3 +113,113 @@ def build_noise_mixer(noise_wav: Optional[str], split: str, prob: float, snr, nu
     if not noise_wav:
         raise ValueError("noise_prob > 0 needs task.noise_wav (a noise list file, or a folder with {split}.tsv)")
     return NoiseMixer(read_noise_list(noise_list_path(noise_wav, split)), prob, snr, num)
+
+
+# ---- interfering speech -----------------------------------------------------------------------------------
+# AV-HuBERT's noisy fine-tuning draws "speech" as one of its noise categories (clips cut from training
+# utterances); here the interferer is another utterance of the split being trained on, so that the lips are
+# what tells the target voice from the other one.
+
+_SOUNDFILE_EXTS = (".wav", ".flac")
+
+
+def check_interference(prob: float, snr) -> Tuple[float, float]:
+    """Validate ``interference_prob`` / ``interference_snr``; return the SNR range in dB."""
+    if not 0.0 <= float(prob) <= 1.0:
+        raise ValueError(f"interference_prob must be in [0, 1], got {prob}")
+    return parse_snr(snr, name="interference_snr")
+
+
+@dataclass(frozen=True)
+class Interference:
+    """What :meth:`SpeechInterference.maybe_mix` mixed in: utterance ``index``'s samples from ``start``
+    (looped when shorter than the target), at ``snr_db`` dB of the target over it."""
+
+    index: int
+    start: int
+    snr_db: float
+
+
+class SpeechInterference:
+    """Mix the audio of another utterance of the same split into a wave, at an SNR drawn from ``snr``.
+
+    ``paths[i]`` / ``speakers[i]`` are the audio file (None: no audio, never an interferer) and speaker
+    (None: unknown) of dataset item ``i``. The interferer is never item ``i`` itself and, when speakers are
+    known, never the same speaker; rows of unknown speaker only exclude rows of the same audio file. When
+    every candidate shares the target's speaker, any other row is used.
+    """
+
+    def __init__(
+        self,
+        paths: Sequence[Optional[str]],
+        speakers: Sequence[Optional[str]],
+        prob: float,
+        snr=(0.0, 10.0),
+        resample: bool = False,
+        mono: bool = False,
+    ) -> None:
+        if len(paths) != len(speakers):
+            raise ValueError(f"{len(paths)} audio paths but {len(speakers)} speakers")
+        self.snr = check_interference(prob, snr)
+        self.prob, self.paths, self.resample, self.mono = float(prob), list(paths), resample, mono
+        # Candidates sorted by group (speaker, or audio file when the speaker is unknown), so "any row outside
+        # the target's group" is one contiguous-range exclusion: an O(1) draw, whatever the split's size.
+        keys = {i: ("speaker", s) if s else ("file", p) for i, (p, s) in enumerate(zip(paths, speakers)) if p}
+        self.order = np.asarray(sorted(keys, key=lambda i: (keys[i], i)), dtype=np.int64)
+        self._pos = {int(i): n for n, i in enumerate(self.order)}
+        self._group: Dict[int, Tuple[int, int]] = {}  # item -> (first position, size) of its group in order
+        first = 0
+        for n in range(1, len(self.order) + 1):
+            if n == len(self.order) or keys[int(self.order[n])] != keys[int(self.order[first])]:
+                for i in self.order[first:n]:
+                    self._group[int(i)] = (first, n - first)
+                first = n
+
+    def __len__(self) -> int:
+        """Number of rows that can interfere."""
+        return len(self.order)
+
+    def draw_other(self, index: int, rng: np.random.Generator) -> Optional[int]:
+        """A random interfering item for ``index`` (see the class doc), or None when the split has no other."""
+        n = len(self.order)
+        if index not in self._pos or n < 2:
+            return None
+        start, size = self._group[index]
+        if size < n:  # another group exists: skip over the target's own group
+            r = int(rng.integers(n - size))
+            return int(self.order[r + size if r >= start else r])
+        r = int(rng.integers(n - 1))  # one speaker (or file) throughout: any other row
+        pos = self._pos[index]
+        return int(self.order[r + 1 if r >= pos else r])
+
+    def maybe_mix(
+        self, wave: np.ndarray, index: int, rng: np.random.Generator
+    ) -> Tuple[np.ndarray, Optional[Interference]]:
+        """With probability ``prob``: ``wave`` + another utterance cut (or looped) to its length and scaled to
+        the drawn SNR, and what was mixed; otherwise ``(wave, None)``."""
+        if self.prob <= 0 or rng.random() >= self.prob:
+            return wave, None
+        other = self.draw_other(index, rng)
+        if other is None:
+            return wave, None
+        snr = float(rng.uniform(*self.snr)) if self.snr[0] < self.snr[1] else self.snr[0]
+        segment, start = self._segment(self.paths[other], len(wave), rng)
+        return mix_at_snr(wave, segment, snr), Interference(other, start, snr)
+
+    def _segment(self, path: str, n: int, rng: np.random.Generator) -> Tuple[np.ndarray, int]:
+        """``n`` samples of ``path`` from a random start (all of it when shorter) and that start; a 16 kHz
+        mono wav/flac is read from disk only in that range."""
+        if os.path.splitext(path)[1].lower() in _SOUNDFILE_EXTS:
+            import soundfile as sf
+
+            try:
+                with sf.SoundFile(path) as f:
+                    if f.samplerate == SAMPLE_RATE and f.channels == 1 and f.frames > 0:
+                        start = int(rng.integers(f.frames - n + 1)) if f.frames > n else 0
+                        f.seek(start)
+                        return f.read(min(n, f.frames), dtype="float32"), start
+            except (RuntimeError, OSError):
+                pass  # read_audio below reports it with the usual advice
+        wave = read_audio(path, resample=self.resample, mono=self.mono)  # other rates/channels/containers
+        start = int(rng.integers(len(wave) - n + 1)) if len(wave) > n else 0
+        return wave[start : start + n], start

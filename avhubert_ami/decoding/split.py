@@ -14,10 +14,10 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 from dataclasses import asdict, dataclass, field, replace
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from avhubert_ami.data.utterance_ids import ami_id_parts
 from avhubert_ami.decoding.recognizer import Recognizer
 from avhubert_ami.decoding.settings import SearchSettings
 from avhubert_ami.scoring.text import DEFAULT_NORMALIZER
@@ -64,16 +64,6 @@ class DecodeResult:
         for key in ("utterances", "by_meeting", "by_speaker"):
             d.pop(key)
         return d
-
-
-# avhubert_ami.prep.ami_annotations.Segment.uid: MEETING_SPEAKER_START_END (centiseconds, 7 digits)
-_AMI_ID = re.compile(r"^(?P<meeting>[A-Z]{2}\d{4}[a-z])_(?P<speaker>[A-Za-z0-9]+)_\d{7}_\d{7}$")
-
-
-def ami_id_parts(uid: str) -> Optional[Tuple[str, str]]:
-    """``(meeting, speaker)`` of an AMI utterance id, or None for ids of another form."""
-    m = _AMI_ID.match(uid)
-    return (m["meeting"], m["speaker"]) if m else None
 
 
 def breakdown(utts: Sequence[Utterance]) -> Tuple[Dict[str, Dict[str, float]], Dict[str, Dict[str, float]]]:

@@ -103,6 +103,19 @@ class AMIAVConfig(FairseqDataclass):
     resample_audio: bool = field(default=False, metadata={"help": "resample non-16 kHz audio instead of failing"})
     mono_audio: bool = field(default=False, metadata={"help": "average multi-channel audio instead of failing"})
     label_lowercase: bool = field(default=False, metadata={"help": "lower-case transcripts before sentencepiece"})
+    # Interfering speech (off by default, so upstream configs and older checkpoints behave as before): upstream's
+    # noisy fine-tuning mixes speech in as one noise category; this draws it from the training split itself.
+    interference_prob: float = field(
+        default=0.0,
+        metadata={
+            "help": "train split: probability of mixing the audio of another training utterance (another speaker "
+            "when AMI ids tell) into an utterance, its video unchanged; applied before noise_prob's noise"
+        },
+    )
+    interference_snr: str = field(
+        default="0,10",
+        metadata={"help": "dB of the target over the interfering utterance: 'x' or a range 'lo,hi' (uniform)"},
+    )
     data_seed: int = field(default=1, metadata={"help": "seed of per-(epoch, utterance) augmentation draws"})
     # resume = uninterrupted run (see README-technical "Failure behaviour"): fairseq reads these two from the task cfg
     rebuild_batches: bool = field(
@@ -274,6 +287,8 @@ class AMIAVTask(FairseqTask):
             max_trim_sample_size=c.max_trim_sample_size if c.max_trim_sample_size is not None else c.max_sample_size,
             audio_drop_prob=c.audio_drop_prob if train else 0.0,
             visual_drop_prob=c.visual_drop_prob if train else 0.0,
+            interference_prob=c.interference_prob if train else 0.0,
+            interference_snr=c.interference_snr,
             shuffle=True,
             seed=c.data_seed,
             **same,

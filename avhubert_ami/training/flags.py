@@ -68,6 +68,17 @@ def probability(value: str) -> float:
     return v
 
 
+def snr_range(value: str) -> str:
+    """An SNR in dB, ``x`` or ``lo,hi``, as the canonical ``lo,hi`` text of the task's SNR options."""
+    from avhubert_ami.data.noise import parse_snr
+
+    try:
+        lo, hi = parse_snr(value, name="SNR")
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return f"{lo:g},{hi:g}"
+
+
 _SAFE_VALUE = re.compile(r"^[A-Za-z0-9_./~+:@-]+$")
 
 
@@ -350,6 +361,20 @@ FLAGS: Tuple[Flag, ...] = (
         _set("task.visual_drop_prob"),
     ),
     Flag(
+        "interference_prob",
+        probability,
+        "per-utterance probability of mixing the audio of another training utterance (another speaker when "
+        "AMI ids tell) into the training audio, the lip video unchanged (task.interference_prob; default 0 = off)",
+        _set("task.interference_prob"),
+    ),
+    Flag(
+        "interference_snr",
+        snr_range,
+        "dB of the target voice over the interfering one, X or a range LO,HI drawn uniformly "
+        "(task.interference_snr; default 0,10; write --interference_snr=-5,5 for a negative start)",
+        _set("task.interference_snr"),
+    ),
+    Flag(
         "fusion",
         str,
         "how audio and video features are fused (model.modality_fuse); a checkpoint fixes it",
@@ -468,6 +493,8 @@ def validate(a: argparse.Namespace, cuda: bool) -> Checked:
     check_drop_probs(a.audio_drop_prob or 0.0, a.visual_drop_prob or 0.0)
     if a.use_audio is False and a.audio_drop_prob:
         raise UsageError("--audio_drop_prob needs audio: it contradicts --use_audio False")
+    if a.use_audio is False and a.interference_prob:
+        raise UsageError("--interference_prob mixes speech into the audio: it contradicts --use_audio False")
     if a.use_visual is False and a.visual_drop_prob:
         raise UsageError("--visual_drop_prob needs video: it contradicts --use_visual False")
     if a.eval_steps is not None and a.evaluation_strategy in ("no", "epoch"):
