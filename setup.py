@@ -64,6 +64,10 @@ setup(
         # --engine dask: the per-utterance preparation jobs on a Dask distributed cluster (pure Python, ~4 MB of
         # wheels; Ray, the alternative, is an 80 MB binary wheel: README-technical "Preparation on a cluster")
         "cluster": ["dask[distributed]>=2024.1"],
+        # avhubert-transcribe-meeting's scores (avhubert_ami/meeting/scoring.py): cpWER/tcpWER by meeteval (built
+        # from its sdist: needs a C++ compiler; simplejson lets meeteval-wer read SegLST files), DER by
+        # pyannote.metrics (pure Python; meeteval's DER runs md-eval-22.pl, which it downloads on first use)
+        "meeting": ["meeteval>=0.4.3", "simplejson", "pyannote.metrics>=3.2"],
         # tests: a real face photo bundled in scikit-image drives the mouth-ROI tests offline.
         # ruff pinned: another release may format differently and fail `make lint` on unchanged code
         "dev": [
@@ -77,6 +81,9 @@ setup(
             "face-recognition-models==0.3.0",
             "webrtcvad-wheels>=2.0.14",
             "dask[distributed]>=2024.1",
+            "meeteval>=0.4.3",
+            "simplejson",
+            "pyannote.metrics>=3.2",
         ],
     },
     entry_points={"console_scripts": CONSOLE_SCRIPTS},
