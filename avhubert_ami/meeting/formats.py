@@ -25,6 +25,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence
 
+from avhubert_ami.transcribe.writers import clock
+
 SEGLST_FIELDS = ("session_id", "speaker", "start_time", "end_time", "words")
 EXTENSIONS = {
     "seglst": ".seglst.json",
@@ -83,18 +85,6 @@ class MeetingSegment:
 def time_order(segments: Iterable[MeetingSegment]) -> List[MeetingSegment]:
     """Segments sorted by session, start, end and speaker (the order every writer uses)."""
     return sorted(segments, key=lambda s: (s.session_id, s.start_time, s.end_time, s.speaker))
-
-
-def clock(seconds: float, sep: Optional[str] = None) -> str:
-    """``HH:MM:SS`` for ``sep=None``; else ``HH:MM:SS<sep>mmm`` (SRT ``","``, WebVTT ``"."``). Rounded to the
-    millisecond first, so the seconds shown never disagree with the milliseconds.
-
-    Generalises ``avhubert_ami.transcribe.writers._clock`` (``_clock(t, sep) == clock(t, sep)``)."""
-    ms = int(round(max(seconds, 0.0) * 1000))
-    h, ms = divmod(ms, 3_600_000)
-    m, ms = divmod(ms, 60_000)
-    s, ms = divmod(ms, 1000)
-    return f"{h:02d}:{m:02d}:{s:02d}" + ("" if sep is None else f"{sep}{ms:03d}")
 
 
 def _one_line(words: str) -> str:
@@ -224,7 +214,7 @@ def write_meeting(
 ) -> List[str]:
     """Write ``out_dir/meeting_id<ext>`` for each format, each atomically; returns the paths. Every text is
     built before the first file is written, so a segment no format can hold leaves no partial set behind."""
-    from avhubert_ami.data.manifest import atomic_write
+    from avhubert_ami.files import atomic_write
 
     texts = {fmt: to_json(segments, meta) if fmt == "json" else WRITERS[fmt](segments) for fmt in formats}
     paths = []

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from avhubert_ami.meeting.formats import MeetingSegment, check_same_meeting, session_ids, speaker_turns
-from avhubert_ami.text import DEFAULT_NORMALIZER, check_normalizer, normalize_text
+from avhubert_ami.scoring.text import DEFAULT_NORMALIZER, check_normalizer, normalize_text
 
 TCP_COLLAR = 5.0  # seconds: CHiME-8 DASR's tcpWER collar
 DER_COLLAR = 0.25  # seconds on each side of a reference boundary (md-eval -c 0.25: CHiME, DIHARD)

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Callable, Dict, List, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 from avhubert_ami.transcribe.segments import Segment
 
 FORMATS = ("txt", "json", "srt", "vtt")
 
 
-def _clock(t: float, sep: str) -> str:
-    ms = int(round(max(t, 0.0) * 1000))
+def clock(seconds: float, sep: Optional[str] = None) -> str:
+    """``HH:MM:SS`` for ``sep=None``; else ``HH:MM:SS<sep>mmm`` (SRT ``","``, WebVTT ``"."``). Rounded to the
+    millisecond first, so the seconds shown never disagree with the milliseconds."""
+    ms = int(round(max(seconds, 0.0) * 1000))
     h, ms = divmod(ms, 3_600_000)
     m, ms = divmod(ms, 60_000)
     s, ms = divmod(ms, 1000)
-    return f"{h:02d}:{m:02d}:{s:02d}{sep}{ms:03d}"
+    return f"{h:02d}:{m:02d}:{s:02d}" + ("" if sep is None else f"{sep}{ms:03d}")
 
 
 def to_txt(segments: Sequence[Segment], meta: Dict) -> str:
@@ -36,7 +38,7 @@ def _cues(segments: Sequence[Segment], sep: str, numbered: bool) -> List[str]:
     cues = []
     for i, s in enumerate((s for s in segments if s.text), 1):
         head = f"{i}\n" if numbered else ""
-        cues.append(f"{head}{_clock(s.start, sep)} --> {_clock(s.end, sep)}\n{s.text}\n")
+        cues.append(f"{head}{clock(s.start, sep)} --> {clock(s.end, sep)}\n{s.text}\n")
     return cues
 
 
