@@ -8,21 +8,24 @@ per-frame (25 Hz) cues are computed in one streaming pass per source, then fused
   64x64 pixels of the ROI, 2x binned, gain-normalised (lighting flicker), registered to the previous frame by
   phase correlation (global shift, sub-pixel), and the mean absolute residual taken. Averaged over ~0.36 s and
   scored against the participant's own still-mouth level (a low quantile over the meeting), so faces, cameras and
-  compression noise need no tuning. Choice, measured on synthetic clips (``avhubert_ami.synth``: 8 speakers x 40 s,
-  speech and still silence alternating, head jitter and lighting flicker of the renderer; frame accuracy of a
-  threshold between the 15th and 95th percentile; 2-core CPU of the development machine)::
+  compression noise need no tuning. Choice, measured on synthetic clips (``avhubert_ami.synth``: speech and still
+  silence alternating, the renderer's head jitter and lighting flicker, plus extra crop jitter of the given standard
+  deviation; frame accuracy; frames/s on the 2-core development CPU)::
 
-      detector                               accuracy  +1 px shake  +2 px shake  frames/s
-      frame difference (no registration)      0.967      0.961        0.927       10 400
-      intensity-histogram shape features      0.955      0.956        0.955        4 900
-      registered frame difference (chosen)    0.961      0.961        0.960        4 000
-      AV-HuBERT ResNet-18 front end           (untrained head)                        27
+      lip cue alone, as shipped (lip_scores + segments;               no extra   1 px    2 px   frames/s
+      6 speakers x 40 s; 0.25 s collar; ``-m slow -k benchmark``)
+        registered frame difference (chosen)                            0.998    0.997   0.992     6 200
+        plain frame difference (LipMotion(register=False))              0.999    0.990   0.883     9 500
+      exploration (8 speakers x 40 s; threshold between the 15th and 95th percentile, no collar)
+        registered frame difference                                     0.961    0.961   0.960     4 000
+        plain frame difference                                          0.967    0.961   0.927    10 400
+        intensity-histogram shape features (translation invariant)      0.955    0.956   0.955     4 900
+        AV-HuBERT ResNet-18 visual front end (random weights)               -        -       -        27
 
-  The registered difference is as accurate as the plain one on a steady ROI and keeps its accuracy when the crop
-  jitters by 2 px (landmark noise, nods), at 160x real time per participant; the AV encoder's visual front end
-  alone runs at about real time for one participant on this CPU and would still need a trained head. No detector
-  of motion can tell speech from a smile, a nod or chewing, so the lips never make a participant active alone
-  when there is audio to check against (see fusion).
+  The registered difference keeps its accuracy when the crop jitters by 2 px (landmark noise, nods) at ~250x real
+  time per participant; the AV encoder's front end alone runs at about real time for one participant here and would
+  still need a trained head. No motion detector can tell speech from a smile, a nod or chewing, so the lips never
+  make a participant active alone when there is audio to check against (see fusion).
 * **headset** -- own voice against crosstalk. Another participant's voice reaches a headset ``crosstalk_db``
   (>= 8 dB) or more below its level in their own headset, so the power a headset would show from crosstalk alone
   is at most ``10^(-crosstalk_db/10) * sum(other headsets' power)``. A frame is own speech when WebRTC's VAD
@@ -38,16 +41,25 @@ per-frame (25 Hz) cues are computed in one streaming pass per source, then fused
 Fusion (``mode``): ``audio`` uses the audio cues only, ``video`` the lips only, ``av`` both. For a headset wearer
 ``av`` pools ``audio_weight * headset + (1 - audio_weight) * lips``: with the default 0.65 clear own speech is
 active even with still lips, mouth motion while the headset holds only silence or crosstalk is not (at most 0.35,
-below ``on_threshold``), and ambiguous audio (a quiet voice in overlap) is decided by the lips. For a participant
-without a headset the room says *someone* and the lips say *who*: the fused score is the smaller of the two.
+below both thresholds, so it can neither start a segment nor keep one open), and ambiguous audio (a quiet voice in
+overlap) is decided by the lips. For a participant without a headset the room says *someone* and the lips say
+*who*: the fused score is the smaller of the two.
 Frames without a face (flag false, chunks missing, or no camera) fall back to the audio score, with a note.
 
 Scores are turned into segments by hysteresis (``on_threshold`` to enter, ``off_threshold`` to stay), then the
 transcriber's segment logic (:func:`avhubert_ami.transcribe.vad.speech_segments`: pause bridging, minimum length,
 padding, the 40 ms grid). Several participants may be active at once.
 
-Memory: frames and audio are read in chunks and dropped; what grows with the meeting are a handful of per-frame
-floats per participant (about 100 bytes per second of meeting, ~0.2 MB per participant for 30 minutes).
+Memory: frames and audio are read in chunks and dropped; what grows with the meeting are a few dozen bytes per
+frame and participant (about 1.5 kB per second, under 3 MB per participant for 30 minutes, against 230 kB/s of
+frames and 32 kB/s of audio). Measured peak (tracemalloc) for one participant: 18.3 MB at 2 minutes, 18.4 MB at 8.
+Calibration (noise floors, still-mouth levels, room ratios) uses the whole meeting, so segments come at the end.
+
+Limits: headsets are assumed recorded at comparable gain (no per-channel calibration: one recorded much hotter
+shifts the crosstalk bound). The room check's margin is the crosstalk attenuation minus differences in how loud the
+room hears each talker, so near 8 dB crosstalk the onset of a talker without a headset can leak into the wearers
+for a few frames, and two wearers overlapping then score lower. With the room alone, the lips of one participant
+moving while another speaks cannot be rejected (the room says someone speaks); in silence they are.
 """
 
 from __future__ import annotations
@@ -75,7 +87,7 @@ class ActivityConfig:
     # lips
     lip_window_s: float = 0.36  # motion averaged over ~2 syllables: speech moves the mouth at 3-6 Hz
     lip_floor_quantile: float = 0.2  # the still-mouth motion level: participants are silent >= 20 % of a meeting
-    lip_on_db: float = 4.0  # motion this far above the still level scores 0.5
+    lip_on_db: float = 3.0  # motion this far above the still level scores 0.5 (speech: 5-8 dB, chewing: 4-6)
     lip_slope_db: float = 1.0  # ... and +/- this many dB moves the score to 0.73 / 0.27
     # headsets
     vad_aggressiveness: int = 2  # WebRTC VAD mode, as the transcriber's VadConfig
@@ -91,9 +103,9 @@ class ActivityConfig:
     unexplained_db: float = 3.0  # room speech this far above what the wearers explain is someone without headset
     room_slope_db: float = 1.5
     # fusion and segments
-    audio_weight: float = 0.65  # headset weight in av mode; > on_threshold so that lips alone never decide
+    audio_weight: float = 0.65  # headset weight in av mode: audio alone starts a segment, lips alone never do
     on_threshold: float = 0.5
-    off_threshold: float = 0.35
+    off_threshold: float = 0.4  # > 1 - audio_weight: lips alone can neither start nor hold a segment
     min_speech_s: float = 0.2
     min_silence_s: float = 0.3
     pad_s: float = 0.08
@@ -109,6 +121,11 @@ class ActivityConfig:
             )
         if not 0 <= self.audio_weight <= 1:
             raise ValueError(f"audio_weight must be in [0, 1], got {self.audio_weight}")
+        if self.mode == "av" and 1 - self.audio_weight >= self.off_threshold:
+            raise ValueError(
+                f"in av mode the lips alone (at most 1 - audio_weight = {1 - self.audio_weight:.2f}) must stay below "
+                f"off_threshold ({self.off_threshold}), or mouth motion could start or hold a segment"
+            )
         if self.crosstalk_db <= 0:
             raise ValueError(f"crosstalk_db must be > 0, got {self.crosstalk_db}")
 
@@ -154,7 +171,8 @@ class LipMotion:
     BORDER = 3  # binned pixels dropped after registration (the circular shift wraps them)
     MAX_SHIFT = 3.0  # binned pixels: a larger jump is a cut or a tracking failure, not a nod
 
-    def __init__(self) -> None:
+    def __init__(self, register: bool = True) -> None:
+        self.register = register  # False: plain frame difference (kept for the benchmark's comparison)
         n = (self.HI - self.LO) // self.BIN
         self.n = n
         self.prev: Optional[Tuple[np.ndarray, np.ndarray, bool]] = None  # last frame seen, its spectrum, face flag
@@ -208,11 +226,13 @@ class LipMotion:
         x_all = np.concatenate([last_x[None], x])
         s_all = np.concatenate([last_s[None], spec])
         ok_all = np.concatenate([[last_ok], ok])
-        cross = s_all[1:] * np.conj(s_all[:-1])
-        corr = np.fft.irfft2(cross / (np.abs(cross) + 1e-6), s=(self.n, self.n))
-        dy, dx = self._shift(corr)
-        phase = np.exp(-2j * np.pi * (self._ky * dy[:, None, None] + self._kx * dx[:, None, None]))
-        prev = np.fft.irfft2(s_all[:-1] * phase, s=(self.n, self.n))
+        if self.register:  # phase correlation: the normalised cross-power spectrum peaks at the shift
+            cross = s_all[1:] * np.conj(s_all[:-1])
+            dy, dx = self._shift(np.fft.irfft2(cross / (np.abs(cross) + 1e-6), s=(self.n, self.n)))
+            phase = np.exp(-2j * np.pi * (self._ky * dy[:, None, None] + self._kx * dx[:, None, None]))
+            prev = np.fft.irfft2(s_all[:-1] * phase, s=(self.n, self.n))
+        else:
+            prev = x_all[:-1]
         b = self.BORDER
         energy = np.abs(x_all[1:] - prev)[:, b:-b, b:-b].mean(axis=(1, 2))
         valid = ok & ok_all[:-1]
@@ -221,9 +241,9 @@ class LipMotion:
         return out
 
 
-def lip_motion(chunks: Iterable[FrameChunk]) -> np.ndarray:
+def lip_motion(chunks: Iterable[FrameChunk], register: bool = True) -> np.ndarray:
     """Per-frame mouth motion (float32, NaN without a face) of a stream of frame chunks; chunks are not kept."""
-    meter = LipMotion()
+    meter = LipMotion(register)
     parts = []
     for chunk in chunks:
         frames, face = chunk if isinstance(chunk, tuple) else (chunk, None)
