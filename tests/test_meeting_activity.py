@@ -7,6 +7,8 @@ wearer plus the others 8-20 dB lower (crosstalk); the room hears everyone throug
 Scoring follows diarization practice: frames within a 0.25 s collar of a true boundary are not scored (NIST
 md-eval's default collar), so a few frames of padding or lip lead do not count as errors; DER here is
 (missed + false alarm frames) / true speech frames, per participant.
+
+Speed and accuracy report: ``python -m pytest tests/test_meeting_activity.py -m slow -s -k benchmark``.
 """
 
 from __future__ import annotations
@@ -241,6 +243,19 @@ def test_non_speech_mouth_motion_is_rejected_by_fusion_not_by_lips(meeting, tmp_
     assert all(v == 0.0 for v in active["av"].values()), active
 
 
+def test_own_speech_with_still_lips_stays_active(meeting, tmp_path):
+    """Lips that barely move (a mumbler, a poor crop) do not veto clear headset speech: audio alone suffices."""
+    rng = np.random.default_rng(1)
+    still = dict(meeting)
+    frames = np.repeat(meeting["A"].frames[:1], N_FRAMES, axis=0).astype(np.int16)
+    frames += rng.integers(-2, 3, frames.shape, dtype=np.int16)  # sensor noise only
+    still["A"] = Rendered(meeting["A"].voice, np.clip(frames, 0, 255).astype(np.uint8), meeting["A"].truth)
+    participants, room = make_participants(still, tmp_path, headsets=list(PLAN))
+    result = detect_activity(participants, room, ActivityConfig(mode="av"))
+    assert scores(segments_to_frames(result[0].segments, N_FRAMES), meeting["A"].truth)["acc"] >= 0.98
+    assert result[0].cues == ["lips", "headset"]
+
+
 # ---- room channel ----------------------------------------------------------------------------------------------
 def test_room_and_lips_attribute_alternating_and_overlapping_talkers(meeting, tmp_path):
     """No headsets: the room says someone speaks, the lips say who (A and B alternate, then overlap at 19-21 s)."""
@@ -374,6 +389,13 @@ def test_config_and_inputs_are_checked(tmp_path):
     with pytest.raises(ValueError, match="unique"):
         detect_activity([Participant("A"), Participant("A")])
     assert detect_activity([]) == []
+    import soundfile as sf
+
+    sf.write(str(tmp_path / "8k.wav"), np.zeros(8000), 8000)
+    sf.write(str(tmp_path / "stereo.wav"), np.zeros((16000, 2)), SAMPLE_RATE)
+    for name in ("8k.wav", "stereo.wav"):
+        with pytest.raises(ValueError, match="16000 Hz mono"):
+            detect_activity([Participant("A", headset=str(tmp_path / name))])
 
 
 def test_audio_frames_are_read_in_blocks_and_memory_stays_flat(tmp_path):

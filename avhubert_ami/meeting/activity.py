@@ -69,7 +69,7 @@ from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple, 
 
 import numpy as np
 
-from avhubert_ami.data.constants import FPS, ROI_SIZE
+from avhubert_ami.data.constants import FPS, ROI_SIZE, SAMPLE_RATE
 from avhubert_ami.transcribe.media import Wav16k
 from avhubert_ami.transcribe.vad import GRID, VadConfig, frame_activity, speech_segments
 
@@ -287,6 +287,14 @@ class AudioFrames(NamedTuple):
 
 def audio_frames(path: str, aggressiveness: int = 2) -> AudioFrames:
     """VAD flags and powers of a 16 kHz mono wav per 25 fps frame, read in 30 s blocks."""
+    import soundfile as sf
+
+    info = sf.info(path)
+    if (info.samplerate, info.channels) != (SAMPLE_RATE, 1):  # WebRTC's VAD would misread anything else
+        raise ValueError(
+            f"{path}: {info.samplerate} Hz with {info.channels} channel(s); activity needs {SAMPLE_RATE} Hz mono "
+            "(avhubert_ami.transcribe.media.decode_audio_to_wav converts)"
+        )
     speech, energy = frame_activity(Wav16k(path).blocks(), aggressiveness)  # per 20 ms
     n = -(-len(speech) // GRID) * GRID
     speech = np.pad(speech, (0, n - len(speech)))
@@ -326,7 +334,7 @@ class _Channel:
         return _db(self.power) >= _db(np.asarray(self.floor)) + above_db
 
 
-def headset_scores(channels: Sequence[_Channel], cfg: ActivityConfig) -> Tuple[List[np.ndarray], List[np.ndarray]]:
+def _headset_scores(channels: Sequence[_Channel], cfg: ActivityConfig) -> Tuple[List[np.ndarray], List[np.ndarray]]:
     """Own-speech score 0..1 of each headset and its own-voice power (power above the crosstalk bound)."""
     g = 10.0 ** (-cfg.crosstalk_db / 10.0)
     total = np.sum([c.power for c in channels], axis=0) if channels else None
@@ -430,7 +438,7 @@ def detect_activity(
     lips = {name: lip_scores(_fit(m, n, np.nan), cfg) for name, m in motion.items()}
     wearers = [p.name for p in participants if p.name in head]
     bare = [p.name for p in participants if p.name not in head]
-    own_scores, own_power = headset_scores([_Channel.build(head[w], n, cfg) for w in wearers], cfg)
+    own_scores, own_power = _headset_scores([_Channel.build(head[w], n, cfg) for w in wearers], cfg)
     audio: Dict[str, np.ndarray] = dict(zip(wearers, own_scores))
     if room_frames is not None:
         audio.update(_room_cue(_Channel.build(room_frames, n, cfg), wearers, bare, own_scores, own_power, cfg, notes))
