@@ -1,2 +1,3 @@
-"""Meetings: who said what, when. Transcript formats (SegLST, RTTM, STM, subtitles, text) in :mod:`.formats`;
-cpWER, tcpWER and DER in :mod:`.scoring`."""
+"""Meetings -- who said what, when: per-participant speaker activity from lips and audio (:mod:`.activity`), the
+meeting transcript formats SegLST/RTTM/STM/SRT/VTT/TXT/JSON (:mod:`.formats`) and meeting scoring -- cpWER and
+tcpWER through meeteval, DER through pyannote.metrics (:mod:`.scoring`)."""
