@@ -69,8 +69,8 @@ def _segment_bounds(utts: Sequence[Utterance]) -> List[tuple]:
     return out
 
 
-def agent_xml(plan: MeetingPlan, participant: int, first_segment: Dict[Utterance, int]) -> tuple:
-    """``(words.xml, segments.xml)`` text of one participant; ``first_segment[u]``: each utterance's
+def agent_xml(plan: MeetingPlan, participant: int, segment_number: Dict[Utterance, int]) -> tuple:
+    """``(words.xml, segments.xml)`` text of one participant; ``segment_number[u]``: each utterance's
     meeting-wide segment number."""
     m, a = plan.meeting_id, plan.participants[participant].agent
     utts = [u for u in plan.utterances if u.participant == participant]
@@ -90,7 +90,7 @@ def agent_xml(plan: MeetingPlan, participant: int, first_segment: Dict[Utterance
             words.append(f'  <w nite:id="{m}.{a}.words{k}" starttime="{_t(ws)}" endtime="{_t(we)}"{attrs}>{tok}</w>')
             k += 1
         segs.append(
-            f'  <segment nite:id="{m}.sync.{first_segment[u]}" transcriber_start="{_t(seg_start)}" '
+            f'  <segment nite:id="{m}.sync.{segment_number[u]}" transcriber_start="{_t(seg_start)}" '
             f'transcriber_end="{_t(seg_end)}">\n'
             f'    <nite:child href="{m}.{a}.words.xml#id({m}.{a}.words{first})..id({m}.{a}.words{k - 1})"/>\n'
             "  </segment>"

@@ -210,12 +210,13 @@ class FaceCamera:
         self.design = design
 
     def _photo_to_frame(self, i: int, dip: float) -> np.ndarray:
+        """Photo -> frame affine of meeting frame ``i``: slow sway and breathing zoom, plus a nod's dip (in ROI
+        pixels, as :func:`motion_shape` gives it)."""
         h, w = FACE_SIZE
-        t = i + 0.0
-        s = self.zoom * (1.0 + 0.02 * np.sin(2 * np.pi * t / (1.7 * self.sway_period[0])))
-        sway = self.sway_amp * np.sin(2 * np.pi * t / self.sway_period + self.sway_phase)
+        s = self.zoom * (1.0 + 0.02 * np.sin(2 * np.pi * i / (1.7 * self.sway_period[0])))
+        sway = self.sway_amp * np.sin(2 * np.pi * i / self.sway_period + self.sway_phase)
         tx = w / 2 - s * self.face[0] + self.offset[0] + sway[0]
-        ty = h / 2 - s * self.face[1] + self.offset[1] + sway[1] + dip * s / _PATCH_SCALE * 0.5
+        ty = h / 2 - s * self.face[1] + self.offset[1] + sway[1] + s * _PATCH_SCALE * dip
         return np.array([[s, 0.0, tx], [0.0, s, ty]])
 
     def frames(self, first: int, mouths: np.ndarray, dips: np.ndarray):

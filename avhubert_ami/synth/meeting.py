@@ -154,7 +154,8 @@ def generate_meetings(
 
     ``avoid``: speakers the participants' voices must differ from (default: the utterance corpus's training
     speakers for the same seed, :func:`default_avoid`). Annotations are written first, then each meeting's audio
-    and every close-up, as separate jobs over ``config.workers`` processes."""
+    and every close-up, as separate jobs over ``config.workers`` processes. ``meetings.xml`` lists this call's
+    meetings only: give each run its own ``out_dir``."""
     from tqdm import tqdm
 
     from avhubert_ami.synth.ami_files import write_annotations
