@@ -95,7 +95,9 @@ class MeetingConfig:
         if len(set(self.ids())) != len(self.ids()):
             raise ValueError("meeting ids repeat")
         if not 1 <= self.n_participants <= MAX_PARTICIPANTS:
-            raise ValueError(f"participants: 1..{MAX_PARTICIPANTS} (AMI's close-up cameras), got {self.n_participants}")
+            raise ValueError(
+                f"--participants: 1..{MAX_PARTICIPANTS} (AMI's close-up cameras), got {self.n_participants}"
+            )
         if self.closeup not in CLOSEUP_MODES:
             raise ValueError(f"--closeup must be one of {', '.join(CLOSEUP_MODES)}, got {self.closeup!r}")
         if not self.seconds >= 5:
@@ -108,7 +110,7 @@ class MeetingConfig:
             or max(self.talkativeness) <= 0
         ):
             raise ValueError(
-                f"talkativeness: one weight >= 0 per participant ({self.n_participants}), at least one above 0"
+                f"--talkativeness: one weight >= 0 per participant ({self.n_participants}), at least one above 0"
             )
         lo, hi = self.crosstalk_db
         if not 0 <= lo <= hi:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
+import os
 import sys
 from typing import Optional, Sequence
 
@@ -182,7 +184,7 @@ def _meetings(parser: argparse.ArgumentParser, args: argparse.Namespace, corpus:
     cfg = meeting_config(args)
     try:
         if refused:
-            raise ValueError(f"{', '.join(refused)}: flags of the utterance corpus, which --meetings does not write")
+            raise ValueError(f"{', '.join(refused)}: only for the utterance corpus, which --meetings does not write")
         cfg.validate()
         corpus.validate()
     except ValueError as err:
@@ -190,7 +192,14 @@ def _meetings(parser: argparse.ArgumentParser, args: argparse.Namespace, corpus:
         return 2
     avoid = split_speakers(corpus, corpus_speakers(corpus))["train"]
     ids = generate_meetings(args.output_dir, cfg, avoid, progress=not args.quiet)
-    print(f"synth_ami: wrote meetings {', '.join(ids)} ({args.meeting_minutes:g} min each) to {args.output_dir}")
+    shares = []
+    for m in ids:  # the overlap as generated (the reference RTTM's), next to the one asked for
+        with open(os.path.join(args.output_dir, f"{m}.synth.json"), encoding="utf-8") as f:
+            shares.append(f"{m} {100 * json.load(f)['overlap_share']:.1f} %")
+    print(
+        f"synth_ami: wrote meetings {', '.join(ids)} ({args.meeting_minutes:g} min each) to {args.output_dir}; "
+        f"overlapped speech: {', '.join(shares)}"
+    )
     return 0
 
 
@@ -207,7 +216,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         refused = _given(parser, args, _MEETING_ONLY)
         if refused:
-            raise ValueError(f"{', '.join(refused)}: flags of the synthetic meetings; add --meetings N")
+            raise ValueError(f"{', '.join(refused)}: only for synthetic meetings; add --meetings N")
         cfg.validate()
     except ValueError as err:
         print(f"synth_ami: error: {err}", file=sys.stderr)
