@@ -155,8 +155,6 @@ def test_overlap_share_is_met_and_overlap_is_pairwise(meeting):
 
 def test_crosstalk_levels_and_participants_who_never_speak(tmp_path):
     """Only A speaks: every other headset holds A's voice 8-20 dB lower (as drawn), and B-D have no transcript."""
-    from avhubert_ami.synth.room import VOICE_GAIN  # noqa: F401  (the module under test)
-
     cfg = MeetingConfig(seed=7, seconds=12.0, talkativeness=(1.0, 0.0, 0.0, 0.0), workers=1)
     root = str(tmp_path)
     generate_meetings(root, cfg)
