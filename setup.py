@@ -68,6 +68,9 @@ setup(
         # from its sdist: needs a C++ compiler; simplejson lets meeteval-wer read SegLST files), DER by
         # pyannote.metrics (pure Python; meeteval's DER runs md-eval-22.pl, which it downloads on first use)
         "meeting": ["meeteval>=0.4.3", "simplejson", "pyannote.metrics>=3.2"],
+        # synthetic meetings in AMI's layout (avhubert-synth-ami --meetings): room impulse responses for the room
+        # channel; face-mode close-ups draw on scikit-image's astronaut photo
+        "synth": ["pyroomacoustics>=0.7", "scikit-image"],
         # tests: a real face photo bundled in scikit-image drives the mouth-ROI tests offline.
         # ruff pinned: another release may format differently and fail `make lint` on unchanged code
         "dev": [
@@ -84,6 +87,7 @@ setup(
             "meeteval>=0.4.3",
             "simplejson",
             "pyannote.metrics>=3.2",
+            "pyroomacoustics>=0.7",
         ],
     },
     entry_points={"console_scripts": CONSOLE_SCRIPTS},
