@@ -13,6 +13,10 @@ hold for ``fairseq-hydra-train`` / ``fairseq-train`` / ``fairseq-generate`` / ``
    class is still refused unless ``AVHUBERT_AMI_UNSAFE_PICKLE=1``.
 3. **checkpoint files** -- atomic copies, verified resume, finished-run stop, named load errors
    (:func:`avhubert_ami.checkpoints.fairseq_patches.install_fairseq_patches`, described in that module).
+4. **language models keep their dictionary** -- a language-model checkpoint loaded with ``data`` overridden
+   (fairseq-generate's ``--lm-path``: the recogniser's manifest folder) is built on its own dictionary instead, so
+   the fusion check compares two dictionaries, not one with itself
+   (:func:`install_lm_dictionary_loading`, :func:`avhubert_ami.lm.task.lm_data_folder`).
 """
 
 from __future__ import annotations
@@ -50,6 +54,39 @@ def install_setup_task_filter() -> None:
     tasks.setup_task = setup_task
 
 
+def install_lm_dictionary_loading() -> None:
+    """Wrap ``checkpoint_utils.load_checkpoint_to_cpu``: a ``data`` override of a language-model checkpoint is
+    replaced by the LM's own data folder (:func:`avhubert_ami.lm.task.lm_data_folder`); any other checkpoint gets the
+    override as before."""
+    from argparse import Namespace
+
+    from fairseq import checkpoint_utils
+    from fairseq.dataclass.utils import overwrite_args_by_name
+
+    original = checkpoint_utils.load_checkpoint_to_cpu
+    if getattr(original, "_avhubert_ami_lm_data", False):
+        return
+
+    def load_checkpoint_to_cpu(path, arg_overrides=None, load_on_all_ranks=False):
+        if not arg_overrides or "data" not in arg_overrides:
+            return original(path, arg_overrides, load_on_all_ranks)
+        from avhubert_ami.lm.task import lm_data_folder
+
+        rest = {k: v for k, v in arg_overrides.items() if k != "data"}
+        state = original(path, rest, load_on_all_ranks)
+        data = {"data": lm_data_folder(path, state, arg_overrides["data"])}
+        if isinstance(state.get("args"), Namespace):  # a legacy checkpoint: fairseq builds its config from args
+            state["args"].data = data["data"]
+        if state.get("cfg") is not None:
+            overwrite_args_by_name(state["cfg"], data)
+        return state
+
+    load_checkpoint_to_cpu._avhubert_ami_lm_data = True
+    load_checkpoint_to_cpu._avhubert_ami_patched = True  # the mark of fairseq_patches' wrappers, which this wraps
+    load_checkpoint_to_cpu.__doc__ = original.__doc__
+    checkpoint_utils.load_checkpoint_to_cpu = load_checkpoint_to_cpu
+
+
 def install() -> None:
     """Install the shims listed in the module docstring (idempotent)."""
     from avhubert_ami.checkpoints import fairseq_patches
@@ -58,3 +95,4 @@ def install() -> None:
     install_setup_task_filter()
     register_safe_globals()
     fairseq_patches.install_fairseq_patches()
+    install_lm_dictionary_loading()

@@ -6,7 +6,8 @@
 
 :meth:`Recognizer.from_checkpoint` loads safely (the allowlist of :mod:`avhubert_ami.checkpoints.safe_load`): the
 task with its dictionary and sentencepiece tokenizer, the model with its CTC head, the device; an
-``avhubert-train-lm`` language model is loaded on first use and checked against the recogniser's dictionary. The
+``avhubert-train-lm`` language model is loaded with it and checked against the recogniser's dictionary
+(:func:`avhubert_ami.lm.task.load_lm`: mapped by symbol when its order differs, refused when a symbol is missing). The
 checkpoint's training-time noise augmentation is switched off (decode the audio as it is). :meth:`decode` runs the
 task's beam search -- joint CTC/attention when ``ctc_weight`` > 0, shallow fusion when ``lm_weight`` != 0 -- with
 the weights given per call or the settings' own, so one loaded model serves a whole weight grid. Everything that
@@ -106,6 +107,8 @@ class Recognizer:
             m.to(dev)
         recognizer = cls(models, task, trained_task_cfg, os.path.abspath(path), settings, dev)
         recognizer.resolved_ctc_weight(settings.ctc_weight)  # a CTC weight the model cannot use fails here, not mid-run
+        if settings.lm_path:
+            recognizer.language_model()  # so does an LM that cannot serve this dictionary
         return recognizer
 
     @property
@@ -125,7 +128,7 @@ class Recognizer:
         return w
 
     def language_model(self):
-        """The settings' ``avhubert-train-lm`` model, loaded (and checked against the dictionary) on first use."""
+        """The settings' ``avhubert-train-lm`` model, loaded (and checked against the dictionary) once."""
         if self._lm is None:
             import torch
 
