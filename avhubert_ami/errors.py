@@ -43,6 +43,11 @@ class CheckpointReadError(WorkError):
     """A checkpoint file that cannot be read (truncated, corrupt); the message names the file."""
 
 
+class NonFiniteModelError(WorkError, FloatingPointError):
+    """A model produced NaN/inf scores (diverged or corrupt weights); the message names the utterances and the
+    checkpoint. A FloatingPointError too, as numeric failures are."""
+
+
 class MediaError(ValueError):
     """An audio or video file is missing, unreadable or not in the expected format: a failure of the work (exit 1)
     when met mid-run; a ValueError so per-utterance loops that skip bad rows keep catching it."""

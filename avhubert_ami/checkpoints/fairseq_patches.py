@@ -23,8 +23,9 @@ they hold for ``fairseq-hydra-train`` / ``fairseq-train`` / ``fairseq-generate``
   ``extra_state`` and restored whenever fairseq restores its own ``best`` (same metric only).
 * **named load errors** -- ``checkpoint_utils.load_checkpoint_to_cpu`` failures name the file: a class refused by
   the safe loader gives :func:`avhubert_ami.checkpoints.safe_load.refusal_message` (file, class, why, opt-in), an
-  unreadable file says it is truncated or corrupt; left uncaught (fairseq-generate, fairseq-validate), either
-  ends the program with that one line (``sys.excepthook``, for these two exception types only) and status 1.
+  unreadable file says it is truncated or corrupt; left uncaught (fairseq-generate, fairseq-validate), either --
+  like any error of :mod:`avhubert_ami.errors` -- ends the program with that one line (``sys.excepthook``, for
+  the plugin's own exception types only) and the exit status of the command lines' boundary.
 """
 
 from __future__ import annotations
@@ -42,7 +43,14 @@ from fairseq.file_io import PathManager
 from omegaconf import open_dict
 
 from avhubert_ami.checkpoints.safe_load import checkpoint_problem, first_line, refusal_message
-from avhubert_ami.errors import CheckpointReadError, UnsafeCheckpointError
+from avhubert_ami.errors import (
+    CheckpointReadError,
+    MediaError,
+    UnsafeCheckpointError,
+    UsageError,
+    WorkError,
+    exit_status,
+)
 from avhubert_ami.files import atomic_copy
 
 logger = logging.getLogger(__name__)
@@ -280,16 +288,18 @@ def _install_named_load_errors() -> None:
 
 
 def _install_checkpoint_error_hook() -> None:
-    """A refused or unreadable checkpoint that nobody catches (fairseq-generate, fairseq-validate) ends in its
-    one-line message instead of a traceback; every other exception keeps the previous hook."""
+    """An error of this plugin's own (:mod:`avhubert_ami.errors`: a refused or unreadable checkpoint, a language model
+    on another dictionary, a diverged model) that nobody catches -- in fairseq-generate, fairseq-validate -- ends the
+    program in its one-line message and the exit status of :func:`avhubert_ami.errors.exit_status` (2 for a user
+    error, 1 for a failure of the work) instead of a traceback; every other exception keeps the previous hook."""
     previous = sys.excepthook
     if getattr(previous, _PATCHED, False):
         return
 
     def hook(kind, value, tb):
-        if isinstance(value, (UnsafeCheckpointError, CheckpointReadError)):
-            print(f"{os.path.basename(sys.argv[0]) or 'python'}: error: {value}", file=sys.stderr)
-            return  # the interpreter then exits with status 1
+        if isinstance(value, (UsageError, WorkError, MediaError)):
+            print(f"{os.path.basename(sys.argv[0]) or 'python'}: error: {value}", file=sys.stderr, flush=True)
+            raise SystemExit(exit_status(value))  # the interpreter exits with it (an excepthook may end so)
         previous(kind, value, tb)
 
     setattr(hook, _PATCHED, True)

@@ -13,8 +13,14 @@ scores
 (-inf elsewhere); end of sentence gets the full-sequence CTC probability. The prefix state follows the
 beam through ``reorder_incremental_state``. With ``ctc_weight`` = 0 nothing of this runs.
 
-Non-finite decoder or CTC scores (a diverged checkpoint) stop decoding with the utterance ids, instead
-of fairseq's ``AssertionError: 200 < 200`` when every candidate ends up at -inf.
+Non-finite decoder or CTC scores (a diverged checkpoint) stop decoding with the utterance ids
+(:class:`~avhubert_ami.errors.NonFiniteModelError`, a failure of the work: one line and exit status 1 from every
+command line, fairseq-generate included), instead of fairseq's ``AssertionError: 200 < 200`` when every candidate ends
+up at -inf.
+
+A language model (``lm_model``: fairseq-generate's ``--lm-path``, or :func:`avhubert_ami.lm.task.load_lm`'s) is fused
+only once :func:`avhubert_ami.lm.task.fusion_lm` has checked its dictionary against the recogniser's (mapped by symbol
+when the order differs, refused when a symbol is missing).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from fairseq.sequence_generator import EnsembleModel, SequenceGenerator
 from torch import Tensor
 
 from avhubert_ami.decoding.ctc_prefix_score import CTCPrefixScorer
+from avhubert_ami.errors import NonFiniteModelError
 
 _REAL_INPUT = "_av_net_input"
 #: candidates scored by CTC per hypothesis and step, relative to the beam (ESPnet's pre_beam_ratio)
@@ -179,6 +186,10 @@ class AVSequenceGenerator(SequenceGenerator):
             models = AVEnsembleModel(models, ctc_weight, blank=tgt_dict.bos(), eos=tgt_dict.eos(), pad=tgt_dict.pad())
         elif ctc_weight > 0 and not isinstance(models, AVEnsembleModel):
             raise ValueError("ctc_weight > 0 needs an AVEnsembleModel")
+        if kwargs.get("lm_model") is not None:
+            from avhubert_ami.lm.task import fusion_lm
+
+            kwargs["lm_model"] = fusion_lm(kwargs["lm_model"], tgt_dict)
         super().__init__(models, tgt_dict, **kwargs)
         self.ctc_weight = float(ctc_weight)
         if self.ctc_weight > 0 and self.lm_model is not None:
@@ -194,7 +205,7 @@ class AVSequenceGenerator(SequenceGenerator):
         try:
             return super()._generate(sample, prefix_tokens, *args, **kwargs)
         except NonFiniteScoresError as e:
-            raise FloatingPointError(non_finite_message(e, sample, self.context)) from None
+            raise NonFiniteModelError(non_finite_message(e, sample, self.context)) from None
 
 
 def non_finite_message(err: NonFiniteScoresError, sample: Dict, context: str = "") -> str:
