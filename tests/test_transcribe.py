@@ -331,4 +331,4 @@ def test_lip_clip_shorter_than_its_audio_decodes_the_rest_audio_only(transcriber
         video=str(tmp_path / "lips.mkv"), audio=str(tmp_path / "a.wav"), lip_video=True, notes=notes
     )
     assert [s.modalities for s in segs] == [["audio", "video"], ["audio"]]
-    assert "no video frames: decoded without video" in segs[1].note
+    assert segs[1].note == "after the end of the video: decoded without video"

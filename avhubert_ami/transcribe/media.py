@@ -28,6 +28,8 @@ class MediaInfo:
     has_video: bool
     duration: float  # seconds (longest stream)
     fps: float = 0.0  # video frame rate, 0 without video
+    audio_s: float = 0.0  # what the header declares for the audio stream (else the container), 0 without audio
+    video_s: float = 0.0  # likewise for the video stream
     sample_rate: int = 0  # audio sample rate, 0 without audio
     channels: int = 0
 
@@ -46,7 +48,10 @@ def probe(path: str) -> MediaInfo:
         with av.open(path) as c:
             v = c.streams.video[0] if c.streams.video else None
             a = c.streams.audio[0] if c.streams.audio else None
-            durations = [float(s.duration * s.time_base) for s in (v, a) if s is not None and s.duration]
+            declared = {
+                id(s): float(s.duration * s.time_base) for s in (v, a) if s is not None and s.duration and s.time_base
+            }
+            durations = list(declared.values())
             if c.duration:
                 durations.append(c.duration / av.time_base)
             fps = 0.0
@@ -61,12 +66,15 @@ def probe(path: str) -> MediaInfo:
                     if packet.pts is not None and packet.time_base is not None:
                         last = max(last, float((packet.pts + (packet.duration or 0)) * packet.time_base))
                 durations.append(last)
+            longest = max(durations)
             return MediaInfo(
                 path=path,
                 has_audio=a is not None,
                 has_video=v is not None,
-                duration=max(durations),
+                duration=longest,
                 fps=fps,
+                audio_s=declared.get(id(a), longest) if a is not None else 0.0,
+                video_s=declared.get(id(v), longest) if v is not None else 0.0,
                 sample_rate=int(a.codec_context.sample_rate or a.rate or 0) if a is not None else 0,
                 channels=int(a.codec_context.channels or 0) if a is not None else 0,
             )
@@ -147,9 +155,21 @@ class Wav16k:
                 yield block
 
 
-def iter_frames(path: str, start: float, end: float, fmt: str = "rgb24") -> Iterator[np.ndarray]:
+@dataclass
+class StreamReach:
+    """How far a video stream was found to go: :func:`iter_frames` records the end of the last frame it decoded and
+    whether the stream ended before the range it was asked for (the real end of a truncated or short video)."""
+
+    last_end: float = 0.0  # seconds: end of the latest frame decoded
+    ended: bool = False  # the stream ran out inside a requested range: ``last_end`` is where it really ends
+
+
+def iter_frames(
+    path: str, start: float, end: float, fmt: str = "rgb24", reach: Optional[StreamReach] = None
+) -> Iterator[np.ndarray]:
     """Frames of the first video stream shown in ``[start, end)`` seconds, as ``fmt`` arrays (``rgb24``:
-    (H, W, 3), ``gray``: (H, W), ffmpeg's conversions as in the training data); one seek, one decode pass."""
+    (H, W, 3), ``gray``: (H, W), ffmpeg's conversions as in the training data); one seek, one decode pass.
+    ``reach`` (optional) learns where the stream ends when it ends inside the range."""
     import av
 
     try:
@@ -163,11 +183,16 @@ def iter_frames(path: str, start: float, end: float, fmt: str = "rgb24") -> Iter
                 c.seek(int(max(0.0, start - 1.0) / stream.time_base), stream=stream, backward=True)
             for i, frame in enumerate(c.decode(stream)):
                 t = frame.time if frame.time is not None else i / fps
+                if reach is not None:
+                    reach.last_end = max(reach.last_end, t + 1.0 / fps)
                 if t < start - 0.5 / fps:
                     continue
                 if t >= end - 0.5 / fps:
                     break
                 yield frame.to_ndarray(format=fmt)
+            else:
+                if reach is not None:
+                    reach.ended = True
     except MediaError:
         raise
     except (av.FFmpegError, OSError, ValueError) as err:

@@ -6,6 +6,17 @@ gets the model input of the training data -- ``avhubert_ami.data.features`` for 
 ``avhubert_ami.prep.mouth_roi`` and ``avhubert_ami.data.video.crop_flip_normalize`` for video, with the checkpoint's own
 input settings -- and segments are decoded in batches with the task's beam search, then stitched in time order.
 Only one batch of segments is in memory at a time.
+
+**What was transcribed is said, not assumed.** A stream that ends before the length its file declares (a truncated
+download, a cut file) or a video shorter than its separate audio is transcribed as far as it goes, and
+:attr:`Transcriber.stats` says so (``decoded_s``, ``ended_early``) with one note per stream; segments after the end
+of the video are decoded from audio alone under one note, not one per segment. A face video in which no face is found
+anywhere (a mouth clip passed without ``lip_video=True``) is decoded from its audio with a logged warning.
+
+**One real-time factor** (:func:`real_time_factor`): wall-clock seconds of :meth:`Transcriber.transcribe` -- reading,
+voice activity, mouth crops, features, decoding; model loading and writing outputs excluded -- per second of media
+transcribed (``decoded_s``). The progress bar (so far), the log line, ``NAME.json`` and the command line's summary all
+show it.
 """
 
 from __future__ import annotations
@@ -14,7 +25,7 @@ import logging
 import os
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -23,13 +34,15 @@ from avhubert_ami.data.constants import FPS, MODALITIES, SAMPLE_RATE
 from avhubert_ami.decoding.recognizer import Recognizer
 from avhubert_ami.decoding.settings import SearchSettings
 from avhubert_ami.errors import UsageError
-from avhubert_ami.transcribe.media import Wav16k, decode_audio_to_wav, probe
+from avhubert_ami.transcribe.media import StreamReach, Wav16k, decode_audio_to_wav, probe
 from avhubert_ami.transcribe.segments import Segment, stitch
-from avhubert_ami.transcribe.vad import VadConfig, fixed_windows, frame_activity, speech_segments
+from avhubert_ami.transcribe.vad import VadConfig, fixed_windows, frame_activity, require_vad, speech_segments
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_FRAMES = 500  # upstream AV-HuBERT's max_sample_size when a checkpoint sets none
+#: a stream this much shorter than its file declares has ended early (codec padding and priming are far shorter)
+ENDED_EARLY_S = 0.5
 
 
 class TranscribeError(UsageError):
@@ -56,26 +69,44 @@ class TranscribeSettings:
         return self
 
 
+def real_time_factor(wall_s: float, media_s: float) -> Optional[float]:
+    """The one real-time factor of transcription: wall-clock seconds spent transcribing (model loading and writing
+    outputs excluded) per second of media transcribed; None when no media was transcribed (nothing to divide by)."""
+    return round(wall_s / media_s, 4) if media_s > 0 else None
+
+
+def format_rtf(rtf: Optional[float]) -> str:
+    """A real-time factor as printed (``n/a`` without media)."""
+    return "n/a" if rtf is None else f"{rtf:.3f}"
+
+
+#: the stages whose seconds :class:`Stats` counts
+STAGES = ("audio_decode", "vad", "roi", "features", "decode")
+
+
 @dataclass
 class Stats:
-    """Seconds spent per stage and the input duration, for real-time factors."""
+    """One recording's durations and the seconds spent per stage, for real-time factors."""
 
-    media_s: float = 0.0
+    media_s: float = 0.0  # the duration the input declares (its longest stream)
+    decoded_s: float = 0.0  # seconds of media transcribed: as far as the streams used really go
+    wall_s: float = 0.0  # wall-clock seconds of Transcriber.transcribe (the real-time factor's numerator)
     audio_decode: float = 0.0
     vad: float = 0.0
     roi: float = 0.0
     features: float = 0.0
     decode: float = 0.0
+    #: stream -> {"ends_s", "declared_s"} for each stream that ended before its declared length
+    ended_early: Dict[str, Dict[str, float]] = field(default_factory=dict)
 
     def processing_s(self) -> float:
-        """Seconds spent in all stages."""
-        return sum(v for k, v in asdict(self).items() if k != "media_s")
+        """Seconds spent in the stages (the rest of ``wall_s`` is probing, stitching and bookkeeping)."""
+        return sum(getattr(self, k) for k in STAGES)
 
-    def rtf(self) -> Dict[str, float]:
-        """Real-time factor of each stage and in total (processing seconds per second of media)."""
-        d = max(self.media_s, 1e-9)
-        out = {k: round(v / d, 4) for k, v in asdict(self).items() if k != "media_s"}
-        out["total"] = round(self.processing_s() / d, 4)
+    def rtf(self) -> Dict[str, Optional[float]]:
+        """The real-time factor (``total``, :func:`real_time_factor`) and each stage's share of it."""
+        out = {k: real_time_factor(getattr(self, k), self.decoded_s) for k in STAGES}
+        out["total"] = real_time_factor(self.wall_s, self.decoded_s)
         return out
 
 
@@ -89,6 +120,8 @@ class Plan:
     use: Tuple[str, ...]  # modalities to feed when present
     fps: float = 0.0
     duration: float = 0.0
+    audio_s: float = 0.0  # declared length of the audio stream used (0 without audio)
+    video_s: float = 0.0  # declared length of the video stream used (0 without video)
 
 
 class Transcriber:
@@ -98,9 +131,9 @@ class Transcriber:
     >>> for seg in t.transcribe(video="meeting.mp4"):          # or audio=..., or both
     ...     print(seg.start, seg.end, seg.modalities, seg.text)
 
-    ``video`` is a face video (the mouth is cropped on the fly) unless ``lip_video=True`` says it is already a
-    mouth clip; a mouth clip passed without it has no face to find, so it is decoded from its audio alone (a
-    warning says so).
+    ``video`` is a face video (the mouth is cropped on the fly, which needs the ``[roi]`` extra) unless
+    ``lip_video=True`` says it is already a mouth clip; a mouth clip passed without it has no face to find, so it is
+    decoded from its audio alone and a warning says so.
     """
 
     def __init__(
@@ -118,6 +151,8 @@ class Transcriber:
         self.vad.max_segment_s = min(self.vad.max_segment_s, max_frames / FPS)
         self.settings.window_s = min(self.settings.window_s, max_frames / FPS)
         self.stats = Stats()
+        self._video_reach = StreamReach()
+        self._t_start = 0.0
 
     # ---- loading ------------------------------------------------------------------------------
     @classmethod
@@ -155,7 +190,7 @@ class Transcriber:
             raise TranscribeError(
                 f"--modalities {','.join(want)}: the model was trained with {','.join(self.model_modalities)} only"
             )
-        fps = duration = 0.0
+        fps = duration = audio_s = video_s = 0.0
         if video is not None:
             vinfo = probe(video)
             duration = vinfo.duration
@@ -164,14 +199,14 @@ class Transcriber:
                     raise TranscribeError(f"{video}: has no video stream")
                 video, audio = None, video  # an audio file passed as INPUT
             else:
-                fps = vinfo.fps
+                fps, video_s = vinfo.fps, vinfo.video_s
                 if audio is None and vinfo.has_audio:
                     audio = video
         if audio is not None:
             ainfo = probe(audio)
             if not ainfo.has_audio:
                 raise TranscribeError(f"{audio}: has no audio stream")
-            duration = max(duration, ainfo.duration)
+            duration, audio_s = max(duration, ainfo.duration), ainfo.audio_s
         use = tuple(m for m in want if (m == "audio" and audio) or (m == "video" and video))
         if not use:
             what = video or audio
@@ -179,13 +214,21 @@ class Transcriber:
                 f"{what}: none of the modalities {','.join(want)} is present "
                 f"(audio: {'yes' if audio else 'no'}, video: {'yes' if video else 'no'})"
             )
+        if "audio" in use:
+            require_vad()
+        if "video" in use and not lip_video:
+            from avhubert_ami.transcribe.roi import require_face_detector
+
+            require_face_detector(self.settings.landmark_backend)
         return Plan(
             video=video if "video" in use else None,
             audio=audio if "audio" in use else None,
             lip_video=lip_video,
             use=use,
             fps=fps,
-            duration=duration,
+            duration=max(audio_s if "audio" in use else 0.0, video_s if "video" in use else 0.0) or duration,
+            audio_s=audio_s if "audio" in use else 0.0,
+            video_s=video_s if "video" in use else 0.0,
         )
 
     # ---- transcription ------------------------------------------------------------------------
@@ -198,13 +241,27 @@ class Transcriber:
         notes: Optional[List[str]] = None,
         progress: bool = False,
     ) -> List[Segment]:
-        """Segments (time order) of a recording: ``video`` (a face video, or a mouth clip with ``lip_video``)
-        and/or ``audio`` (a separate audio file; default: the video's own audio track). ``modalities``
-        restricts what is fed (default: what the model was trained with and the inputs have). Notes (resampling,
-        silence, segments without a face) are appended to ``notes``. Timing per stage goes to :attr:`stats`."""
+        """Segments (time order) of a recording.
+
+        ``video``: a face video -- its mouth is cropped on the fly -- or, with ``lip_video=True``, a ready-made mouth
+        clip (96x96 around the mouth, as the training data); a mouth clip passed as a face video has no face to find
+        and is decoded from its audio alone, with a warning. ``audio``: a separate audio file (default: the video's
+        own audio track); an audio file may also come alone. ``modalities`` restricts what is fed (default: what the
+        model was trained with and the inputs have). Notes (resampling, silence, segments without a face, streams
+        that end early) are appended to ``notes``; durations, seconds per stage and the real-time factor go to
+        :attr:`stats`."""
         notes = notes if notes is not None else []
+        self._t_start = time.perf_counter()
         plan = self.plan(video, audio, lip_video, modalities)
         self.stats = Stats(media_s=plan.duration)
+        self._video_reach = StreamReach()
+        try:
+            segments = self._transcribe(plan, notes, progress)
+        finally:
+            self.stats.wall_s = time.perf_counter() - self._t_start
+        return segments
+
+    def _transcribe(self, plan: Plan, notes: List[str], progress: bool) -> List[Segment]:
         with tempfile.TemporaryDirectory(prefix="avhubert_transcribe_") as tmp:
             wav = None
             if plan.audio is not None:
@@ -212,7 +269,8 @@ class Transcriber:
                 n = decode_audio_to_wav(plan.audio, os.path.join(tmp, "audio.wav"), notes)
                 self.stats.audio_decode += time.perf_counter() - t0
                 wav = Wav16k(os.path.join(tmp, "audio.wav"))
-                self.stats.media_s = max(self.stats.media_s, n / SAMPLE_RATE)
+                self.stats.decoded_s = n / SAMPLE_RATE
+                self._check_end("audio", plan.audio, self.stats.decoded_s, plan.audio_s, notes)
                 if n == 0:
                     notes.append(f"{os.path.basename(plan.audio)}: the audio is empty: nothing to transcribe")
                     return []
@@ -232,6 +290,8 @@ class Transcriber:
                 # words two windows share: at most what can be said in the overlap (~4 words/s)
                 overlap_words = max(1, int(np.ceil(4 * s.window_overlap_s)))
             segments = self._decode_spans(plan, wav, spans, notes, progress)
+        if plan.video is not None:
+            self._video_coverage(plan, segments, notes)
         if plan.audio is None and not any("video" in seg.modalities for seg in segments):
             raise TranscribeError(
                 f"{plan.video}: no audio stream and no face detected in any frame: nothing to "
@@ -239,30 +299,77 @@ class Transcriber:
             )
         return stitch([seg for seg in segments if seg.modalities], overlap_words)
 
+    def _check_end(self, stream: str, path: str, ends_s: float, declared_s: float, notes: List[str]) -> None:
+        """Record and note a stream that ended more than :data:`ENDED_EARLY_S` before its declared length."""
+        if declared_s - ends_s <= ENDED_EARLY_S:
+            return
+        self.stats.ended_early[stream] = {"ends_s": round(ends_s, 3), "declared_s": round(declared_s, 3)}
+        notes.append(
+            f"{os.path.basename(path)}: the {stream} stream ends at {ends_s:.2f} s of the {declared_s:.2f} s the "
+            f"file declares (truncated or damaged?): transcribed up to {ends_s:.2f} s"
+        )
+
+    def _video_end(self) -> Optional[float]:
+        """Where the video really ends, once a read ran past its last frame (None before)."""
+        r = self._video_reach
+        return r.last_end if r.ended else None
+
+    def _video_coverage(self, plan: Plan, segments: Sequence[Segment], notes: List[str]) -> None:
+        """After decoding: how far the video went (one note when it ended before its declared length or before the
+        audio), and a warning when a face video showed no face anywhere."""
+        end = self._video_end()
+        if end is not None:
+            self._check_end("video", plan.video, end, plan.video_s, notes)
+        if plan.audio is None:
+            self.stats.decoded_s = end if end is not None else (plan.video_s or plan.duration)
+        elif end is not None and self.stats.decoded_s - end > ENDED_EARLY_S:
+            after = sum(seg.start >= end - 1e-6 for seg in segments)
+            notes.append(
+                f"{os.path.basename(plan.video)}: the video ends at {end:.2f} s, the audio at "
+                f"{self.stats.decoded_s:.2f} s: {after} segment(s) after {end:.2f} s decoded from audio alone"
+            )
+        before_end = [seg for seg in segments if end is None or seg.start < end - 1e-6]
+        if plan.audio is not None and not plan.lip_video and before_end:
+            if not any("video" in seg.modalities for seg in before_end):
+                message = (
+                    f"{os.path.basename(plan.video)}: no face found in any segment: decoded from its audio alone "
+                    "(a ready-made mouth clip? pass --lip_video / lip_video=True)"
+                )
+                logger.warning("%s", message)
+                notes.append(message)
+
+    def _past_video_end(self, start: float) -> bool:
+        end = self._video_end()
+        return end is not None and start >= end - 1e-6
+
     def _segment_input(
         self, plan: Plan, wav: Optional[Wav16k], start: float, end: float
-    ) -> Tuple[Optional[np.ndarray], Optional[np.ndarray], str]:
-        """``(wave, mouth frames (T, 96, 96), note)`` of one span; frames None when no face was found."""
+    ) -> Tuple[Optional[np.ndarray], Optional[np.ndarray], str, bool]:
+        """``(wave, mouth frames (T, 96, 96), note, past the video's end)`` of one span; frames None when no face
+        was found or the video has ended."""
         from avhubert_ami.transcribe.roi import face_mouth_crops, fit_frames, lip_clip_frames
 
         n = max(1, int(round((end - start) * FPS)))
         wave = wav.read(start, end) if wav is not None else None
-        frames, note = None, ""
-        if plan.video is not None:
+        if plan.video is None:
+            return wave, None, "", False
+        frames = None
+        if not self._past_video_end(start):  # past the real end of the video there is nothing to read
             t0 = time.perf_counter()
+            reach = self._video_reach
             if plan.lip_video:
-                frames = lip_clip_frames(plan.video, start, end, plan.fps)
-                missing = "no video frames"
+                frames = lip_clip_frames(plan.video, start, end, plan.fps, reach)
             else:
                 s = self.settings
-                frames = face_mouth_crops(plan.video, start, end, plan.fps, s.landmark_backend, s.min_face_fraction)
-                missing = "no face found"
-            if frames is None:
-                note = f"{missing}: decoded without video" if wave is not None else f"{missing}: skipped"
+                frames = face_mouth_crops(
+                    plan.video, start, end, plan.fps, s.landmark_backend, s.min_face_fraction, reach
+                )
             self.stats.roi += time.perf_counter() - t0
-            if frames is not None:
-                frames = fit_frames(frames, n)
-        return wave, frames, note
+        if frames is not None:
+            return wave, fit_frames(frames, n), "", False
+        past_end = self._past_video_end(start)
+        missing = "after the end of the video" if past_end else "no video frames" if plan.lip_video else "no face found"
+        return wave, None, f"{missing}: decoded without video" if wave is not None else f"{missing}: skipped", past_end
 
     def _features(self, wave: Optional[np.ndarray], frames: Optional[np.ndarray], n: int):
         """Model inputs of one segment with the checkpoint's input settings (as the dataset builds them)."""
@@ -289,18 +396,32 @@ class Transcriber:
         return audio, video
 
     def segment_item(self, plan: Plan, wav: Optional[Wav16k], start: float, end: float) -> dict:
-        """Model input of ``[start, end)`` s: ``{start, end, n (25 fps frames), audio, video, note}``."""
+        """Model input of ``[start, end)`` s: ``{start, end, n (25 fps frames), audio, video, note,
+        past_video_end}``."""
         n = max(1, int(round((end - start) * FPS)))
-        wave, frames, note = self._segment_input(plan, wav, start, end)
+        wave, frames, note, past_video_end = self._segment_input(plan, wav, start, end)
         t0 = time.perf_counter()
         audio, video = self._features(wave, frames, n)
         self.stats.features += time.perf_counter() - t0
-        return dict(start=start, end=end, n=n, audio=audio, video=video, note=note)
+        return dict(start=start, end=end, n=n, audio=audio, video=video, note=note, past_video_end=past_video_end)
 
-    def _batches(self, plan: Plan, wav, spans, notes: List[str], progress: bool) -> Iterator[List[dict]]:
+    def _batches(self, plan: Plan, wav, spans, notes: List[str]) -> Iterator[List[dict]]:
+        batch: List[dict] = []
+        for start, end in spans:
+            item = self.segment_item(plan, wav, start, end)
+            if item["note"] and not item["past_video_end"]:  # those get one note, from _video_coverage
+                notes.append(f"{start:.2f}-{end:.2f}s: {item['note']}")
+            batch.append(item)
+            if len(batch) >= self.recognizer.settings.batch_size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    def _decode_spans(self, plan: Plan, wav, spans, notes: List[str], progress: bool) -> List[Segment]:
         from tqdm import tqdm
 
-        batch: List[dict] = []
+        out: List[Segment] = []
         bar = tqdm(
             spans,
             desc=f"transcribe {os.path.basename(plan.video or plan.audio)}",
@@ -308,22 +429,7 @@ class Transcriber:
             disable=not progress,
             leave=False,
         )
-        for start, end in bar:
-            item = self.segment_item(plan, wav, start, end)
-            if item["note"]:
-                notes.append(f"{start:.2f}-{end:.2f}s: {item['note']}")
-            batch.append(item)
-            if len(batch) >= self.recognizer.settings.batch_size:
-                yield batch
-                batch = []
-            # real-time factor so far: seconds spent per second of the recording reached
-            bar.set_postfix(rtf=f"{self.stats.processing_s() / max(end, 1e-9):.3f}", refresh=False)
-        if batch:
-            yield batch
-
-    def _decode_spans(self, plan: Plan, wav, spans, notes: List[str], progress: bool) -> List[Segment]:
-        out: List[Segment] = []
-        for batch in self._batches(plan, wav, spans, notes, progress):
+        for batch in self._batches(plan, wav, bar, notes):
             has_input = [b["audio"] is not None or b["video"] is not None for b in batch]
             decodable = [b for b, ok in zip(batch, has_input) if ok]
             out += [Segment(b["start"], b["end"], "", [], 0.0, b["note"]) for b, ok in zip(batch, has_input) if not ok]
@@ -331,6 +437,9 @@ class Transcriber:
                 t0 = time.perf_counter()
                 out += self.decode_batch(decodable)
                 self.stats.decode += time.perf_counter() - t0
+            # the real-time factor so far: wall seconds since the start per second of the recording reached
+            rtf = real_time_factor(time.perf_counter() - self._t_start, batch[-1]["end"])
+            bar.set_postfix(rtf=format_rtf(rtf), refresh=False)
         return out
 
     def decode_batch(self, items: Sequence[dict]) -> List[Segment]:

@@ -50,6 +50,18 @@ class VadConfig:
 MIN_SEGMENT_S = 0.5
 
 
+def require_vad() -> None:
+    """Raise :class:`UsageError` in one line when WebRTC's voice-activity detector is not installed (a dependency of
+    avhubert-ami: an install that lacks it is broken or partial)."""
+    try:
+        import webrtcvad  # noqa: F401
+    except ImportError as err:
+        raise UsageError(
+            f"the voice-activity detector is missing ({err}): pip install webrtcvad-wheels (a dependency of "
+            "avhubert-ami; reinstall it to get every dependency)"
+        ) from None
+
+
 def frame_activity(blocks: Iterable[np.ndarray], aggressiveness: int = 2) -> Tuple[np.ndarray, np.ndarray]:
     """``(speech flag, log energy)`` per 20 ms frame of int16 16 kHz mono ``blocks`` (a trailing partial frame
     is zero-padded). Memory: two small arrays per frame, whatever the length."""

@@ -110,6 +110,7 @@ def recogniser(tmp_path_factory):
         "data": data,
         "same": same,
         "shuffled": reordered_lm(same, base / "shuffled", seed=4),
+        "extra": reordered_lm(same, base / "extra", seed=5, extra=2),
         "missing": reordered_lm(same, base / "missing", drop=1),
     }
 
@@ -163,3 +164,23 @@ def test_fairseq_generate_checks_the_lms_own_dictionary(recogniser, capsys):
     argv = generate_args(r["data"], r["ckpt"], "--lm-path", r["missing"], "--lm-weight", "0.5", **README_SEARCH)
     with pytest.raises(UsageError, match="lacks 1 of the recogniser's 27 symbols"):
         _generate(capsys, argv)
+
+
+def test_avhubert_transcribe_maps_an_lm_of_another_size_and_refuses_one_missing_a_symbol(
+    recogniser, tmp_path, cli_error
+):
+    """The size-mismatch traceback of issue 24 item 1: refused before any input is read, or mapped by symbol."""
+    import numpy as np
+
+    from avhubert_ami.cli import transcribe
+    from avhubert_ami.data.audio import write_audio
+    from avhubert_ami.testing.recordings import speech_with_pauses
+
+    r = recogniser
+    write_audio(str(tmp_path / "a.wav"), speech_with_pauses([0.4], [30], tail=0.4)[0].astype(np.float32))
+    argv = ["--path", str(r["ckpt"]), str(tmp_path / "a.wav"), "--cpu", "--beam", "1", "--lm_weight", "0.5"]
+    rc, line = cli_error(transcribe.main, [*argv, "--output_dir", str(tmp_path / "o1"), "--lm_path", str(r["missing"])])
+    assert rc == 2 and "lacks 1 of the recogniser's 27 symbols" in line
+    assert not (tmp_path / "o1" / "a.json").exists()
+    assert transcribe.main([*argv, "--output_dir", str(tmp_path / "o2"), "--lm_path", str(r["extra"])]) == 0
+    assert (tmp_path / "o2" / "a.json").is_file()
