@@ -47,14 +47,18 @@ setup(
         "matplotlib",
         # the `whisper` scoring normaliser (Open ASR Leaderboard): Whisper's EnglishTextNormalizer, no torch
         "whisper-normalizer>=0.1.12",
+        # avhubert-transcribe's voice-activity detector: WebRTC's VAD, a C extension with its model compiled in
+        # (~250 kB installed, no torch, no dependencies): a base dependency, so the transcriber works after a plain
+        # `pip install avhubert-ami`; face videos still need the [roi] extra
+        "webrtcvad-wheels>=2.0.14",
     ],
     extras_require={
         # mouth-ROI detection for raw videos (avhubert-mouth-roi, avhubert-ami-corpus): the face-mesh
         # models ship inside this mediapipe release (1.x ships none); it brings opencv-contrib too.
         "roi": ['mediapipe==0.10.14; python_version < "3.13"'],
-        # avhubert-transcribe: WebRTC's voice-activity detector (a C extension, its model is compiled in; no torch);
-        # face videos also need the [roi] extra for mouth crops on the fly.
-        "transcribe": ["webrtcvad-wheels>=2.0.14", 'mediapipe==0.10.14; python_version < "3.13"'],
+        # avhubert-transcribe on face videos: mouth crops on the fly need the face landmarks of [roi] (the VAD is a
+        # base dependency; the extra is kept so that `pip install 'avhubert-ami[transcribe]'` still works)
+        "transcribe": ['mediapipe==0.10.14; python_version < "3.13"'],
         # upstream's own landmark recipe (avhubert-mouth-roi --backend dlib): dlib's 68-point
         # predictor and face detectors ship in face-recognition-models.
         "dlib": ["dlib-bin>=19.24", "face-recognition-models==0.3.0"],
@@ -82,7 +86,6 @@ setup(
             'mediapipe==0.10.14; python_version < "3.13"',
             "dlib-bin>=19.24",
             "face-recognition-models==0.3.0",
-            "webrtcvad-wheels>=2.0.14",
             "dask[distributed]>=2024.1",
             "meeteval>=0.4.3",
             "simplejson",
