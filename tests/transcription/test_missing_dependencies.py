@@ -27,13 +27,10 @@ def test_missing_vad_is_one_line_before_the_model_loads(tmp_path, monkeypatch, c
 
 def test_missing_face_detector_names_the_roi_extra_for_face_videos(tmp_path_factory, tmp_path, monkeypatch, capsys):
     from avhubert_ami.cli.transcribe import main
-    from avhubert_ami.prep import landmarks
     from avhubert_ami.testing.recordings import write_av
 
-    def no_detector(backend="auto"):
-        raise ImportError("No module named 'mediapipe'")
-
-    monkeypatch.setattr(landmarks, "shared_detector", no_detector)
+    for module in ("mediapipe", "cv2"):  # what the [roi] extra installs: `import` of either raises ImportError
+        monkeypatch.setitem(sys.modules, module, None)
     face = write_av(str(tmp_path / "face.mkv"), np.full((25, 64, 64, 3), 90, np.uint8), 25.0, None)
     ckpt = trained_checkpoint(tmp_path_factory) / "checkpoints" / "checkpoint_best.pt"
     rc = main(["--path", str(ckpt), face, "--output_dir", str(tmp_path / "o"), "--cpu", "--beam", "1"])

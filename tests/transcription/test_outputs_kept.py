@@ -67,25 +67,26 @@ def _run(ckpt, inputs, out, *flags):
     return main([*argv, *flags])
 
 
-def test_two_inputs_named_alike_are_both_transcribed_and_not_replaced_later(ckpt, tmp_path, capsys, cli_error):
-    from avhubert_ami.cli.transcribe import main
-
+def test_two_inputs_named_alike_are_both_transcribed(ckpt, tmp_path, capsys):
     a, b = _wav(tmp_path / "d1" / "x.wav", 0), _wav(tmp_path / "d2" / "x.wav", 1)
     out = tmp_path / "out"
     assert _run(ckpt, [a, b], out) == 0
     assert "transcribed 2 file(s)" in capsys.readouterr().out
     inputs = {json.loads((out / d / "x.json").read_text())["input"] for d in ("d1", "d2")}
     assert inputs == {os.path.abspath(a), os.path.abspath(b)}
-    # one at a time into one folder: the second run would replace the first one's transcript
-    single = tmp_path / "single"
-    assert _run(ckpt, [a], single) == 0
-    argv = ["--path", ckpt, b, "--output_dir", str(single), "--cpu", "--format", "json"]
-    rc, line = cli_error(main, argv)
-    assert rc == 2 and f"{single / 'x.json'} holds the transcript of {os.path.abspath(a)}" in line
+
+
+def test_another_inputs_transcript_is_not_replaced_by_a_later_run(ckpt, tmp_path, cli_error):
+    from avhubert_ami.cli.transcribe import main
+
+    a, b = _wav(tmp_path / "d1" / "x.wav", 0), _wav(tmp_path / "d2" / "x.wav", 1)
+    out = tmp_path / "out"
+    assert _run(ckpt, [a], out) == 0
+    rc, line = cli_error(main, ["--path", ckpt, b, "--output_dir", str(out), "--cpu", "--format", "json"])
+    assert rc == 2 and f"{out / 'x.json'} holds the transcript of {os.path.abspath(a)}" in line
     assert "--overwrite" in line
-    assert _run(ckpt, [a], single) == 0  # the same input again: its transcript is replaced
-    assert _run(ckpt, [b], single, "--overwrite") == 0
-    assert json.loads((single / "x.json").read_text())["input"] == os.path.abspath(b)
+    assert _run(ckpt, [b], out, "--overwrite") == 0
+    assert json.loads((out / "x.json").read_text())["input"] == os.path.abspath(b)
 
 
 def test_output_folder_held_by_another_run_or_unwritable_is_refused(ckpt, tmp_path, cli_error):
