@@ -152,7 +152,7 @@ def lm_data_folder(lm_path: str, state: Dict[str, Any], requested: str) -> str:
     if own is not None:
         return os.path.dirname(own)
     beside = os.path.join(os.path.dirname(os.path.abspath(lm_path)), LM_DATA_BIN)
-    looked = f"{os.path.join(beside, DICT_NAMES[0])} nor in {task.get('data')}"
+    looked = f"neither {os.path.join(beside, DICT_NAMES[0])} nor a dictionary in {task.get('data')}"
     try:
         fallback = find_dictionary(utils.split_paths(requested)[0])
     except FileNotFoundError as err:
