@@ -7,11 +7,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, Iterator, List, Optional
 
 import pytest
 
@@ -209,3 +210,26 @@ def decode_args(checkpoint, data, *flags: str, **options) -> List[str]:
     """``avhubert-decode`` arguments: ``checkpoint`` on ``data`` on CPU; ``options`` by their flag names
     (``max_len_b=3``: ``--max_len_b 3``), then ``flags``."""
     return ["--path", str(checkpoint), "--data", str(data), "--cpu", *_flags(options, "_"), *flags]
+
+
+_HOLD_LOCK = """
+import sys, time
+from avhubert_ami.prep.runtime.locking import output_lock
+with output_lock(sys.argv[1]):
+    print("held", flush=True)
+    time.sleep(600)
+"""
+
+
+@contextlib.contextmanager
+def lock_held_by_another_process(folder) -> Iterator[int]:
+    """Another process holds ``folder``'s output lock (as a running training or preparation would) for the block;
+    yields its pid."""
+    env = dict(quiet_env(), AVHUBERT_AMI_WITHOUT_FAIRSEQ="1", PYTHONPATH=str(REPO))
+    p = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK, str(folder)], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert p.stdout.readline().strip() == "held"
+        yield p.pid
+    finally:
+        p.kill()
+        p.wait()
