@@ -28,7 +28,7 @@ from typing import List, Sequence, Tuple
 
 from avhubert_ami.errors import UsageError, WorkError
 from avhubert_ami.files import atomic_write
-from avhubert_ami.training.flags import hydra_str
+from avhubert_ami.training.flags import check_run_dir, hydra_str
 from avhubert_ami.training.presets import LM_CONF, USER_DIR
 from avhubert_ami.training.stamps import file_signature, stamp_matches, write_stamp
 from avhubert_ami.training.trainer_processes import hydra_train_command, log_size, run_trainers, stopped_early
@@ -155,6 +155,7 @@ def train_lm(
         raise UsageError(f"--preset must be one of {PRESETS}, got {preset!r}")
     manifest_dir = os.path.abspath(manifest_dir)
     out = Path(output_dir).resolve()
+    check_run_dir(out)
     dict_path = os.path.join(manifest_dir, "dict.wrd.txt")
     if not os.path.isfile(dict_path):
         raise UsageError(f"{dict_path}: the recogniser's dictionary is needed (run avhubert-tokenizer)")

@@ -104,6 +104,13 @@ def hydra_str(value: Any) -> str:
     return "'" + s + "'"
 
 
+def check_run_dir(path: Path, flag: str = "--output_dir") -> None:
+    """Refuse a folder hydra cannot run in: any name works (:func:`hydra_str` quotes it) except one with ``${``,
+    which hydra reads again as an interpolation when it builds the log file's name from the run folder."""
+    if "${" in str(path):
+        raise UsageError(f"{flag} {path}: hydra cannot run in a folder whose path contains '${{'; rename the folder")
+
+
 def override_key(override: str) -> str:
     """The config key of a hydra override: ``++task.data=/x`` -> ``task.data`` (``+``/``++``/``~`` prefixes)."""
     return override.partition("=")[0].strip().lstrip("+~")

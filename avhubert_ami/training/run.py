@@ -24,7 +24,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Dict, Iterator, List, Optional, Tuple
 
 from avhubert_ami.errors import ManifestError, UsageError
-from avhubert_ami.training.flags import Checked, RunContext, hydra_str, overrides_for, sets_key, validate
+from avhubert_ami.training.flags import (
+    Checked,
+    RunContext,
+    check_run_dir,
+    hydra_str,
+    overrides_for,
+    sets_key,
+    validate,
+)
 from avhubert_ami.training.presets import FINETUNE_CONF, USER_DIR, load_finetune_preset
 from avhubert_ami.training.stamps import file_signature, stamp_matches, write_stamp
 from avhubert_ami.training.trainer_processes import hydra_train_command, log_size, run_trainers, stopped_early
@@ -140,6 +148,7 @@ def _check(args) -> _Checked:
     cuda = torch.cuda.is_available()
     checked = validate(args, cuda)
     output_dir = Path(args.output_dir).expanduser().resolve()
+    check_run_dir(output_dir)
     info = inspect_checkpoint(args.model_name_or_path) if args.model_name_or_path else None
     if info is not None and args.fusion and args.fusion != info.modality_fuse:
         raise UsageError(

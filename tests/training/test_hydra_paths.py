@@ -17,6 +17,8 @@ from tests.train_fixtures import REPO, guide_cmd, quiet_env, tiny_data
 
 #: a folder name with everything hydra's lexer or omegaconf's interpolation would otherwise take for syntax
 AWKWARD = "rün, a=b 'q\" $x ${y} back\\slash\\"
+#: the same without ``${`` (which hydra reads as an interpolation in its own run folder, whatever the quoting)
+RUNNABLE = AWKWARD.replace("${y} ", "")
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +46,7 @@ def test_hydra_str_round_trips_through_hydra_and_omegaconf(text):
 
 
 def test_guide_commands_carry_any_output_folder(tmp_path, data):
-    out = tmp_path / AWKWARD
+    out = tmp_path / RUNNABLE
     for world in (None, "2"):
         extra = ["--cpu_ddp_world_size", world] if world else []
         args = parse_args(["--output_dir", str(out), "--dataset_name", str(data), "--do_train", *extra])
@@ -77,9 +79,20 @@ def test_lm_text_binarises_into_a_folder_with_a_comma(tmp_path, data):
     assert {"train.bin", "train.idx", "valid.bin", "valid.idx"} <= set(os.listdir(out / "data-bin"))
 
 
+def test_a_run_folder_hydra_cannot_use_is_refused_in_one_line(tmp_path, data, cli_error):
+    from avhubert_ami.cli import finetune, train_lm
+
+    out = tmp_path / "a${b}"
+    rc, line = cli_error(finetune.main, ["--output_dir", str(out), "--dataset_name", str(data), "--do_train"])
+    assert rc == 2 and f"--output_dir {out}: hydra cannot run in a folder whose path contains '${{'" in line
+    rc, line = cli_error(train_lm.main, ["--manifest_dir", str(data), "--output_dir", str(out)])
+    assert rc == 2 and "rename the folder" in line
+    assert not out.exists()
+
+
 @pytest.mark.slow
 def test_guide_and_lm_train_into_an_awkward_folder(tmp_path, data):
-    out = tmp_path / AWKWARD
+    out = tmp_path / RUNNABLE
     p = subprocess.run(
         guide_cmd(out / "run", data, "--max_steps", "1", "--override", "lr_scheduler.decay_steps=3"),
         cwd=REPO,
