@@ -16,14 +16,19 @@ Import-time effects, all of them (this docstring is their one list):
    (:data:`WITHOUT_FAIRSEQ_ENV`) for the worker processes the command starts. fairseq's ``--user-dir`` loader skips
    a package already in ``sys.modules``, so registration may not depend on it.
 
-Nothing else happens at import: no logging is configured (command lines do that in :mod:`avhubert_ami.cli.boundary`),
-no files are read.
+Nothing else happens at import: no files are read, and no logging is configured (command lines do that in
+:mod:`avhubert_ami.cli.boundary`). Importing fairseq configures the root logger (a module of fairseq calls
+``logging.basicConfig(level=DEBUG)``, so every library's debug messages would reach stderr); when this package is
+what imports fairseq, the root logger is put back as it was (:func:`_root_logger_kept`). A program that imported
+fairseq itself keeps what fairseq did.
 """
 
 __version__ = "0.1.0"
 
+import contextlib
 import importlib
 import importlib.abc
+import logging
 import os
 import sys
 
@@ -33,11 +38,27 @@ _COMPONENTS = ("data", "tasks", "models", "criterions", "scoring.scorers", "lm.t
 _LAZY_ATTRIBUTES = ("data", "tasks", "models", "criterions")
 
 
+@contextlib.contextmanager
+def _root_logger_kept():
+    """Put the root logger's level and handlers back as they were once the block ends (around an import of fairseq:
+    ``fairseq.models.wav2vec.wav2vec2_classification`` calls ``logging.basicConfig(level=logging.DEBUG)``)."""
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    try:
+        yield
+    finally:
+        for handler in list(root.handlers):
+            if handler not in handlers:
+                root.removeHandler(handler)
+        root.setLevel(level)
+
+
 def _register() -> None:
     """Import the fairseq components (their import registers them), then install the fairseq shims
     (:func:`avhubert_ami.compat.install`: task config filter, safe-loading allowlist, checkpoint files)."""
-    for name in _COMPONENTS:
-        importlib.import_module(f"{__name__}.{name}")
+    with _root_logger_kept() if "fairseq" not in sys.modules else contextlib.nullcontext():
+        for name in _COMPONENTS:
+            importlib.import_module(f"{__name__}.{name}")
     from avhubert_ami import compat
 
     compat.install()
@@ -47,7 +68,8 @@ def load_plugin() -> None:
     """Import fairseq and register the plugin's components (idempotent: imports are cached and
     :func:`avhubert_ami.compat.install` checks what it installed): what a command line calls once its flags are
     parsed, before it imports a module that needs fairseq."""
-    import fairseq  # noqa: F401  (after a fairseq-free start the finder below registers right after this import)
+    with _root_logger_kept() if "fairseq" not in sys.modules else contextlib.nullcontext():
+        import fairseq  # noqa: F401  (after a fairseq-free start the finder below registers right after this import)
 
     _register()
 
@@ -132,7 +154,8 @@ class _RegisterAfterFairseq(importlib.abc.MetaPathFinder):
         exec_module = spec.loader.exec_module
 
         def exec_then_register(module):
-            exec_module(module)
+            with _root_logger_kept():  # this package's finder is what runs fairseq's import
+                exec_module(module)
             _register()
 
         spec.loader.exec_module = exec_then_register

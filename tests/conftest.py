@@ -30,3 +30,31 @@ def cli_error(capsys):
         return rc, lines[0]
 
     return run
+
+
+@pytest.fixture
+def read_only_dir(tmp_path):
+    """A folder nothing can be written into: a read-only tmpfs mounted there as root (root ignores permission bits),
+    else a folder of mode 0555; skipped where root cannot mount."""
+    import os
+    import subprocess
+
+    path = tmp_path / "read_only"
+    path.mkdir()
+    mounted = False
+    if os.geteuid() == 0:
+        mounted = (
+            subprocess.run(
+                ["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(path)], capture_output=True
+            ).returncode
+            == 0
+        )
+        if not mounted:
+            pytest.skip("root without mount: no read-only folder to test with")
+    else:
+        path.chmod(0o555)
+    yield path
+    if mounted:
+        subprocess.run(["umount", str(path)], check=False, capture_output=True)
+    else:
+        path.chmod(0o755)

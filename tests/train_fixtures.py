@@ -7,11 +7,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, Iterator, List, Optional
 
 import pytest
 
@@ -280,3 +281,26 @@ def reordered_lm(src: Path, folder: Path, seed: int = 1, extra: int = 0, drop: i
     state["cfg"]["task"]["data"] = str(folder / "data-bin")
     torch.save(state, folder / "checkpoint_best.pt")
     return folder / "checkpoint_best.pt"
+
+
+_HOLD_LOCK = """
+import sys, time
+from avhubert_ami.prep.runtime.locking import output_lock
+with output_lock(sys.argv[1]):
+    print("held", flush=True)
+    time.sleep(600)
+"""
+
+
+@contextlib.contextmanager
+def lock_held_by_another_process(folder) -> Iterator[int]:
+    """Another process holds ``folder``'s output lock (as a running training or preparation would) for the block;
+    yields its pid."""
+    env = dict(quiet_env(), AVHUBERT_AMI_WITHOUT_FAIRSEQ="1", PYTHONPATH=str(REPO))
+    p = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK, str(folder)], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert p.stdout.readline().strip() == "held"
+        yield p.pid
+    finally:
+        p.kill()
+        p.wait()

@@ -10,6 +10,11 @@ they hold for ``fairseq-hydra-train`` / ``fairseq-train`` / ``fairseq-generate``
   a disk that filled during that copy left ``checkpoint_last.pt`` truncated. :func:`atomic_copy` replaces the
   copy for local files: copy to a temporary beside the target, fsync, rename (the old file stays whole until
   the new one is complete; on error the temporary is removed and the error raised).
+* **one try at writing a checkpoint** -- fairseq's ``torch_persistent_save`` retried a failed ``torch.save`` three
+  times, 2.5 s apart, logged a traceback and left its ``NAME.pt.tmp`` behind on a full disk. For local files it is
+  :func:`avhubert_ami.files.atomic_write` now (fsync'ed temporary renamed over the file, removed on error): a full
+  disk stays full, so the error is raised at once and reported by the trainer's guard
+  (:mod:`avhubert_ami.training.trainer_processes`) in one line.
 * **verified resume** -- before fairseq restores ``checkpoint_last.pt`` it is checked (:func:`checkpoint_problem`:
   zip directory + CRC of every member). An unreadable one is reported by name and training resumes from the
   newest intact ``checkpoint*.pt`` of the save dir (:func:`resume_candidate`); with none, a clear error. The guide
@@ -51,7 +56,7 @@ from avhubert_ami.errors import (
     WorkError,
     exit_status,
 )
-from avhubert_ami.files import atomic_copy
+from avhubert_ami.files import atomic_copy, atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +80,32 @@ def _install_atomic_copy() -> None:
     setattr(copy_file, _PATCHED, True)
     copy_file.__doc__ = atomic_copy.__doc__
     PathManager.copy = staticmethod(copy_file)
+
+
+def _install_atomic_save() -> None:
+    original = checkpoint_utils.torch_persistent_save
+    if getattr(original, _PATCHED, False):
+        return
+
+    def torch_persistent_save(obj, filename, async_write: bool = False):
+        if async_write or not isinstance(filename, str) or PathManager.path_requires_pathmanager(filename):
+            return original(obj, filename, async_write=async_write)  # remote storage, asynchronous: fairseq's own
+        import torch
+
+        from avhubert_ami.training.trainer_processes import fatal_write_error
+
+        try:
+            with atomic_write(filename, "wb") as f:
+                torch.save(obj, f)
+        except (OSError, RuntimeError) as err:  # torch's zip writer wraps the OSError in a RuntimeError
+            fatal = fatal_write_error(err)
+            if fatal is None or getattr(fatal, "filename", None):
+                raise
+            raise OSError(fatal.errno, fatal.strerror, filename) from err  # name the file the write was for
+
+    setattr(torch_persistent_save, _PATCHED, True)
+    torch_persistent_save.__doc__ = original.__doc__
+    checkpoint_utils.torch_persistent_save = torch_persistent_save
 
 
 # ---- verification and choice of the file to resume from ---------------------------------------------------
@@ -309,6 +340,7 @@ def _install_checkpoint_error_hook() -> None:
 def install_fairseq_patches() -> None:
     """Install the patches above (idempotent; :func:`avhubert_ami.compat.install` calls it)."""
     _install_atomic_copy()
+    _install_atomic_save()
     _install_patience_saving()
     _install_verified_resume()
     _install_named_load_errors()

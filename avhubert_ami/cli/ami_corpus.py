@@ -50,7 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--output_dir", required=True, help="where {split}.tsv/.wrd and media are written")
     p.add_argument("--mic", default="ihm", choices=MICS, help="ihm: Headset-N.wav, sdm: Array1-01.wav")
-    p.add_argument("--partition", default="full-corpus-asr", choices=PARTITION_NAMES)
+    p.add_argument(
+        "--partition",
+        default="full-corpus-asr",
+        choices=PARTITION_NAMES,
+        help="AMI's meeting lists for the splits: train / dev / eval become train / valid / test",
+    )
     p.add_argument("--camera_map", default=None, help="file of 'meeting agent camera' lines (overrides meetings.xml)")
     p.add_argument("--min_duration", type=float, default=0.0, help="drop segments shorter than this (s)")
     p.add_argument("--max_duration", type=float, default=float("inf"), help="drop segments longer than this (s)")

@@ -31,7 +31,9 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        if "%(default)" in text or action.default in (None, False, argparse.SUPPRESS) or not action.option_strings:
+        # identity, not ``in``: a default of 0 or 0.0 equals False and is worth showing
+        unset = action.default is None or action.default is False or action.default is argparse.SUPPRESS
+        if "%(default)" in text or unset or not action.option_strings:
             return text
         return text + " (default: %(default)s)"
 
@@ -58,7 +60,10 @@ class SuggestingParser(argparse.ArgumentParser):
         if not arg.startswith("-"):
             return None
         flag = arg.split("=", 1)[0]
-        known = [s for a in self._actions for s in a.option_strings if s.startswith("--")]
+        # hidden spellings (old aliases) are accepted, never suggested
+        known = [
+            s for a in self._actions if a.help is not argparse.SUPPRESS for s in a.option_strings if s.startswith("--")
+        ]
         normalised = {k.replace("-", "_"): k for k in known}
         if flag.replace("-", "_") in normalised:
             return normalised[flag.replace("-", "_")]

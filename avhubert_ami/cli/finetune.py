@@ -1,7 +1,8 @@
 """``avhubert-finetune`` / ``finetune_avhubert_ami.py``: the users' guide command line (HF Trainer-style flags).
 
-Validates the flags, resolves data and checkpoint, then trains (``fairseq-hydra-train`` child processes) and/or
-evaluates (WER/CER per modality): :mod:`avhubert_ami.training.run`. The flag table: :mod:`avhubert_ami.training.flags`.
+Validates the flags, locks ``--output_dir`` (one run at a time), resolves data and checkpoint, then trains
+(``fairseq-hydra-train`` child processes) and/or evaluates (WER/CER per modality): :mod:`avhubert_ami.training.run`.
+The flag table: :mod:`avhubert_ami.training.flags`.
 """
 
 from __future__ import annotations
@@ -26,11 +27,11 @@ def main(argv: Optional[Sequence[str]] = None, prog: str = PROG) -> int:
         from avhubert_ami.training import run
 
         avhubert_ami.load_plugin()
-        plan = run.prepare(args)
-        if args.do_train:
-            run.train(plan)
-        if args.do_eval:
-            run.evaluate(plan)
+        with run.session(args) as plan:  # the output folder is locked until training and evaluation are done
+            if args.do_train:
+                run.train(plan)
+            if args.do_eval:
+                run.evaluate(plan)
         return 0
 
     return run_main(prog, work)

@@ -48,9 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset_name", required=True, help="save_to_disk folder, local data folder or hub name")
     p.add_argument("--dataset_config", default=None, help="configuration name for load_dataset (e.g. 'ihm')")
     p.add_argument("--output_dir", required=True, help="where {split}.tsv/.wrd and media are written")
-    p.add_argument("--audio_column", default="audio")
-    p.add_argument("--video_column", default="lip_video")
-    p.add_argument("--text_column", default="transcript")
+    p.add_argument("--audio_column", default="audio", help="column of the audio (HF Audio, path or array)")
+    p.add_argument("--video_column", default="lip_video", help="column of the lip video (path, bytes or frames)")
+    p.add_argument("--text_column", default="transcript", help="column of the transcript")
     p.add_argument("--id_column", default="id", help="utterance ids (default: <split>-<row index> if absent)")
     p.add_argument(
         "--single_split", default="train", choices=SPLITS, help="split name for a dataset that is not a DatasetDict"

@@ -19,6 +19,7 @@ from typing import Optional, Sequence
 
 from avhubert_ami.cli.boundary import command_parser, run_main
 from avhubert_ami.errors import UsageError
+from avhubert_ami.prep.flags import add_num_workers_arg
 from avhubert_ami.synth.ami import SPLITS, SynthConfig, generate
 from avhubert_ami.synth.grammar import TEXT_MODES
 from avhubert_ami.synth.meeting import CLOSEUP_MODES, MEETING_SPLITS, MeetingConfig
@@ -28,16 +29,15 @@ PROG = "avhubert-synth-ami"
 
 #: SynthConfig's whole-number fields: flags of the same name and default (with their help, where one is needed)
 _INT_FLAGS = {
-    "seed": None,
-    "n_train": None,
-    "n_valid": None,
-    "n_test": None,
-    "n_speakers": None,
+    "seed": "random seed of everything generated: the same seed and settings write the same corpus",
+    "n_train": "training utterances",
+    "n_valid": "validation utterances (spoken by held-out speakers, see --heldout_speakers)",
+    "n_test": "test utterances (held-out speakers, like --n_valid)",
+    "n_speakers": "speakers of the corpus (babble noise uses other voices)",
     "heldout_speakers": "speakers reserved for each of validation and test (0: all splits share all speakers)",
-    "min_words": None,
-    "max_words": None,
-    "n_noise_files": None,
-    "workers": None,
+    "min_words": "fewest words in an utterance",
+    "max_words": "most words in an utterance",
+    "n_noise_files": "noise recordings per split, for --snr mixing and --write_noise",
 }
 #: flags of the utterance corpus alone (refused with --meetings, which writes no utterance corpus)
 _CORPUS_ONLY = (
@@ -70,7 +70,7 @@ reads them: DIR/amicorpus/<MEETING>/audio/<MEETING>.{Headset-<channel>,Array1-01
 DIR/amicorpus/<MEETING>/video/<MEETING>.Closeup<camera>.avi, DIR/ami_public_manual_1.6.2/ (meetings.xml,
 words/, segments/), and the references DIR/<MEETING>.seglst.json and DIR/<MEETING>.rttm. Meeting ids are
 real AMI full-corpus-ASR eval (--meeting_split test: ES2004a, ES2004b, ...) or dev ids. Shared with the
-corpus: --seed, --workers, --min_words/--max_words, and --n_speakers/--heldout_speakers (the corpus's
+corpus: --seed, --num_workers, --min_words/--max_words, and --n_speakers/--heldout_speakers (the corpus's
 training speakers, whose voices the meeting participants stay clear of)."""
 
 
@@ -83,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output_dir", required=True, help="dataset folder (load_from_disk(DIR)); media under DIR/media")
     for name, help in _INT_FLAGS.items():
         p.add_argument(f"--{name}", type=int, default=getattr(d, name), help=help)
+    add_num_workers_arg(p, d.workers, "worker processes that render utterances (or meetings) side by side")
     p.add_argument(
         "--text_mode",
         choices=TEXT_MODES,
@@ -90,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="grammar: meeting phrases with word order (default); words: independent words (old mode)",
     )
     p.add_argument("--snr", type=float, default=None, help="corrupt the audio with noise at this SNR (dB)")
-    p.add_argument("--noise_type", choices=NOISE_TYPES, default=d.noise_type)
+    p.add_argument("--noise_type", choices=NOISE_TYPES, default=d.noise_type, help="kind of noise --snr mixes in")
     p.add_argument(
         "--noise_splits", nargs="+", choices=SPLITS, default=list(d.noise_splits), help="splits that --snr corrupts"
     )
@@ -175,7 +176,7 @@ def meeting_config(args: argparse.Namespace) -> MeetingConfig:
         talkativeness=tuple(args.talkativeness or ()),
         min_words=args.min_words,
         max_words=args.max_words,
-        workers=args.workers,
+        workers=args.num_workers,
     )
 
 
@@ -208,6 +209,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
     fields = {f.name for f in dataclasses.fields(SynthConfig)}
     kw = {k: v for k, v in vars(args).items() if k in fields}
+    kw["workers"] = args.num_workers
     kw["noise_splits"], kw["splits"] = tuple(kw["noise_splits"]), tuple(kw["splits"])
     cfg = SynthConfig(**kw)
 

@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command_parser(PROG, __doc__)
     p.add_argument("--manifest_dir", required=True, help="folder holding train.wrd (output of a preprocess CLI)")
     p.add_argument("--vocab_size", type=int, default=1000, help="upper bound; capped to what the text supports")
-    p.add_argument("--model_type", default="unigram", choices=list(MODEL_TYPES))
+    p.add_argument("--model_type", default="unigram", choices=list(MODEL_TYPES), help="sentencepiece model type")
     add_wait_arg(p)
     return p
 

@@ -134,14 +134,26 @@ def best_point(points: Sequence[Dict[str, float]]) -> Dict[str, float]:
 
 def tune_weights(decoder: "SplitDecoder", grid: Sequence[Tuple[float, float]], **search) -> TunedWeights:
     """Decode the decoder's split at each ``(ctc_weight, lm_weight)`` of ``grid`` (the model, the split and the LM
-    loaded once); ``search``: other search settings (``beam``, ...) than the recogniser's."""
+    loaded once); ``search``: other search settings (``beam``, ...) than the recogniser's. Once the first point is
+    decoded, the time the grid will take is logged (the progress bar's estimate is hidden when stderr goes to a log)."""
+    import time
+
     from tqdm import tqdm
 
     r = decoder.recognizer
     lm_path = os.path.abspath(r.settings.lm_path) if r.settings.lm_path else None
     out = TunedWeights(decoder.split, normalizer=decoder.normalizer, lm_path=lm_path)
-    for ctc_weight, lm_weight in tqdm(grid, desc=f"weight grid on {decoder.split}", unit="point"):
+    for i, (ctc_weight, lm_weight) in enumerate(tqdm(grid, desc=f"weight grid on {decoder.split}", unit="point")):
+        started = time.perf_counter()
         res = decoder.decode(ctc_weight=ctc_weight, lm_weight=lm_weight, **search)
+        if i == 0 and len(grid) > 1:
+            took = time.perf_counter() - started
+            logger.info(
+                "weight grid: %d points, ~%.0f s each, ~%.1f min left (fewer --ctc_weights / --lm_weights shrink it)",
+                len(grid),
+                took,
+                took * (len(grid) - 1) / 60,
+            )
         out.grid.append({"ctc_weight": ctc_weight, "lm_weight": lm_weight, "wer": res.wer, "cer": res.cer})
         out.beam = res.beam
         logger.info(

@@ -25,15 +25,36 @@ def add_text_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_worker_args(parser: argparse.ArgumentParser) -> None:
-    """``--num-workers`` / ``--engine`` / ``--scheduler`` / ``--overwrite`` flags shared by the CLIs."""
+#: spellings of ``--num_workers`` that earlier versions (or other commands) used: accepted, not shown in ``--help``
+WORKER_FLAG_ALIASES = ("--num-workers", "--workers")
+
+
+def add_num_workers_arg(parser: argparse.ArgumentParser, default: int, help: str) -> None:
+    """``--num_workers N``, the one spelling of every command's worker count, stored as ``num_workers``;
+    :data:`WORKER_FLAG_ALIASES` set the same value but stay out of ``--help``."""
+    parser.add_argument("--num_workers", dest="num_workers", type=positive_int, default=default, help=help)
     parser.add_argument(
-        "--num-workers",
-        "--num_workers",
-        dest="num_workers",
-        type=int,
-        default=1,
-        help="worker processes (1 = in this process); with --engine dask and no --scheduler, a local Dask "
+        *WORKER_FLAG_ALIASES, dest="num_workers", type=positive_int, default=argparse.SUPPRESS, help=argparse.SUPPRESS
+    )
+
+
+def positive_int(value: str) -> int:
+    """An integer >= 1 (argparse type: a bad value is a one-line usage error naming the flag)."""
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a whole number >= 1 expected, got {value!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return n
+
+
+def add_worker_args(parser: argparse.ArgumentParser) -> None:
+    """``--num_workers`` / ``--engine`` / ``--scheduler`` / ``--overwrite`` / ``--wait`` flags shared by the CLIs."""
+    add_num_workers_arg(
+        parser,
+        1,
+        "worker processes (1 = in this process); with --engine dask and no --scheduler, a local Dask "
         "cluster of this many processes",
     )
     parser.add_argument(

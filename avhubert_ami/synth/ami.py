@@ -96,7 +96,7 @@ class SynthConfig:
                 f"2 x {self.heldout_speakers}; raise --n_speakers or lower --heldout_speakers"
             )
         if min(self.n_train, self.n_valid, self.n_test) < 0 or self.workers < 1:
-            raise ValueError("utterance counts must be >= 0 and --workers >= 1")
+            raise ValueError("utterance counts must be >= 0 and --num_workers >= 1")
 
 
 def _rng(*key: int) -> np.random.Generator:

@@ -116,7 +116,7 @@ class MeetingConfig:
         if not 0 <= lo <= hi:
             raise ValueError(f"crosstalk_db: need 0 <= low <= high, got {self.crosstalk_db}")
         if not 1 <= self.min_words <= self.max_words or self.workers < 1:
-            raise ValueError("need 1 <= min_words <= max_words and workers >= 1")
+            raise ValueError("need 1 <= min_words <= max_words and --num_workers >= 1")
 
 
 def default_avoid(seed: int) -> List[Speaker]:

@@ -83,7 +83,8 @@ _SAFE_VALUE = re.compile(r"^[A-Za-z0-9_./~+:@-]+$")
 
 
 def hydra_str(value: Any) -> str:
-    """Format a Python value for a hydra command-line override (quote strings when needed)."""
+    """Format a Python value for a hydra command-line override that yields exactly ``value`` once hydra has parsed
+    it and omegaconf resolved it: any path works (spaces, commas, ``=``, quotes, non-ASCII letters, ``${``)."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -95,7 +96,19 @@ def hydra_str(value: Any) -> str:
     s = str(value)
     if _SAFE_VALUE.match(s):
         return s
-    return "'" + s.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    # in hydra's quoted strings a backslash escapes only a quote or the backslashes right before one (or before the
+    # closing quote); omegaconf would resolve ${...}, which \${ keeps literal (backslashes before it doubled too)
+    s = re.sub(r"(\\*)\$\{", lambda m: m.group(1) * 2 + "\\${", s)
+    s = re.sub(r"(\\*)'", lambda m: m.group(1) * 2 + "\\'", s)
+    s = re.sub(r"(\\+)$", lambda m: m.group(1) * 2, s)
+    return "'" + s + "'"
+
+
+def check_run_dir(path: Path, flag: str = "--output_dir") -> None:
+    """Refuse a folder hydra cannot run in: any name works (:func:`hydra_str` quotes it) except one with ``${``,
+    which hydra reads again as an interpolation when it builds the log file's name from the run folder."""
+    if "${" in str(path):
+        raise UsageError(f"{flag} {path}: hydra cannot run in a folder whose path contains '${{'; rename the folder")
 
 
 def override_key(override: str) -> str:
@@ -435,6 +448,13 @@ FLAGS: Tuple[Flag, ...] = (
         "(one fairseq process per rank, started by this script)",
     ),
     Flag(
+        "wait",
+        str2bool,
+        "when another run is writing to --output_dir (its lock names the pid), wait for it to finish instead of "
+        "stopping",
+        is_bool=True,
+    ),
+    Flag(
         "override",
         str,
         "extra hydra override KEY=VALUE (repeatable), applied last, e.g. --override optimization.clip_norm=10",
@@ -446,11 +466,15 @@ FLAG_BY_NAME: Dict[str, Flag] = {f.name: f for f in FLAGS}
 
 
 def build_parser(prog: str = "finetune_avhubert_ami.py") -> argparse.ArgumentParser:
-    """argparse parser for every flag in :data:`FLAGS` (no defaults: absent flags map to nothing)."""
-    p = argparse.ArgumentParser(
-        prog=prog,
-        description="Fine-tune AV-HuBERT for speech recognition on AMI (HF Trainer-style flags mapped onto "
-        "fairseq hydra presets in conf/finetune). Boolean flags accept `--flag`, `--flag True`, `--flag False`.",
+    """The parser of every flag in :data:`FLAGS` (no defaults: absent flags map to nothing); a mistyped flag is
+    answered with the closest one (:func:`avhubert_ami.cli.boundary.command_parser`)."""
+    from avhubert_ami.cli.boundary import command_parser
+
+    p = command_parser(
+        prog,
+        "Fine-tune AV-HuBERT for speech recognition on AMI (HF Trainer-style flags mapped onto fairseq hydra presets "
+        "in conf/finetune; a flag left out keeps the preset's value). Boolean flags accept `--flag`, `--flag True`, "
+        "`--flag False`.",
     )
     for f in FLAGS:
         kw: Dict[str, Any] = {"help": f.help, "default": None}

@@ -1,27 +1,41 @@
 """Driver of ``finetune_avhubert_ami.py``: validate flags, resolve data/checkpoint, train, evaluate.
 
-Training runs ``fairseq-hydra-train`` (``python -m fairseq_cli.hydra_train``) in child processes, with
-``hydra.run.dir=OUTPUT_DIR`` (``.hydra/`` + ``hydra_train.log`` there) and checkpoints in
-``OUTPUT_DIR/checkpoints``. Running the same command again resumes from ``checkpoint_last.pt`` (fairseq's
-own restore logic). ``--cpu_ddp_world_size N`` starts N gloo ranks (one process each, no fairseq spawn).
+Training runs ``fairseq-hydra-train`` in child processes (:mod:`avhubert_ami.training.trainer_processes`: one-line
+errors, they die with this process), with ``hydra.run.dir=OUTPUT_DIR`` (``.hydra/`` + ``hydra_train.log`` there) and
+checkpoints in ``OUTPUT_DIR/checkpoints``. Running the same command again resumes from ``checkpoint_last.pt``
+(fairseq's own restore logic). ``--cpu_ddp_world_size N`` starts N gloo ranks (one process each, no fairseq spawn).
+
+One run at a time writes to an output folder: :func:`session` holds ``OUTPUT_DIR/.avhubert_ami.lock`` (the holder's
+pid inside; :func:`avhubert_ami.prep.runtime.locking.output_lock`, as preparation does) from before the first write
+until training and evaluation are done; a second run stops with one line naming that pid, or waits (``--wait``).
+A killed run's lock is released by the kernel and its trainers die with it. Before the first update the manifests
+training reads are checked against their media (:func:`check_manifests`), so a wrong ``n_video_frames`` stops the
+run at once instead of when training reaches the row.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-import os
-import signal
 import socket
-import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, List, Optional
+from typing import TYPE_CHECKING, Dict, Iterator, List, Optional, Tuple
 
-from avhubert_ami.errors import UsageError, WorkError
-from avhubert_ami.training.flags import RunContext, overrides_for, sets_key, validate
+from avhubert_ami.errors import ManifestError, UsageError
+from avhubert_ami.training.flags import (
+    Checked,
+    RunContext,
+    check_run_dir,
+    hydra_str,
+    overrides_for,
+    sets_key,
+    validate,
+)
 from avhubert_ami.training.presets import FINETUNE_CONF, USER_DIR, load_finetune_preset
+from avhubert_ami.training.stamps import file_signature, stamp_matches, write_stamp
+from avhubert_ami.training.trainer_processes import hydra_train_command, log_size, run_trainers, stopped_early
 
 logger = logging.getLogger("finetune_avhubert_ami")
 
@@ -51,7 +65,7 @@ class Plan:
 def _add_default(overrides: List[str], key: str, value: str) -> None:
     """Append ``key=value`` unless a flag or --override already set ``key``."""
     if not sets_key(overrides, key):
-        overrides.append(f"++{key}={value}")
+        overrides.append(f"++{key}={hydra_str(value)}")
 
 
 def _continuation_config(preset: str, info, output_dir: Path) -> Path:
@@ -115,16 +129,26 @@ def check_writable(output_dir: Path) -> None:
         ) from e
 
 
-def prepare(args) -> Plan:
-    """Validate flags, inspect the checkpoint, resolve the dataset, map flags to hydra overrides."""
+@dataclass
+class _Checked:
+    """What :func:`_check` found before anything is written."""
+
+    checked: Checked
+    cuda: bool
+    output_dir: Path
+    info: Optional[object]  # checkpoints.CheckpointInfo
+
+
+def _check(args) -> _Checked:
+    """Validate the flags and inspect the checkpoint: everything that needs no write."""
     import torch
 
-    from avhubert_ami.checkpoints.inspect import dictionary_size, inspect_checkpoint
-    from avhubert_ami.training.data_source import resolve_dataset
+    from avhubert_ami.checkpoints.inspect import inspect_checkpoint
 
     cuda = torch.cuda.is_available()
     checked = validate(args, cuda)
     output_dir = Path(args.output_dir).expanduser().resolve()
+    check_run_dir(output_dir)
     info = inspect_checkpoint(args.model_name_or_path) if args.model_name_or_path else None
     if info is not None and args.fusion and args.fusion != info.modality_fuse:
         raise UsageError(
@@ -144,6 +168,33 @@ def prepare(args) -> Plan:
                 f"--do_eval without --do_train needs a fine-tuned checkpoint: {output_dir}/checkpoints "
                 f"has none, and {given}"
             )
+    return _Checked(checked, cuda, output_dir, info)
+
+
+def prepare(args) -> Plan:
+    """Validate flags, inspect the checkpoint, resolve the dataset, map flags to hydra overrides (without the output
+    folder's lock: :func:`session` takes it)."""
+    return _plan(args, _check(args))
+
+
+@contextlib.contextmanager
+def session(args) -> Iterator[Plan]:
+    """:func:`prepare` under the lock of ``--output_dir``, held until the ``with`` block (training, evaluation)
+    ends; another run holding it stops this one with one line naming its pid (or ``--wait`` waits for it)."""
+    from avhubert_ami.prep.runtime.locking import output_lock
+
+    found = _check(args)  # a bad flag is refused before the output folder is created
+    check_writable(found.output_dir)
+    with output_lock(str(found.output_dir), wait=bool(args.wait)):
+        yield _plan(args, found)
+
+
+def _plan(args, found: _Checked) -> Plan:
+    """The writing part of :func:`prepare`: resume check, dataset conversion, continuation config, overrides."""
+    from avhubert_ami.checkpoints.inspect import dictionary_size
+    from avhubert_ami.training.data_source import resolve_dataset
+
+    checked, cuda, output_dir, info = found.checked, found.cuda, found.output_dir, found.info
     check_writable(output_dir)
     if args.do_train:  # a resume's checkpoint: refused or unreadable -> one line here, not a trainer traceback
         from avhubert_ami.checkpoints.fairseq_patches import check_resume
@@ -195,30 +246,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _die_with_parent() -> None:  # runs in the child before exec (Linux): a killed driver takes its trainers along
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except Exception:  # noqa: BLE001 - best effort on other platforms
-        pass
-
-
 def train_commands(plan: Plan) -> List[List[str]]:
     """One ``fairseq-hydra-train`` command per process (one, or one per gloo rank)."""
-    base = [
-        sys.executable,
-        "-m",
-        "fairseq_cli.hydra_train",
-        "--config-dir",
-        str(plan.config_dir),
-        "--config-name",
-        plan.preset,
-        *plan.overrides,
-    ]
+    base = hydra_train_command(plan.config_dir, plan.preset, plan.overrides)
     world = plan.args.cpu_ddp_world_size or 1
     if world == 1:
-        return [base + [f"hydra.run.dir={plan.ctx.output_dir}"]]
+        return [base + [f"hydra.run.dir={hydra_str(str(plan.ctx.output_dir))}"]]
     port = _free_port()
     cmds = []
     for rank in range(world):
@@ -233,54 +266,62 @@ def train_commands(plan: Plan) -> List[List[str]]:
                 "distributed_training.distributed_backend=gloo",
                 "distributed_training.ddp_backend=legacy_ddp",
                 "distributed_training.device_id=0",
-                f"hydra.run.dir={run_dir}",
+                f"hydra.run.dir={hydra_str(str(run_dir))}",
             ]
         )
     return cmds
 
 
+#: the splits fairseq-hydra-train reads (dataset.train_subset, dataset.valid_subset of every preset)
+TRAINING_SPLITS = ("train", "valid")
+#: where a run records the manifests it checked (so that a resume does not probe every file again)
+MANIFEST_STAMP = ".manifests_checked.json"
+
+
+def check_manifests(data_dir: Path, output_dir: Path, splits: Tuple[str, ...] = TRAINING_SPLITS) -> None:
+    """Probe every row of the ``splits`` the run trains on against its media files (frame and sample counts) before
+    the first update; raise :class:`ManifestError` naming the rows that disagree. A resume of the same manifests
+    (same size and modification time) skips the probe."""
+    from avhubert_ami.data.manifest import read_tsv
+    from avhubert_ami.data.verify import verify_manifest
+
+    tsvs = [data_dir / f"{s}.tsv" for s in splits if (data_dir / f"{s}.tsv").is_file()]
+    record = {"manifests": [file_signature(str(p)) for p in tsvs]}
+    stamp = output_dir / MANIFEST_STAMP
+    if stamp_matches(stamp, record):
+        return
+    problems: List[str] = []
+    for tsv in tsvs:
+        manifest = read_tsv(str(tsv))
+        logger.info("checking %d rows of %s against their media files", len(manifest.rows), tsv)
+        problems += verify_manifest(manifest)
+    if problems:
+        more = f" (and {len(problems) - 1} more row(s))" if len(problems) > 1 else ""
+        raise ManifestError(
+            f"{problems[0]}{more}: the manifest disagrees with its media; re-run the preparation command that wrote "
+            f"it, or list every such row with `avhubert-verify-manifest --manifest_dir {data_dir}`"
+        )
+    write_stamp(stamp, record)
+
+
 def train(plan: Plan) -> None:
-    """Run training to completion; on failure of any rank stop the others and raise :class:`WorkError`."""
+    """Check the manifests, then run training to completion; a failed trainer raises :class:`WorkError` (or
+    :class:`UsageError`) with its one-line reason."""
+    check_manifests(plan.ctx.data_dir, plan.ctx.output_dir)
     cmds = train_commands(plan)
     plan.ctx.output_dir.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    logger.info("training: %s", " ".join(cmds[0]))
-    procs = [subprocess.Popen(c, env=env, preexec_fn=_die_with_parent if os.name == "posix" else None) for c in cmds]
-    rc = 0
-    try:
-        pending = list(procs)
-        while pending:
-            for p in list(pending):
-                try:
-                    code = p.wait(timeout=1.0)
-                except subprocess.TimeoutExpired:
-                    continue
-                pending.remove(p)
-                if code != 0 and rc == 0:
-                    rc = code
-                    for q in pending:  # a dead rank would leave the others blocked in a collective
-                        q.terminate()
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-    if rc != 0:
-        raise WorkError(
-            f"fairseq-hydra-train exited with status {rc}: see its messages above and "
-            f"{plan.ctx.output_dir / 'hydra_train.log'}"
-        )
-    log_early_stop(plan)
-
-
-def log_early_stop(plan: Plan) -> bool:
-    """Say so when fairseq stopped this run early (checkpoint.patience), with the metric; True if it did."""
-    patience = plan.args.early_stopping_patience
     log = plan.ctx.output_dir / "hydra_train.log"
-    if not patience or not log.is_file():
-        return False
-    with open(log, encoding="utf-8", errors="replace") as f:
-        stopped = any("early stop since valid performance" in line for line in f)
+    start = log_size(log)
+    logger.info("training: %s", " ".join(cmds[0]))
+    run_trainers(cmds, log)
+    log_early_stop(plan, start)
+
+
+def log_early_stop(plan: Plan, start: int = 0) -> bool:
+    """Say so when fairseq stopped this run early (checkpoint.patience), with the metric; True if it did
+    (``start``: where this run's part of ``hydra_train.log`` begins)."""
+    patience = plan.args.early_stopping_patience
+    stopped = bool(patience) and stopped_early(plan.ctx.output_dir / "hydra_train.log", start)
     if stopped:
         metric = plan.args.metric_for_best_model or "the preset's best_checkpoint_metric"
         logger.info(
