@@ -36,10 +36,8 @@ FOREIGN_FLAGS = {
     "--cer-normalizer",
     "--config-dir",
     "--ctc-weight",
-    "--distributed-no-spawn",
     "--lm-path",
     "--lm-weight",
-    "--modalities",
     "--nthreads",
     "--nworkers",
     "--preload",
@@ -148,12 +146,15 @@ def _command_flags(command: str) -> Optional[frozenset]:
     if command.endswith(".py"):
         path = REPO / command
         assert path.is_file(), f"{command}: no such script"
-        argv = sys.argv
+        argv, sys_path, modules = sys.argv, list(sys.path), set(sys.modules)
         sys.argv = [str(path)]
         try:
             return frozenset(_flags(_capture(lambda: runpy.run_path(str(path), run_name="__main__"))))
-        finally:
-            sys.argv = argv
+        finally:  # the script's own imports (its folder's modules, sys.path entries) must not leak into other tests
+            sys.argv, sys.path[:] = argv, sys_path
+            for name in set(sys.modules) - modules:
+                if str(REPO / command.split("/")[0]) in str(getattr(sys.modules[name], "__file__", "") or ""):
+                    del sys.modules[name]
     return None
 
 
