@@ -66,7 +66,7 @@ setup(
         # lhotse 1.33 imports urllib3 without declaring it.
         "ami": ["lhotse>=1.33,<2", "urllib3", 'mediapipe==0.10.14; python_version < "3.13"'],
         # --engine dask: the per-utterance preparation jobs on a Dask distributed cluster (pure Python, ~4 MB of
-        # wheels; Ray, the alternative, is an 80 MB binary wheel: README-technical "Preparation on a cluster")
+        # wheels; Ray, the alternative, is an 80 MB binary wheel: docs/architecture.md, "Many machines")
         "cluster": ["dask[distributed]>=2024.1"],
         # avhubert-transcribe-meeting's scores (avhubert_ami/meeting/scoring.py): cpWER/tcpWER by meeteval (built
         # from its sdist: needs a C++ compiler; simplejson lets meeteval-wer read SegLST files), DER by

@@ -1,4 +1,4 @@
-"""Long-form transcription measurements (README-technical, issue 13 §3).
+"""Long-form transcription measurements (docs/projections.md, issue 13 §3).
 
     python benchmarks/transcribe_longform.py --path CKPT --data MANIFEST_DIR [--split test] [--minutes 2.5]
         [--long_minutes 5 10 30] [--beam 5] [--out DIR]

@@ -159,7 +159,7 @@ def test_lip_video_without_audio_uses_overlapping_windows(transcriber, tmp_path)
 
 
 def test_longform_matches_per_utterance_decoding(ckpt, tmp_path):
-    """Small-size version of the README-technical measurement: utterances of a held-out split concatenated
+    """Small-size version of the docs/projections.md measurement: utterances of a held-out split concatenated
     with pauses of varying length, transcribed whole, vs decoded one by one from the manifest."""
     from avhubert_ami.cli.transcribe import main
     from avhubert_ami.decoding.split import decode_split

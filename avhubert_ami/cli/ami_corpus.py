@@ -17,7 +17,7 @@ such as ``um``/``mm-hmm`` are words and kept unless ``--drop_disfluencies``). Sp
 channel and -> close-up camera come only from ``meetings.xml`` (``<speaker nxt_agent=.. channel=N
 camera=CloseupK>``, bare ``K`` accepted); when a camera attribute is missing, give ``--camera_map FILE``
 with ``meeting agent camera`` lines. Audio and the speaker's close-up are cut to the utterance; the
-close-up goes through the landmark mouth-ROI step (``preprocess.mouth_roi``). Splits train/valid/test =
+close-up goes through the landmark mouth-ROI step (as ``avhubert-mouth-roi`` does). Splits train/valid/test =
 the partition's train/dev/eval meeting lists. A thin wrapper of :func:`avhubert_ami.prep.ami.prepare_ami`.
 """
 

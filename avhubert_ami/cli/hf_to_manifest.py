@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--detect_roi",
         action="store_true",
-        help="lip_video is a face video: find the mouth with face landmarks (preprocess.mouth_roi)",
+        help="lip_video is a face video: find the mouth with face landmarks (as avhubert-mouth-roi does)",
     )
     add_utterance_writer_args(p, backend_when=" for --detect_roi")
     return p

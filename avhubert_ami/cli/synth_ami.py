@@ -65,7 +65,7 @@ _MEETING_ONLY = (
 
 _MEETINGS_HELP = """\
 --meetings N writes N synthetic meetings instead of the utterance corpus, in AMI's own layout, so that
-`python -m preprocess.ami_corpus --ami_dir DIR` prepares them like real AMI and the meeting transcriber
+`avhubert-ami-corpus --ami_dir DIR` prepares them like real AMI and the meeting transcriber
 reads them: DIR/amicorpus/<MEETING>/audio/<MEETING>.{Headset-<channel>,Array1-01,Mix-Headset}.wav,
 DIR/amicorpus/<MEETING>/video/<MEETING>.Closeup<camera>.avi, DIR/ami_public_manual_1.6.2/ (meetings.xml,
 words/, segments/), and the references DIR/<MEETING>.seglst.json and DIR/<MEETING>.rttm. Meeting ids are
@@ -75,7 +75,7 @@ training speakers, whose voices the meeting participants stay clear of)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The flags of ``python -m preprocess.synth_ami``: :class:`SynthConfig`'s fields with its defaults."""
+    """The flags of ``avhubert-synth-ami``: :class:`SynthConfig`'s fields with its defaults."""
     d = SynthConfig()
     p = command_parser(
         PROG, "Generate a synthetic AMI-like audio-visual corpus (Hugging Face dataset saved at --output_dir)."

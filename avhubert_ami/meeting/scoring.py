@@ -9,8 +9,8 @@
   into turns), with md-eval's collar convention: ``collar`` seconds on each side of every reference boundary
   are not scored (``md-eval-22.pl -c 0.25`` is ``collar=0.25``; pyannote's own ``collar`` is the total width).
 
-The project's text normaliser (``avhubert_ami.text``: basic, kaldi, whisper) is applied to reference and hypothesis
-words before scoring and recorded in the result. All times are seconds. A reference without words (or without
+The project's text normaliser (``avhubert_ami.scoring.text``: basic, kaldi, whisper) is applied to reference and
+hypothesis words before scoring and recorded in the result. All times are seconds. A reference without words (or without
 speech, for DER) gives ``error_rate``/``der`` None and a ``note``, never an exception.
 """
 

@@ -1,5 +1,5 @@
 """The raw AMI meeting corpus -> AV-HuBERT manifests: :func:`prepare_ami`, the recipe behind
-``python -m preprocess.ami_corpus`` (whose help describes the corpus layout, the segmentation and the options).
+``avhubert-ami-corpus`` (whose help describes the corpus layout, the segmentation and the options).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Hugging Face dataset (audio + lip_video + transcript) -> AV-HuBERT manifests and media: :func:`prepare_hf_dataset`
-(its CLI: ``python -m preprocess.hf_to_manifest --dataset_name PATH --output_dir DIR``; the guide CLI calls it too).
+(its CLI: ``avhubert-hf-to-manifest --dataset_name PATH --output_dir DIR``; the guide CLI calls it too).
 
-Accepted dataset layouts and column types: ``python -m preprocess.hf_to_manifest --help``.
+Accepted dataset layouts and column types: ``avhubert-hf-to-manifest --help``.
 """
 
 from __future__ import annotations

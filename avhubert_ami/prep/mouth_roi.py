@@ -1,6 +1,6 @@
 """Face landmarks -> 96x96 gray mouth crops at 25 fps (the AV-HuBERT / LRS3 mouth ROI).
 
-    python -m preprocess.mouth_roi --input VIDEO|DIR --output ROI.mkv|DIR
+    avhubert-mouth-roi --input VIDEO|DIR --output ROI.mkv|DIR
 
 (:func:`extract_mouth_roi`; :func:`crop_mouth_stream` crops frames streamed from a time range, for the transcriber.)
 

@@ -1,5 +1,5 @@
 """Train the sentencepiece model and fairseq dictionary of a manifest folder (:func:`train_tokenizer`; its CLI
-is ``python -m preprocess.tokenizer``).
+is ``avhubert-tokenizer``).
 
 Reads ``DIR/train.wrd`` and writes ``DIR/spm.model`` (+ ``spm.vocab``) and ``DIR/dict.wrd.txt``
 (fairseq format: every piece except ``<s> <pad> </s> <unk>`` -- fairseq adds those itself -- with

@@ -1,10 +1,10 @@
 """Generate a small, learnable, AMI-like audio-visual corpus as a Hugging Face dataset.
 
-``python -m preprocess.synth_ami --output_dir DIR [--seed S] [--n_train N --n_valid N --n_test N]
+``avhubert-synth-ami --output_dir DIR [--seed S] [--n_train N --n_valid N --n_test N]
 [--snr DB [--noise_type babble|white|mixed] [--noise_splits test]] [--write_noise]``
 
 Writes to ``DIR`` (the dataset is ``DIR`` itself: ``datasets.load_from_disk(DIR)``, or
-``python -m preprocess.hf_to_manifest --dataset_name DIR``):
+``avhubert-hf-to-manifest --dataset_name DIR``):
 
 * ``dataset_dict.json`` + ``train/ validation/ test/`` -- columns ``audio`` (``datasets.Audio``,
   16 kHz mono WAV bytes), ``lip_video`` (path of the mouth clip, relative to ``DIR``),

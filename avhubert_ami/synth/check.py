@@ -1,6 +1,6 @@
 """Learnability self-check of the synthetic corpus: do audio and lips both carry the words?
 
-``python -m preprocess.synth_check [--seed S] [--tokens K] [--snrs 10 5 0 -5]``
+``avhubert-synth-check [--seed S] [--tokens K] [--snrs 10 5 0 -5]``
 
 Synthesizes isolated words (``--tokens`` per word and speaker, the generator's own speakers),
 then classifies them with a nearest-centroid rule, leave-one-speaker-out (centroids from the

@@ -12,7 +12,7 @@
     OUT/<MEETING>.rttm          reference speaker activity (one line per utterance)
     OUT/<MEETING>.synth.json    what else was drawn: seats, crosstalk levels, room, non-speech motion, overlap
 
-so the raw-AMI recipe (``python -m preprocess.ami_corpus --ami_dir OUT``) prepares them as real AMI and the
+so the raw-AMI recipe (``avhubert-ami-corpus --ami_dir OUT``) prepares them as real AMI and the
 meeting transcriber reads the same folder. Meeting ids are real AMI ids of the full-corpus-ASR partition's eval
 (``split="test"``: :data:`TEST_MEETINGS`) or dev (:data:`DEV_MEETINGS`) list, the lists the recipe accepts; a
 series (ES2004a..d) shares its participants, as in AMI.

@@ -117,7 +117,7 @@ class AMIAVConfig(FairseqDataclass):
         metadata={"help": "dB of the target over the interfering utterance: 'x' or a range 'lo,hi' (uniform)"},
     )
     data_seed: int = field(default=1, metadata={"help": "seed of per-(epoch, utterance) augmentation draws"})
-    # resume = uninterrupted run (see README-technical "Failure behaviour"): fairseq reads these two from the task cfg
+    # resume = uninterrupted run (docs/failure-behaviour.md): fairseq reads these two from the task cfg
     rebuild_batches: bool = field(
         default=True,
         metadata={

@@ -1,4 +1,4 @@
-"""The options every manifest-writing recipe shares (``prepare_hf_dataset``, ``preprocess.ami_corpus.prepare_ami``):
+"""The options every manifest-writing recipe shares (``prepare_hf_dataset``, ``avhubert_ami.prep.ami.prepare_ami``):
 media format, transcript normalisation, workers, resumption and sharding."""
 
 from __future__ import annotations

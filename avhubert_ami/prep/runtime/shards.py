@@ -1,8 +1,8 @@
 """``--num_shards N --shard_index K``: one preparation split over several processes or machines.
 
-Each shard takes a deterministic part of the work (``preprocess.ami_corpus``: whole meetings, round
-robin over the partition's sorted meeting list; ``hf_to_manifest``: a contiguous row range of each
-split; ``mouth_roi`` folder mode: a contiguous range of the sorted video list) and writes only its own
+Each shard takes a deterministic part of the work (``avhubert-ami-corpus``: whole meetings, round
+robin over the partition's sorted meeting list; ``avhubert-hf-to-manifest``: a contiguous row range of each
+split; ``avhubert-mouth-roi`` folder mode: a contiguous range of the sorted video list) and writes only its own
 files: its utterances' media, its journals ``DIR/.progress/{split}.shard-K-of-N.jsonl``, its state
 ``DIR/.progress/shard-K-of-N.{running,done}`` and its lock ``DIR/.avhubert_ami.shard-K-of-N.lock``;
 never a manifest. Shards may run at the same time on one shared file system; each is resumable on
