@@ -353,7 +353,7 @@ def machine() -> Dict[str, object]:
 
 
 def provenance(command: str, repo: str) -> Dict[str, object]:
-    """``command``, ``commit``, ``machine`` and ``date`` (UTC, ``YYYY-MM-DD``) of a run finishing now."""
+    """``command``, ``commit``, ``machine`` (with its load now) and ``date`` (UTC, ``YYYY-MM-DD``) of a run."""
     return {
         "command": command,
         "commit": git_commit(repo),

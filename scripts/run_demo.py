@@ -3,21 +3,16 @@
 
     python scripts/run_demo.py [--out_dir demo_out] [--size demo|tiny] [--seeds 0,1,2] [--max_updates N] ...
 
-1. ``synth``: the clean corpus (``avhubert_ami.synth.ami.generate``; train/validation/test + noise wavs for
-   augmentation) and the same test utterances with babble at ``--snr`` dB (same video);
-2. ``manifest``: ``prepare_hf_dataset`` for both, ``train_tokenizer`` on the clean one (its labels serve both);
-3. ``train``: hybrid CTC/attention training from scratch (``avhubert_ami.training``: the users' guide flags, run by
-   ``fairseq-hydra-train`` children), with ``--compare_attention_only`` a second model with ``--ctc_weight 0``;
-4. ``lm``: ``avhubert_ami.lm.train.train_lm`` on the training transcripts + grammar text of another seed;
-5. ``tune_weights``: ``ctc_weight`` x ``lm_weight`` chosen on valid (``weight_grid.tune_weights``): the joint rows
-   take the best point without LM, the LM rows the best of the whole grid; ``OUT/weights.json``;
-6. ``decode``: the test split, one ``Recognizer`` per row (``OUT/decode/<row>/``);
-7. ``OUT/results.md``, ``OUT/results.json`` and ``OUT/valid_wer.png`` (``scripts/demo_report.py``).
-
-Every step's output is kept in ``OUT/logs/<step>.log`` and shown on the console. A re-run resumes: preparation and
-training continue where they stopped, finished work is skipped. ``OUT/demo_config.json`` records the settings the
-corpus, model and LM were made with; a folder made with others is refused. ``--seeds 0,1,2`` runs everything once
-per seed under ``OUT/seed<N>/`` and writes ``OUT/spread.md`` / ``spread.json``.
+Steps: ``synth_clean`` / ``synth_noisy`` (``synth.ami.generate``: the corpus, and its test split again with babble
+at ``--snr`` dB over the same video), ``manifest_*`` + ``tokenizer`` (``prepare_hf_dataset``, ``train_tokenizer``),
+``train`` (the users' guide training driver, ``avhubert_ami.training``; ``--compare_attention_only`` adds
+``train_attention`` with ``--ctc_weight 0``), ``lm`` (``lm.train.train_lm``), ``tune_weights`` (``ctc_weight`` x
+``lm_weight`` on valid: ``decoding.weight_grid``; ``OUT/weights.json``), ``decode`` (the test split, one
+``Recognizer`` per row, ``OUT/decode/<row>/``), then ``OUT/results.md``, ``results.json`` and ``valid_wer.png``
+(``scripts/demo_report.py``). Each step's output goes to the console and ``OUT/logs/<step>.log``. A re-run resumes
+a killed demo (finished work is skipped); ``OUT/demo_config.json`` refuses a folder made with other corpus, model
+or LM settings (``scripts/demo_config.py``). ``--seeds 0,1,2``: one run per seed under ``OUT/seed<N>/``, then
+``OUT/spread.md`` / ``spread.json``.
 """
 
 from __future__ import annotations
@@ -61,17 +56,15 @@ def train_argv(c: config.DemoConfig, manifest: str, noise_dir: str, out: str, ct
     flags.update(per_device_train_batch_size=c.batch_size, learning_rate=c.learning_rate)
     flags.update(audio_drop_prob=c.audio_drop_prob, visual_drop_prob=c.visual_drop_prob)
     flags.update(logging_steps=max(1, c.eval_steps // 4))
+    # the preset's tri_stage stages are sized for its own max_update: fit them to ours, holding the peak rate for
+    # half the run (an exponential decay from the start stalled learning at ~65% token accuracy)
+    decay = max(1, c.max_updates - warmup - hold)
     overrides = [
         f"++task.noise_wav={noise_dir}",
         f"++task.noise_prob={c.noise_prob}",
         f"++task.noise_snr='{c.noise_snr}'",
     ]
-    # the preset's tri_stage stages are sized for its own max_update: fit them to ours, holding the peak rate for
-    # half the run (an exponential decay from the start stalled learning at ~65% token accuracy)
-    overrides += [
-        f"++lr_scheduler.hold_steps={hold}",
-        f"++lr_scheduler.decay_steps={max(1, c.max_updates - warmup - hold)}",
-    ]
+    overrides += [f"++lr_scheduler.hold_steps={hold}", f"++lr_scheduler.decay_steps={decay}"]
     argv = [a for k, v in flags.items() for a in ([f"--{k}"] if v is None else [f"--{k}", str(v)])]
     return argv + [a for o in overrides for a in ("--override", o)]
 
@@ -95,13 +88,10 @@ class Demo:
         c = self.cfg
         common = dict(seed=c.seed, n_train=c.n_train, n_valid=c.n_valid, n_test=c.n_test, workers=c.workers)
         common.update(text_mode=c.text_mode, min_words=c.min_words, max_words=c.max_words)
-        for name, extra in (
-            ("synth_clean", dict(write_noise=True)),
-            ("synth_noisy", dict(splits=("test",), snr=c.snr)),
-        ):
+        for name, extra in (("clean", dict(write_noise=True)), ("noisy", dict(splits=("test",), snr=c.snr))):
             cfg = SynthConfig(**common, **extra)
-            with self.step(name, f"generate({cfg})"):
-                generate(cfg, self.path["corpus" if name == "synth_clean" else "corpus_noisy"])
+            with self.step(f"synth_{name}", f"generate({cfg})"):
+                generate(cfg, self.path["corpus" if name == "clean" else "corpus_noisy"])
 
     def prepare(self) -> None:
         from avhubert_ami.errors import WorkError
@@ -248,7 +238,7 @@ class Demo:
     def run_all(self, command: str) -> Dict[str, object]:
         """Every step in order, then the report; returns the ``results.json`` record (``command``: how the demo
         was started, for the record)."""
-        load_at_start = os.getloadavg()[0]
+        started = report.provenance(command, REPO)  # the commit, machine and load the run starts with
         c, manifest = self.cfg, self.path["manifest"]
         config.check_output_folder(
             self.out, c, [os.path.join(self.out, k) for k in ("corpus", "manifest", "train", "lm")]
@@ -265,8 +255,8 @@ class Demo:
         extra_text = os.path.join(self.path["lm"], "extra_text.txt")
         results = dict(kind="demo", config=asdict(c), results=rows, chance=report.chance_row(manifest, c.normalizer))
         results.update(weights=self.weights_file, test_overlap_percent=report.test_overlap(manifest, extra_text))
-        results.update(**self.log.record(), **report.provenance(command, REPO))
-        results["machine"]["load_average_1m_at_start"] = round(load_at_start, 2)
+        results.update(**self.log.record(), **started)
+        results["machine"]["load_average_1m_at_end"] = round(os.getloadavg()[0], 2)
         print(report.write_report(self.out, results))
         self.say(f"total {results['total_s']:.0f}s; results in {os.path.join(self.out, 'results.md')}")
         return results
@@ -286,7 +276,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.seeds:
             rows = {seed: r["results"] + [r["chance"]] for seed, r in runs.items()}
             out = args.out_dir or config.DemoConfig.out_dir
-            print(report.write_spread(out, rows, report.provenance(command, REPO)))
+            first = next(iter(runs.values()))
+            print(report.write_spread(out, rows, {k: first[k] for k in ("command", "commit", "machine", "date")}))
         return 0
 
     return run_main(PROG, work)
