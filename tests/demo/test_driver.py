@@ -90,6 +90,14 @@ def test_training_flags_are_the_guides_and_fit_the_schedule_to_the_updates():
     assert "++task.noise_snr='-5,10'" in args.override
 
 
+def test_demo_grid_is_the_weight_grids_default():
+    from avhubert_ami.decoding.weight_grid import DEFAULT_CTC_WEIGHTS, DEFAULT_LM_WEIGHTS, parse_weights
+
+    cfg = demo_config.DemoConfig()
+    assert parse_weights(cfg.ctc_weights, "ctc_weights") == list(DEFAULT_CTC_WEIGHTS)
+    assert [0.0] + parse_weights(cfg.lm_weights, "lm_weights") == list(DEFAULT_LM_WEIGHTS)
+
+
 def test_lm_extra_text_is_grammar_text_of_its_own_seed():
     a = run_demo.lm_extra_text(0, 50, "grammar", 2, 10)
     assert a == run_demo.lm_extra_text(0, 50, "grammar", 2, 10)
