@@ -80,9 +80,11 @@ class Demo:
         self.weights: Dict[str, Dict[str, object]] = {}  # modality label -> TunedWeights.record()
 
     def train_dir(self, model: str) -> str:
+        """The training folder of the ``hybrid`` or the ``attention`` model."""
         return os.path.join(self.out, "train" if model == "hybrid" else "train_attention")
 
     def synthesize(self) -> None:
+        """The clean corpus (with noise wavs for augmentation) and the noisy test split."""
         from avhubert_ami.synth.ami import SynthConfig, generate
 
         c = self.cfg
@@ -94,6 +96,7 @@ class Demo:
                 generate(cfg, self.path["corpus" if name == "clean" else "corpus_noisy"])
 
     def prepare(self) -> None:
+        """Manifests of both corpora and the tokenizer of the clean one, whose labels the noisy test set shares."""
         from avhubert_ami.errors import WorkError
         from avhubert_ami.files import atomic_copy
         from avhubert_ami.prep.hf_dataset import Columns, prepare_hf_dataset
@@ -148,6 +151,7 @@ class Demo:
             return str(train_lm(self.path["manifest"], lm_dir, [extra], "tiny", overrides))
 
     def checkpoint(self, model: str) -> str:
+        """The model to decode: ``checkpoint_best.pt`` of the training run, else its ``checkpoint_last.pt``."""
         from avhubert_ami.errors import WorkError
 
         found = [Path(self.train_dir(model), "checkpoints", n) for n in ("checkpoint_best.pt", "checkpoint_last.pt")]
@@ -156,6 +160,7 @@ class Demo:
         return str(next(p for p in found if p.is_file()))
 
     def recognizer(self, model: str, modalities: Sequence[str], data: str, lm_path: Optional[str] = None):
+        """A :class:`Recognizer` of the model on ``data`` with the demo's beam and decoding batch (and the LM)."""
         from avhubert_ami.decoding.recognizer import Recognizer
         from avhubert_ami.decoding.settings import SearchSettings
 
