@@ -185,7 +185,7 @@ def build_parser(prog: str, description: str) -> argparse.ArgumentParser:
     p.add_argument(
         "--seeds",
         help="run the whole demo once per seed (e.g. 0,1,2) under OUT/seed<N>/ and write OUT/spread.md "
-        "(mean/min/max of every row); replaces --seed",
+        "(mean/min/max of every row); not with --seed",
     )
     for name, value in asdict(DemoConfig()).items():
         kind = _bool if isinstance(value, bool) else type(value)
