@@ -17,6 +17,7 @@ import os
 import platform
 import re
 import resource
+import select
 import subprocess
 import sys
 import threading
@@ -39,31 +40,44 @@ def cpu_seconds() -> float:
 @contextlib.contextmanager
 def tee_output(log_path: str) -> Iterator[None]:
     """Everything written to file descriptors 1 and 2 meanwhile -- this process's prints and logs, and the output
-    of its child processes (trainers) -- goes to ``log_path`` and to the console (stdout; chatter filtered)."""
+    of its child processes (trainers) -- goes to ``log_path`` and to the console (stdout; chatter filtered).
+
+    The step ends when its output is drained, not at end-of-file: a helper process started during the step (the
+    preparation's multiprocessing fork server) keeps the pipe open for good, and what it writes later still
+    reaches the console."""
     sys.stdout.flush(), sys.stderr.flush()
     console, saved_err = os.dup(1), os.dup(2)
     read_end, write_end = os.pipe()
-    log = open(log_path, "wb")
+    log, step_over, logged = open(log_path, "wb"), threading.Event(), threading.Event()
 
     def pump() -> None:
         pending = b""
-        with os.fdopen(read_end, "rb", buffering=0) as pipe:
-            for chunk in iter(lambda: pipe.read(1 << 16), b""):
+        while True:
+            if not select.select([read_end], [], [], 0.1)[0]:  # idle
+                if step_over.is_set() and not logged.is_set():
+                    log.close(), logged.set()
+                continue
+            chunk = os.read(read_end, 1 << 16)
+            if not chunk:  # every writer is gone
+                break
+            if not logged.is_set():
                 log.write(chunk)
-                *lines, pending = re.split(rb"(?<=[\r\n])", pending + chunk)  # tqdm's lines end in \r
-                os.write(console, b"".join(line for line in lines if not _NOISE.search(line)))
+            *lines, pending = re.split(rb"(?<=[\r\n])", pending + chunk)  # tqdm's lines end in \r
+            os.write(console, b"".join(line for line in lines if not _NOISE.search(line)))
         os.write(console, pending)
+        if not logged.is_set():
+            log.close(), logged.set()
+        os.close(read_end), os.close(console)
 
-    thread = threading.Thread(target=pump, daemon=True)
-    thread.start()
+    threading.Thread(target=pump, daemon=True).start()
     os.dup2(write_end, 1), os.dup2(write_end, 2), os.close(write_end)
     try:
         yield
     finally:
         sys.stdout.flush(), sys.stderr.flush()
-        os.dup2(console, 1), os.dup2(saved_err, 2)
-        thread.join(timeout=30)  # a worker process that outlives its step would hold the pipe open
-        log.close(), os.close(console), os.close(saved_err)
+        os.dup2(console, 1), os.dup2(saved_err, 2), os.close(saved_err)
+        step_over.set()
+        logged.wait()
 
 
 class StepLog:

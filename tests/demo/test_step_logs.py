@@ -28,3 +28,22 @@ def test_step_log_keeps_prints_logs_and_child_output(tmp_path, capfd, monkeypatc
     assert "printed line" in console and "child err" in console and "probe: done in" in console
     assert "Saving the dataset" not in console
     assert log.timings["probe"] >= 0 and "probe" in log.cpu_times
+
+
+def test_a_helper_process_outliving_its_step_neither_holds_the_step_nor_loses_its_output(tmp_path, capfd):
+    """A process started during a step (the preparation's fork server) keeps the step's pipe open: the step still
+    ends once its output is drained, and what the helper writes later reaches the console."""
+    import time
+
+    log = demo_report.StepLog(str(tmp_path / "logs"))
+    late = "import sys, time; print('early', flush=True); time.sleep(3); print('late', flush=True)"
+    start = time.time()
+    with log.step("probe", "a helper"):
+        helper = subprocess.Popen([sys.executable, "-c", late])
+        time.sleep(1.5)  # the helper has printed "early"
+    assert time.time() - start < 2.9  # not held until the helper exits
+    helper.wait()
+    time.sleep(0.5)  # the pump forwards what the helper wrote after the step
+    text = (tmp_path / "logs" / "probe.log").read_text()
+    assert "early" in text and "late" not in text
+    assert "late" in capfd.readouterr().out
