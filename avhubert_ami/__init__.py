@@ -71,6 +71,7 @@ COMMAND_LINE_SCRIPTS = frozenset(
         "avhubert-decode",
         "avhubert-train-lm",
         "avhubert-transcribe",
+        "avhubert-transcribe-meeting",
         "finetune_avhubert_ami",
     }
 )
