@@ -69,7 +69,8 @@ def timed_frames(path: str, fmt: str = "gray") -> Iterator[Tuple[float, np.ndarr
 
 def on_clock(frames: Iterator[Tuple[float, np.ndarray]], src_fps: float) -> Iterator[Optional[np.ndarray]]:
     """The frame shown at each 25 fps slot ``k / 25`` s (the nearest source frame by timestamp), from timed frames
-    in display order; None for slots before the first frame. Ends with the last frame's display time."""
+    in display order; None for slots before the first frame. Ends when the last frame's display time (one source
+    frame) does."""
     half = 0.5 / max(src_fps, 1e-3)
     k, prev, last = 0, None, None
     for t, img in frames:
@@ -77,8 +78,8 @@ def on_clock(frames: Iterator[Tuple[float, np.ndarray]], src_fps: float) -> Iter
             yield prev
             k += 1
         prev, last = img, t
-    if last is not None:
-        while k / FPS < last + half:
+    if last is not None:  # the last frame stays on screen for one source frame; a slot counts from its middle
+        while k / FPS < last + 2 * half - 0.5 / FPS:
             yield prev
             k += 1
 
