@@ -37,7 +37,7 @@ import os
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from avhubert_ami.data.constants import FPS
 from avhubert_ami.decoding.recognizer import Recognizer
@@ -427,9 +427,12 @@ class MeetingTranscriber:
         from avhubert_ami.transcribe.transcriber import Plan
 
         wavs = {p.wav: Wav16k(p.wav) for p in people if p.wav}
+        # what each segment was fed, named by the file the user gave (not the temporary copies)
+        origin = {p.wav: (p.report.audio, p.report.audio_source) for p in people if p.wav}
+        origin.update({p.track.clip: (p.track.path, None) for p in people if p.track is not None and p.track.clip})
         jobs = sorted(((seg, i) for i, p in enumerate(people) for seg in p.segments), key=lambda j: (j[0].start, j[1]))
         out: List[MeetingSegment] = []
-        batch: List[Tuple[dict, ActiveSegment, int, str]] = []
+        batch: List[Tuple[dict, _Job]] = []
         batch_size = self.recognizer.settings.batch_size
         t_start = time.perf_counter()
         bar = tqdm(jobs, desc=f"meeting {meeting_id}", unit="seg", disable=not progress, leave=False)
@@ -443,41 +446,53 @@ class MeetingTranscriber:
                     video = p.track.clip
                 else:
                     note = f"a face in {100 * share:.0f}% of the frames: decoded without video"
-            use = tuple(m for m, src in (("audio", audio), ("video", video)) if src)
-            if not use:
-                note = note or "no audio and no face for this segment: not decoded"
-                out.append(self._segment(meeting_id, p, seg, "", [], None, note))
+            job = _Job(p.report.name, seg, origin.get(audio, (None, None)), origin.get(video, (None, None))[0], note)
+            if audio is None and video is None:
+                out.append(job.segment(meeting_id, "", [], None, note or "no audio and no face here: not decoded"))
                 continue
+            use = tuple(m for m, src in (("audio", audio), ("video", video)) if src)
             plan = Plan(video=video, audio=audio, lip_video=True, use=use, fps=FPS)
-            item = self.segmenter.segment_item(plan, wavs.get(audio), seg.start, seg.end)
-            batch.append((item, seg, i, note))
+            batch.append((self.segmenter.segment_item(plan, wavs.get(audio), seg.start, seg.end), job))
             if len(batch) >= batch_size:
-                out += self._run_batch(meeting_id, people, batch)
+                out += self._run_batch(meeting_id, batch)
                 batch = []
             # real-time factor so far: all stages' seconds per second of meeting reached
             spent = stats.processing_s() + time.perf_counter() - t_start
             bar.set_postfix(rtf=f"{spent / max(seg.end, 1e-9):.3f}", refresh=False)
         if batch:
-            out += self._run_batch(meeting_id, people, batch)
+            out += self._run_batch(meeting_id, batch)
         return out
 
-    def _run_batch(self, meeting_id: str, people: List[_Person], batch) -> List[MeetingSegment]:
-        decoded = self.segmenter.decode_batch([b[0] for b in batch])
+    def _run_batch(self, meeting_id: str, batch: List[Tuple[dict, "_Job"]]) -> List[MeetingSegment]:
+        decoded = self.segmenter.decode_batch([item for item, _ in batch])
         out = []
-        for (_, seg, i, note), d in zip(batch, decoded):
-            notes = "; ".join(n for n in (note, d.note) if n)
-            out.append(self._segment(meeting_id, people[i], seg, d.text, d.modalities, d.avg_logprob, notes))
+        for (_, job), d in zip(batch, decoded):
+            note = "; ".join(n for n in (job.note, d.note) if n)
+            out.append(job.segment(meeting_id, d.text, d.modalities, d.avg_logprob, note))
         return out
 
-    def _segment(self, meeting_id, p: _Person, seg: ActiveSegment, text, modalities, score, note) -> MeetingSegment:
+
+class _Job(NamedTuple):
+    """One segment to decode: whose, when, and what it is fed (the user's files: audio and its source, video)."""
+
+    speaker: str
+    span: ActiveSegment
+    audio: Tuple[Optional[str], Optional[str]]  # (file, headset | room | mix)
+    video: Optional[str]
+    note: str
+
+    def segment(self, meeting_id: str, text: str, modalities, score: Optional[float], note: str) -> MeetingSegment:
+        """The transcript segment, with what was used in ``extras``."""
+        fed_audio, fed_video = "audio" in modalities, "video" in modalities
         extras: Dict[str, Any] = {
             "modalities": list(modalities),
-            "audio_source": p.report.audio_source if "audio" in modalities else None,
-            "audio_file": p.report.audio if "audio" in modalities else None,
-            "video_file": p.report.video if "video" in modalities else None,
-            "activity_score": round(float(seg.score), 4),
+            "audio_source": self.audio[1] if fed_audio else None,
+            "audio_file": self.audio[0] if fed_audio else None,
+            "video_file": self.video if fed_video else None,
+            "activity_score": round(float(self.span.score), 4),
             "avg_logprob": None if score is None else round(float(score), 4),
         }
         if note:
             extras["note"] = note
-        return MeetingSegment(meeting_id, p.report.name, seg.start, seg.end, " ".join(text.split()), extras)
+        s = self.span
+        return MeetingSegment(meeting_id, self.speaker, s.start, s.end, " ".join(text.split()), extras)
