@@ -173,6 +173,8 @@ def _percent(x: Optional[float]) -> str:
 
 def summary(result) -> str:
     """The lines printed at the end: segments, words, real-time factors, notes and scores."""
+    from avhubert_ami.meeting.transcriber import STAGES
+
     words = sum(len(s.words.split()) for s in result.segments)
     rtf = result.stats.rtf()
     lines = [
@@ -181,6 +183,14 @@ def summary(result) -> str:
         "real-time factor (processing s per meeting s, model loading excluded): "
         + ", ".join(f"{k} {v:.3f}" for k, v in rtf.items()),
     ]
+    cpu = result.stats.cpu
+    if cpu:
+        d = max(result.stats.duration, 1e-9)
+        lines.append(
+            "CPU seconds per meeting second (the work alone, without waiting for shared cores): "
+            + ", ".join(f"{k} {cpu.get(k, 0.0) / d:.3f}" for k in STAGES)
+            + f", total {sum(cpu.values()) / d:.3f}"
+        )
     for p in result.participants:
         cues = "+".join(p.cues) or "none"
         lines.append(

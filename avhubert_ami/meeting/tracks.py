@@ -32,6 +32,24 @@ ROI_WINDOW_BYTES = 48 << 20  # RGB frames held for one mouth-crop window (~6 s o
 ALIGN_TOLERANCE_S = 0.5  # a camera this much shorter or later than the meeting gets a note
 
 
+class Stopwatch:
+    """Wall-clock and process CPU seconds summed over the stretches between :meth:`start` and :meth:`stop` (CPU time
+    shows the work itself where other processes share the cores and stretch the wall clock)."""
+
+    def __init__(self) -> None:
+        self.wall = self.cpu = 0.0
+        self._t0 = (0.0, 0.0)
+
+    def start(self) -> "Stopwatch":
+        self._t0 = (time.perf_counter(), time.process_time())
+        return self
+
+    def stop(self) -> "Stopwatch":
+        self.wall += time.perf_counter() - self._t0[0]
+        self.cpu += time.process_time() - self._t0[1]
+        return self
+
+
 def wav_16k(path: str, dst: str, notes: List[str]) -> Tuple[str, float]:
     """``(wav path, seconds)`` of ``path`` as a 16 kHz mono wav: ``path`` itself when it already is one, else a
     streamed conversion written to ``dst`` (with a note). :class:`MediaError` when it cannot be read."""
@@ -102,7 +120,7 @@ class CameraTrack:
             raise MediaError(f"{path}: no video stream")
         self.fps, self.duration = info.fps or FPS, info.duration
         self.notes: List[str] = []
-        self.seconds = 0.0  # time spent reading (and cropping) frames
+        self.watch = Stopwatch()  # time spent reading (and cropping) frames
         self.face = np.zeros(0, bool)
         self._tmp_clip = clip_path  # where the 25 fps clip goes when the source is not one (a .mkv)
         self.clip: Optional[str] = None
@@ -193,7 +211,7 @@ class CameraTrack:
             writer = None
             groups = self._grouped(size)
             while True:
-                t0 = time.perf_counter()
+                self.watch.start()
                 batch = next(groups, None)
                 if batch is not None and not flags and not batch[1][0]:
                     copy = True  # no frame at 0 s (a late start): the clip holds the blank lead-in, on the clock
@@ -203,22 +221,16 @@ class CameraTrack:
                             video_writer(self._tmp_clip, ROI_SIZE, ROI_SIZE, rgb=False, codec="ffv1")
                         )
                     writer.write(batch[0])
-                self.seconds += time.perf_counter() - t0
+                self.watch.stop()
                 if batch is None:
                     break
                 flags.append(batch[1])
                 yield batch
-            t0 = time.perf_counter()
-        self.seconds += time.perf_counter() - t0  # the clip's last packets and rename
+            self.watch.start()
+        self.watch.stop()  # the clip's last packets and rename
         self.face = np.concatenate(flags) if flags else np.zeros(0, bool)
         self.clip = (self._tmp_clip if copy else self.path) if self.face.any() else None
         self.done = True
-
-    def finish(self) -> None:
-        """Read the track to its end when nothing has (audio-only activity, reference segments)."""
-        if not self.done:
-            for _ in self.chunks():
-                pass
 
     def face_fraction(self, start: float, end: float) -> float:
         """Share of the 25 fps frames of ``[start, end)`` s with a face (0 past the end of the track)."""

@@ -36,7 +36,7 @@ import logging
 import os
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from avhubert_ami.data.constants import FPS
@@ -46,7 +46,7 @@ from avhubert_ami.errors import MediaError, UsageError
 from avhubert_ami.meeting.activity import ActiveSegment, ActivityConfig, Participant, detect_activity
 from avhubert_ami.meeting.formats import MeetingSegment, check_same_meeting
 from avhubert_ami.meeting.sources import AUDIO_SOURCES, MeetingMedia
-from avhubert_ami.meeting.tracks import CameraTrack, wav_16k
+from avhubert_ami.meeting.tracks import CameraTrack, Stopwatch, wav_16k
 
 logger = logging.getLogger(__name__)
 
@@ -78,13 +78,15 @@ class MeetingSettings:
 
 @dataclass
 class MeetingStats:
-    """Processing seconds per stage and the meeting's length, for the real-time factors."""
+    """Processing seconds per stage (wall clock) and the meeting's length, for the real-time factors; ``cpu``: the
+    process CPU seconds of each stage (the work itself, where other processes share the cores)."""
 
     duration: float = 0.0  # seconds of meeting (the longest recording or camera)
     audio: float = 0.0
     roi: float = 0.0
     activity: float = 0.0
     decoding: float = 0.0
+    cpu: Dict[str, float] = field(default_factory=dict)
 
     def processing_s(self) -> float:
         """Seconds spent in all stages."""
@@ -96,6 +98,11 @@ class MeetingStats:
         out = {s: round(getattr(self, s) / d, 4) for s in STAGES}
         out["total"] = round(self.processing_s() / d, 4)
         return out
+
+    def record(self, stage: str, watch: Stopwatch) -> None:
+        """Set ``stage``'s seconds from a stopwatch."""
+        setattr(self, stage, watch.wall)
+        self.cpu[stage] = watch.cpu
 
 
 @dataclass
@@ -134,6 +141,7 @@ class MeetingResult:
         out["participants"] = [asdict(p) for p in self.participants]
         out["notes"] = list(self.notes)
         out["timing_s"] = {s: round(getattr(self.stats, s), 3) for s in STAGES}
+        out["cpu_s"] = {s: round(self.stats.cpu.get(s, 0.0), 3) for s in STAGES}
         out["rtf"] = self.stats.rtf()
         out["rtf_definition"] = "processing seconds per second of meeting, per stage; model loading excluded"
         out["wall_s"] = round(self.wall_s, 3)
@@ -168,7 +176,7 @@ class MeetingTranscriber:
 
         self.recognizer = recognizer
         self.settings = (settings or MeetingSettings()).check()
-        self.activity = activity or ActivityConfig()
+        self.activity = replace(activity) if activity is not None else ActivityConfig()  # a copy: capped below
         self.activity.validate()
         # the transcriber builds each segment's model input (the checkpoint's own input settings) and decodes batches
         self.segmenter = Transcriber(
@@ -219,28 +227,46 @@ class MeetingTranscriber:
         stats = MeetingStats()
         notes = list(meeting.notes)
         with tempfile.TemporaryDirectory(prefix="avhubert_meeting_") as tmp:
-            t0 = time.perf_counter()
+            watch = Stopwatch().start()
             people, room_wav, durations = self._audio(meeting, tmp, notes)
-            stats.audio = time.perf_counter() - t0
+            stats.record("audio", watch.stop())
             self._cameras(meeting, people, tmp, durations, segments is not None)
             stats.duration = max(durations, default=0.0)
             if stats.duration <= 0:
                 notes.append("the meeting's recordings and cameras are empty (0 s): empty transcript")
                 return self._result(meeting, people, [], notes, stats, segments, t_run)
+            feeds, bar = self._camera_feeds(meeting.meeting_id, people, stats, progress)
             if segments is None:
-                stats.activity = self._detect(people, room_wav, stats)
+                stats.record("activity", self._detect(people, feeds, room_wav))
             else:
                 for p in people:
                     p.segments = self._oracle_spans([s for s in segments if s.speaker == p.report.name])
                     p.report.cues = ["reference segments"]
+            for p, feed in zip(people, feeds):
+                if p.track is not None and not p.track.done:
+                    for _ in feed:  # the clip the decoding reads (audio-only activity, reference segments)
+                        pass
+            bar.close()
+            roi = Stopwatch()
             for p in people:
                 if p.track is not None:
-                    p.track.finish()  # the clip the decoding reads (audio-only activity, reference segments)
-            stats.roi = sum(p.track.seconds for p in people if p.track is not None)
+                    roi.wall, roi.cpu = roi.wall + p.track.watch.wall, roi.cpu + p.track.watch.cpu
+            stats.record("roi", roi)
+            for stage in ("audio", "roi", "activity"):
+                logger.info(
+                    "%s: %s stage %.1f s (RTF %.3f)",
+                    meeting.meeting_id,
+                    stage,
+                    getattr(stats, stage),
+                    stats.rtf()[stage],
+                )
             self._camera_notes(people, stats.duration)
-            t0 = time.perf_counter()
+            watch = Stopwatch().start()
             out = self._decode(meeting.meeting_id, people, stats, progress)
-            stats.decoding = time.perf_counter() - t0
+            stats.record("decoding", watch.stop())
+            logger.info(
+                "%s: decoding stage %.1f s (RTF %.3f)", meeting.meeting_id, stats.decoding, stats.rtf()["decoding"]
+            )
         return self._result(meeting, people, out, notes, stats, segments, t_run)
 
     def _result(self, meeting, people, out, notes, stats, segments, t_run) -> MeetingResult:
@@ -369,28 +395,48 @@ class MeetingTranscriber:
                     f"camera covers {covered:.1f} s of the {duration:.1f} s meeting: audio only after it"
                 )
             if p.track.clip is None:
-                p.report.notes.append("no face found in the whole camera: audio only")
+                hint = "" if p.track.lip_video else " (mouth clips need lip_video / --lip_video)"
+                p.report.notes.append(f"no face found in the whole camera: audio only{hint}")
                 p.report.video = None
 
     # ---- stage 3: activity ------------------------------------------------------------------------------------
-    def _detect(self, people: List[_Person], room_wav: Optional[str], stats: MeetingStats) -> float:
-        """Run the activity detector; returns its seconds (camera reading counted as the roi stage)."""
-        parts = [
-            Participant(
-                p.report.name,
-                p.track.chunks() if p.track is not None and self.activity.mode != "audio" else None,
-                p.activity_wav,
-            )
-            for p in people
-        ]
-        t0 = time.perf_counter()
+    @staticmethod
+    def _camera_feeds(meeting_id: str, people: List[_Person], stats: MeetingStats, progress: bool) -> Tuple[List, Any]:
+        """Each participant's camera chunks (None without a camera), read once, with one progress bar for all:
+        frames read and the real-time factor so far (all stages' seconds per second of meeting reached)."""
+        from tqdm import tqdm
+
+        tracks = [p.track for p in people if p.track is not None]
+        total = int(round(stats.duration * FPS)) * len(tracks)
+        bar = tqdm(total=total, desc=f"meeting {meeting_id} cameras", unit="frame", disable=not progress, leave=False)
+        t_start = time.perf_counter()
+
+        def watched(track: CameraTrack):
+            for chunk in track.chunks():
+                bar.update(len(chunk[0]))
+                reached = bar.n / len(tracks) / FPS
+                spent = stats.processing_s() + time.perf_counter() - t_start
+                bar.set_postfix(rtf=f"{spent / max(reached, 1e-9):.3f}", refresh=False)
+                yield chunk
+
+        return [None if p.track is None else watched(p.track) for p in people], bar
+
+    def _detect(self, people: List[_Person], feeds: List, room_wav: Optional[str]) -> Stopwatch:
+        """Run the activity detector; returns its time (the cameras' reading counted as the roi stage)."""
+        lips = self.activity.mode != "audio"
+        parts = [Participant(p.report.name, feed if lips else None, p.activity_wav) for p, feed in zip(people, feeds)]
+        tracks = [p.track for p in people if p.track is not None]
+        before = [(t.watch.wall, t.watch.cpu) for t in tracks]
+        watch = Stopwatch().start()
         result = detect_activity(parts, room_wav, self.activity)
-        spent = time.perf_counter() - t0 - sum(p.track.seconds for p in people if p.track is not None)
+        watch.stop()
+        for t, (wall, cpu) in zip(tracks, before):
+            watch.wall, watch.cpu = watch.wall - (t.watch.wall - wall), watch.cpu - (t.watch.cpu - cpu)
         for p, r in zip(people, result):
             p.segments = list(r.segments)
             p.report.cues = list(r.cues)
             p.report.notes.extend(r.notes)
-        return spent
+        return watch
 
     def _check_oracle(self, meeting: MeetingMedia, segments: Sequence[MeetingSegment]) -> None:
         names = {p.name for p in meeting.participants}
