@@ -110,3 +110,21 @@ def test_an_unreadable_camera_is_refused_at_once(tmp_path):
     bad.write_bytes(b"no video here" * 100)
     with pytest.raises(MediaError, match="bad.avi"):
         CameraTrack("A", str(bad), True, str(tmp_path / "a.mouth.mkv"))
+
+
+def test_reading_a_camera_holds_one_chunk_whatever_its_length(tmp_path):
+    """Memory flat as the meeting grows: what a track keeps is one flag per frame, not the frames."""
+    import tracemalloc
+
+    def peak(n):
+        path = _write_timed(str(tmp_path / f"{n}.mkv"), [i % 256 for i in range(n)], 30.0)  # 30 fps: a clip is written
+        track = CameraTrack("A", path, True, str(tmp_path / f"{n}.mouth.mkv"))
+        tracemalloc.start()
+        frames = sum(len(chunk) for chunk, _ in track.chunks())
+        top = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert frames == track.n_frames == int(round(n * 25 / 30))
+        return top
+
+    short, long = peak(600), peak(3000)  # 20 s and 100 s
+    assert long - short < 200_000, (short, long)  # one 250-frame chunk is 2.3 MB; the flags grow by 2 kB
