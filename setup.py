@@ -14,6 +14,7 @@ CONSOLE_SCRIPTS = [
     "avhubert-decode=avhubert_ami.cli.decode:main",
     "avhubert-train-lm=avhubert_ami.cli.train_lm:main",
     "avhubert-transcribe=avhubert_ami.cli.transcribe:main",
+    "avhubert-transcribe-meeting=avhubert_ami.cli.transcribe_meeting:main",
 ]
 
 setup(

@@ -93,6 +93,7 @@ COMMAND_LINE_SCRIPTS = frozenset(
         "avhubert-decode",
         "avhubert-train-lm",
         "avhubert-transcribe",
+        "avhubert-transcribe-meeting",
         "finetune_avhubert_ami",
     }
 )

@@ -328,3 +328,22 @@ def der(
         hypothesis_speakers=speaker_times(hyp_c, ref_c, mapping),
         note="; ".join(notes),
     )
+
+
+# ---- all of them -------------------------------------------------------------------------------------------
+def score_meeting(
+    reference: Sequence[MeetingSegment],
+    hypothesis: Sequence[MeetingSegment],
+    normalizer: str = DEFAULT_NORMALIZER,
+    tcp_collar: float = TCP_COLLAR,
+    der_collar: float = DER_COLLAR,
+) -> Dict[str, Any]:
+    """cpWER, tcpWER (``tcp_collar`` s) and DER (``der_collar`` s each side) of one meeting, JSON-ready, with the
+    normaliser named: ``{"normalizer", "cpwer", "tcpwer", "der"}`` (the results' ``to_dict()``, per-speaker
+    breakdowns included). ValueError when the reference is of another meeting."""
+    return {
+        "normalizer": normalizer,
+        "cpwer": cpwer(reference, hypothesis, normalizer).to_dict(),
+        "tcpwer": tcpwer(reference, hypothesis, tcp_collar, normalizer).to_dict(),
+        "der": der(reference, hypothesis, der_collar).to_dict(),
+    }
