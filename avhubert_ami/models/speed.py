@@ -12,8 +12,8 @@ and without them.
   shape is timed once per convolution; pays off with few batch shapes (``task.pad_to_bucket``), can cost more than it
   gains when nearly every batch has a shape of its own.
 * ``compile_layers``: ``torch.compile`` of the encoder and decoder layers while training (one compiled function per
-  layer class, shared by every layer of that class; evaluation and incremental decoding run eagerly). Skipped with
-  a warning where compiling is unavailable.
+  layer kind, shared by every layer of that kind; evaluation and incremental decoding run eagerly). Compiled at the
+  first training step; where compiling is unavailable that step warns and the layers run uncompiled.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ class CompiledEncoderLayer(TransformerSentenceEncoderLayer):
 
     def forward(self, x, self_attn_mask=None, self_attn_padding_mask=None, need_weights: bool = False, att_args=None):
         if self.training and torch.is_grad_enabled():
-            fn = _compiled("encoder")
+            fn = _compiled("encoder", x.device.type)
             return fn(self, _own(x), self_attn_mask, self_attn_padding_mask, need_weights, att_args)
         return super().forward(x, self_attn_mask, self_attn_padding_mask, need_weights, att_args)
 
@@ -67,7 +67,8 @@ class CompiledDecoderLayer(TransformerDecoderLayer):
         plain = incremental_state is None and prev_self_attn_state is None and prev_attn_state is None
         plain = plain and self_attn_padding_mask is None and not (need_attn or need_head_weights)
         if plain and self.training and torch.is_grad_enabled():
-            return _compiled("decoder")(self, _own(x), encoder_out, encoder_padding_mask, _own(self_attn_mask))
+            fn = _compiled("decoder", x.device.type)
+            return fn(self, _own(x), encoder_out, encoder_padding_mask, _own(self_attn_mask))
         return super().forward(
             x,
             encoder_out,
@@ -141,10 +142,23 @@ _COMPILED_FORWARD: Dict[str, Callable] = {}
 COMPILE_KWARGS: Dict[str, Any] = {"dynamic": None}
 
 
-def _compiled(kind: str) -> Callable:
-    if kind not in _COMPILED_FORWARD:
-        _COMPILED_FORWARD[kind] = torch.compile(_FORWARDS[kind], **COMPILE_KWARGS)
-    return _COMPILED_FORWARD[kind]
+def _compiled(kind: str, device: str) -> Callable:
+    """The compiled training forward of ``kind`` (made on first use, after probing ``device``); where compiling is
+    unavailable, the plain function (and one warning)."""
+    key = f"{kind}@{device}"
+    if key not in _COMPILED_FORWARD:
+        reason = compile_unavailable(device)
+        if reason is None:
+            _COMPILED_FORWARD[key] = torch.compile(_FORWARDS[kind], **COMPILE_KWARGS)
+        else:
+            logger.warning(
+                "compile_layers: torch.compile is unavailable on %s (%s); %s layers run uncompiled",
+                device,
+                reason,
+                kind,
+            )
+            _COMPILED_FORWARD[key] = _FORWARDS[kind]
+    return _COMPILED_FORWARD[key]
 
 
 _PROBE: Dict[str, Optional[str]] = {}
@@ -167,19 +181,12 @@ def compile_unavailable(device: str = "cpu") -> Optional[str]:
     return _PROBE[device]
 
 
-def compile_layers(model: nn.Module, device: Optional[str] = None) -> int:
+def compile_layers(model: nn.Module) -> int:
     """Switch every encoder/decoder layer of ``model`` to its compiled-while-training class; returns how many.
 
-    ``device`` (default: where the model's parameters are) is probed first: where compiling is unavailable nothing
-    changes, a warning says why, and 0 is returned.
+    Nothing is compiled (or probed) here: the first training step does it, so a model built for decoding pays
+    nothing; where compiling is unavailable that step warns and the layers run uncompiled.
     """
-    if device is None:
-        param = next(model.parameters(), None)
-        device = param.device.type if param is not None else "cpu"
-    reason = compile_unavailable(device)
-    if reason is not None:
-        logger.warning("compile_layers: torch.compile is unavailable on %s (%s); layers run uncompiled", device, reason)
-        return 0
     count = 0
     for module in model.modules():
         target = _COMPILED_CLASS.get(type(module))
@@ -224,6 +231,5 @@ def apply_speed_options(model: nn.Module, cfg: Any) -> None:
         torch.backends.cudnn.benchmark = True
         logger.info("cudnn_benchmark: cuDNN autotuning on (torch.backends.cudnn.benchmark, whole process)")
     if getattr(cfg, "compile_layers", False):
-        n = compile_layers(model, "cuda" if torch.cuda.is_available() else "cpu")
-        if n:
-            logger.info("compile_layers: %d encoder/decoder layers compile on their first training step", n)
+        n = compile_layers(model)
+        logger.info("compile_layers: %d encoder/decoder layers compile on their first training step", n)

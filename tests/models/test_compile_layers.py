@@ -42,22 +42,29 @@ def fresh_compile_cache(monkeypatch):
     monkeypatch.setattr(speed, "_PROBE", {"cpu": None})
 
 
-def test_skipped_cleanly_where_compile_is_unavailable(monkeypatch, caplog):
+def test_skipped_cleanly_where_compile_is_unavailable(fresh_compile_cache, monkeypatch, caplog):
     monkeypatch.setattr(speed, "_PROBE", {"cpu": "RuntimeError: no C++ compiler"})
+    model = _tiny(compile_layers=True).train()  # building (also for decoding) probes nothing
+    assert sum(isinstance(m, (speed.CompiledEncoderLayer, speed.CompiledDecoderLayer)) for m in model.modules()) == 4
+    ref = _tiny().train()
     with caplog.at_level(logging.WARNING, logger="avhubert_ami.models.speed"):
-        model = _tiny(compile_layers=True)
-    assert "torch.compile is unavailable on cpu (RuntimeError: no C++ compiler)" in caplog.text
-    assert not any(isinstance(m, (speed.CompiledEncoderLayer, speed.CompiledDecoderLayer)) for m in model.modules())
-    logits, _ = model(**_batch())  # and the model trains as before
-    assert torch.isfinite(logits).all()
+        got, want = _step(model, _batch()), _step(ref, _batch())  # the first training step finds out, and trains
+    assert "torch.compile is unavailable on cpu (RuntimeError: no C++ compiler); encoder layers run uncompiled" in (
+        caplog.text
+    )
+    assert speed._COMPILED_FORWARD == {
+        "encoder@cpu": speed._FORWARDS["encoder"],
+        "decoder@cpu": speed._FORWARDS["decoder"],
+    }
+    torch.testing.assert_close(got[0], want[0])
 
 
 def test_compiled_only_while_training(fresh_compile_cache, monkeypatch):
     model = _tiny()
-    assert speed.compile_layers(model, "cpu") == 4
+    assert speed.compile_layers(model) == 4
     used = []
 
-    def fake_compiled(kind):  # the uncompiled functions, counted: what dispatches where, without compiling
+    def fake_compiled(kind, device):  # the uncompiled functions, counted: what dispatches where, without compiling
         return lambda *args: used.append(kind) or speed._FORWARDS[kind](*args)
 
     monkeypatch.setattr(speed, "_compiled", fake_compiled)
@@ -84,8 +91,9 @@ def test_decoder_training_forward_matches_fairseq(fresh_compile_cache):
     model.train()
     batch = _batch()
     ref = _step(model, batch)
-    speed.compile_layers(model, "cpu")
-    speed._COMPILED_FORWARD.update(speed._FORWARDS)  # "compiled" = the plain functions: only the code path differs
+    speed.compile_layers(model)
+    # "compiled" = the plain functions: only the code path differs
+    speed._COMPILED_FORWARD.update({f"{k}@cpu": f for k, f in speed._FORWARDS.items()})
     got = _step(model, batch)
     torch.testing.assert_close(got[0], ref[0], rtol=1e-5, atol=1e-5)
     for name, grad in ref[1].items():
@@ -103,7 +111,7 @@ def test_one_graph_per_layer_kind_and_shape_regime(fresh_compile_cache, monkeypa
     model = _tiny(encoder_layers=3, decoder_layers=3)
     model.train()
     ref = _step(model, _batch())
-    speed.compile_layers(model, "cpu")
+    speed.compile_layers(model)
     counters.clear()
     got = _step(model, _batch())
     torch.testing.assert_close(got[0], ref[0], rtol=1e-5, atol=1e-5)
