@@ -117,6 +117,9 @@ class ResEncoder(nn.Module):
             nn.MaxPool3d(kernel_size=(1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1)),
         )
         self.trunk = ResNetTrunk(width, blocks, relu_type)
+        #: run the convolutions on channels-last activations (cuDNN's tensor-core layout; the weights keep their
+        #: layout, so state dicts and fairseq's flattened fp16 master copy are unchanged). Off = upstream's layout.
+        self.channels_last = False
         if weights:
             self.load_frontend_weights(weights)
 
@@ -140,8 +143,13 @@ class ResEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch = x.size(0)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last_3d)
         x = self.frontend3D(x)  # B x C x T x H' x W'
         t_new = x.size(2)
+        # channels-last (B, T, H', W', C in memory): the reshape below is a view, and the trunk stays channels-last
         x = x.transpose(1, 2).reshape(batch * t_new, x.size(1), x.size(3), x.size(4))
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         x = self.trunk(x)  # (B*T) x D
         return x.view(batch, t_new, -1).transpose(1, 2).contiguous()

@@ -16,16 +16,20 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
 import torch
-from fairseq.dataclass import FairseqDataclass
+from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 from fairseq.dataclass.utils import convert_namespace_to_omegaconf
 from fairseq.models import FairseqEncoder, FairseqEncoderDecoderModel, register_model
 from omegaconf import II, OmegaConf
 
 from avhubert_ami.checkpoints.safe_load import load_checkpoint_state, to_dataclass
+from avhubert_ami.models.attention import IMPLS
 from avhubert_ami.models.decoder import Embedding, TransformerDecoder
 from avhubert_ami.models.encoder import MASKING_DISTRIBUTION_CHOICES, AVHubertConfig, AVHubertModel
+from avhubert_ami.models.speed import apply_speed_options
 
 logger = logging.getLogger(__name__)
+
+ATTENTION_IMPL_CHOICES = ChoiceEnum(list(IMPLS))
 
 
 @dataclass
@@ -114,6 +118,25 @@ class AVHubertSeq2SeqConfig(FairseqDataclass):
         default_factory=lambda: [2, 2, 2, 2], metadata={"help": "[no checkpoint] ResNet blocks"}
     )
     masking_type: str = field(default="input", metadata={"help": "[no checkpoint] input or feature masking"})
+    # speed options (issue 23, avhubert_ami.models.speed): how the step runs, not what it computes; off = upstream's
+    attention_impl: ATTENTION_IMPL_CHOICES = field(
+        default="sdpa",
+        metadata={
+            "help": "attention kernels: sdpa (fairseq's own path), eager (fairseq's bmm/softmax), bool_sdpa (one "
+            "q/k/v projection and SDPA with a boolean key-padding mask, also for cross-attention)"
+        },
+    )
+    video_channels_last: bool = field(
+        default=False, metadata={"help": "run the video ResNet on channels-last activations (GPU tensor cores)"}
+    )
+    cudnn_benchmark: bool = field(
+        default=False,
+        metadata={"help": "cuDNN autotuning for the process (pays off with few batch shapes: task.pad_to_bucket)"},
+    )
+    compile_layers: bool = field(
+        default=False,
+        metadata={"help": "torch.compile the encoder and decoder layers while training (skipped where unavailable)"},
+    )
     pretrain_label_classes: List[int] = field(
         default_factory=list,
         metadata={
@@ -279,6 +302,7 @@ class AVHubertSeq2Seq(FairseqEncoderDecoderModel):
                 self.ctc_blank,
                 tgt_dict[self.ctc_blank],
             )
+        apply_speed_options(self, cfg)
 
     @classmethod
     def build_model(cls, cfg: AVHubertSeq2SeqConfig, task) -> "AVHubertSeq2Seq":

@@ -35,6 +35,7 @@ from avhubert_ami.data.noise import build_noise_mixer
 from avhubert_ami.decoding.generator import AVSequenceGenerator
 from avhubert_ami.scoring.text import check_normalizer
 from avhubert_ami.scoring.wer import error_counts
+from avhubert_ami.tasks.length_buckets import LengthBucketedDataset
 
 logger = logging.getLogger(__name__)
 
@@ -130,6 +131,21 @@ class AMIAVConfig(FairseqDataclass):
         metadata={
             "help": "keep data-loader workers across epochs; they then keep the epoch they started with, "
             "which seeds the augmentation draws (so false: workers restart with the current epoch)"
+        },
+    )
+    # batching of the train split (issue 23; off = fairseq's: sorted by length, then cut into batches)
+    length_buckets: int = field(
+        default=0,
+        metadata={
+            "help": "train split: group the utterances into this many length ranges (geometric bounds) and batch "
+            "each range on its own, reshuffled every epoch (avhubert_ami.tasks.length_buckets); 0 = fairseq's batching"
+        },
+    )
+    pad_to_bucket: bool = field(
+        default=False,
+        metadata={
+            "help": "with length_buckets: pad every training batch to its range's upper bound (targets to a multiple "
+            "of 8 tokens), so training sees few batch shapes (for model.cudnn_benchmark and model.compile_layers)"
         },
     )
     eval_wer: bool = field(default=False, metadata={"help": "decode valid batches and log wer/cer"})
@@ -349,7 +365,7 @@ class AMIAVTask(FairseqTask):
         noise = build_noise_mixer(
             self.cfg.noise_wav, split, self.cfg.noise_prob, self.cfg.noise_snr, self.cfg.noise_num
         )
-        self.datasets[split] = AVHubertDataset(
+        dataset = AVHubertDataset(
             manifest,
             transcripts,
             dictionary,
@@ -358,6 +374,26 @@ class AMIAVTask(FairseqTask):
             noise=noise,
             label_path=split_paths(self.cfg.data, split, self.cfg.label_dir, label)[1],
         )
+        self.datasets[split] = self.batched(dataset, split)
+
+    def batched(self, dataset: AVHubertDataset, split: str):
+        """``dataset`` as batched for ``split``: length-bucketed on train splits when ``length_buckets`` > 0."""
+        buckets, pad = int(getattr(self.cfg, "length_buckets", 0) or 0), bool(getattr(self.cfg, "pad_to_bucket", False))
+        if buckets < 0:
+            raise ValueError(f"task.length_buckets must be >= 0 (0 = fairseq's batching), got {buckets}")
+        if pad and not buckets:
+            raise ValueError("task.pad_to_bucket needs task.length_buckets > 0 (the ranges whose bounds it pads to)")
+        if not buckets or not split.startswith("train"):
+            return dataset
+        wrapped = LengthBucketedDataset(dataset, buckets, pad_to_bucket=pad, pad_idx=dataset.dictionary.pad())
+        logger.info(
+            "%s: %d length buckets, upper bounds %s frames%s",
+            split,
+            len(wrapped.bounds),
+            wrapped.bounds.tolist(),
+            " (batches padded to them)" if pad else "",
+        )
+        return wrapped
 
     def get_batch_iterator(
         self,
