@@ -1,11 +1,9 @@
-"""Shared helpers: per-sample modality dropout and WER/CER counting."""
+"""Modalities: per-sample modality dropout, the one parser of --modalities, and the one home of their names."""
 
 import pytest
 import torch
 
 from avhubert_ami.data import modality
-from avhubert_ami.scoring import text
-from avhubert_ami.scoring import wer as scoring
 
 
 def test_drop_rates_exact_and_exclusive():
@@ -32,15 +30,6 @@ def test_apply_drop_never_removes_last_modality():
 def test_bad_drop_probs(a, v):
     with pytest.raises(ValueError):
         modality.check_drop_probs(a, v)
-
-
-def test_error_counts_words_and_chars():
-    assert text.normalize_text("Okay, the  REMOTE's button!") == "okay the remote's button"
-    assert scoring.error_counts("the cat sat", "the cat sat on") == (1, 4)
-    assert scoring.error_counts("abc", "abd", char_level=True) == (1, 3)
-    assert scoring.error_rate(["a b", "c"], ["a b", "d"]) == pytest.approx(100 / 3)
-    with pytest.raises(ValueError):
-        scoring.error_rate(["a"], ["a", "b"])
 
 
 @pytest.mark.parametrize(

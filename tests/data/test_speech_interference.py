@@ -1,7 +1,6 @@
 """Interfering speech: another training utterance mixed into the audio (task.interference_prob/_snr)."""
 
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,7 +25,8 @@ from avhubert_ami.errors import UsageError
 from avhubert_ami.tasks.ami_av import AMIAVConfig
 from avhubert_ami.testing.media import make_frames
 from avhubert_ami.testing.tiny_data import SENTENCES, train_spm
-from avhubert_ami.training.flags import RunContext, overrides_for, parse_args, validate
+from avhubert_ami.training.flags import parse_args
+from tests.support.training import guide_overrides
 
 # (id, video frames, tone Hz, amplitude): each utterance is one pure tone, so a spectrum tells which
 # utterances a mixture holds and how loud each is. Lengths are whole seconds and tones whole Hz, so any
@@ -286,9 +286,7 @@ def test_bad_option_values_name_the_option(data, options, match):
 
 
 def _guide(*flags):
-    a = parse_args(["--output_dir", "o", "--do_train", "--dataset_name", "d", *flags])
-    validate(a, cuda=False)
-    return overrides_for(a, RunContext(output_dir=Path("/out"), data_dir=Path("/data")))
+    return guide_overrides(["--output_dir", "o", "--do_train", "--dataset_name", "d", *flags])
 
 
 def test_guide_flags_reach_the_task_config(data):

@@ -10,15 +10,15 @@ from fairseq.sequence_generator import EnsembleModel, SequenceGenerator
 import avhubert_ami  # noqa: F401  registers models
 from avhubert_ami.decoding.generator import _REAL_INPUT, AVSequenceGenerator, proxy_net_input
 from avhubert_ami.models.seq2seq import AVHubertSeq2Seq, AVHubertSeq2SeqConfig
-from avhubert_ami.testing.models import TINY_DECODER, TINY_ENCODER, av_batch, fake_task
+from avhubert_ami.testing.models import TINY_DECODER, TINY_ENCODER, av_batch
+from tests.support.models import tiny_seq2seq
 
 FRAMES = 12
 
 
-def tiny_model(ctc_head: bool = True, seed: int = 0) -> AVHubertSeq2Seq:
-    torch.manual_seed(seed)
-    cfg = AVHubertSeq2SeqConfig(**{**TINY_ENCODER, **TINY_DECODER, "ctc_head": ctc_head})
-    return AVHubertSeq2Seq.build_model(cfg, fake_task(n_labels=50, n_target=37)).eval()
+def tiny_model(ctc_head: bool = True) -> AVHubertSeq2Seq:
+    """The tiny seq2seq in eval mode, with a CTC head unless told otherwise."""
+    return tiny_seq2seq(ctc_head=ctc_head).eval()
 
 
 def sample(batch: int = 3):

@@ -8,7 +8,7 @@ Scoring follows diarization practice: frames within a 0.25 s collar of a true bo
 md-eval's default collar), so a few frames of padding or lip lead do not count as errors; DER here is
 (missed + false alarm frames) / true speech frames, per participant.
 
-Speed and accuracy report: ``python -m pytest tests/test_meeting_activity.py -m slow -s -k benchmark``.
+Speed and accuracy report: ``python -m pytest tests/meeting/test_speaker_activity.py -m slow -s -k benchmark``.
 """
 
 from __future__ import annotations

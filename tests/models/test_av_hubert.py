@@ -1,4 +1,5 @@
-"""AV-HuBERT models: upstream key/shape parity, forward shapes, modality presence, freezing."""
+"""AV-HuBERT models: upstream key/shape parity, forward shapes, modality presence, fusion, decoder, pretraining
+forward, attention implementations."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ import avhubert_ami  # noqa: F401  registers models
 from avhubert_ami.models.encoder import AVHubertConfig, AVHubertModel
 from avhubert_ami.models.pretrain import same_seq_source_index
 from avhubert_ami.models.seq2seq import AVHubertSeq2Seq, AVHubertSeq2SeqConfig
-from avhubert_ami.testing.models import SIZES, TINY_DECODER, TINY_ENCODER, av_batch, fake_task
-from tests.support.models import reference_keys, state_layout
+from avhubert_ami.testing.models import SIZES, TINY_ENCODER, av_batch, fake_task
+from tests.support.models import reference_keys, state_layout, tiny_seq2seq
 
 TOTALS = {
     ("base", "pretrain"): 102_840_700,
@@ -53,12 +54,6 @@ def test_state_dict_matches_upstream(upstream_layouts, kind):
     assert layout == want, _layout_diff(layout, want)
     assert list(layout) == list(want)  # same order too
     assert total == TOTALS[(size, kind)]
-
-
-def tiny_seq2seq(**overrides) -> AVHubertSeq2Seq:
-    torch.manual_seed(0)
-    cfg = AVHubertSeq2SeqConfig(**{**TINY_ENCODER, **TINY_DECODER, **overrides})
-    return AVHubertSeq2Seq.build_model(cfg, fake_task(n_labels=50, n_target=37))
 
 
 @pytest.fixture(scope="module")
@@ -119,41 +114,6 @@ def test_per_sample_drop_never_drops_both():
 def test_drop_probs_validated():
     with pytest.raises(ValueError, match="<= 1"):
         tiny_seq2seq(audio_drop_prob=0.7, visual_drop_prob=0.6)
-
-
-def _grads_after_step(model, num_updates=0):
-    model.train()
-    model.set_num_updates(num_updates)
-    model.zero_grad(set_to_none=True)
-    logits, _ = model(**av_batch(batch=2, frames=6, tgt_len=3))
-    logits.float().logsumexp(-1).mean().backward()
-    enc = [p.grad for p in model.encoder.parameters()]
-    dec = [p.grad for p in model.decoder.parameters()]
-    return enc, dec
-
-
-def test_freeze_encoder_keeps_encoder_grads_none():
-    model = tiny_seq2seq(freeze_encoder=True)
-    enc, dec = _grads_after_step(model, num_updates=10_000)
-    assert all(g is None for g in enc)
-    assert all(g is not None for g in dec)
-    assert not any(p.requires_grad for p in model.encoder.parameters())
-
-
-def test_freeze_finetune_updates_switches():
-    model = tiny_seq2seq(freeze_finetune_updates=5)
-    enc, dec = _grads_after_step(model, num_updates=4)
-    assert all(g is None for g in enc) and all(g is not None for g in dec)
-    _grads_after_step(model, num_updates=5)
-    w2v = model.encoder.w2v_model
-    assert all(p.grad is not None for p in w2v.encoder.parameters())
-    assert w2v.post_extract_proj.weight.grad.abs().sum() > 0
-    # feature_grad_mult defaults to 0 for fine-tuning (upstream): front-ends stay gradient-free
-    assert all(p.grad is None for p in w2v.feature_extractor_video.parameters())
-    model = tiny_seq2seq(freeze_finetune_updates=5, feature_grad_mult=1.0)
-    _grads_after_step(model, num_updates=5)
-    no_grad = [n for n, p in model.encoder.named_parameters() if p.grad is None]
-    assert no_grad == ["w2v_model.mask_emb"]  # only used when masking (pretraining)
 
 
 @pytest.mark.parametrize("fuse", ["concat", "add"])

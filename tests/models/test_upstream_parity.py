@@ -1,8 +1,8 @@
 """Numerical parity of our forward passes with upstream AV-HuBERT's, given the same weights.
 
-tests/data/models_parity.pt holds outputs of upstream's own model code (facebookresearch/av_hubert,
+tests/assets/models_parity.pt holds outputs of upstream's own model code (facebookresearch/av_hubert,
 run once as an oracle; no upstream code is in this repository) and its state-dict layouts. Weights and
-inputs are rebuilt here from integer hashes (tests.models_fixtures.det_state_dict / parity_inputs), loaded
+inputs are rebuilt here from integer hashes (tests.support.models.det_state_dict / parity_inputs), loaded
 through upstream's key layout with strict=True, and every output must agree to 1e-5 (float32).
 """
 

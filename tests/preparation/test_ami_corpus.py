@@ -19,13 +19,10 @@ from avhubert_ami.prep.ami_annotations import read_camera_map
 from avhubert_ami.prep.runtime.journal import journal_path
 from avhubert_ami.testing.ami_tree import make_ami_tree
 from tests.support import REPO
+from tests.support.preparation import mtimes
 
 pytest.importorskip("cv2")
 pytest.importorskip("skimage")
-
-
-def _mtimes(folder):
-    return {os.path.join(d, f): os.stat(os.path.join(d, f)).st_mtime_ns for d, _, fs in os.walk(folder) for f in fs}
 
 
 def _check_outputs(out):
@@ -64,10 +61,10 @@ def test_ami_corpus_end_to_end_and_rerun(tmp_path):
     assert test_labels == ["so the design is done", "any questions"]
     assert [r.id for r in test.rows] == ["ES2004a_MEE012_0000060_0000231", "ES2004a_MEE012_0000231_0000300"]
     _check_outputs(out)
-    before = _mtimes(out)
+    before = mtimes(out)
     again = _run("--ami_dir", os.path.join(root, "amicorpus"), "--output_dir", out)  # DIR may be amicorpus/
     assert (again.written, again.already_done) == (0, 6)
-    assert _mtimes(out) == before
+    assert mtimes(out) == before
 
 
 def test_camera_only_from_meetings_xml_or_camera_map(tmp_path):

@@ -18,6 +18,7 @@ from avhubert_ami.prep.runtime import engine as engine_lib
 from avhubert_ami.prep.runtime.engine import Engine
 from avhubert_ami.prep.runtime.workers import run_jobs
 from tests.support import REPO
+from tests.support.preparation import convert_hf, make_hf_dataset
 
 
 def test_every_worker_pool_cli_takes_the_engine_flags():
@@ -87,16 +88,9 @@ def _journaled(out):
 @pytest.fixture(scope="module")
 def pool_run(tmp_path_factory):
     """A small HF dataset (with bad rows) prepared by the local process pool: (dataset, output, summary)."""
-    from tests.support.preparation import make_hf_dataset
-
     root = tmp_path_factory.mktemp("engine")
     hf = make_hf_dataset(str(root), bad_rows=True)
-    return hf, str(root / "pool"), _convert(hf, str(root / "pool"), "--num_workers", "2")
-
-
-def _convert(hf, out, *flags):
-    argv = ["--dataset_name", hf, "--output_dir", out, *flags]
-    return hf_to_manifest.convert(hf_to_manifest.build_parser().parse_args(argv))
+    return hf, str(root / "pool"), convert_hf(hf, str(root / "pool"), "--num_workers", "2")
 
 
 @pytest.mark.slow  # a 2-worker Dask cluster and a 2-process pool on 2 cores: ~45 s
@@ -110,8 +104,8 @@ def test_local_dask_cluster_of_two_workers_gives_the_local_pools_manifests(pool_
     with cluster, distributed.Client(cluster, set_as_default=False) as client:
         pids = client.run(os.getpid)  # worker address -> process id
         with distributed.get_task_stream(client) as stream:
-            summary = _convert(hf, on_dask, "--engine", "dask", "--scheduler", cluster.scheduler_address)
-        again = _convert(hf, on_dask, "--engine", "dask", "--scheduler", cluster.scheduler_address)
+            summary = convert_hf(hf, on_dask, "--engine", "dask", "--scheduler", cluster.scheduler_address)
+        again = convert_hf(hf, on_dask, "--engine", "dask", "--scheduler", cluster.scheduler_address)
         assert len(connections) == 2  # one client per run, for all three splits
         (tmp_path / "elsewhere").mkdir()
         (tmp_path / "elsewhere" / "note.txt").write_text("relative")

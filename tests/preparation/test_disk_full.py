@@ -17,13 +17,7 @@ from avhubert_ami.cli import hf_to_manifest, tokenizer
 from avhubert_ami.data import manifest as mf
 from avhubert_ami.prep.constants import SPLITS
 from avhubert_ami.prep.runtime import workers
-from tests.support.preparation import make_hf_dataset
-
-
-def _convert(dataset, out, *extra):
-    return hf_to_manifest.convert(
-        hf_to_manifest.build_parser().parse_args(["--dataset_name", dataset, "--output_dir", out, *extra])
-    )
+from tests.support.preparation import convert_hf, make_hf_dataset
 
 
 def _disk_full_after(monkeypatch, n_ok):
@@ -63,7 +57,7 @@ def test_stops_at_first_enospc_and_rerun_finishes(tmp_path, monkeypatch, capsys,
     assert rc == 2 and re.search(r"train\.incomplete: the preparation", msg)
 
     monkeypatch.undo()  # space freed
-    summary = _convert(dataset, out)
+    summary = convert_hf(dataset, out)
     assert summary.already_done == 2 and summary.written == 6 and not summary.failed
     for split in SPLITS:
         assert not os.path.exists(mf.incomplete_marker(out, split))
@@ -74,10 +68,10 @@ def test_stops_at_first_enospc_and_rerun_finishes(tmp_path, monkeypatch, capsys,
 def test_interrupted_rerun_marks_an_older_manifest_untrusted(tmp_path, monkeypatch):
     dataset = make_hf_dataset(str(tmp_path), bad_rows=False)
     out = str(tmp_path / "out")
-    _convert(dataset, out)
+    convert_hf(dataset, out)
     _disk_full_after(monkeypatch, 0)
     with pytest.raises(OSError):
-        _convert(dataset, out, "--overwrite")
+        convert_hf(dataset, out, "--overwrite")
     assert os.path.exists(os.path.join(out, "train.tsv"))  # the old one is still there...
     _assert_refused(out, "train")  # ...but refused until a run finishes
 

@@ -8,12 +8,12 @@ import stat
 import numpy as np
 import pytest
 
-from avhubert_ami.cli import hf_to_manifest, tokenizer
+from avhubert_ami.cli import tokenizer
 from avhubert_ami.data import manifest as mf
 from avhubert_ami.data.audio import write_audio
 from avhubert_ami.data.video import write_video
 from avhubert_ami.files import atomic_write, write_if_changed
-from tests.support.preparation import make_hf_dataset
+from tests.support.preparation import convert_hf, make_hf_dataset
 
 
 @pytest.fixture(params=[0o022, 0o027])
@@ -54,8 +54,7 @@ def test_prepared_folder_is_readable_by_others_under_umask_022(tmp_path):
     try:
         out = str(tmp_path / "out")
         dataset = make_hf_dataset(str(tmp_path), bad_rows=False)
-        args = hf_to_manifest.build_parser().parse_args(["--dataset_name", dataset, "--output_dir", out])
-        hf_to_manifest.convert(args)
+        convert_hf(dataset, out)
         tokenizer.train_tokenizer(out, vocab_size=30)
     finally:
         os.umask(old)

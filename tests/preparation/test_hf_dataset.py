@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from avhubert_ami.cli import hf_to_manifest, tokenizer
+from avhubert_ami.cli import tokenizer
 from avhubert_ami.data import manifest as mf
 from avhubert_ami.data.video import probe_video, read_video
 from avhubert_ami.errors import PreparationError
@@ -24,18 +24,7 @@ from avhubert_ami.prep.runtime.locking import output_lock
 from avhubert_ami.prep.runtime.summary import Summary
 from avhubert_ami.scoring.text import TextNormalization, normalize_text
 from tests.support import REPO
-from tests.support.preparation import make_hf_dataset
-
-
-def _mtimes(folder):
-    return {
-        os.path.join(d, f): os.stat(os.path.join(d, f)).st_mtime_ns for d, _, files in os.walk(folder) for f in files
-    }
-
-
-def _run(dataset, out, *extra):
-    args = hf_to_manifest.build_parser().parse_args(["--dataset_name", dataset, "--output_dir", out, *extra])
-    return hf_to_manifest.convert(args)
+from tests.support.preparation import convert_hf, make_hf_dataset, mtimes
 
 
 def _check_outputs(out, splits=SPLITS):
@@ -59,7 +48,7 @@ def _check_outputs(out, splits=SPLITS):
 def test_hf_to_manifest_both_video_forms(tmp_path, form):
     dataset = make_hf_dataset(str(tmp_path), video_form=form)
     out = str(tmp_path / "out")
-    summary = _run(dataset, out)
+    summary = convert_hf(dataset, out)
     _check_outputs(out)
     manifest, labels = mf.load_split(out, "train")
     ids = [r.id for r in manifest.rows]
@@ -110,10 +99,10 @@ def test_folder_of_data_files_beside_media(tmp_path, fmt):
                 )
     assert list(local_data_files(str(tables))[1]) == ["train", "validation", "test"]
     out, ref = str(tmp_path / "out"), str(tmp_path / "ref")
-    summary = _run(str(tables), out)
+    summary = convert_hf(str(tables), out)
     assert (summary.written, summary.failed) == (sum(len(d) for d in saved.values()), [])
     _check_outputs(out)
-    _run(saved_path, ref)
+    convert_hf(saved_path, ref)
     for split in SPLITS:
         got, want = mf.load_split(out, split), mf.load_split(ref, split)
         assert got[1] == want[1]
@@ -125,14 +114,14 @@ def test_folder_of_data_files_beside_media(tmp_path, fmt):
 def test_rerun_is_idempotent_and_options_are_checked(tmp_path):
     dataset = make_hf_dataset(str(tmp_path), bad_rows=False)
     out = str(tmp_path / "out")
-    assert _run(dataset, out).written == 8
-    before = _mtimes(out)
-    again = _run(dataset, out)
+    assert convert_hf(dataset, out).written == 8
+    before = mtimes(out)
+    again = convert_hf(dataset, out)
     assert (again.written, again.already_done) == (0, 8)
-    assert _mtimes(out) == before  # nothing rewritten
+    assert mtimes(out) == before  # nothing rewritten
     with pytest.raises(PreparationError, match="other options"):
-        _run(dataset, out, "--video_format", "mp4")
-    redo = _run(dataset, out, "--video_format", "mp4", "--overwrite")
+        convert_hf(dataset, out, "--video_format", "mp4")
+    redo = convert_hf(dataset, out, "--video_format", "mp4", "--overwrite")
     assert redo.written == 8
     assert mf.read_tsv(os.path.join(out, "test.tsv")).rows[0].video.endswith(".mp4")
     _check_outputs(out)
@@ -141,7 +130,7 @@ def test_rerun_is_idempotent_and_options_are_checked(tmp_path):
 def test_normalisation_flags_and_features(tmp_path):
     dataset = make_hf_dataset(str(tmp_path), bad_rows=False)
     out = str(tmp_path / "out")
-    _run(dataset, out, "--drop_disfluencies", "--keep_case", "--precompute_features")
+    convert_hf(dataset, out, "--drop_disfluencies", "--keep_case", "--precompute_features")
     labels = mf.read_wrd(os.path.join(out, "train.wrd"))
     assert labels[1] == "the meeting starts now"  # 'um' dropped
     assert labels[3] == "yeah okay that's fine"  # 'mm-hmm', 'th-' dropped
@@ -204,7 +193,7 @@ def test_interrupted_run_resumes(tmp_path):
     n_done = sum(1 for _ in open(journal)) - 1
     assert 3 <= n_done < len(big), "the run should have been killed mid-way"
     assert not os.path.exists(os.path.join(out, "train.tsv"))
-    summary = _run(dataset2, out)
+    summary = convert_hf(dataset2, out)
     assert summary.already_done >= n_done and summary.written + summary.already_done == len(big) + 4
     _check_outputs(out)
     assert len(mf.read_tsv(os.path.join(out, "train.tsv"))) == len(big)
@@ -215,7 +204,7 @@ def test_interrupted_run_resumes(tmp_path):
 def test_tokenizer_on_hf_output(tmp_path):
     dataset = make_hf_dataset(str(tmp_path), bad_rows=False)
     out = str(tmp_path / "out")
-    _run(dataset, out)
+    convert_hf(dataset, out)
     # vocab capped to what the text supports
     size, changed = tokenizer.train_tokenizer(out, vocab_size=5000)
     assert changed and 10 < size < 5000
@@ -236,9 +225,9 @@ def test_tokenizer_on_hf_output(tmp_path):
     for piece in sp.encode(lines[0], out_type=str):
         assert d.index(piece) == sp.piece_to_id(piece)
     # deterministic: a re-run rewrites nothing
-    before = _mtimes(out)
+    before = mtimes(out)
     assert tokenizer.main(["--manifest_dir", out, "--vocab_size", "5000"]) == 0
-    assert _mtimes(out) == before
+    assert mtimes(out) == before
     n_chars = len(set("".join(lines).replace(" ", "")))
     assert tokenizer.train_tokenizer(out, vocab_size=n_chars + 8)[0] == n_chars + 8
     assert tokenizer.train_tokenizer(out, vocab_size=10)[0] == n_chars + 5  # raised: every character is a piece
@@ -285,14 +274,14 @@ def test_detect_roi_on_face_video_paths(tmp_path):
     ds = datasets.Dataset.from_list(rows, features=features).cast_column("audio", datasets.Audio())
     ds.save_to_disk(str(ds_dir))  # a plain Dataset -> --single_split
     out = str(tmp_path / "out")
-    summary = _run(str(ds_dir), out, "--detect_roi", "--single_split", "test")
+    summary = convert_hf(str(ds_dir), out, "--detect_roi", "--single_split", "test")
     assert summary.written == 1 and any("'train' is missing" in n for n in summary.notes)
     row = mf.read_tsv(os.path.join(out, "test.tsv")).rows[0]
     assert (row.id, row.n_video_frames, row.n_audio_samples) == ("test-000000", 30, 19200)
     frames = read_video(row.video)
     assert frames.shape == (30, 96, 96) and frames[:, 40:56, 30:66].std() > 20  # teeth/lips at the centre
     # --backend reaches the landmark step (the coarse Haar box crops differently)
-    _run(str(ds_dir), str(tmp_path / "haar"), "--detect_roi", "--backend", "haar", "--single_split", "test")
+    convert_hf(str(ds_dir), str(tmp_path / "haar"), "--detect_roi", "--backend", "haar", "--single_split", "test")
     haar = read_video(mf.read_tsv(os.path.join(tmp_path, "haar", "test.tsv")).rows[0].video)
     assert haar.shape == frames.shape and np.abs(haar.astype(int) - frames).mean() > 3
 

@@ -18,13 +18,7 @@ from avhubert_ami.prep import mouth_roi as roi_lib
 from avhubert_ami.prep.constants import SPLITS
 from avhubert_ami.prep.runtime import shards
 from tests.support import REPO
-from tests.support.preparation import make_hf_dataset
-
-
-def _convert(dataset, out, *extra):
-    return hf_to_manifest.convert(
-        hf_to_manifest.build_parser().parse_args(["--dataset_name", dataset, "--output_dir", out, *extra])
-    )
+from tests.support.preparation import convert_hf, make_hf_dataset
 
 
 def _manifests(out):
@@ -86,10 +80,10 @@ def test_shard_flags_are_checked(hf, tmp_path, cli_error):
 
 def test_shards_then_assembly_equal_one_unsharded_run(hf, tmp_path, monkeypatch):
     whole, sharded = str(tmp_path / "whole"), str(tmp_path / "sharded")
-    one = _convert(hf, whole)
-    s0 = _convert(hf, sharded, "--num_shards", "2", "--shard_index", "0")
+    one = convert_hf(hf, whole)
+    s0 = convert_hf(hf, sharded, "--num_shards", "2", "--shard_index", "0")
     assert not any(os.path.exists(os.path.join(sharded, f"{s}.tsv")) for s in SPLITS)  # shards write none
-    s1 = _convert(hf, sharded, "--num_shards", "2", "--shard_index", "1")
+    s1 = convert_hf(hf, sharded, "--num_shards", "2", "--shard_index", "1")
     assert s0.written + s1.written == one.written and s0.written and s1.written
     before = _media_mtimes(sharded)
 
@@ -100,7 +94,7 @@ def test_shards_then_assembly_equal_one_unsharded_run(hf, tmp_path, monkeypatch)
 
     monkeypatch.setattr(video_io, "write_video", no_redo)
     bad_rows = {uid for uid, _ in one.failed}  # corrupt media fail again, as in any re-run
-    assembly = _convert(hf, sharded)
+    assembly = convert_hf(hf, sharded)
     assert assembly.written == 0 and assembly.already_done == one.written
     assert {uid for uid, _ in assembly.failed} == bad_rows
     assert _media_mtimes(sharded) == before
@@ -110,21 +104,21 @@ def test_shards_then_assembly_equal_one_unsharded_run(hf, tmp_path, monkeypatch)
 
 def test_unfinished_shard_blocks_assembly_naming_it(hf, tmp_path):
     out = str(tmp_path)
-    first = _convert(hf, out, "--num_shards", "3", "--shard_index", "0")
-    again = _convert(hf, out, "--num_shards", "3", "--shard_index", "0")  # a shard resumes on its own
+    first = convert_hf(hf, out, "--num_shards", "3", "--shard_index", "0")
+    again = convert_hf(hf, out, "--num_shards", "3", "--shard_index", "0")  # a shard resumes on its own
     assert first.written > 0 and again.written == 0 and again.already_done == first.written
-    _convert(hf, out, "--num_shards", "3", "--shard_index", "2")
+    convert_hf(hf, out, "--num_shards", "3", "--shard_index", "2")
     with pytest.raises(
         PreparationError, match=r"shard 1 of 3 \(shard-1-of-3\) has not run .*--num_shards 3 --shard_index 1"
     ):
-        _convert(hf, out)
+        convert_hf(hf, out)
     with open(os.path.join(out, ".progress", "shard-1-of-3.running"), "w") as f:  # as a killed shard leaves it
         f.write("12345\n")
     with pytest.raises(PreparationError, match=r"shard 1 of 3 \(shard-1-of-3\) is still running or was interrupted"):
-        _convert(hf, out)
+        convert_hf(hf, out)
     assert not os.path.exists(os.path.join(out, "train.tsv"))
-    _convert(hf, out, "--num_shards", "3", "--shard_index", "1")
-    _convert(hf, out)
+    convert_hf(hf, out, "--num_shards", "3", "--shard_index", "1")
+    convert_hf(hf, out)
     assert len(mf.load_split(out, "train")[0]) > 0
 
 
@@ -174,7 +168,7 @@ def test_mouth_roi_folder_shards(tmp_path, monkeypatch):
 @pytest.mark.slow  # three conversion processes on 2 cores: ~40 s
 def test_two_shard_processes_at_once_then_assembly(hf, tmp_path):
     whole, sharded = str(tmp_path / "whole"), str(tmp_path / "sharded")
-    one = _convert(hf, whole)
+    one = convert_hf(hf, whole)
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
     cmd = [
         sys.executable,
@@ -197,7 +191,7 @@ def test_two_shard_processes_at_once_then_assembly(hf, tmp_path):
     failed = [int(line.split()[1]) for out, _ in outs for line in out.splitlines() if line.startswith("failed: ")]
     assert sum(failed) == len(one.failed)
     assert all("Traceback" not in err for _, err in outs)
-    summary = _convert(hf, sharded)
+    summary = convert_hf(hf, sharded)
     assert summary.written == 0
     assert _manifests(sharded) == _manifests(whole)
 

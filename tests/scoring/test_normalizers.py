@@ -99,13 +99,10 @@ def test_ami_id_breakdown():
 
 
 def test_guide_normalizer_flag_sets_the_validation_normalizer():
-    from pathlib import Path
+    from avhubert_ami.training.flags import parse_args
+    from tests.support.training import guide_overrides
 
-    from avhubert_ami.training.flags import RunContext, overrides_for, parse_args, validate
-
-    a = parse_args("--output_dir /out --dataset_name /data --do_train --normalizer kaldi".split())
-    validate(a, cuda=False)
-    out = overrides_for(a, RunContext(output_dir=Path("/out"), data_dir=Path("/data"), cuda=False))
+    out = guide_overrides("--output_dir /out --dataset_name /data --do_train --normalizer kaldi".split())
     assert "++task.eval_wer_normalizer=kaldi" in out
     with pytest.raises(SystemExit):
         parse_args("--output_dir /out --do_train --normalizer nope".split())

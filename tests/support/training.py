@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 from avhubert_ami.testing.tiny_data import make_tiny_split
 from tests.support import REPO
@@ -32,6 +32,9 @@ FAST = [
 #: Users'-guide flags that keep a tiny_cpu run to a few seconds (the guide's counterpart of :data:`FAST`).
 GUIDE_FAST = ["--per_device_train_batch_size", "3", "--per_device_eval_batch_size", "2"]
 GUIDE_FAST += ["--warmup_steps", "1", "--logging_steps", "1"]
+
+#: Users'-guide flags for a 1-beam validation decode (fast on the tiny model).
+ONE_BEAM = ["--generation_num_beams", "1"]
 
 _CACHE: Dict[str, Path] = {}
 
@@ -130,3 +133,25 @@ def num_updates(checkpoint) -> int:
     from avhubert_ami.checkpoints.safe_load import load_checkpoint_state
 
     return load_checkpoint_state(str(checkpoint))["optimizer_history"][-1]["num_updates"]
+
+
+def guide_context(**fields):
+    """The ``RunContext`` the driver would resolve: output ``/out``, data ``/data``, then ``fields``."""
+    from avhubert_ami.training.flags import RunContext
+
+    return RunContext(**{"output_dir": Path("/out"), "data_dir": Path("/data"), **fields})
+
+
+def guide_overrides(argv: Sequence[str], cuda: bool = False, **context) -> List[str]:
+    """The hydra overrides the users'-guide flag table makes of ``argv`` (parsed, checked for the device, mapped
+    with :func:`guide_context`); no training."""
+    from avhubert_ami.training.flags import overrides_for, parse_args, validate
+
+    a = parse_args(list(argv))
+    validate(a, cuda=cuda)
+    return overrides_for(a, guide_context(cuda=cuda, **context))
+
+
+def override_dict(overrides: Sequence[str]) -> Dict[str, str]:
+    """``{key: value}`` of hydra overrides, their ``++`` dropped."""
+    return dict(o.removeprefix("++").split("=", 1) for o in overrides)

@@ -1,6 +1,5 @@
 """Synthetic AMI-like corpus generator: determinism, formats, alignment, noise, learnability."""
 
-import hashlib
 import os
 
 import numpy as np
@@ -10,6 +9,7 @@ from avhubert_ami.cli import synth_ami
 from avhubert_ami.synth.ami import SynthConfig, corpus_speakers
 from avhubert_ami.synth.audio import SAMPLES_PER_FRAME, Voice, synthesize
 from avhubert_ami.synth.lexicon import LEXICON, PHONES, VISEMES, WORDS, viseme_collisions
+from tests.support.files import folder_digest
 
 TINY = [
     "--n_train",
@@ -28,16 +28,6 @@ TINY = [
     "--n_noise_files",
     "2",
 ]
-
-
-def _digest(root):
-    """{relative path: md5} of every file under root."""
-    out = {}
-    for d, _, files in os.walk(root):
-        for f in files:
-            p = os.path.join(d, f)
-            out[os.path.relpath(p, root)] = hashlib.md5(open(p, "rb").read()).hexdigest()
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +49,7 @@ def _rows(path, split):
 
 
 def test_same_seed_gives_identical_bytes(corpora):
-    a, b = _digest(corpora["a"]), _digest(corpora["b"])
+    a, b = folder_digest(corpora["a"]), folder_digest(corpora["b"])
     # noise list files hold absolute paths, which differ between the two output folders
     a = {k: v for k, v in a.items() if not k.endswith(".tsv")}
     b = {k: v for k, v in b.items() if not k.endswith(".tsv")}

@@ -1,7 +1,6 @@
 """Synthetic meetings in AMI's layout (issue 22 §5): files and annotations as AMI ships them, prepared by the raw-AMI
 recipe, overlap and crosstalk as configured, lips that move with speech (and sometimes without), determinism."""
 
-import hashlib
 import json
 import os
 
@@ -23,6 +22,7 @@ from avhubert_ami.synth.meeting import (
     generate_meetings,
     plans,
 )
+from tests.support.files import folder_digest
 
 pytest.importorskip("pyroomacoustics")
 
@@ -35,16 +35,6 @@ def meeting(tmp_path_factory):
     root = str(tmp_path_factory.mktemp("meeting"))
     assert generate_meetings(root, SHORT) == ["ES2004a"]
     return root, plans(SHORT)[0]
-
-
-def _digest(root):
-    out = {}
-    for d, _, files in os.walk(root):
-        for f in files:
-            p = os.path.join(d, f)
-            with open(p, "rb") as fh:
-                out[os.path.relpath(p, root)] = hashlib.md5(fh.read()).hexdigest()
-    return out
 
 
 def _expected_segments(plan):
@@ -186,9 +176,9 @@ def test_same_seed_same_bytes_whatever_the_workers_and_face_closeups(tmp_path):
     one, two, other = (str(tmp_path / k) for k in ("one", "two", "other"))
     generate_meetings(one, MeetingConfig(workers=1, **cfg))
     generate_meetings(two, MeetingConfig(workers=2, **cfg))
-    assert _digest(one) == _digest(two)
+    assert folder_digest(one) == folder_digest(two)
     generate_meetings(other, MeetingConfig(**dict(cfg, seed=12)))
-    a, b = _digest(one), _digest(other)
+    a, b = folder_digest(one), folder_digest(other)
     assert all(a[k] != b[k] for k in a.keys() & b.keys() if k.endswith((".wav", ".avi")))
     video = os.path.join(one, "amicorpus", "ES2004a", "video")
     info = probe_video(os.path.join(video, sorted(os.listdir(video))[0]))

@@ -1,22 +1,19 @@
-"""Guide-CLI flags of issue 12: --ctc_weight, --lm_path/--lm_weight, --early_stopping_patience,
---metric_for_best_model (mapping and validation; no training here, see test_early_stopping.py)."""
-
-from pathlib import Path
+"""The users'-guide flags of the hybrid model, LM fusion and early stopping: --ctc_weight, --lm_path/--lm_weight,
+--early_stopping_patience, --metric_for_best_model (mapping and validation; no training here: the runs are in
+tests/training/test_early_stopping.py)."""
 
 import pytest
 
 from avhubert_ami.errors import UsageError
 from avhubert_ami.training import flags as trainer_args
-from avhubert_ami.training.flags import RunContext, overrides_for, parse_args, validate
+from avhubert_ami.training.flags import parse_args, validate
+from tests.support.training import guide_overrides, override_dict
 
 BASE = ["--output_dir", "o", "--do_train", "--dataset_name", "d"]
 
 
 def _map(argv):
-    a = parse_args(argv)
-    validate(a, cuda=False)
-    out = overrides_for(a, RunContext(output_dir=Path("/out"), data_dir=Path("/data")))
-    return dict(o.removeprefix("++").split("=", 1) for o in out)
+    return override_dict(guide_overrides(argv))
 
 
 def test_ctc_weight_sets_criterion_head_and_decoding_weight(monkeypatch):

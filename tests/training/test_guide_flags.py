@@ -6,7 +6,6 @@ import pytest
 
 from avhubert_ami.training.flags import (
     FLAGS,
-    RunContext,
     UsageError,
     build_parser,
     hydra_str,
@@ -16,6 +15,7 @@ from avhubert_ami.training.flags import (
 )
 from tests.support import REPO
 from tests.support.packaging import console_scripts
+from tests.support.training import guide_context, guide_overrides, override_dict
 
 GUIDE_BASIC = (
     "--output_dir ./results/avhubert-ami --dataset_name data/ami/dataset --do_train --do_eval "
@@ -25,16 +25,10 @@ GUIDE_BASIC = (
 ).split()
 
 
-def _ctx(**kw):
-    return RunContext(output_dir=Path("/out"), data_dir=Path("/data"), **kw)
-
-
 def _map(argv, cuda=True, **ctx):
-    a = parse_args(argv)
-    validate(a, cuda=cuda)
-    out = overrides_for(a, _ctx(cuda=cuda, **ctx))
+    out = guide_overrides(argv, cuda=cuda, **ctx)
     assert all(o.startswith("++") for o in out if "=" in o and not o.startswith(("+task", "optimization.clip")))
-    return dict(o.removeprefix("++").split("=", 1) for o in out)
+    return override_dict(out)
 
 
 def test_guide_basic_command_maps_every_flag():
@@ -163,7 +157,7 @@ def test_override_passthrough_and_conflict():
     a = parse_args(["--output_dir", "o", "--do_eval", "--learning_rate", "1e-4", "--override", "optimization.lr=[1]"])
     validate(a, cuda=True)
     with pytest.raises(UsageError, match="--learning_rate already sets"):
-        overrides_for(a, _ctx())
+        overrides_for(a, guide_context())
 
 
 @pytest.mark.parametrize(
@@ -208,7 +202,7 @@ def test_fp16_on_cpu_warns_and_turns_off():
     a = parse_args(["--output_dir", "o", "--do_train", "--dataset_name", "d", "--fp16"])
     checked = validate(a, cuda=False)
     assert a.fp16 is False and any("GPU" in w for w in checked.warnings)
-    assert "++common.fp16=false" in overrides_for(a, _ctx())
+    assert "++common.fp16=false" in overrides_for(a, guide_context())
 
 
 def test_hydra_str_quotes_only_when_needed():

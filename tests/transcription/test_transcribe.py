@@ -1,6 +1,6 @@
 """avhubert-transcribe: VAD segmentation, stitching, outputs, per-segment modality fallback, long-form decoding
 against per-utterance decoding, and bad inputs. Media are generated (tones + blob lips, a face photo bundled in
-scikit-image); the model is the tiny checkpoint trained once per session (tests/train_fixtures.py)."""
+scikit-image); the model is the tiny checkpoint trained once per session (tests/support/training.py)."""
 
 from __future__ import annotations
 
