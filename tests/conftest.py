@@ -1,15 +1,23 @@
-"""Fixtures shared by every test file (pytest finds them here; no import needed).
+"""Fixtures shared by every test folder (pytest finds them here; no import needed).
 
-One import style for helpers: ``from tests.<name>_fixtures import ...`` for test-only ones, ``from
-avhubert_ami.testing.<name> import ...`` for the generators the benchmarks share (the repository root is on
-``sys.path`` through setup.cfg's ``pythonpath = .``). Fixtures defined in a helper module are registered
-here too, so a test may use them without the import-for-side-effect ``# noqa: F401 (fixture)``; the
-files that still import them keep working (a module's own name takes precedence, and it is the same function).
+Tests live in ``tests/<area>/test_<behaviour>.py``; a fixture used by one area alone may live in that area's
+``conftest.py``. Plain helpers shared by tests are in :mod:`tests.support` (``from tests.support.<subject> import
+...``), the generators the benchmarks share in :mod:`avhubert_ami.testing`; no test module imports another (the
+repository root is on ``sys.path`` through setup.cfg's ``pythonpath = .``).
 """
 
 import pytest
 
-from tests.train_fixtures import single_thread  # noqa: F401 (fixture)
+
+@pytest.fixture
+def single_thread():
+    """One intra-op thread for one test: the in-process counterpart of :func:`tests.support.processes.quiet_env`."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 
 @pytest.fixture

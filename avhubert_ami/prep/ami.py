@@ -29,7 +29,7 @@ from avhubert_ami.scoring.text import normalize_text
 
 #: the partitions the recipe offers: AMI's official full-corpus-ASR partition (Kaldi's and lhotse's AMI recipes).
 #: Their meeting lists have one home, lhotse's ``lhotse.recipes.ami.PARTITIONS`` (:func:`partition_meetings`), which
-#: equals the table this recipe kept until it took lhotse's (tests/test_ami_partitions.py pins it).
+#: equals the table this recipe kept until it took lhotse's (tests/preparation/test_ami_partitions.py pins it).
 PARTITION_NAMES = ("full-corpus-asr",)
 SPLIT_OF = {"train": "train", "dev": "valid", "test": "test"}
 MICS = ("ihm", "sdm")

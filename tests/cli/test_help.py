@@ -15,7 +15,7 @@ import avhubert_ami
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-#: the console scripts (the package's own list, which tests/test_preprocess_startup.py pins to setup.py)
+#: the console scripts (the package's own list, which tests/cli/test_fairseq_free_start.py pins to setup.py)
 SCRIPTS = sorted(s for s in avhubert_ami.COMMAND_LINE_SCRIPTS if s.startswith("avhubert-"))
 
 

@@ -4,7 +4,7 @@ a test of it: avhubert-synth-ami (corpus and meetings) and the guide CLI."""
 from __future__ import annotations
 
 from avhubert_ami.cli import finetune, synth_ami
-from tests.train_fixtures import tiny_data
+from tests.support.training import tiny_data
 
 
 def test_synth_ami_into_a_read_only_folder(read_only_dir, cli_error):

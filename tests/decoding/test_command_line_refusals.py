@@ -9,7 +9,10 @@ import sys
 import numpy as np
 import pytest
 
-from tests.train_fixtures import README_SEARCH, REPO, decode_args, generate_args, quiet_env, tiny_data
+from tests.support import REPO
+from tests.support.decoding import README_SEARCH, decode_args, generate_args
+from tests.support.processes import quiet_env
+from tests.support.training import tiny_data
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -67,7 +70,7 @@ def nan_checkpoint(tmp_path_factory):
     import torch
 
     from avhubert_ami.checkpoints.safe_load import load_checkpoint_state
-    from tests.train_fixtures import trained_checkpoint
+    from tests.support.training import trained_checkpoint
 
     run_dir = trained_checkpoint(tmp_path_factory)
     state = load_checkpoint_state(str(run_dir / "checkpoints" / "checkpoint_best.pt"))
@@ -119,7 +122,8 @@ def test_an_uncaught_plugin_error_ends_fairseqs_commands_in_one_line(error, stat
 @pytest.mark.slow
 def test_fairseq_generate_with_an_lm_missing_a_symbol_is_one_line_exit_2(tmp_path_factory):
     """End to end (a subprocess: the exception hook ends the interpreter)."""
-    from tests.train_fixtures import random_lm, reordered_lm, trained_checkpoint
+    from tests.support.lm import random_lm, reordered_lm
+    from tests.support.training import trained_checkpoint
 
     run_dir = trained_checkpoint(tmp_path_factory)
     data = run_dir.parent / "data"

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from scripts import demo_config, demo_report, render_results
-from tests.train_fixtures import quiet_env
+from tests.support.processes import quiet_env
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

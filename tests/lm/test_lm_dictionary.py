@@ -1,7 +1,7 @@
 """A language model is fused on the recogniser's dictionary only after its own dictionary was checked against it
 (issue 24 item 1): the same symbols in another order (or among more) are mapped by symbol and fuse exactly as the LM
 on the recogniser's order; a missing symbol is refused in one line -- in avhubert-decode, fairseq-generate and the
-Recognizer that transcription builds on. The LMs are untrained (tests/train_fixtures.py: random_lm, reordered_lm)."""
+Recognizer that transcription builds on. The LMs are untrained (tests/support/lm.py: random_lm, reordered_lm)."""
 
 from __future__ import annotations
 
@@ -11,15 +11,9 @@ import shutil
 import pytest
 import torch
 
-from tests.train_fixtures import (
-    README_SEARCH,
-    decode_args,
-    generate_args,
-    random_lm,
-    reordered_lm,
-    tiny_data,
-    trained_checkpoint,
-)
+from tests.support.decoding import README_SEARCH, decode_args, generate_args
+from tests.support.lm import random_lm, reordered_lm
+from tests.support.training import tiny_data, trained_checkpoint
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from avhubert_ami.cli import train_lm
-from tests.train_fixtures import tiny_data
+from tests.support.training import tiny_data
 
 
 class NotAllowlisted:

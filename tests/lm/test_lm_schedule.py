@@ -9,7 +9,9 @@ import sys
 import pytest
 
 from avhubert_ami.training.trainer_processes import EARLY_STOP_LINE, stopped_early
-from tests.train_fixtures import REPO, quiet_env, tiny_data
+from tests.support import REPO
+from tests.support.processes import quiet_env
+from tests.support.training import tiny_data
 
 
 def test_an_early_stop_is_found_in_this_runs_part_of_the_log(tmp_path):

@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from tests.train_fixtures import trained_checkpoint
+from tests.support.training import trained_checkpoint
 
 MEETING = "ES2004a"
 #: the untrained tiny model emits junk up to the length limit: a short limit keeps each decode to milliseconds

@@ -9,7 +9,9 @@ import sys
 
 import pytest
 
-from tests.train_fixtures import REPO, guide_cmd, quiet_env, tiny_data
+from tests.support import REPO
+from tests.support.processes import quiet_env
+from tests.support.training import guide_cmd, tiny_data
 
 
 @pytest.fixture

@@ -13,7 +13,9 @@ import pytest
 
 from avhubert_ami.training import run
 from avhubert_ami.training.flags import hydra_str, parse_args
-from tests.train_fixtures import REPO, guide_cmd, quiet_env, tiny_data
+from tests.support import REPO
+from tests.support.processes import quiet_env
+from tests.support.training import guide_cmd, tiny_data
 
 #: a folder name with everything hydra's lexer or omegaconf's interpolation would otherwise take for syntax
 AWKWARD = "rün, a=b 'q\" $x ${y} back\\slash\\"

@@ -17,14 +17,9 @@ from avhubert_ami.errors import PreparationError
 from avhubert_ami.prep.runtime.locking import LOCK_NAME
 from avhubert_ami.training import run
 from avhubert_ami.training.flags import parse_args
-from tests.train_fixtures import (
-    REPO,
-    guide_args,
-    guide_cmd,
-    lock_held_by_another_process,
-    quiet_env,
-    tiny_data,
-)
+from tests.support import REPO
+from tests.support.processes import lock_held_by_another_process, quiet_env
+from tests.support.training import guide_args, guide_cmd, tiny_data
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import pytest
 
 from avhubert_ami.cli import finetune
 from avhubert_ami.errors import CheckpointReadError
-from tests.train_fixtures import guide_args, tiny_data
+from tests.support.training import guide_args, tiny_data
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from avhubert_ami.data.audio import write_audio
-from tests.train_fixtures import trained_checkpoint
+from tests.support.training import trained_checkpoint
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

@@ -11,7 +11,7 @@ import pytest
 
 from avhubert_ami.data.audio import write_audio
 from avhubert_ami.testing.recordings import speech_with_pauses
-from tests.train_fixtures import trained_checkpoint
+from tests.support.training import trained_checkpoint
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
