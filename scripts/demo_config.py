@@ -86,6 +86,8 @@ class DemoConfig:
     visual_drop_prob: float = 0.25
     noise_prob: float = 0.5  # training-time babble augmentation
     noise_snr: str = "-5,10"
+    interference_prob: float = 0.25  # another training utterance mixed in (lips pick one voice of two)
+    interference_snr: str = "0,10"  # dB of the target over the interfering speech
     lm_updates: int = 300
     lm_extra_sentences: int = 3000  # grammar sentences (another seed) beside the training transcripts
     lm_eval_epochs: int = 5  # validate/save the LM every N epochs (~7 updates each: saving each is slow)
@@ -96,6 +98,8 @@ class DemoConfig:
     beam: int = 5
     decode_batch_size: int = 16  # batch composition changes this model's hypotheses: keep it to compare runs
     workers: int = 2
+    meetings: int = 0  # synthetic meetings transcribed after the utterance table (scripts/demo_meetings.py)
+    meeting_minutes: float = 3.0
 
 
 SIZES: Dict[str, Dict[str, object]] = {
@@ -113,6 +117,7 @@ SIZES: Dict[str, Dict[str, object]] = {
         lm_eval_epochs=1,
         ctc_weights="0,0.3",
         lm_weights="0.2",
+        meeting_minutes=0.5,
     ),
 }
 
@@ -120,7 +125,7 @@ CONFIG_FILE = "demo_config.json"
 #: fields that change only what every run redoes (tuning, decoding, reporting): all others made the artefacts
 RECOMPUTED_EACH_RUN = frozenset(
     "out_dir workers compare_attention_only tune_each_modality normalizer beam decode_batch_size ctc_weights "
-    "lm_weights".split()
+    "lm_weights meetings meeting_minutes".split()
 )
 
 

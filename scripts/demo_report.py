@@ -187,6 +187,13 @@ def weights_summary(weights: Dict[str, object]) -> str:
     )
 
 
+def interference(config: Dict[str, object]) -> str:
+    """``, interfering speech p=0.25 at 0,10 dB`` when the run trained with it (older runs: "")."""
+    if not config.get("interference_prob"):
+        return ""
+    return f", interfering speech p={config['interference_prob']} at {config['interference_snr']} dB"
+
+
 def description(results: Dict[str, object]) -> List[str]:
     """The two paragraphs of ``results.md`` that say what a run did: corpus and training; weights and LM."""
     c, overlap = results["config"], results["test_overlap_percent"]
@@ -196,7 +203,7 @@ def description(results: Dict[str, object]) -> List[str]:
         f"{c['snr']:g} dB SNR (same video, so video-only is decoded once). Training: {c['max_updates']} updates of "
         f"{c['batch_size']} utterances, hybrid CTC/attention (ctc_weight {c['ctc_weight']:g}), modality dropout audio "
         f"{c['audio_drop_prob']} / video {c['visual_drop_prob']}, noise augmentation p={c['noise_prob']} SNR "
-        f"{c['noise_snr']} dB. Beam {c['beam']}.",
+        f"{c['noise_snr']} dB{interference(c)}. Beam {c['beam']}.",
         "",
         f"Decoding weights chosen on valid (weights.json; {weights_summary(results['weights'])}). LM: tiny "
         f"Transformer, {c['lm_updates']} updates, on the training transcripts + {c['lm_extra_sentences']} grammar "
@@ -218,7 +225,18 @@ def results_markdown(results: Dict[str, object]) -> str:
     """``results.md`` of a demo run: what was run, the table, the step times."""
     title = "# Synthetic AMI-like demo: tiny_cpu AV-HuBERT seq2seq trained from scratch"
     lines = [title, "", *description(results), "", *demo_table(results), "", step_times(results)]
+    if results.get("meetings"):
+        lines += ["", "## Meetings (meetings/results.md)", "", *meeting_lines(results["meetings"])]
     return "\n".join(lines) + "\n"
+
+
+def meeting_lines(record: Dict[str, object]) -> List[str]:
+    """The meeting table and its targets (``scripts/demo_meetings.py``)."""
+    try:
+        from scripts import demo_meetings as meetings
+    except ImportError:  # run as a script from this folder
+        import demo_meetings as meetings
+    return [*meetings.table(record["rows"]), "", *meetings.target_lines(record["targets"])]
 
 
 def write_json(path: str, obj: object) -> None:

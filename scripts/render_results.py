@@ -120,6 +120,10 @@ def demo_section(r: Record) -> List[str]:
         lines += report.description(r) + [""]
     lines += report.demo_table(r) + [""]
     lines.append(f"Clean audio+video WER: {demo_ratios(rows, lambda x: float(x['wer']))}.")
+    if r.get("meetings"):
+        meet = r["meetings"]
+        lines += ["", f"Meetings ({', '.join(meet['meetings'])}, {meet['config']['meeting_minutes']:g} min each):", ""]
+        lines += report.meeting_lines(meet)
     if "timings_s" in r:
         lines += ["", f"{report.step_times(r)}; total {minutes(r['total_s'])}."]
     elif r.get("wall_s"):

@@ -27,9 +27,11 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 try:
     from scripts import demo_config as config
+    from scripts import demo_meetings as meetings
     from scripts import demo_report as report
 except ImportError:  # python scripts/run_demo.py: this folder is on the path, the checkout need not be
     import demo_config as config
+    import demo_meetings as meetings
     import demo_report as report
 
 PROG = "run_demo"
@@ -55,6 +57,7 @@ def train_argv(c: config.DemoConfig, manifest: str, noise_dir: str, out: str, ct
     flags.update(eval_steps=c.eval_steps, evaluation_strategy="steps", save_steps=c.eval_steps, warmup_steps=warmup)
     flags.update(per_device_train_batch_size=c.batch_size, learning_rate=c.learning_rate)
     flags.update(audio_drop_prob=c.audio_drop_prob, visual_drop_prob=c.visual_drop_prob)
+    flags.update(interference_prob=c.interference_prob, interference_snr=c.interference_snr)
     flags.update(logging_steps=max(1, c.eval_steps // 4))
     # the preset's tri_stage stages are sized for its own max_update: fit them to ours, holding the peak rate for
     # half the run (an exponential decay from the start stalled learning at ~65% token accuracy)
@@ -228,6 +231,28 @@ class Demo:
                     )
         return rows
 
+    def meetings(self, started: Dict[str, object]) -> Dict[str, object]:
+        """``--meetings N``: synthetic meetings transcribed under every condition of ``demo_meetings``, with the
+        joint CTC weight chosen on valid; the ``kind: meetings`` record (also ``OUT/meetings/results.json``)."""
+        c, out = self.cfg, os.path.join(self.out, "meetings")
+        corpus = os.path.join(out, "corpus")
+        with self.step("synth_meetings", f"generate_meetings({corpus}, {c.meetings} x {c.meeting_minutes:g} min)"):
+            ids = meetings.synthesize(
+                corpus, c.seed, c.meetings, c.meeting_minutes, (c.min_words, c.max_words), c.workers
+            )
+        ctc = float(self.weights["audio+video"]["joint"]["ctc_weight"])
+        search = dict(beam=c.beam, batch_size=c.decode_batch_size, ctc_weight=ctc)
+        with self.step("meetings", f"MeetingTranscriber on {', '.join(ids)}, {len(meetings.CONDITIONS)} conditions"):
+            done = meetings.transcribe_all(
+                self.checkpoint("hybrid"), self.path["manifest"], corpus, ids, out, search, c.normalizer, self.say
+            )
+        rows, targets = meetings.summarize(done)
+        config_fields = dict(seed=c.seed, n_meetings=c.meetings, meeting_minutes=c.meeting_minutes)
+        record = dict(kind="meetings", config=config_fields, meetings=list(ids), search=search)
+        record.update(normalizer=c.normalizer, rows=rows, targets=targets, **started)
+        print(meetings.write(out, record))
+        return record
+
     def plot(self) -> None:
         """``OUT/valid_wer.png`` from the training logs (skipped when none has a validation)."""
         curves = {
@@ -256,12 +281,15 @@ class Demo:
         lm_path = self.train_lm()
         self.tune(lm_path)
         rows = self.decode(lm_path)
+        meeting_record = self.meetings(started) if c.meetings else None
         self.plot()
         extra_text = os.path.join(self.path["lm"], "extra_text.txt")
         results = dict(kind="demo", config=asdict(c), results=rows, chance=report.chance_row(manifest, c.normalizer))
         results.update(weights=self.weights_file, test_overlap_percent=report.test_overlap(manifest, extra_text))
         results.update(**self.log.record(), **started)
         results["machine"]["load_average_1m_at_end"] = round(os.getloadavg()[0], 2)
+        if meeting_record is not None:
+            results["meetings"] = {k: meeting_record[k] for k in ("config", "meetings", "rows", "targets")}
         print(report.write_report(self.out, results))
         self.say(f"total {results['total_s']:.0f}s; results in {os.path.join(self.out, 'results.md')}")
         return results

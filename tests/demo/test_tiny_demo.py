@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from scripts import demo_config, demo_report, render_results
+from scripts import demo_config, demo_meetings, demo_report, render_results
 from tests.support.processes import quiet_env
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -28,7 +28,7 @@ def _run_demo(*args):
 @pytest.mark.slow
 def test_tiny_demo_end_to_end(tmp_path):
     out = tmp_path / "demo_out"
-    proc = _run_demo("--size", "tiny", "--out_dir", str(out))
+    proc = _run_demo("--size", "tiny", "--meetings", "1", "--out_dir", str(out))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     rows = [(s.condition, s.label, y.name) for y in demo_config.SYSTEMS for s in demo_config.SETTINGS]
     res = json.loads((out / "results.json").read_text())
@@ -41,7 +41,7 @@ def test_tiny_demo_end_to_end(tmp_path):
         assert len((out / r["decode_dir"] / "hypo.txt").read_text().splitlines()) == 4
     # results.md and the RESULTS.md section come from results.json alone
     assert (out / "results.md").read_text() == demo_report.results_markdown(res)
-    assert res["command"].endswith(f"--size tiny --out_dir {out}") and res["machine"]["cores"] >= 1
+    assert res["command"].endswith(f"--size tiny --meetings 1 --out_dir {out}") and res["machine"]["cores"] >= 1
     assert res["config"]["n_train"] == 16 and set(res["timings_s"]) >= {"synth_clean", "train", "lm", "decode"}
     res.update(_path="docs/measurements/demo/x.json")
     assert "| chance (most frequent word) |" in "\n".join(render_results.demo_section(res))
@@ -69,6 +69,15 @@ def test_tiny_demo_end_to_end(tmp_path):
     logs = {step: (out / "logs" / f"{step}.log").read_text() for step in ("synth_clean", "train", "lm", "decode")}
     assert "num_updates" in logs["train"] and "checkpoint_best.pt" in logs["lm"]  # the trainers' own output
     assert "ctc_weight" in (out / "logs" / "tune_weights.log").read_text()
+    # the meetings: every condition of one synthetic meeting transcribed and scored, the targets checked
+    meet = res["meetings"]
+    assert [r["condition"] for r in meet["rows"]] == [c.slug for c in demo_meetings.CONDITIONS]
+    for r in meet["rows"]:
+        assert r["meetings"] == meet["meetings"] and r["duration_s"] == pytest.approx(30, abs=1)
+        record = json.loads((out / "meetings" / r["condition"] / f"{meet['meetings'][0]}.json").read_text())
+        assert record["scores"]["cpwer"]["error_rate"] * 100 == pytest.approx(r["cpwer"])
+    assert len(meet["targets"]) == len(demo_meetings.TARGETS)
+    assert "| oracle segments | - | audio+video |" in (out / "results.md").read_text()
     # the same folder with another corpus size: refused before any work, naming the difference
     again = _run_demo("--size", "tiny", "--n_train", "20", "--out_dir", str(out))
     assert again.returncode == 2 and "n_train 16 -> 20" in again.stderr and "Traceback" not in again.stderr
