@@ -23,6 +23,7 @@ import os
 from dataclasses import dataclass, replace
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from avhubert_ami.decoding.precision import AppliedPrecision, apply_precision
 from avhubert_ami.decoding.settings import SearchSettings
 from avhubert_ami.errors import UsageError
 
@@ -49,6 +50,8 @@ class Recognizer:
         self.default_ctc_weight = float(getattr(task.cfg, "ctc_weight", 0.0) or 0.0)
         self._lm = None
         self._generators: Dict[Tuple, Any] = {}
+        # set by from_checkpoint (decoding.precision); a recogniser built around given models runs them as they are
+        self.precision = AppliedPrecision(requested="fp32", used="fp32", device=str(device))
 
     # ---- loading ----------------------------------------------------------------------------------------------
     @classmethod
@@ -107,6 +110,7 @@ class Recognizer:
             m.to(dev)
         recognizer = cls(models, task, trained_task_cfg, os.path.abspath(path), settings, dev)
         recognizer.resolved_ctc_weight(settings.ctc_weight)  # a CTC weight the model cannot use fails here, not mid-run
+        recognizer.precision = apply_precision(models, settings.precision, dev)  # once, after loading
         if settings.lm_path:
             recognizer.language_model()  # so does an LM that cannot serve this dictionary
         return recognizer
@@ -191,10 +195,12 @@ class Recognizer:
         return out
 
     def record(self, ctc_weight: Optional[float] = None, lm_weight: Optional[float] = None) -> Dict[str, Any]:
-        """What result files record of a search: model, device, modalities and the settings as used."""
+        """What result files record of a search: model, device, modalities, the settings and the precision as
+        used."""
         s = self.settings if lm_weight is None else replace(self.settings, lm_weight=float(lm_weight))
         out = {"model": self.checkpoint, "model_modalities": list(self.model_modalities), "device": self.device}
         out.update(s.record(self.resolved_ctc_weight(ctc_weight)))
+        out["precision"] = self.precision.record()  # requested, used, fallback note, how each part runs
         if out["lm_path"]:
             out["lm_path"] = os.path.abspath(out["lm_path"])
         return out

@@ -3,8 +3,8 @@ expose them (declared once for every command that decodes: ``avhubert-decode``, 
 transcriber), plus the scoring normaliser flag.
 
 Beam search (``--beam``, ``--batch_size``, ``--max_len_a``/``--max_len_b``), joint CTC/attention and LM fusion
-weights (``--ctc_weight``, ``--lm_path``, ``--lm_weight``), ``--cpu``, and ``--normalizer``: the same names, defaults
-and meanings everywhere. No fairseq here (``--help`` answers without it).
+weights (``--ctc_weight``, ``--lm_path``, ``--lm_weight``), ``--cpu``, ``--precision`` (:mod:`.precision`), and
+``--normalizer``: the same names, defaults and meanings everywhere. No fairseq here (``--help`` answers without it).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import argparse
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Dict, Optional
 
+from avhubert_ami.decoding.precision import PRECISIONS
 from avhubert_ami.errors import UsageError
 from avhubert_ami.scoring.text import DEFAULT_NORMALIZER, NORMALIZERS
 
@@ -28,6 +29,7 @@ class SearchSettings:
     ctc_weight: Optional[float] = None  # joint search (1-w)*attention + w*CTC; None = the checkpoint's task.ctc_weight
     lm_path: Optional[str] = None  # avhubert-train-lm checkpoint for shallow fusion
     lm_weight: float = 0.0  # shallow-fusion weight of lm_path (0 = decode exactly as without an LM)
+    precision: str = "auto"  # fp32 | bf16 | int8 | auto (decoding.precision: the fastest that keeps the WER)
 
     def check(self) -> "SearchSettings":
         """Refuse values a search cannot use, naming the flag (before any model is loaded); returns self."""
@@ -46,6 +48,8 @@ class SearchSettings:
             raise UsageError(f"--lm_weight {self.lm_weight}: must be >= 0")
         if self.lm_weight and not self.lm_path:
             raise UsageError(f"--lm_weight {self.lm_weight} needs --lm_path (the language model to fuse)")
+        if self.precision not in PRECISIONS:
+            raise UsageError(f"--precision {self.precision}: must be one of {', '.join(PRECISIONS)}")
         return self
 
     @property
@@ -75,8 +79,8 @@ class SearchSettings:
 
 
 def add_search_flags(p: argparse.ArgumentParser, batch_unit: str) -> None:
-    """Beam search, CTC/LM weights and ``--cpu``; ``batch_unit`` names what a batch holds (e.g. "utterances").
-    Defaults come from :class:`SearchSettings`."""
+    """Beam search, CTC/LM weights, ``--cpu`` and ``--precision``; ``batch_unit`` names what a batch holds (e.g.
+    "utterances"). Defaults come from :class:`SearchSettings`."""
     d = SearchSettings()
     g = p.add_argument_group("search")
     g.add_argument("--beam", type=int, default=d.beam, help="beam size of the search")
@@ -95,6 +99,14 @@ def add_search_flags(p: argparse.ArgumentParser, batch_unit: str) -> None:
         "--lm_weight", type=float, default=None, help="shallow-fusion weight of --lm_path (needed with --lm_path)"
     )
     g.add_argument("--cpu", action="store_true", help="run on the CPU even when a GPU is visible")
+    g.add_argument(
+        "--precision",
+        default=d.precision,
+        choices=PRECISIONS,
+        help="inference precision: fp32 (the model as trained), int8 (CPU: int8 Transformer layers), bf16 (CPUs "
+        "with avx512_bf16/AMX, GPUs), auto (the fastest that keeps the WER: int8 on x86 CPUs, else fp32); an "
+        "unsupported one falls back to fp32 with a note in the result files",
+    )
 
 
 def add_normalizer_flag(p: argparse.ArgumentParser) -> None:

@@ -57,6 +57,7 @@ class DecodeResult:
     normalizer: str = DEFAULT_NORMALIZER  # text normaliser both sides went through before scoring
     by_meeting: Dict[str, Dict[str, float]] = field(default_factory=dict)  # AMI ids only
     by_speaker: Dict[str, Dict[str, float]] = field(default_factory=dict)
+    precision: Dict[str, object] = field(default_factory=dict)  # decoding.precision: requested, used, note, parts
 
     def summary(self) -> Dict[str, object]:
         """Totals only (no per-utterance list)."""
@@ -160,6 +161,7 @@ class SplitDecoder:
             normalizer=self.normalizer,
             by_meeting=by_meeting,
             by_speaker=by_speaker,
+            precision=used["precision"],
         )
 
 

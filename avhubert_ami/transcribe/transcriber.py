@@ -5,7 +5,12 @@ Audio is decoded once to a 16 kHz mono wav in a temporary folder (streamed), seg
 gets the model input of the training data -- ``avhubert_ami.data.features`` for audio, the mouth ROI of
 ``avhubert_ami.prep.mouth_roi`` and ``avhubert_ami.data.video.crop_flip_normalize`` for video, with the checkpoint's own
 input settings -- and segments are decoded in batches with the task's beam search, then stitched in time order.
-Only one batch of segments is in memory at a time.
+Batches group segments of similar length (longest first; ``TranscribeSettings.sort_by_length``): every row of a
+batch is computed at the length of its longest, so time-order batches of mixed lengths spend much of the front-end's
+and encoder's work on padding. Rows of a batch do not interact (padded frames are masked), so the grouping changes
+hypotheses only by float rounding, and by the search's length cap, which follows the longest row of a batch
+(``max_len_a * frames + max_len_b``) and so fits each segment more closely. Only one batch of segments is in
+memory at a time.
 
 **What was transcribed is said, not assumed.** A stream that ends before the length its file declares (a truncated
 download, a cut file) or a video shorter than its separate audio is transcribed as far as it goes, and
@@ -57,6 +62,7 @@ class TranscribeSettings:
     window_overlap_s: float = 1.0  # ... and overlap
     min_face_fraction: float = 0.5  # a segment with faces in fewer frames is decoded without video
     landmark_backend: str = "auto"
+    sort_by_length: bool = True  # batch segments of similar length together (False: in time order)
 
     def check(self) -> "TranscribeSettings":
         """Refuse settings that cannot cut a recording, naming the flag."""
@@ -122,6 +128,14 @@ class Plan:
     duration: float = 0.0
     audio_s: float = 0.0  # declared length of the audio stream used (0 without audio)
     video_s: float = 0.0  # declared length of the video stream used (0 without video)
+
+
+def decoding_order(spans: Sequence[Tuple[float, float]], by_length: bool = True) -> List[int]:
+    """Indices of ``spans`` (``(start, end)`` s) in the order they are batched: longest first (ties in time order)
+    when ``by_length``, so consecutive batches hold segments of similar length; else time order."""
+    if not by_length:
+        return list(range(len(spans)))
+    return sorted(range(len(spans)), key=lambda i: (-(spans[i][1] - spans[i][0]), spans[i][0]))
 
 
 class Transcriber:
@@ -405,12 +419,15 @@ class Transcriber:
         self.stats.features += time.perf_counter() - t0
         return dict(start=start, end=end, n=n, audio=audio, video=video, note=note, past_video_end=past_video_end)
 
-    def _batches(self, plan: Plan, wav, spans, notes: List[str]) -> Iterator[List[dict]]:
+    def _batches(self, plan: Plan, wav, spans, notes: List[tuple]) -> Iterator[List[dict]]:
+        """Batches of segment items in :func:`decoding_order`; ``(start, note)`` of each segment's note is appended
+        to ``notes``."""
         batch: List[dict] = []
-        for start, end in spans:
+        for i in decoding_order(spans, self.settings.sort_by_length):
+            start, end = spans[i]
             item = self.segment_item(plan, wav, start, end)
             if item["note"] and not item["past_video_end"]:  # those get one note, from _video_coverage
-                notes.append(f"{start:.2f}-{end:.2f}s: {item['note']}")
+                notes.append((start, f"{start:.2f}-{end:.2f}s: {item['note']}"))
             batch.append(item)
             if len(batch) >= self.recognizer.settings.batch_size:
                 yield batch
@@ -422,14 +439,16 @@ class Transcriber:
         from tqdm import tqdm
 
         out: List[Segment] = []
+        segment_notes: List[tuple] = []
+        speech_s, done_s = max(sum(end - start for start, end in spans), 1e-9), 0.0
         bar = tqdm(
-            spans,
+            total=len(spans),
             desc=f"transcribe {os.path.basename(plan.video or plan.audio)}",
             unit="seg",
             disable=not progress,
             leave=False,
         )
-        for batch in self._batches(plan, wav, bar, notes):
+        for batch in self._batches(plan, wav, spans, segment_notes):
             has_input = [b["audio"] is not None or b["video"] is not None for b in batch]
             decodable = [b for b, ok in zip(batch, has_input) if ok]
             out += [Segment(b["start"], b["end"], "", [], 0.0, b["note"]) for b, ok in zip(batch, has_input) if not ok]
@@ -437,9 +456,14 @@ class Transcriber:
                 t0 = time.perf_counter()
                 out += self.decode_batch(decodable)
                 self.stats.decode += time.perf_counter() - t0
-            # the real-time factor so far: wall seconds since the start per second of the recording reached
-            rtf = real_time_factor(time.perf_counter() - self._t_start, batch[-1]["end"])
+            # the real-time factor so far: wall seconds since the start per second of the recording reached, the
+            # part reached taken as the share of speech decoded (segments are batched longest first, not in time order)
+            done_s += sum(b["end"] - b["start"] for b in batch)
+            bar.update(len(batch))
+            rtf = real_time_factor(time.perf_counter() - self._t_start, plan.duration * done_s / speech_s)
             bar.set_postfix(rtf=format_rtf(rtf), refresh=False)
+        bar.close()
+        notes += [note for _, note in sorted(segment_notes, key=lambda n: n[0])]  # in time order
         return out
 
     def decode_batch(self, items: Sequence[dict]) -> List[Segment]:
