@@ -137,9 +137,10 @@ _COMPILED_CLASS = {TransformerSentenceEncoderLayer: CompiledEncoderLayer, Transf
 _FORWARDS = {"encoder": TransformerSentenceEncoderLayer.forward, "decoder": decoder_layer_train_forward}
 #: one compiled function per layer kind: every layer of a kind shares its compiled graphs
 _COMPILED_FORWARD: Dict[str, Callable] = {}
-#: ``torch.compile`` arguments; ``dynamic=None``: the first shape compiles static, the first new shape once more with
-#: symbolic sizes, which then serve every later shape
-COMPILE_KWARGS: Dict[str, Any] = {"dynamic": None}
+#: ``torch.compile`` arguments; ``dynamic=True``: symbolic batch and length sizes from the first step, so one
+#: compilation per layer kind serves every batch shape (PyTorch's default compiles the first shape static, then once
+#: more at the first new shape)
+COMPILE_KWARGS: Dict[str, Any] = {"dynamic": True}
 
 
 def _compiled(kind: str, device: str) -> Callable:
@@ -199,6 +200,9 @@ def compile_layers(model: nn.Module) -> int:
     return count
 
 
+_compile_layers = compile_layers  # for set_speed_options, whose argument of that name hides the function
+
+
 def uncompile_layers(model: nn.Module) -> int:
     """Undo :func:`compile_layers`; returns how many layers were switched back."""
     back = {v: k for k, v in _COMPILED_CLASS.items()}
@@ -220,8 +224,32 @@ def set_video_channels_last(model: nn.Module, enabled: bool) -> int:
     return count
 
 
+def reset_compiled() -> None:
+    """Forget every compiled layer function (and dynamo's caches): the next training step compiles afresh."""
+    _COMPILED_FORWARD.clear()
+    torch._dynamo.reset()
+
+
+def set_speed_options(
+    model: nn.Module,
+    attention_impl: str = "sdpa",
+    video_channels_last: bool = False,
+    cudnn_benchmark: bool = False,
+    compile_layers: bool = False,
+) -> None:
+    """Put ``model`` (and, for ``cudnn_benchmark``, the process) in exactly this speed configuration, switching
+    off what is not asked for (benchmarks compare configurations on one model)."""
+    set_attention_impl(model, attention_impl)
+    set_video_channels_last(model, video_channels_last)
+    torch.backends.cudnn.benchmark = bool(cudnn_benchmark)
+    uncompile_layers(model)
+    if compile_layers:
+        _compile_layers(model)
+
+
 def apply_speed_options(model: nn.Module, cfg: Any) -> None:
-    """Apply the speed fields of a seq2seq config (missing fields: upstream's behaviour) to ``model``."""
+    """Apply the speed fields of a seq2seq config (missing fields: upstream's behaviour) to a newly built ``model``;
+    options that are off change nothing (``cudnn_benchmark`` false leaves the process's setting alone)."""
     impl = str(getattr(cfg, "attention_impl", "sdpa") or "sdpa")
     if impl != "sdpa":
         set_attention_impl(model, impl)
