@@ -359,10 +359,21 @@ def prepare_model(model, precision: str, device: str) -> Dict[str, str]:
     return parts
 
 
+def _finite(models: List) -> bool:
+    """Every floating parameter of every model is finite."""
+    import torch
+
+    return all(bool(torch.isfinite(p).all()) for m in models for p in m.parameters() if p.is_floating_point())
+
+
 def apply_precision(models: Iterable, requested: str, device: str, cpu: Optional[CpuFeatures] = None):
     """Resolve ``requested`` for ``device`` and prepare every model of an ensemble; log a fallback. Returns the
     :class:`AppliedPrecision` (recorded in result files)."""
     used, note = resolve_precision(requested, device, cpu)
+    models = list(models)
+    if used != "fp32" and not _finite(models):
+        # quantising a diverged model fails inside torch; at fp32 the search reports it in one line
+        used, note = "fp32", f"{requested}: the model has non-finite weights; running fp32"
     if note:
         logger.warning("--precision %s: %s", requested, note)
     parts: Dict[str, str] = {}

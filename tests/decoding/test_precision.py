@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from avhubert_ami.decoding import precision as P
-from tests.train_fixtures import decode_args, trained_checkpoint
+from tests.support.decoding import decode_args
+from tests.support.training import trained_checkpoint
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
