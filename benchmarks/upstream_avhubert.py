@@ -35,6 +35,8 @@ import types
 from types import SimpleNamespace
 from typing import Any, Dict, Iterator
 
+from avhubert_ami.models.seq2seq import _ENCODER_OVERRIDES as ENCODER_OVERRIDES
+
 PACKAGE = "avhubert_upstream"
 #: the files the benchmark needs from upstream's ``avhubert/`` folder
 NEEDED = ("hubert.py", "hubert_asr.py", "decoder.py", "resnet.py", "hubert_pretraining.py", "utils.py")
@@ -126,15 +128,9 @@ def load_upstream(path: str) -> Dict[str, types.ModuleType]:
     return mods
 
 
-#: our seq2seq config field -> upstream AVHubertConfig field, as upstream's ``arg_overrides`` apply them
-_ENCODER_OVERRIDES = {
-    "dropout": "dropout",
-    "activation_dropout": "activation_dropout",
-    "dropout_input": "dropout_input",
-    "attention_dropout": "attention_dropout",
-    "layerdrop": "encoder_layerdrop",
-    "feature_grad_mult": "feature_grad_mult",
-}
+#: our seq2seq config field -> upstream AVHubertConfig field, as upstream's ``arg_overrides`` apply them (the
+#: plugin's own table)
+_ENCODER_OVERRIDES = ENCODER_OVERRIDES
 
 
 def build_upstream_seq2seq(path: str, encoder: Dict[str, Any], decoder: Dict[str, Any], model: Dict[str, Any], tgt):

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from avhubert_ami.cli.boundary import command_parser, configure_logging, run_main
+from avhubert_ami.cli.recording_flags import add_recording_flags
 from avhubert_ami.data.modality import parse_modalities
 from avhubert_ami.decoding.recognizer import Recognizer
 from avhubert_ami.decoding.settings import SearchSettings, add_normalizer_flag, add_search_flags
@@ -195,13 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--modalities", default="auto", help="auto (what the model and the input have), audio, video or audio,video"
     )
     add_search_flags(p, "segments")
-    p.add_argument("--data", default=None, help="manifest folder holding dict.wrd.txt, for checkpoints without it")
-    p.add_argument(
-        "--backend",
-        default="auto",
-        choices=("auto", "mediapipe", "dlib", "haar"),
-        help="face landmark detector for the mouth ROI (avhubert_ami.prep.landmarks)",
-    )
+    add_recording_flags(p)
     p.add_argument("--vad_aggressiveness", type=int, default=2, choices=(0, 1, 2, 3), help="WebRTC VAD mode")
     p.add_argument(
         "--min_silence_s",

@@ -42,6 +42,7 @@ import sys
 from typing import List, Optional, Sequence
 
 from avhubert_ami.cli.boundary import command_parser, configure_logging, run_main
+from avhubert_ami.cli.recording_flags import add_recording_flags
 from avhubert_ami.decoding.settings import SearchSettings, add_normalizer_flag, add_search_flags
 from avhubert_ami.errors import UsageError
 from avhubert_ami.meeting.activity import MODES, ActivityConfig
@@ -103,13 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_normalizer_flag(p)
     add_search_flags(p, "segments")
-    p.add_argument("--data", default=None, help="manifest folder holding dict.wrd.txt, for checkpoints without it")
-    p.add_argument(
-        "--backend",
-        default="auto",
-        choices=("auto", "mediapipe", "dlib", "haar"),
-        help="face landmark detector for mouth crops made on the fly (avhubert_ami.prep.landmarks)",
-    )
+    add_recording_flags(p)
     return p
 
 

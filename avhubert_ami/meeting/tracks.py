@@ -23,7 +23,7 @@ import numpy as np
 
 from avhubert_ami.data.constants import FPS, ROI_SIZE, SAMPLE_RATE
 from avhubert_ami.errors import MediaError
-from avhubert_ami.transcribe.media import decode_audio_to_wav
+from avhubert_ami.transcribe.media import decode_audio_to_wav, decoded_frames
 
 logger = logging.getLogger(__name__)
 
@@ -68,21 +68,9 @@ def wav_16k(path: str, dst: str, notes: List[str]) -> Tuple[str, float]:
 def timed_frames(path: str, fmt: str = "gray") -> Iterator[Tuple[float, np.ndarray]]:
     """``(time s, frame as fmt)`` of every frame of the first video stream, in one decode pass (PyAV; errors name
     the file)."""
-    import av
-
-    try:
-        with av.open(path) as c:
-            if not c.streams.video:
-                raise MediaError(f"{path}: no video stream")
-            stream = c.streams.video[0]
-            rate = stream.average_rate or stream.guessed_rate
-            fps = float(rate) if rate else FPS
-            for i, frame in enumerate(c.decode(stream)):
-                yield (frame.time if frame.time is not None else i / fps), frame.to_ndarray(format=fmt)
-    except MediaError:
-        raise
-    except (av.FFmpegError, OSError, ValueError) as err:
-        raise MediaError(f"{path}: corrupt or truncated video ({type(err).__name__}: {err})") from err
+    with contextlib.closing(decoded_frames(path)) as frames:
+        for t, _, frame in frames:
+            yield t, frame.to_ndarray(format=fmt)
 
 
 def on_clock(frames: Iterator[Tuple[float, np.ndarray]], src_fps: float) -> Iterator[Optional[np.ndarray]]:

@@ -3,6 +3,7 @@ read time ranges of audio and video frames. Nothing here holds a whole recording
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from dataclasses import dataclass
@@ -164,12 +165,10 @@ class StreamReach:
     ended: bool = False  # the stream ran out inside a requested range: ``last_end`` is where it really ends
 
 
-def iter_frames(
-    path: str, start: float, end: float, fmt: str = "rgb24", reach: Optional[StreamReach] = None
-) -> Iterator[np.ndarray]:
-    """Frames of the first video stream shown in ``[start, end)`` seconds, as ``fmt`` arrays (``rgb24``:
-    (H, W, 3), ``gray``: (H, W), ffmpeg's conversions as in the training data); one seek, one decode pass.
-    ``reach`` (optional) learns where the stream ends when it ends inside the range."""
+def decoded_frames(path: str, start: float = 0.0, reach: Optional[StreamReach] = None) -> Iterator[tuple]:
+    """``(time s, source fps, PyAV frame)`` of the first video stream, in display order, from one backward seek
+    before ``start``; ``reach`` learns where the stream ends (``ended`` once the stream runs out while iterated).
+    Errors name the file (:class:`MediaError`)."""
     import av
 
     try:
@@ -185,15 +184,25 @@ def iter_frames(
                 t = frame.time if frame.time is not None else i / fps
                 if reach is not None:
                     reach.last_end = max(reach.last_end, t + 1.0 / fps)
-                if t < start - 0.5 / fps:
-                    continue
-                if t >= end - 0.5 / fps:
-                    break
-                yield frame.to_ndarray(format=fmt)
-            else:
-                if reach is not None:
-                    reach.ended = True
+                yield t, fps, frame
+            if reach is not None:
+                reach.ended = True
     except MediaError:
         raise
     except (av.FFmpegError, OSError, ValueError) as err:
         raise _ffmpeg_error(path, err) from err
+
+
+def iter_frames(
+    path: str, start: float, end: float, fmt: str = "rgb24", reach: Optional[StreamReach] = None
+) -> Iterator[np.ndarray]:
+    """Frames of the first video stream shown in ``[start, end)`` seconds, as ``fmt`` arrays (``rgb24``:
+    (H, W, 3), ``gray``: (H, W), ffmpeg's conversions as in the training data); one seek, one decode pass.
+    ``reach`` (optional) learns where the stream ends when it ends inside the range."""
+    with contextlib.closing(decoded_frames(path, start, reach)) as frames:
+        for t, fps, frame in frames:
+            if t < start - 0.5 / fps:
+                continue
+            if t >= end - 0.5 / fps:
+                return
+            yield frame.to_ndarray(format=fmt)
