@@ -194,6 +194,12 @@ def interference(config: Dict[str, object]) -> str:
     return f", interfering speech p={config['interference_prob']} at {config['interference_snr']} dB"
 
 
+def precision(results: Dict[str, object]) -> str:
+    """``, decoded at int8 (--precision auto)`` when the rows record their precision (older runs: "")."""
+    used = sorted({str(r["precision"]) for r in results["results"] if r.get("precision")})
+    return f", decoded at {' / '.join(used)} (--precision auto)" if used else ""
+
+
 def description(results: Dict[str, object]) -> List[str]:
     """The two paragraphs of ``results.md`` that say what a run did: corpus and training; weights and LM."""
     c, overlap = results["config"], results["test_overlap_percent"]
@@ -203,7 +209,7 @@ def description(results: Dict[str, object]) -> List[str]:
         f"{c['snr']:g} dB SNR (same video, so video-only is decoded once). Training: {c['max_updates']} updates of "
         f"{c['batch_size']} utterances, hybrid CTC/attention (ctc_weight {c['ctc_weight']:g}), modality dropout audio "
         f"{c['audio_drop_prob']} / video {c['visual_drop_prob']}, noise augmentation p={c['noise_prob']} SNR "
-        f"{c['noise_snr']} dB{interference(c)}. Beam {c['beam']}.",
+        f"{c['noise_snr']} dB{interference(c)}. Beam {c['beam']}{precision(results)}.",
         "",
         f"Decoding weights chosen on valid (weights.json; {weights_summary(results['weights'])}). LM: tiny "
         f"Transformer, {c['lm_updates']} updates, on the training transcripts + {c['lm_extra_sentences']} grammar "

@@ -224,6 +224,7 @@ class Demo:
                     )
                     row = dict(condition=s.condition, modalities=s.label, system=system.name, training=training)
                     row.update(ctc_weight=ctc, lm_weight=lm, normalizer=res.normalizer, wer=res.wer, cer=res.cer)
+                    row["precision"] = res.precision.get("used", "fp32")  # --precision auto: what this CPU ran
                     rows.append(dict(row, n_utterances=res.n_utterances, decode_dir=os.path.relpath(out_dir, self.out)))
                     self.say(
                         f"decode test {s.condition:5s} {s.label:11s} {system.name}: WER {res.wer:6.2f}  "
