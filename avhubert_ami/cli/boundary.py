@@ -15,6 +15,7 @@ import os
 import sys
 from typing import Callable, Optional, Sequence
 
+from avhubert_ami.argparsing import HelpFormatter, SuggestingParser, command_parser  # noqa: F401 - the commands' parser
 from avhubert_ami.errors import EXIT_FAILED, exit_status
 from avhubert_ami.files import describe_os_error
 
@@ -24,51 +25,6 @@ LOG_FORMAT = "%(asctime)s | %(levelname)s | %(name)s | %(message)s"
 
 #: interrupted by the user (Ctrl-C): the shell's convention, 128 + SIGINT
 EXIT_INTERRUPTED = 130
-
-
-class HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """Descriptions keep their layout; every flag with a default shows it (``(default: 5)``)."""
-
-    def _get_help_string(self, action: argparse.Action) -> str:
-        text = action.help or ""
-        # identity, not ``in``: a default of 0 or 0.0 equals False and is worth showing
-        unset = action.default is None or action.default is False or action.default is argparse.SUPPRESS
-        if "%(default)" in text or unset or not action.option_strings:
-            return text
-        return text + " (default: %(default)s)"
-
-
-def command_parser(prog: str, description: Optional[str]) -> argparse.ArgumentParser:
-    """The parser of the command ``prog`` (its console script name): ``--help`` shows ``description`` as laid
-    out, and the defaults; a mistyped flag is answered with the closest known flag."""
-    return SuggestingParser(prog=prog, description=description, formatter_class=HelpFormatter)
-
-
-class SuggestingParser(argparse.ArgumentParser):
-    """argparse, plus "did you mean --lm_weight?" for an unknown flag (``--lm-weight``)."""
-
-    def error(self, message: str):  # noqa: D102 - argparse's
-        if message.startswith("unrecognized arguments:"):
-            hints = [h for h in (self._suggest(a) for a in message.split(":", 1)[1].split()) if h]
-            if hints:
-                message += " (did you mean " + ", ".join(hints) + "?)"
-        super().error(message)
-
-    def _suggest(self, arg: str) -> Optional[str]:
-        import difflib
-
-        if not arg.startswith("-"):
-            return None
-        flag = arg.split("=", 1)[0]
-        # hidden spellings (old aliases) are accepted, never suggested
-        known = [
-            s for a in self._actions if a.help is not argparse.SUPPRESS for s in a.option_strings if s.startswith("--")
-        ]
-        normalised = {k.replace("-", "_"): k for k in known}
-        if flag.replace("-", "_") in normalised:
-            return normalised[flag.replace("-", "_")]
-        close = difflib.get_close_matches(flag, known, n=1, cutoff=0.75)
-        return close[0] if close else None
 
 
 def configure_logging(quiet: bool = False) -> None:

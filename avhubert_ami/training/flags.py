@@ -467,8 +467,8 @@ FLAG_BY_NAME: Dict[str, Flag] = {f.name: f for f in FLAGS}
 
 def build_parser(prog: str = "finetune_avhubert_ami.py") -> argparse.ArgumentParser:
     """The parser of every flag in :data:`FLAGS` (no defaults: absent flags map to nothing); a mistyped flag is
-    answered with the closest one (:func:`avhubert_ami.cli.boundary.command_parser`)."""
-    from avhubert_ami.cli.boundary import command_parser
+    answered with the closest one (:func:`avhubert_ami.argparsing.command_parser`)."""
+    from avhubert_ami.argparsing import command_parser
 
     p = command_parser(
         prog,
