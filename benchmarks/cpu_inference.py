@@ -350,6 +350,7 @@ def main(argv=None) -> int:
     for noisy in ("PIL", "matplotlib", "fairseq", "avhubert_ami"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     result = {
+        "kind": "cpu_inference",
         "benchmark": "cpu_inference",
         "date": date.today().isoformat(),
         "command": "python benchmarks/cpu_inference.py " + " ".join(argv if argv is not None else sys.argv[1:]),
@@ -367,6 +368,8 @@ def main(argv=None) -> int:
         if args.face_seconds > 0:
             result["face_roi"] = face_roi(args.face_seconds, work)
     result["machine_after"] = machine()
+    result["machine"] = dict(result["machine_before"], load_average_1m=result["machine_before"]["load_average"][0])
+    result["machine"]["load_average_1m_at_end"] = result["machine_after"]["load_average"][0]
     configs = result["speed"]["configs"]
     allowed = result["accuracy"].get("allowed") or {p: True for p in configs}
     candidates = [p for p in args.precision if p in configs and allowed.get(p, False)]

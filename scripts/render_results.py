@@ -213,6 +213,39 @@ def gpu_section(r: Record) -> List[str]:
     return lines
 
 
+def cpu_inference_section(r: Record) -> List[str]:
+    speed, acc = r["speed"], r["accuracy"]
+    lines = header(r, f"CPU inference at each precision, {r['size']}-size model (`benchmarks/cpu_inference.py`)")
+    search = speed["search"]
+    lines += [
+        f"A {speed['recording_s']:g} s lip-clip recording through `avhubert-transcribe`'s code path on a random "
+        f"{r['size']}-size model, {speed['threads']} threads, beam {search['beam']}, batches of {search['batch_size']} "
+        "segments; real-time factor (seconds per second of recording, median of the repeats) per stage; "
+        "`fp32-time-order` is the code before precisions and length-grouped batches.",
+        "",
+    ]
+    configs = speed["configs"]
+    stages = list(next(iter(configs.values()))["rtf"])
+    lines += ["| configuration | " + " | ".join(stages) + " | speed-up |", "|---|" + "---:|" * (len(stages) + 1)]
+    for name, c in configs.items():
+        cells = " | ".join(f"{c['rtf'][k]:.3f}" for k in stages)
+        lines.append(f"| {name} | {cells} | {c['speed_up_over_baseline']:.2f}× |")
+    if acc.get("wer"):
+        lines += [
+            "",
+            f"Accuracy on a trained model (`{os.path.basename(acc['checkpoint'])}`, {acc['split']} split, "
+            f"{acc['n_utterances']} utterances, ctc_weight {acc['ctc_weight']:g}, {acc['normalizer']} normaliser):",
+            "",
+            "| precision | WER % | within " + f"{acc['max_wer_delta']:g} points of fp32 |",
+            "|---|---:|---|",
+        ]
+        lines += [f"| {p} | {w:.2f} | {'yes' if acc['allowed'][p] else 'no'} |" for p, w in acc["wer"].items()]
+    else:
+        lines += ["", "Accuracy not checked (no trained checkpoint given): every precision counted as allowed."]
+    best = r["best"]
+    return lines + ["", f"speed-up {best['speed_up']:.2f}× at {best['precision']} over fp32."]
+
+
 SECTIONS: Dict[str, Callable[[Record], List[str]]] = {
     "demo": demo_section,
     "demo_spread": spread_section,
@@ -220,6 +253,7 @@ SECTIONS: Dict[str, Callable[[Record], List[str]]] = {
     "lm_weights": lm_weights_section,
     "benchmark": benchmark_section,
     "gpu_step": gpu_section,
+    "cpu_inference": cpu_inference_section,
 }
 
 
