@@ -246,6 +246,27 @@ def cpu_inference_section(r: Record) -> List[str]:
     return lines + ["", f"speed-up {best['speed_up']:.2f}× at {best['precision']} over fp32."]
 
 
+def meeting_scale_section(r: Record) -> List[str]:
+    lines = header(r, str(r["title"]))
+    lines += [
+        "| meeting | minutes | wall s | RTF total | RTF activity / ROI / decoding | peak RSS MiB | cpWER % | DER % |",
+        "|---|---:|---:|---:|---|---:|---:|---:|",
+    ]
+    for x in r["rows"]:
+        rtf = x["rtf"]
+        lines.append(
+            f"| {x['meeting']} | {x['duration_s'] / 60:.1f} | {x['wall_s']:.0f} | {rtf['total']:.3f} | "
+            f"{rtf['activity']:.3f} / {rtf['roi']:.3f} / {rtf['decoding']:.3f} | {x['peak_rss_mib']:.0f} | "
+            f"{100 * x['cpwer']:.2f} | {100 * (x['der'] or 0):.2f} |"
+        )
+    short, long = r["rows"][0], r["rows"][-1]
+    growth = ratio(long["peak_rss_mib"], short["peak_rss_mib"])
+    return lines + [
+        "",
+        f"Peak memory, longest / shortest meeting: {growth} for {long['duration_s'] / short['duration_s']:.0f}× the length.",
+    ]
+
+
 SECTIONS: Dict[str, Callable[[Record], List[str]]] = {
     "demo": demo_section,
     "demo_spread": spread_section,
@@ -254,6 +275,7 @@ SECTIONS: Dict[str, Callable[[Record], List[str]]] = {
     "benchmark": benchmark_section,
     "gpu_step": gpu_section,
     "cpu_inference": cpu_inference_section,
+    "meeting_scale": meeting_scale_section,
 }
 
 
