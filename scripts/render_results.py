@@ -263,7 +263,8 @@ def meeting_scale_section(r: Record) -> List[str]:
     growth = ratio(long["peak_rss_mib"], short["peak_rss_mib"])
     return lines + [
         "",
-        f"Peak memory, longest / shortest meeting: {growth} for {long['duration_s'] / short['duration_s']:.0f}× the length.",
+        f"Peak memory, longest / shortest meeting: {growth} for {long['duration_s'] / short['duration_s']:.0f}× the "
+        "length.",
     ]
 
 
