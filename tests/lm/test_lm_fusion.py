@@ -73,12 +73,13 @@ def test_fairseq_generate_with_lm_and_ctc_weight_matches_decode_module(tmp_path_
     wer = float(re.search(r"Generate test with beam=5: WER: ([0-9.]+)", out).group(1))
     hyps = dict(re.findall(r"^D-(\d+)\t[-0-9.e]+\t(.*)$", out, flags=re.M))
     assert len(hyps) == 3
-    fused = dict(ctc_weight=ctc_weight, lm_path=str(lm_path), lm_weight=0.3)
+    # fairseq-generate runs the model as loaded: compare with avhubert-decode at fp32 (its default, auto, may be int8)
+    fused = dict(ctc_weight=ctc_weight, lm_path=str(lm_path), lm_weight=0.3, precision="fp32")
     ours = decode_split(str(ckpt), str(data), "test", None, **README_SEARCH, cpu=True, **fused)
     assert ours.ctc_weight == ctc_weight and ours.lm_weight == 0.3 and ours.lm_path == str(lm_path)
     assert sorted(h.strip() for h in hyps.values()) == sorted(u.hyp.strip() for u in ours.utterances)
     assert wer == pytest.approx(ours.wer, abs=0.01)
-    plain = decode_split(str(ckpt), str(data), "test", None, **README_SEARCH, cpu=True)
+    plain = decode_split(str(ckpt), str(data), "test", None, **README_SEARCH, cpu=True, precision="fp32")
     assert [u.hyp for u in plain.utterances] != [u.hyp for u in ours.utterances]  # the weights do something
 
 
