@@ -181,7 +181,7 @@ def test_preparation_console_scripts_run_from_the_package(installed, script):
     p = _run([installed["python"], "-X", "importtime", installed["bin"] / script, "--help"], installed["work"])
     assert p.stdout.startswith(f"usage: {script}"), p.stdout[:300]
     imported = {line.rsplit("|", 1)[-1].strip() for line in p.stderr.splitlines() if "|" in line}
-    assert "avhubert_ami.cli.prep_common" in imported and not {"fairseq", "torch"} & imported
+    assert "avhubert_ami.cli.boundary" in imported and not {"fairseq", "torch"} & imported
 
 
 def test_synthetic_corpus_to_manifests_from_the_installed_package(installed, tmp_path):

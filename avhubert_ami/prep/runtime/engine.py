@@ -5,6 +5,7 @@ journaling results and writing manifests, so resumption, locks and error reports
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import time
 from dataclasses import dataclass
@@ -132,25 +133,40 @@ def _in_dir(cwd: str, call: Callable, fn: Callable, job: Tuple[str, Any]) -> Any
 
 @contextlib.contextmanager
 def _connect(distributed: Any, num_workers: int, scheduler: Optional[str]) -> Iterator[Any]:
-    if scheduler:
-        try:
-            client = distributed.Client(scheduler, set_as_default=False)
-        except OSError as e:  # unreachable or refused: distributed raises OSError after its connect timeout
-            raise PreparationError(f"--scheduler {scheduler}: {e}") from None
-    else:
-        # One thread per worker process: the jobs keep per-process state (a reused landmark detector) that
-        # threads would share, and they hold the GIL for most of their time anyway. The client owns this
-        # LocalCluster: closing the client stops its workers.
-        client = distributed.Client(
-            n_workers=max(1, num_workers),
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            set_as_default=False,
-        )
-    with client:
-        _refuse_threaded_workers(client, scheduler)
-        yield client
+    with _quiet_distributed():
+        if scheduler:
+            try:
+                client = distributed.Client(scheduler, set_as_default=False)
+            except OSError as e:  # unreachable or refused: distributed raises OSError after its connect timeout
+                raise PreparationError(f"--scheduler {scheduler}: {e}") from None
+        else:
+            # One thread per worker process: the jobs keep per-process state (a reused landmark detector) that
+            # threads would share, and they hold the GIL for most of their time anyway. The client owns this
+            # LocalCluster: closing the client stops its workers.
+            client = distributed.Client(
+                n_workers=max(1, num_workers),
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                set_as_default=False,
+            )
+        with client:
+            _refuse_threaded_workers(client, scheduler)
+            yield client
+
+
+@contextlib.contextmanager
+def _quiet_distributed() -> Iterator[None]:
+    """distributed's INFO chatter (every worker start and stop) off while a run uses the cluster: the preparation
+    reports its own progress. Its INFO records also carry the tracebacks of connections it closes itself at shutdown
+    (``Batched Comm Closed``), which are not failures. Warnings and errors still show; the level is restored after."""
+    log = logging.getLogger("distributed")
+    level = log.level
+    log.setLevel(max(level, logging.WARNING))
+    try:
+        yield
+    finally:
+        log.setLevel(level)
 
 
 def _refuse_threaded_workers(client: Any, scheduler: Optional[str]) -> None:
