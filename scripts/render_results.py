@@ -314,8 +314,8 @@ def readme_block(records: Sequence[Record]) -> str:
         raise ValueError(f"no measured demo run under {MEASUREMENTS}/demo/")
     r = runs[0]
     caption = (
-        f"`make demo`, seed {r['config']['seed']}, {r['date']}, commit `{str(r['commit'])[:10]}` "
-        f"(machine and step times: RESULTS.md, from `{r['_path']}`):"
+        f"`{r['command']}` (the table `make demo` gives), seed {r['config']['seed']}, {r['date']}, commit "
+        f"`{str(r['commit'])[:10]}` (machine, load and step times: RESULTS.md, from `{r['_path']}`):"
     )
     return "\n".join([BEGIN, caption, "", *report.demo_table(r), END])
 
