@@ -103,7 +103,8 @@ def add_search_flags(p: argparse.ArgumentParser, batch_unit: str) -> None:
         "--precision",
         default=d.precision,
         choices=PRECISIONS,
-        help="inference precision: fp32 (the model as trained), int8 (CPU: int8 Transformer layers), bf16 (CPUs "
+        help="inference precision: fp32 (the model's arithmetic, CPU front-end prepared), int8 (CPU: int8 encoder "
+        "layers), bf16 (CPUs "
         "with avx512_bf16/AMX, GPUs), auto (the fastest that keeps the WER: int8 on x86 CPUs, else fp32); an "
         "unsupported one falls back to fp32 with a note in the result files",
     )
