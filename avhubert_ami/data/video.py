@@ -141,10 +141,11 @@ def probe_video(path: str) -> VideoInfo:
     """Frame count, fps and frame size without decoding (counts packets when the header has no count)."""
     with _video_stream(path) as (container, stream):
         height, width = stream.codec_context.height, stream.codec_context.width
+        fps = _stream_fps(stream)  # while the container is open: PyAV >= 18.1.1 refuses a closed stream's fields
         n = int(stream.frames or 0)
         if n <= 0:
             n = sum(1 for packet in container.demux(stream) if packet.size)
-    return VideoInfo(n_frames=n, fps=_stream_fps(stream), height=height, width=width)
+    return VideoInfo(n_frames=n, fps=fps, height=height, width=width)
 
 
 def read_video_with_info(path: str) -> Tuple[np.ndarray, VideoInfo]:
