@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -84,23 +83,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             f"{minutes:g} min: wall {row['wall_s']} s, RTF {row['rtf']['total']:.3f}, peak {row['peak_rss_mib']} MiB",
             flush=True,
         )
-    import torch
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from cpu_inference import commit, machine  # one way to record where a benchmark ran
 
     record = {
         "kind": "meeting_scale",
         "title": "meeting transcription as the meeting grows (`benchmarks/meeting_scale.py`)",
         "date": date.today().isoformat(),
         "command": "python benchmarks/meeting_scale.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "commit": subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
-        ).stdout.strip(),
-        "machine": {
-            "cpu": platform.processor() or platform.machine(),
-            "cores": os.cpu_count(),
-            "load_average_1m": round(os.getloadavg()[0], 2),
-            "torch": torch.__version__,
-            "python": platform.python_version(),
-        },
+        "commit": commit(),
+        "machine": dict(machine(), load_average_1m=round(os.getloadavg()[0], 2)),
         "rows": rows,
     }
     if args.out:

@@ -35,7 +35,7 @@ import types
 from types import SimpleNamespace
 from typing import Any, Dict, Iterator
 
-from avhubert_ami.models.seq2seq import _ENCODER_OVERRIDES as ENCODER_OVERRIDES
+from avhubert_ami.models.seq2seq import _ENCODER_OVERRIDES  # the plugin's own table, as upstream applies it
 
 PACKAGE = "avhubert_upstream"
 #: the files the benchmark needs from upstream's ``avhubert/`` folder
@@ -126,11 +126,6 @@ def load_upstream(path: str) -> Dict[str, types.ModuleType]:
     with _isolated_import(folder):
         mods = {n: importlib.import_module(f"{PACKAGE}.{n}") for n in ("hubert", "hubert_asr", "decoder", "resnet")}
     return mods
-
-
-#: our seq2seq config field -> upstream AVHubertConfig field, as upstream's ``arg_overrides`` apply them (the
-#: plugin's own table)
-_ENCODER_OVERRIDES = ENCODER_OVERRIDES
 
 
 def build_upstream_seq2seq(path: str, encoder: Dict[str, Any], decoder: Dict[str, Any], model: Dict[str, Any], tgt):

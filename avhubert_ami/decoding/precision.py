@@ -316,21 +316,13 @@ def quantize_linears(layers: Iterable) -> int:
     return count
 
 
-def _transformer_layers(model) -> Dict[str, List]:
-    """The Transformer layer stacks of an ``av_hubert_seq2seq`` model: encoder and decoder."""
-    out: Dict[str, List] = {}
-    w2v = getattr(getattr(model, "encoder", None), "w2v_model", None)
-    if w2v is not None:
-        out["encoder"] = list(w2v.encoder.layers)
-    decoder = getattr(model, "decoder", None)
-    if decoder is not None and hasattr(decoder, "layers"):
-        out["decoder"] = list(decoder.layers)
-    return out
+def _w2v(model):
+    """The AV-HuBERT encoder (``w2v_model``) of an ``av_hubert_seq2seq`` model, or None."""
+    return getattr(getattr(model, "encoder", None), "w2v_model", None)
 
 
 def _resnet(model):
-    w2v = getattr(getattr(model, "encoder", None), "w2v_model", None)
-    video = getattr(w2v, "feature_extractor_video", None)
+    video = getattr(_w2v(model), "feature_extractor_video", None)
     return getattr(video, "resnet", None)
 
 
@@ -344,19 +336,18 @@ def prepare_model(model, precision: str, device: str) -> Dict[str, str]:
         raise ValueError(f"prepare_model: unknown precision {precision!r}")
     resnet = _resnet(model)
     if resnet is not None and str(device).startswith("cpu"):  # a GPU runs the batch's rows together
-        parts["frontend"] = f"fp32 ({prepare_frontend(model.encoder.w2v_model)})"
+        parts["frontend"] = f"fp32 ({prepare_frontend(_w2v(model))})"
     if precision == "fp32":
         return parts
-    layers = _transformer_layers(model)
-    if precision == "int8" and "encoder" in layers:
-        n = quantize_linears(layers["encoder"])
+    w2v = _w2v(model)
+    if precision == "int8" and w2v is not None:
+        n = quantize_linears(w2v.encoder.layers)
         parts["encoder"] = f"int8 dynamic ({n} Linear layers; attention non-fused)"
     elif precision == "bf16":
         device_type = "cpu" if str(device).startswith("cpu") else "cuda"
         if resnet is not None:
             autocast_module(resnet, device_type, torch.bfloat16)
             parts["frontend"] = parts["frontend"].replace("fp32", "bf16 autocast", 1)
-        w2v = model.encoder.w2v_model
         autocast_module(w2v.encoder, device_type, torch.bfloat16)
         parts["encoder"] = "bf16 autocast (Transformer layers; output fp32)"
     return parts
