@@ -28,6 +28,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from avhubert_ami.data.dataset import AVHubertDataset, DataOptions  # noqa: E402
 from avhubert_ami.data.manifest import load_split  # noqa: E402
+from avhubert_ami.data.video import FrameConverter  # noqa: E402
 from avhubert_ami.testing.tiny_data import make_tiny_split  # noqa: E402
 
 
@@ -40,10 +41,10 @@ class NaiveLoader:
     def load_video(self, path: str) -> np.ndarray:
         import av
 
-        frames = []
+        frames, converter = [], FrameConverter()
         with av.open(path) as container:
             for frame in container.decode(video=0):
-                bgr = frame.to_ndarray(format="bgr24").astype(np.float32)
+                bgr = converter.array(frame, "bgr24").astype(np.float32)
                 frames.append(
                     (0.114 * bgr[..., 0] + 0.587 * bgr[..., 1] + 0.299 * bgr[..., 2]).round().astype(np.uint8)
                 )

@@ -45,10 +45,13 @@ def pyav_rate(path: str) -> Tuple[float, float]:
     """Frames per second and per CPU-second PyAV decodes ``path`` to RGB arrays (one thread, as the ROI step)."""
     import av
 
+    from avhubert_ami.data.video import FrameConverter
+
+    converter = FrameConverter()
     t0, c0, n = time.perf_counter(), time.process_time(), 0
     with av.open(path) as container:
         for frame in container.decode(video=0):
-            frame.to_ndarray(format="rgb24")
+            converter.array(frame, "rgb24")
             n += 1
     return n / (time.perf_counter() - t0), n / (time.process_time() - c0)
 

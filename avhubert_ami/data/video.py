@@ -51,10 +51,29 @@ def _av():
     return av
 
 
-def VideoReformatter():  # noqa: N802  (factory named like the class it returns)
-    from av.video.reformatter import VideoReformatter as _Reformatter
+class FrameConverter:
+    """Converts decoded PyAV frames through one swscale context of its own, without slice threads.
 
-    return _Reformatter()
+    Use it instead of ``frame.to_ndarray(format=...)`` / ``frame.reformat(...)``. Those keep a
+    per-thread context (PyAV >= 18.1.1) whose swscale runs slice threads; a process that forks
+    (DataLoader workers, preparation pools) after another thread converted a frame inherits the
+    threads' condition variables, and the child's cleanup of that thread's context waits on them
+    forever (a fresh-clone CI hung there). ``threads=1`` starts no slice threads; one context per
+    stream also saves setting one up per frame (~1.5x the conversion's own cost on a CIF close-up).
+    """
+
+    def __init__(self) -> None:
+        from av.video.reformatter import VideoReformatter
+
+        self._reformatter = VideoReformatter()
+
+    def frame(self, frame, **kwargs):
+        """``frame`` reformatted (``format=``, ``width=``, ... as PyAV's ``VideoReformatter.reformat``)."""
+        return self._reformatter.reformat(frame, threads=1, **kwargs)
+
+    def array(self, frame, fmt: str) -> np.ndarray:
+        """``frame`` as a ``fmt`` array: (H, W, 3) for ``rgb24``/``bgr24``, (H, W) for ``gray``."""
+        return self.frame(frame, format=fmt).to_ndarray()
 
 
 def _open_error(path: str, err: Exception) -> MediaError:
@@ -122,11 +141,11 @@ def _gray_lut(fmt: str, color_range: int) -> Optional[np.ndarray]:
         if i == 0:
             buf[:, :16] = np.arange(256, dtype=np.uint8).reshape(16, 16)
     frame.color_range = color_range
-    lut = frame.reformat(format="gray").to_ndarray().reshape(256)
+    lut = FrameConverter().array(frame, "gray").reshape(256)
     return None if np.array_equal(lut, np.arange(256)) else lut
 
 
-def _frame_luma(frame, reformatter) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+def _frame_luma(frame, converter: FrameConverter) -> Tuple[np.ndarray, Optional[np.ndarray]]:
     """``(plane, table)`` with ``np.take(table, plane)`` (or ``plane`` when ``table`` is None) equal
     to ``frame.to_ndarray(format="gray")``: the Y plane for YUV/gray formats, swscale otherwise."""
     name = frame.format.name
@@ -134,7 +153,7 @@ def _frame_luma(frame, reformatter) -> Tuple[np.ndarray, Optional[np.ndarray]]:
         plane = frame.planes[0]
         luma = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : frame.width]
         return luma, _gray_lut(name, int(frame.color_range))
-    return reformatter.reformat(frame, format="gray").to_ndarray(), None
+    return converter.array(frame, "gray"), None
 
 
 def probe_video(path: str) -> VideoInfo:
@@ -152,8 +171,8 @@ def read_video_with_info(path: str) -> Tuple[np.ndarray, VideoInfo]:
     """Decode every frame of ``path`` to gray ``uint8 (T, H, W)``; also return the stream info."""
     with _video_stream(path) as (container, stream):
         fps = _stream_fps(stream)
-        reformatter = VideoReformatter()  # one swscale context per clip, for non-YUV sources
-        decoded = [_frame_luma(frame, reformatter) for frame in container.decode(stream)]
+        converter = FrameConverter()  # for non-YUV sources
+        decoded = [_frame_luma(frame, converter) for frame in container.decode(stream)]
     if not decoded:
         raise MediaError(f"{path}: video has 0 frames (re-extract the mouth ROI or remove the row)")
     lut = decoded[0][1]

@@ -22,6 +22,7 @@ from typing import Iterator, List, Optional, Tuple
 import numpy as np
 
 from avhubert_ami.data.constants import FPS, ROI_SIZE, SAMPLE_RATE
+from avhubert_ami.data.video import FrameConverter
 from avhubert_ami.errors import MediaError
 from avhubert_ami.transcribe.media import decode_audio_to_wav, decoded_frames
 
@@ -68,9 +69,10 @@ def wav_16k(path: str, dst: str, notes: List[str]) -> Tuple[str, float]:
 def timed_frames(path: str, fmt: str = "gray") -> Iterator[Tuple[float, np.ndarray]]:
     """``(time s, frame as fmt)`` of every frame of the first video stream, in one decode pass (PyAV; errors name
     the file)."""
+    converter = FrameConverter()
     with contextlib.closing(decoded_frames(path)) as frames:
         for t, _, frame in frames:
-            yield t, frame.to_ndarray(format=fmt)
+            yield t, converter.array(frame, fmt)
 
 
 def on_clock(frames: Iterator[Tuple[float, np.ndarray]], src_fps: float) -> Iterator[Optional[np.ndarray]]:

@@ -28,7 +28,7 @@ import os
 import av
 import numpy as np
 
-from avhubert_ami.data.video import FPS, VideoReformatter, resample_frame_indices, resize_frames
+from avhubert_ami.data.video import FPS, FrameConverter, resample_frame_indices, resize_frames
 from avhubert_ami.errors import MediaError
 from avhubert_ami.files import atomic_write
 from avhubert_ami.prep.constants import SAMPLE_RATE, SAMPLES_PER_FRAME
@@ -71,9 +71,7 @@ def _rgb_stream(path: str, start: Optional[float], end: Optional[float]) -> Iter
         fps = float(stream.average_rate or stream.guessed_rate or 25.0)
         if start and stream.time_base is not None:
             container.seek(int(max(0.0, start - 1.0) / stream.time_base), stream=stream, backward=True)
-        # one swscale context for the whole stream: frame.to_ndarray(format=...) sets one up per frame
-        # (same pixels, ~1.5x the cost of the conversion itself on a CIF close-up)
-        reformatter = VideoReformatter()
+        converter = FrameConverter()
         try:
             for i, frame in enumerate(container.decode(stream)):
                 t = frame.time if frame.time is not None else i / fps
@@ -81,7 +79,7 @@ def _rgb_stream(path: str, start: Optional[float], end: Optional[float]) -> Iter
                     continue
                 if end is not None and t >= end - 0.5 / fps:
                     break
-                yield reformatter.reformat(frame, format="rgb24").to_ndarray()
+                yield converter.array(frame, "rgb24")
         except av.FFmpegError as e:
             raise MediaError(f"{path}: corrupt video ({e})") from None
 

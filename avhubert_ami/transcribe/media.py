@@ -12,6 +12,7 @@ from typing import Iterator, List, Optional
 import numpy as np
 
 from avhubert_ami.data.constants import FPS, SAMPLE_RATE
+from avhubert_ami.data.video import FrameConverter
 from avhubert_ami.errors import MediaError
 
 logger = logging.getLogger(__name__)
@@ -199,10 +200,11 @@ def iter_frames(
     """Frames of the first video stream shown in ``[start, end)`` seconds, as ``fmt`` arrays (``rgb24``:
     (H, W, 3), ``gray``: (H, W), ffmpeg's conversions as in the training data); one seek, one decode pass.
     ``reach`` (optional) learns where the stream ends when it ends inside the range."""
+    converter = FrameConverter()
     with contextlib.closing(decoded_frames(path, start, reach)) as frames:
         for t, fps, frame in frames:
             if t < start - 0.5 / fps:
                 continue
             if t >= end - 0.5 / fps:
                 return
-            yield frame.to_ndarray(format=fmt)
+            yield converter.array(frame, fmt)

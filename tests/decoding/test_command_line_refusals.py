@@ -97,8 +97,7 @@ def test_fairseq_generate_of_a_nan_model_raises_the_plugins_work_error(nan_check
     from avhubert_ami.errors import WorkError
 
     path, data = nan_checkpoint
-    # in this process, no loader workers: forking a test process that earlier tests left with threads hung twice
-    argv = [str(a) for a in generate_args(data, path, **README_SEARCH)] + ["--num-workers", "0"]
+    argv = [str(a) for a in generate_args(data, path, **README_SEARCH)]
     cfg = convert_namespace_to_omegaconf(options.parse_args_and_arch(options.get_generation_parser(), argv))
     with pytest.raises(WorkError, match="NaN/inf"):
         generate.main(cfg)

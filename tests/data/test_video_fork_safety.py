@@ -1,0 +1,122 @@
+"""Frame conversion must leave nothing a forked child can hang on.
+
+PyAV >= 18.1.1 converts ``frame.to_ndarray(format=...)`` through a per-thread swscale context with slice
+threads; a process forked while such a thread is alive waits forever in the child when that context is torn
+down (fresh-clone CI hung in a DataLoader worker this way). Every conversion of ours goes through
+``FrameConverter`` (one context per stream, no slice threads): these tests fork after our readers ran on a
+thread that is still alive, and the child must finish.
+"""
+
+from __future__ import annotations
+
+import ast
+import pathlib
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from avhubert_ami.data.video import FrameConverter, write_video
+from tests.support.video import pyav_converted_frames
+
+_SCRIPT = textwrap.dedent(
+    """
+    import multiprocessing as mp, sys, threading
+    from avhubert_ami.data.video import read_video
+    from avhubert_ami.meeting.tracks import timed_frames
+    from avhubert_ami.transcribe.media import iter_frames
+
+    rgb, gray = sys.argv[1], sys.argv[2]
+
+    def convert():
+        list(iter_frames(rgb, 0.0, 10.0, fmt="rgb24"))
+        list(iter_frames(rgb, 0.0, 10.0, fmt="gray"))
+        list(timed_frames(rgb, fmt="gray"))
+        read_video(rgb)
+        read_video(gray)
+
+    ready = threading.Event()
+
+    def stay_alive():  # like a prefetch thread: converted frames, still running when the loader forks
+        convert()
+        ready.set()
+        threading.Event().wait(120)
+
+    threading.Thread(target=stay_alive, daemon=True).start()
+    ready.wait()
+    convert()  # the main thread too: a child then converts with whatever it inherited
+    child = mp.get_context("fork").Process(target=convert)
+    child.start()
+    child.join(30)
+    if child.is_alive():
+        child.kill()
+        sys.exit("forked child hung")
+    sys.exit(child.exitcode)
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory):
+    d = tmp_path_factory.mktemp("fork")
+    rng = np.random.default_rng(0)
+    rgb = str(d / "rgb.mp4")  # yuv420p on disk: rgb24 via swscale
+    write_video(rgb, rng.integers(0, 256, (8, 120, 160, 3), dtype=np.uint8), codec="libx264")
+    gray = str(d / "gray.mkv")
+    write_video(gray, rng.integers(0, 256, (8, 96, 96), dtype=np.uint8))
+    return rgb, gray
+
+
+def test_forked_child_converts_frames_after_a_live_thread_did(videos):
+    proc = subprocess.run([sys.executable, "-c", _SCRIPT, *videos], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_converter_matches_pyav_conversion(videos):
+    import av
+
+    converter = FrameConverter()
+    with av.open(videos[0]) as container:
+        frames = list(container.decode(video=0))
+    for fmt in ("rgb24", "gray"):
+        ours = np.stack([converter.array(frame, fmt) for frame in frames])
+        np.testing.assert_array_equal(ours, pyav_converted_frames(videos[0], fmt))
+
+
+def _implicit_conversions(source: str) -> list:
+    """Lines calling ``<x>.to_ndarray(format=...)`` or ``<x>.reformat(...)`` on anything but our own reformatter."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+            continue
+        owner = ast.unparse(node.func.value)
+        if node.func.attr == "to_ndarray" and any(k.arg == "format" for k in node.keywords):
+            found.append(node.lineno)
+        elif node.func.attr == "reformat" and owner != "self._reformatter":
+            found.append(node.lineno)
+    return found
+
+
+def test_the_scan_sees_implicit_conversions():
+    source = "a = frame.to_ndarray(format='gray')\nb = frame.reformat(format='rgb24')\nc = frame.to_ndarray()\n"
+    assert _implicit_conversions(source) == [1, 2]
+
+
+def test_no_code_converts_frames_behind_pyavs_per_thread_context():
+    """The hang comes back with one ``frame.to_ndarray(format=...)`` or ``frame.reformat(...)`` left on a living
+    thread: in the package, the benchmarks, the scripts or a test (which would hang a later test's loader)."""
+    import avhubert_ami
+
+    repo = pathlib.Path(avhubert_ami.__file__).parent.parent
+    # the one deliberate use: the reference conversion, on a thread that ends before it returns
+    allowed = {pathlib.Path("tests/support/video.py")}
+    offenders = [
+        f"{path.relative_to(repo)}:{line}"
+        for folder in ("avhubert_ami", "benchmarks", "scripts", "tests")
+        for path in sorted((repo / folder).rglob("*.py"))
+        if path.relative_to(repo) not in allowed
+        for line in _implicit_conversions(path.read_text())
+    ]
+    assert offenders == []
