@@ -23,10 +23,12 @@ test: $(STAMP)
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests -- treating as failure" >&2; fi; \
 	exit $$rc
 
-# ruff's lint and format check (configuration: pyproject.toml); .ci/run runs it before the tests.
+# ruff's lint and format check (configuration: pyproject.toml) and the frame-conversion check; .ci/run runs it
+# before the tests.
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(PY) scripts/check_frame_conversions.py
 
 # rewrite the tree in the project's format and apply ruff's safe fixes
 format: $(STAMP)

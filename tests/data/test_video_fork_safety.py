@@ -4,13 +4,12 @@ PyAV >= 18.1.1 converts ``frame.to_ndarray(format=...)`` through a per-thread sw
 threads; a process forked while such a thread is alive waits forever in the child when that context is torn
 down (fresh-clone CI hung in a DataLoader worker this way). Every conversion of ours goes through
 ``FrameConverter`` (one context per stream, no slice threads): these tests fork after our readers ran on a
-thread that is still alive, and the child must finish.
+thread that is still alive, and the child must finish; ``make lint`` refuses any other conversion
+(``scripts/check_frame_conversions.py``).
 """
 
 from __future__ import annotations
 
-import ast
-import pathlib
 import subprocess
 import sys
 import textwrap
@@ -19,6 +18,7 @@ import numpy as np
 import pytest
 
 from avhubert_ami.data.video import FrameConverter, write_video
+from scripts import check_frame_conversions
 from tests.support.video import pyav_converted_frames
 
 _SCRIPT = textwrap.dedent(
@@ -85,38 +85,10 @@ def test_converter_matches_pyav_conversion(videos):
         np.testing.assert_array_equal(ours, pyav_converted_frames(videos[0], fmt))
 
 
-def _implicit_conversions(source: str) -> list:
-    """Lines calling ``<x>.to_ndarray(format=...)`` or ``<x>.reformat(...)`` on anything but our own reformatter."""
-    found = []
-    for node in ast.walk(ast.parse(source)):
-        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
-            continue
-        owner = ast.unparse(node.func.value)
-        if node.func.attr == "to_ndarray" and any(k.arg == "format" for k in node.keywords):
-            found.append(node.lineno)
-        elif node.func.attr == "reformat" and owner != "self._reformatter":
-            found.append(node.lineno)
-    return found
-
-
-def test_the_scan_sees_implicit_conversions():
+def test_the_lint_sees_implicit_conversions(tmp_path):
     source = "a = frame.to_ndarray(format='gray')\nb = frame.reformat(format='rgb24')\nc = frame.to_ndarray()\n"
-    assert _implicit_conversions(source) == [1, 2]
-
-
-def test_no_code_converts_frames_behind_pyavs_per_thread_context():
-    """The hang comes back with one ``frame.to_ndarray(format=...)`` or ``frame.reformat(...)`` left on a living
-    thread: in the package, the benchmarks, the scripts or a test (which would hang a later test's loader)."""
-    import avhubert_ami
-
-    repo = pathlib.Path(avhubert_ami.__file__).parent.parent
-    # the one deliberate use: the reference conversion, on a thread that ends before it returns
-    allowed = {pathlib.Path("tests/support/video.py")}
-    offenders = [
-        f"{path.relative_to(repo)}:{line}"
-        for folder in ("avhubert_ami", "benchmarks", "scripts", "tests")
-        for path in sorted((repo / folder).rglob("*.py"))
-        if path.relative_to(repo) not in allowed
-        for line in _implicit_conversions(path.read_text())
-    ]
-    assert offenders == []
+    assert check_frame_conversions.implicit_conversions(source) == [1, 2]
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "m.py").write_text(source)
+    (tmp_path / "pkg" / "ok.py").write_text("x = converter.array(frame, 'gray')\n")
+    assert check_frame_conversions.offenders(tmp_path, ["pkg"]) == ["pkg/m.py:1", "pkg/m.py:2"]

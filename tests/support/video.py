@@ -12,7 +12,7 @@ def pyav_converted_frames(path: str, fmt: str) -> np.ndarray:
 
     Runs on a thread of its own that ends before this returns: PyAV keeps the swscale context of
     ``to_ndarray(format=...)`` per thread, with slice threads, and one left on the test process's main thread
-    would hang a later test's forked loader worker (see tests/data/test_video_fork_safety.py).
+    would hang a later test's forked loader worker (see scripts/check_frame_conversions.py).
     """
     import av
 
