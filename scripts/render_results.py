@@ -313,9 +313,10 @@ def readme_block(records: Sequence[Record]) -> str:
     if not runs:
         raise ValueError(f"no measured demo run under {MEASUREMENTS}/demo/")
     r = runs[0]
+    took = f", {minutes(float(r['total_s']))} wall" if r.get("total_s") else ""
     caption = (
         f"`{r['command']}` (the table `make demo` gives), seed {r['config']['seed']}, {r['date']}, commit "
-        f"`{str(r['commit'])[:10]}` (machine, load and step times: RESULTS.md, from `{r['_path']}`):"
+        f"`{str(r['commit'])[:10]}`{took} (machine, load and step times: RESULTS.md, from `{r['_path']}`):"
     )
     return "\n".join([BEGIN, caption, "", *report.demo_table(r), END])
 

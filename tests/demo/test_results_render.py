@@ -53,7 +53,10 @@ def test_check_fails_on_a_stale_file_and_writing_replaces_only_the_block(tmp_pat
     assert readme.startswith("intro\n<!-- demo-table:begin -->\n")
     assert readme.endswith("<!-- demo-table:end -->\nrest\n")
     assert "old table" not in readme and "| chance (most frequent word) |" in readme
-    caption = "`/usr/bin/time -v make demo` (the table `make demo` gives), seed 0, 2099-01-01, commit `0123456789`"
+    caption = (
+        "`/usr/bin/time -v make demo` (the table `make demo` gives), seed 0, 2099-01-01, commit `0123456789`, "
+        "12 min 0 s wall"
+    )
     assert caption in readme  # the newest measured run
     newest = render_results.load(str(root))[0]
     path = root / newest["_path"]
