@@ -20,15 +20,21 @@ FOLDERS = ("avhubert_ami", "benchmarks", "scripts", "tests")
 ALLOWED = frozenset({"tests/support/video.py"})
 
 
+# VideoFrame methods that always convert through the per-thread context
+_ALWAYS = frozenset({"to_rgb", "to_image"})
+
+
 def implicit_conversions(source: str) -> List[int]:
-    """Lines calling ``<x>.to_ndarray(format=...)`` or ``<x>.reformat(...)`` on anything but our own reformatter."""
+    """Lines calling ``<x>.to_ndarray(format=...)``, ``<x>.to_rgb()``, ``<x>.to_image()`` or ``<x>.reformat(...)``
+    on anything but our own reformatter."""
     found = []
     for node in ast.walk(ast.parse(source)):
         if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
             continue
-        if node.func.attr == "to_ndarray" and any(k.arg == "format" for k in node.keywords):
+        name = node.func.attr
+        if name == "to_ndarray" and any(k.arg == "format" for k in node.keywords):
             found.append(node.lineno)
-        elif node.func.attr == "reformat" and ast.unparse(node.func.value) != "self._reformatter":
+        elif name in _ALWAYS or (name == "reformat" and ast.unparse(node.func.value) != "self._reformatter"):
             found.append(node.lineno)
     return sorted(found)
 

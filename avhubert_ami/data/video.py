@@ -67,13 +67,9 @@ class FrameConverter:
 
         self._reformatter = VideoReformatter()
 
-    def frame(self, frame, **kwargs):
-        """``frame`` reformatted (``format=``, ``width=``, ... as PyAV's ``VideoReformatter.reformat``)."""
-        return self._reformatter.reformat(frame, threads=1, **kwargs)
-
     def array(self, frame, fmt: str) -> np.ndarray:
         """``frame`` as a ``fmt`` array: (H, W, 3) for ``rgb24``/``bgr24``, (H, W) for ``gray``."""
-        return self.frame(frame, format=fmt).to_ndarray()
+        return self._reformatter.reformat(frame, format=fmt, threads=1).to_ndarray()
 
 
 def _open_error(path: str, err: Exception) -> MediaError:

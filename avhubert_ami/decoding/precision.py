@@ -321,11 +321,6 @@ def _w2v(model):
     return getattr(getattr(model, "encoder", None), "w2v_model", None)
 
 
-def _resnet(model):
-    video = getattr(_w2v(model), "feature_extractor_video", None)
-    return getattr(video, "resnet", None)
-
-
 def prepare_model(model, precision: str, device: str) -> Dict[str, str]:
     """Put one loaded (eval-mode) ``av_hubert_seq2seq`` model at ``precision`` (``fp32``, ``bf16``, ``int8``;
     already resolved for ``device``) in place. Returns how each part runs."""
@@ -334,12 +329,12 @@ def prepare_model(model, precision: str, device: str) -> Dict[str, str]:
     parts = {"frontend": "fp32", "encoder": "fp32", "decoder": "fp32", "scores": "fp32"}
     if precision not in ("fp32", "int8", "bf16"):
         raise ValueError(f"prepare_model: unknown precision {precision!r}")
-    resnet = _resnet(model)
+    w2v = _w2v(model)
+    resnet = getattr(getattr(w2v, "feature_extractor_video", None), "resnet", None)
     if resnet is not None and str(device).startswith("cpu"):  # a GPU runs the batch's rows together
-        parts["frontend"] = f"fp32 ({prepare_frontend(_w2v(model))})"
+        parts["frontend"] = f"fp32 ({prepare_frontend(w2v)})"
     if precision == "fp32":
         return parts
-    w2v = _w2v(model)
     if precision == "int8" and w2v is not None:
         n = quantize_linears(w2v.encoder.layers)
         parts["encoder"] = f"int8 dynamic ({n} Linear layers; attention non-fused)"

@@ -88,6 +88,7 @@ def test_converter_matches_pyav_conversion(videos):
 def test_the_lint_sees_implicit_conversions(tmp_path):
     source = "a = frame.to_ndarray(format='gray')\nb = frame.reformat(format='rgb24')\nc = frame.to_ndarray()\n"
     assert check_frame_conversions.implicit_conversions(source) == [1, 2]
+    assert check_frame_conversions.implicit_conversions("x = 1\nf.to_rgb()\nf.to_image()\n") == [2, 3]
     (tmp_path / "pkg").mkdir()
     (tmp_path / "pkg" / "m.py").write_text(source)
     (tmp_path / "pkg" / "ok.py").write_text("x = converter.array(frame, 'gray')\n")
